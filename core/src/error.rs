@@ -1,0 +1,18 @@
+//! Errors: one `#[non_exhaustive]` enum per family under the umbrella [`Error`].
+//!
+//! The families map one-to-one onto the C result bands and the Ruby and Python exception
+//! classes, so a new family is a new row in every binding's mapping table.
+
+use thiserror::Error as ThisError;
+
+/// The result type used throughout slotshift.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error slotshift returns.
+#[derive(Debug, ThisError)]
+#[non_exhaustive]
+pub enum Error {
+    /// A hash slot value out of range.
+    #[error(transparent)]
+    Slot(#[from] crate::slot::SlotError),
+}

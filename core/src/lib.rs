@@ -1,0 +1,26 @@
+//! # slotshift
+//!
+//! Move Redis data between deployments with zero downtime — above all from a standalone or
+//! Sentinel-managed Redis to a Redis Cluster — and run well on the cluster afterwards.
+//!
+//! The crate is organised by concept:
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`slot`] | CRC16 hash slots with the cluster spec's hash-tag rule |
+//! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
+//! | [`config`] | URLs, cluster seed lists, Sentinel, named instances and config files |
+//! | [`testing`] | real `redis-server` topologies on loopback (feature `embedded`) |
+//!
+//! ```
+//! use slotshift::slot::{key_slot, Slot};
+//! assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+//! assert_eq!(key_slot(b"123456789"), Slot::new(0x31C3 % 16384).unwrap());
+//! ```
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod slot;
+
+pub use error::{Error, Result};
+pub use slot::{key_slot, Slot};
