@@ -1,6 +1,9 @@
-//! The `slotshift` command.
+//! The `slotshift` command. One module per subcommand; `main` only dispatches.
 
 use clap::{Parser, Subcommand};
+
+mod servers;
+mod slot;
 
 /// slotshift: move Redis data between deployments with zero downtime.
 #[derive(Parser)]
@@ -13,35 +16,19 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the hash slot of each key.
-    Slot {
-        /// Print JSON: [{"key": ..., "slot": ...}, ...].
-        #[arg(long)]
-        json: bool,
-        /// The keys.
-        #[arg(required = true)]
-        keys: Vec<String>,
-    },
+    Slot(slot::Args),
+    /// Start embedded redis-server topologies on loopback (for tests, demos and experiments).
+    Servers(servers::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Slot { json, keys } => slot(json, &keys),
+    let result = match cli.command {
+        Command::Slot(args) => slot::run(args),
+        Command::Servers(args) => servers::run(args),
     };
-    std::process::exit(code);
-}
-
-fn slot(json: bool, keys: &[String]) -> i32 {
-    if json {
-        let rows: Vec<_> = keys
-            .iter()
-            .map(|k| serde_json::json!({"key": k, "slot": slotshift::key_slot(k.as_bytes()).get()}))
-            .collect();
-        println!("{}", serde_json::Value::Array(rows));
-    } else {
-        for k in keys {
-            println!("{}\t{}", slotshift::key_slot(k.as_bytes()), k);
-        }
+    if let Err(e) = result {
+        eprintln!("slotshift: {e}");
+        std::process::exit(1);
     }
-    0
 }

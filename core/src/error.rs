@@ -15,4 +15,14 @@ pub enum Error {
     /// A hash slot value out of range.
     #[error(transparent)]
     Slot(#[from] crate::slot::SlotError),
+    /// An unknown or malformed command.
+    #[error(transparent)]
+    Command(#[from] crate::command::CommandError),
+    /// A bad URL, seed list or config file.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// Embedded test servers could not be started or driven.
+    #[cfg(feature = "embedded")]
+    #[error(transparent)]
+    Embedded(#[from] crate::testing::EmbeddedError),
 }

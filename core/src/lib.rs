@@ -19,8 +19,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod command;
+pub mod config;
 pub mod error;
 pub mod slot;
+#[cfg(feature = "embedded")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use slot::{key_slot, Slot};
