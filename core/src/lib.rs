@@ -21,8 +21,11 @@
 
 pub mod command;
 pub mod config;
+pub mod cluster;
 pub mod error;
+pub mod reply;
 pub mod slot;
+pub mod store;
 #[cfg(feature = "embedded")]
 pub mod testing;
 

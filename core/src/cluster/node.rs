@@ -1,0 +1,194 @@
+//! One node's connection: a `redis` multiplexed connection, opened lazily (one connect at a
+//! time per node), dropped after an I/O error or a timeout so the next request opens a fresh one.
+//!
+//! Multiplexing keeps replies in request order per connection: a caller that gives up on a
+//! request (timeout, dropped future) leaves its reply to be read and discarded, never handed
+//! to another caller.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
+
+use crate::cluster::NodeAddr;
+use crate::store::{ConnectionError, ConnectionErrorKind, StoreOptions};
+
+/// A request that failed below the protocol: no reply came back.
+#[derive(Debug)]
+pub(crate) struct NodeFailure {
+    pub(crate) error: ConnectionError,
+    /// Whether the bytes may have reached the server (false: the connection never opened).
+    pub(crate) sent: bool,
+}
+
+pub(crate) struct NodeConn {
+    pub(crate) addr: NodeAddr,
+    info: ConnectionInfo,
+    /// Send `READONLY` after connecting (reads from a cluster replica).
+    readonly: bool,
+    state: Mutex<(u64, Option<MultiplexedConnection>)>,
+    gate: tokio::sync::Mutex<()>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+/// `template` with its address replaced by `addr`, keeping auth, db and TLS settings.
+pub(crate) fn info_for(template: &ConnectionInfo, addr: &NodeAddr) -> ConnectionInfo {
+    let new_addr = match template.addr() {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: addr.host.to_string(),
+            port: addr.port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(addr.host.to_string(), addr.port),
+    };
+    template.clone().set_addr(new_addr)
+}
+
+/// The address a connection info points at (`unix:` sockets get port 0).
+pub(crate) fn addr_of(info: &ConnectionInfo) -> NodeAddr {
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            NodeAddr::new(host, *port)
+        }
+        ConnectionAddr::Unix(path) => NodeAddr::new(&path.to_string_lossy(), 0),
+        #[allow(unreachable_patterns)]
+        _ => NodeAddr::new("?", 0),
+    }
+}
+
+impl NodeConn {
+    pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &StoreOptions) -> NodeConn {
+        NodeConn {
+            addr: addr_of(&info),
+            info,
+            readonly,
+            state: Mutex::new((0, None)),
+            gate: tokio::sync::Mutex::new(()),
+            connect_timeout: opts.connect_timeout,
+            response_timeout: opts.response_timeout,
+        }
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self.info.addr(), ConnectionAddr::TcpTls { .. })
+    }
+
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        let state = self.state.lock();
+        state.1.clone().map(|c| (state.0, c))
+    }
+
+    /// The open connection, or a new one.
+    pub(crate) async fn connection(&self) -> Result<(u64, MultiplexedConnection), ConnectionError> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let _gate = self.gate.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let conn = tokio::time::timeout(self.connect_timeout, self.open())
+            .await
+            .map_err(|_| {
+                ConnectionError::new(
+                    &self.addr,
+                    ConnectionErrorKind::Timeout,
+                    format!("connect timed out after {:?}", self.connect_timeout),
+                )
+            })??;
+        let mut state = self.state.lock();
+        state.0 += 1;
+        state.1 = Some(conn.clone());
+        Ok((state.0, conn))
+    }
+
+    async fn open(&self) -> Result<MultiplexedConnection, ConnectionError> {
+        let client = redis::Client::open(self.info.clone())
+            .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.connect_timeout))
+            .set_response_timeout(Some(self.response_timeout));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+        if self.readonly {
+            let reply: redis::Value = conn
+                .send_packed_command(&redis::cmd("READONLY"))
+                .await
+                .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+            if let redis::Value::ServerError(e) = reply {
+                return Err(ConnectionError::new(
+                    &self.addr,
+                    ConnectionErrorKind::Protocol,
+                    format!("READONLY refused: {}", crate::reply::ServerError::from_redis(&e)),
+                ));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Forget connection `generation` (after it failed), so the next request reconnects.
+    pub(crate) fn invalidate(&self, generation: u64) {
+        let mut state = self.state.lock();
+        if state.0 == generation {
+            state.1 = None;
+        }
+    }
+
+    /// Sends one command.
+    pub(crate) async fn send_one(&self, cmd: &redis::Cmd) -> Result<redis::Value, NodeFailure> {
+        let (generation, mut conn) = self.connection().await.map_err(|error| NodeFailure {
+            error,
+            sent: false,
+        })?;
+        match conn.send_packed_command(cmd).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.failed(generation, &e)),
+        }
+    }
+
+    /// Sends a pipeline of `count` commands as one write; returns exactly `count` replies.
+    pub(crate) async fn send_pipeline(
+        &self,
+        pipe: &redis::Pipeline,
+        count: usize,
+    ) -> Result<Vec<redis::Value>, NodeFailure> {
+        let (generation, mut conn) = self.connection().await.map_err(|error| NodeFailure {
+            error,
+            sent: false,
+        })?;
+        match conn.send_packed_commands(pipe, 0, count).await {
+            Ok(values) if values.len() == count => Ok(values),
+            Ok(values) => {
+                self.invalidate(generation);
+                Err(NodeFailure {
+                    error: ConnectionError::new(
+                        &self.addr,
+                        ConnectionErrorKind::Protocol,
+                        format!("expected {count} replies, got {}", values.len()),
+                    )
+                    .outcome_unknown(),
+                    sent: true,
+                })
+            }
+            Err(e) => Err(self.failed(generation, &e)),
+        }
+    }
+
+    fn failed(&self, generation: u64, e: &redis::RedisError) -> NodeFailure {
+        // After a timeout or an I/O error the connection is not trusted again.
+        self.invalidate(generation);
+        NodeFailure {
+            error: ConnectionError::from_redis(&self.addr, e, false).outcome_unknown(),
+            sent: true,
+        }
+    }
+}

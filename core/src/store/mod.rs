@@ -1,0 +1,496 @@
+//! [`Store`]: one interface over a standalone server, a Sentinel-managed master and a cluster.
+//!
+//! ```no_run
+//! use slotshift::command::Cmd;
+//! use slotshift::store::Store;
+//!
+//! // Any node of a cluster, or a standalone server: the kind is detected.
+//! let store = Store::open("redis://127.0.0.1:7000")?;
+//! store.call(&Cmd::from_args(["SET", "greeting", "hello"]))?;
+//! let replies = store.pipeline(&[
+//!     Cmd::from_args(["GET", "greeting"]),
+//!     Cmd::from_args(["INCR", "visits"]),
+//! ])?;
+//! assert_eq!(replies.len(), 2);
+//! # Ok::<(), slotshift::Error>(())
+//! ```
+//!
+//! The API is blocking (for C, Ruby and Python); inside, every store shares one small tokio
+//! runtime per process, and the `*_async` methods are there for async Rust callers. A store
+//! survives `fork()`: the child notices the new pid and opens its own connections and runtime,
+//! never touching the parent's.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use redis::ConnectionInfo;
+
+use crate::cluster::node::{addr_of, NodeConn};
+use crate::cluster::router::{Route, Router, Unit};
+use crate::cluster::{NodeAddr, RouterStats, RoutingError, Topology};
+use crate::command::{Cmd, KeyTable};
+use crate::config::{Deployment, SentinelConfig, ServerConfig};
+use crate::reply::Reply;
+use crate::slot::{key_slot, Slot};
+use crate::{Error, Result};
+
+mod options;
+pub(crate) mod runtime;
+mod scan;
+mod single;
+
+pub use options::{ConnectionError, ConnectionErrorKind, StoreOptions};
+pub use scan::{Scan, ScanOptions};
+
+use single::{SentinelSource, Single};
+
+/// What kind of deployment a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// One server.
+    Standalone,
+    /// A master found through Sentinel.
+    Sentinel,
+    /// A Redis Cluster.
+    Cluster,
+}
+
+/// Which server a store talks to: the run id of every master and the database. Two stores
+/// with equal ids reach the same data.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct ServerId {
+    /// The masters' run ids, sorted.
+    pub run_ids: Vec<String>,
+    /// The database number (always 0 on a cluster).
+    pub db: i64,
+}
+
+/// How to (re)build the backend, e.g. in a forked child.
+enum Spec {
+    Standalone(ConnectionInfo),
+    Cluster {
+        template: ConnectionInfo,
+        seeds: Vec<NodeAddr>,
+    },
+    Sentinel {
+        master_name: String,
+        sentinels: Vec<ConnectionInfo>,
+        master: ConnectionInfo,
+    },
+}
+
+enum Backend {
+    Single(Single),
+    Cluster(Arc<Router>),
+}
+
+struct Shared {
+    spec: Spec,
+    kind: StoreKind,
+    opts: Arc<StoreOptions>,
+    /// The backend and the pid that built it.
+    backend: RwLock<(u32, Arc<Backend>)>,
+}
+
+/// A connection to one deployment. Cheap to clone (clones share connections); safe to share
+/// between threads.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("kind", &self.shared.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a store from a URL or seed list as [`Deployment::parse`] reads it, with the
+    /// timeouts the URL gives.
+    pub fn open(url: &str) -> Result<Store> {
+        let deployment = Deployment::parse(url)?;
+        let mut opts = StoreOptions::default();
+        if let Some(server) = deployment.servers().first() {
+            opts.connect_timeout = server.connect_timeout;
+            if let Some(t) = server.command_timeout {
+                opts.response_timeout = t;
+            }
+        }
+        Store::connect(&deployment, opts)
+    }
+
+    /// Opens a store for `deployment` with `opts`.
+    pub fn connect(deployment: &Deployment, opts: StoreOptions) -> Result<Store> {
+        let deployment = deployment.clone();
+        runtime::block_on(Store::connect_async(&deployment, opts))?
+    }
+
+    /// [`Store::connect`] for async callers (inside a tokio runtime). Connections opened this
+    /// way are driven by the caller's runtime, which must outlive the store.
+    pub async fn connect_async(deployment: &Deployment, opts: StoreOptions) -> Result<Store> {
+        let opts = Arc::new(opts);
+        let spec = match deployment {
+            Deployment::Server(server) => Spec::Standalone(server.to_connection_info()?),
+            Deployment::Cluster { seeds } => {
+                let infos = seeds
+                    .iter()
+                    .map(ServerConfig::to_connection_info)
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let template = infos
+                    .first()
+                    .cloned()
+                    .ok_or(crate::config::ConfigError::NoSeeds)?;
+                Spec::Cluster {
+                    template,
+                    seeds: infos.iter().map(addr_of).collect(),
+                }
+            }
+            Deployment::Sentinel(config) => sentinel_spec(config)?,
+            #[allow(unreachable_patterns)]
+            _ => {
+                return Err(Error::Config(crate::config::ConfigError::NoSeeds));
+            }
+        };
+        let (spec, kind, backend) = build(spec, &opts, true).await?;
+        Ok(Store {
+            shared: Arc::new(Shared {
+                spec,
+                kind,
+                opts,
+                backend: RwLock::new((std::process::id(), Arc::new(backend))),
+            }),
+        })
+    }
+
+    /// The kind of deployment (detected for a single URL).
+    pub fn kind(&self) -> StoreKind {
+        self.shared.kind
+    }
+
+    /// The options this store runs with.
+    pub fn options(&self) -> &StoreOptions {
+        &self.shared.opts
+    }
+
+    async fn backend(&self) -> Result<Arc<Backend>> {
+        let pid = std::process::id();
+        {
+            let current = self.shared.backend.read();
+            if current.0 == pid {
+                return Ok(current.1.clone());
+            }
+        }
+        // A forked child: build fresh connections; leave the parent's untouched.
+        let spec = clone_spec(&self.shared.spec);
+        let (_, _, backend) = build(spec, &self.shared.opts, false).await?;
+        let backend = Arc::new(backend);
+        let mut current = self.shared.backend.write();
+        if current.0 != pid {
+            let inherited = std::mem::replace(&mut *current, (pid, backend.clone()));
+            std::mem::forget(inherited);
+        }
+        Ok(current.1.clone())
+    }
+
+    fn unit(&self, cmd: &Cmd) -> Unit {
+        let table = KeyTable::builtin();
+        let readonly = table
+            .lookup(cmd)
+            .map(|info| info.flags().is_readonly())
+            .unwrap_or(false);
+        let route = match table.keys(cmd).ok().and_then(|k| k.first().copied()) {
+            Some(key) => Route::Slot {
+                slot: key_slot(key),
+                replica: readonly && self.shared.opts.read_from_replicas,
+            },
+            None => Route::AnyMaster,
+        };
+        Unit::single(
+            cmd.to_redis(),
+            route,
+            readonly || self.shared.opts.idempotent_writes,
+        )
+    }
+
+    async fn send(&self, units: &[Unit]) -> Result<Vec<Result<Reply>>> {
+        Ok(match &*self.backend().await? {
+            Backend::Single(single) => single.send(units).await,
+            Backend::Cluster(router) => router.send_grouped(units).await,
+        })
+    }
+
+    /// Sends one command; an error reply is `Err(Error::Server)`.
+    pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
+        runtime::block_on(self.call_async(cmd))?
+    }
+
+    /// [`Store::call`] for async callers.
+    pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
+        let unit = self.unit(cmd);
+        self.send(std::slice::from_ref(&unit))
+            .await?
+            .pop()
+            .unwrap_or(Ok(Reply::Nil))
+    }
+
+    /// Sends many commands as pipelines (one per node on a cluster, all nodes at once) and
+    /// returns each command's result in the order given. Commands that were redirected are
+    /// sent again; nothing runs twice.
+    pub fn pipeline(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
+        runtime::block_on(self.pipeline_async(cmds))?
+    }
+
+    /// [`Store::pipeline`] for async callers.
+    pub async fn pipeline_async(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
+        let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
+        self.send(&units).await
+    }
+
+    /// Runs `cmds` in MULTI/EXEC and returns EXEC's replies (an error reply inside is a
+    /// [`Reply::Error`] in its place). On a cluster every key must hash to one slot; otherwise
+    /// nothing is sent and the error is [`RoutingError::CrossSlotTransaction`]. `Ok(None)`
+    /// means the transaction was aborted (EXEC answered nil).
+    pub fn transaction(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
+        runtime::block_on(self.transaction_async(cmds))?
+    }
+
+    /// [`Store::transaction`] for async callers.
+    pub async fn transaction_async(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
+        let table = KeyTable::builtin();
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut readonly = true;
+        for cmd in cmds {
+            readonly &= table
+                .lookup(cmd)
+                .map(|i| i.flags().is_readonly())
+                .unwrap_or(false);
+            for key in table.keys(cmd).unwrap_or_default() {
+                let s = key_slot(key);
+                if !slots.contains(&s) {
+                    slots.push(s);
+                }
+            }
+        }
+        if self.shared.kind == StoreKind::Cluster && slots.len() > 1 {
+            slots.sort_unstable();
+            return Err(Error::Routing(RoutingError::CrossSlotTransaction { slots }));
+        }
+        let route = match slots.first() {
+            Some(&slot) => Route::Slot {
+                slot,
+                replica: false,
+            },
+            None => Route::AnyMaster,
+        };
+        let unit = Unit {
+            cmds: cmds.iter().map(Cmd::to_redis).collect(),
+            transaction: true,
+            route,
+            resend_on_loss: readonly,
+        };
+        match self.send(std::slice::from_ref(&unit)).await?.pop() {
+            Some(Ok(Reply::Array(items))) => Ok(Some(items)),
+            Some(Ok(Reply::Nil)) | None => Ok(None),
+            Some(Ok(other)) => Ok(Some(vec![other])),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// Sends one command to one node (by address), e.g. to a master from [`Store::masters`].
+    pub fn call_on(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
+        runtime::block_on(self.call_on_async(node, cmd))?
+    }
+
+    /// [`Store::call_on`] for async callers.
+    pub async fn call_on_async(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
+        let mut unit = self.unit(cmd);
+        unit.route = Route::Node(node.clone());
+        self.send(std::slice::from_ref(&unit))
+            .await?
+            .pop()
+            .unwrap_or(Ok(Reply::Nil))
+    }
+
+    /// The masters: every master that serves slots on a cluster, the server otherwise.
+    pub fn masters(&self) -> Result<Vec<NodeAddr>> {
+        runtime::block_on(self.masters_async())?
+    }
+
+    /// [`Store::masters`] for async callers.
+    pub async fn masters_async(&self) -> Result<Vec<NodeAddr>> {
+        Ok(match &*self.backend().await? {
+            Backend::Single(single) => vec![single.node().addr.clone()],
+            Backend::Cluster(router) => router.topology().masters().cloned().collect(),
+        })
+    }
+
+    /// The cluster's slot map as the store knows it (`None` for a single server).
+    pub fn topology(&self) -> Result<Option<Topology>> {
+        runtime::block_on(async {
+            Ok(match &*self.backend().await? {
+                Backend::Single(_) => None,
+                Backend::Cluster(router) => Some((*router.topology()).clone()),
+            })
+        })?
+    }
+
+    /// Publishes `message` on `channel`; returns how many subscribers (on the node that took
+    /// it) received it.
+    pub fn publish(&self, channel: impl AsRef<[u8]>, message: impl AsRef<[u8]>) -> Result<i64> {
+        let mut cmd = Cmd::new("PUBLISH");
+        cmd.arg(channel).arg(message);
+        let reply = self.call(&cmd)?;
+        Ok(reply.as_int().unwrap_or(0))
+    }
+
+    /// Which server(s) this store reaches: every master's run id and the database.
+    pub fn server_id(&self) -> Result<ServerId> {
+        let masters = self.masters()?;
+        let db = match &self.shared.spec {
+            Spec::Standalone(info) => info.redis_settings().db(),
+            Spec::Sentinel { master, .. } => master.redis_settings().db(),
+            Spec::Cluster { .. } => 0,
+        };
+        let mut run_ids = Vec::with_capacity(masters.len());
+        for m in &masters {
+            let reply = self.call_on(m, &Cmd::from_args(["INFO", "server"]))?;
+            let text = reply.as_bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let id = text
+                .lines()
+                .find_map(|l| l.strip_prefix("run_id:"))
+                .map(|s| s.trim().to_owned())
+                .ok_or_else(|| {
+                    Error::Server(crate::reply::ServerError::new(
+                        "ERR",
+                        format!("{m}: INFO server has no run_id"),
+                    ))
+                })?;
+            run_ids.push(id);
+        }
+        run_ids.sort();
+        Ok(ServerId { run_ids, db })
+    }
+
+    /// Iterates over the keys of every master (SCAN, master by master).
+    pub fn scan(&self, options: ScanOptions) -> Result<Scan> {
+        Ok(Scan::new(self.clone(), self.masters()?, options))
+    }
+
+    /// What the router has seen so far (redirects, retries, refreshes).
+    pub fn stats(&self) -> RouterStats {
+        let backend = self.shared.backend.read().1.clone();
+        match &*backend {
+            Backend::Single(single) => single.counters.snapshot(),
+            Backend::Cluster(router) => router.counters.snapshot(),
+        }
+    }
+}
+
+fn sentinel_spec(config: &SentinelConfig) -> Result<Spec> {
+    let master = config.server.to_connection_info()?;
+    let mut sentinels = Vec::with_capacity(config.sentinels.len());
+    for endpoint in &config.sentinels {
+        let mut server = ServerConfig::new(endpoint.clone());
+        server.username = config.sentinel_username.clone();
+        server.password = config.sentinel_password.clone();
+        server.tls = config.server.tls.clone();
+        sentinels.push(server.to_connection_info()?);
+    }
+    Ok(Spec::Sentinel {
+        master_name: config.master_name.clone(),
+        sentinels,
+        master,
+    })
+}
+
+fn clone_spec(spec: &Spec) -> Spec {
+    match spec {
+        Spec::Standalone(i) => Spec::Standalone(i.clone()),
+        Spec::Cluster { template, seeds } => Spec::Cluster {
+            template: template.clone(),
+            seeds: seeds.clone(),
+        },
+        Spec::Sentinel {
+            master_name,
+            sentinels,
+            master,
+        } => Spec::Sentinel {
+            master_name: master_name.clone(),
+            sentinels: sentinels.clone(),
+            master: master.clone(),
+        },
+    }
+}
+
+/// Connects. For a single URL (`detect`), asks the node for its cluster topology: a cluster
+/// node yields a cluster store seeded with it.
+async fn build(spec: Spec, opts: &Arc<StoreOptions>, detect: bool) -> Result<(Spec, StoreKind, Backend)> {
+    match spec {
+        Spec::Standalone(info) => {
+            let node = NodeConn::new(info.clone(), false, opts);
+            if detect {
+                match Router::fetch_topology(&node, node.is_tls()).await {
+                    Ok(topology) => {
+                        let seeds = vec![node.addr.clone()];
+                        let router =
+                            Router::with_topology(info.clone(), seeds.clone(), topology, opts.clone());
+                        return Ok((
+                            Spec::Cluster {
+                                template: info,
+                                seeds,
+                            },
+                            StoreKind::Cluster,
+                            Backend::Cluster(router),
+                        ));
+                    }
+                    Err(Error::Server(e)) => {
+                        log::debug!("{} is not a cluster node: {e}", node.addr);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok((
+                Spec::Standalone(info),
+                StoreKind::Standalone,
+                Backend::Single(Single::standalone(node, opts.clone())),
+            ))
+        }
+        Spec::Cluster { template, seeds } => {
+            let router = Router::connect(template.clone(), seeds.clone(), opts.clone()).await?;
+            Ok((
+                Spec::Cluster { template, seeds },
+                StoreKind::Cluster,
+                Backend::Cluster(router),
+            ))
+        }
+        Spec::Sentinel {
+            master_name,
+            sentinels,
+            master,
+        } => {
+            let source = SentinelSource {
+                master_name: master_name.clone(),
+                sentinels: sentinels
+                    .iter()
+                    .map(|i| Arc::new(NodeConn::new(i.clone(), false, opts)))
+                    .collect(),
+                master: master.clone(),
+            };
+            let single = Single::sentinel(source, opts.clone()).await?;
+            Ok((
+                Spec::Sentinel {
+                    master_name,
+                    sentinels,
+                    master,
+                },
+                StoreKind::Sentinel,
+                Backend::Single(single),
+            ))
+        }
+    }
+}
