@@ -1,0 +1,599 @@
+//! One `redis-server` process: its configuration, start-up, and the [`Node`] handle.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::{FromRedisValue, IntoConnectionInfo};
+
+use super::ports::{self, PortLease};
+use super::spawn::{redis_server_path, ServerProcess};
+use super::EmbeddedError;
+
+/// How long a single server may take to answer PING after it was spawned.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How many times a start is retried with a new port after "Address already in use".
+const PORT_RETRIES: usize = 12;
+/// Polling interval for every wait in this module tree.
+pub(crate) const POLL: Duration = Duration::from_millis(10);
+/// Read/write timeout of admin connections.
+const ADMIN_IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connect timeout of admin connections.
+const ADMIN_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Credentials shared by every data node of a topology.
+#[derive(Clone, Default)]
+pub(crate) struct Auth {
+    /// `requirepass` (and `masterauth`) for the default user.
+    pub(crate) password: Option<String>,
+    /// An extra ACL user with every permission, used in the URLs handed out.
+    pub(crate) acl_user: Option<(String, String)>,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("acl_user", &self.acl_user.as_ref().map(|(u, _)| (u, "***")))
+            .finish()
+    }
+}
+
+impl Auth {
+    fn secrets(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.password {
+            out.push(p.as_str());
+        }
+        if let Some((_, p)) = &self.acl_user {
+            out.push(p.as_str());
+        }
+        out.retain(|s| !s.is_empty());
+        out
+    }
+
+    /// `redis://[user:pass@]127.0.0.1:PORT` with the credentials a client should use.
+    pub(crate) fn url(&self, port: u16) -> String {
+        match (&self.acl_user, &self.password) {
+            (Some((user, pass)), _) => format!(
+                "redis://{}:{}@127.0.0.1:{port}",
+                encode_userinfo(user),
+                encode_userinfo(pass)
+            ),
+            (None, Some(pass)) => format!("redis://:{}@127.0.0.1:{port}", encode_userinfo(pass)),
+            (None, None) => format!("redis://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 "unreserved" characters.
+fn encode_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Quotes a value for redis.conf (sdssplitargs syntax).
+pub(crate) fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What kind of server to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plain (standalone, master or replica) server.
+    Plain,
+    /// A cluster-enabled node.
+    Cluster {
+        /// `cluster-node-timeout`.
+        node_timeout_ms: u64,
+    },
+    /// A Sentinel (`redis-server --sentinel`); never has a password.
+    Sentinel,
+}
+
+/// Everything needed to write one server's configuration.
+#[derive(Debug)]
+pub(crate) struct Spec<'a> {
+    pub(crate) dir: &'a Path,
+    pub(crate) kind: Kind,
+    pub(crate) auth: &'a Auth,
+    pub(crate) debug_command: bool,
+    /// Extra `key value` directives, written as given (values quoted).
+    pub(crate) config: &'a [(String, String)],
+    /// Extra raw lines (Sentinel `sentinel monitor …`).
+    pub(crate) raw_lines: Vec<String>,
+}
+
+impl Spec<'_> {
+    fn config_text(&self, port: u16) -> String {
+        let dir = self.dir.display().to_string();
+        let mut lines = vec![
+            format!("port {port}"),
+            "bind 127.0.0.1".to_string(),
+            "daemonize no".to_string(),
+            format!("dir {}", quote(&dir)),
+            format!("logfile {}", quote(&format!("{dir}/{port}.log"))),
+            "loglevel notice".to_string(),
+        ];
+        if self.kind != Kind::Sentinel {
+            lines.extend([
+                "save \"\"".to_string(),
+                "appendonly no".to_string(),
+                // An empty data set syncs in milliseconds; the default 5 s delay would dominate.
+                "repl-diskless-sync-delay 0".to_string(),
+                format!("dbfilename {}", quote(&format!("dump-{port}.rdb"))),
+            ]);
+            if self.debug_command {
+                lines.push("enable-debug-command yes".to_string());
+            }
+            if let Some(pass) = &self.auth.password {
+                lines.push(format!("requirepass {}", quote(pass)));
+                lines.push(format!("masterauth {}", quote(pass)));
+            }
+            if let Some((user, pass)) = &self.auth.acl_user {
+                lines.push(format!(
+                    "user {} on {} ~* &* +@all",
+                    quote(user),
+                    quote(&format!(">{pass}"))
+                ));
+            }
+        }
+        if let Kind::Cluster { node_timeout_ms } = self.kind {
+            lines.extend([
+                "cluster-enabled yes".to_string(),
+                format!(
+                    "cluster-config-file {}",
+                    quote(&format!("nodes-{port}.conf"))
+                ),
+                format!("cluster-node-timeout {node_timeout_ms}"),
+                "cluster-announce-ip 127.0.0.1".to_string(),
+                // Keep the topology exactly as built: no replica wanders to an orphaned master.
+                "cluster-allow-replica-migration no".to_string(),
+            ]);
+        }
+        for (key, value) in self.config {
+            lines.push(format!("{key} {}", quote(value)));
+        }
+        lines.extend(self.raw_lines.iter().cloned());
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}
+
+/// One running server of an embedded topology.
+///
+/// Dropping a `Node` kills its process (SIGKILL) and reaps it. `Debug` shows no credentials.
+pub struct Node {
+    port: u16,
+    id: String,
+    url: String,
+    client: redis::Client,
+    admin: redis::Client,
+    admin_connection: Mutex<Option<redis::Connection>>,
+    log: PathBuf,
+    process: ServerProcess,
+    _lease: PortLease,
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("port", &self.port)
+            .field("pid", &self.process.pid())
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl Node {
+    /// The client port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// The cluster node id (40 hex characters); empty for servers outside a cluster.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `redis://[user:pass@]127.0.0.1:PORT`, with the credentials an application should use
+    /// (the ACL user if one was configured, else the password, else none).
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A `redis` crate client for [`url`](Self::url) (credentials included).
+    pub fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Kills the server with SIGKILL and waits until it is gone. Idempotent.
+    pub fn kill(&self) -> Result<(), EmbeddedError> {
+        self.forget_connection();
+        self.process.kill()
+    }
+
+    /// Stops the server with SIGSTOP: connections are accepted by the kernel but nothing answers.
+    pub fn pause(&self) -> Result<(), EmbeddedError> {
+        self.forget_connection();
+        self.process.pause()
+    }
+
+    /// Continues a server stopped by [`pause`](Self::pause) (SIGCONT).
+    pub fn resume(&self) -> Result<(), EmbeddedError> {
+        self.process.resume()
+    }
+
+    /// Whether the process is still running (it may be paused).
+    pub fn is_alive(&self) -> bool {
+        self.process.is_alive()
+    }
+
+    /// Whether the process is stopped by [`pause`](Self::pause).
+    pub fn is_paused(&self) -> bool {
+        self.process.is_paused()
+    }
+
+    /// Whether the node can answer commands: alive and not paused.
+    pub fn is_available(&self) -> bool {
+        self.is_alive() && !self.is_paused()
+    }
+
+    /// Runs one command as the default (admin) user over a cached connection and converts the
+    /// reply. A connection error drops the cached connection so the next call reconnects.
+    pub fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, EmbeddedError> {
+        let mut guard = self
+            .admin_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let what = || format!("{} on 127.0.0.1:{}", command_name(cmd), self.port);
+        if guard.is_none() {
+            *guard = Some(
+                self.connect_admin()
+                    .map_err(|e| EmbeddedError::redis(what(), e))?,
+            );
+        }
+        let Some(connection) = guard.as_mut() else {
+            return Err(EmbeddedError::Unexpected(
+                "admin connection vanished".into(),
+            ));
+        };
+        match cmd.query::<T>(connection) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                    *guard = None;
+                }
+                Err(EmbeddedError::redis(what(), e))
+            }
+        }
+    }
+
+    /// `INFO <section>` as text.
+    pub fn info(&self, section: &str) -> Result<String, EmbeddedError> {
+        self.query(redis::cmd("INFO").arg(section))
+    }
+
+    /// One field of `INFO <section>` (e.g. `info_field("replication", "role")`).
+    pub fn info_field(&self, section: &str, field: &str) -> Result<Option<String>, EmbeddedError> {
+        Ok(info_value(&self.info(section)?, field))
+    }
+
+    fn connect_admin(&self) -> redis::RedisResult<redis::Connection> {
+        let connection = self
+            .admin
+            .get_connection_with_timeout(ADMIN_CONNECT_TIMEOUT)?;
+        connection.set_read_timeout(Some(ADMIN_IO_TIMEOUT))?;
+        connection.set_write_timeout(Some(ADMIN_IO_TIMEOUT))?;
+        Ok(connection)
+    }
+
+    fn forget_connection(&self) {
+        *self
+            .admin_connection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub(crate) fn set_id(&mut self, id: String) {
+        self.id = id;
+    }
+
+    pub(crate) fn process(&self) -> &ServerProcess {
+        &self.process
+    }
+}
+
+/// The value of `field` in an INFO text (`field:value` lines).
+pub(crate) fn info_value(info: &str, field: &str) -> Option<String> {
+    info.lines().find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        (k == field).then(|| v.trim().to_string())
+    })
+}
+
+fn command_name(cmd: &redis::Cmd) -> String {
+    // The first argument (or two, for container commands); never later ones, which may be
+    // passwords (AUTH, MIGRATE … AUTH).
+    let mut words = Vec::new();
+    for arg in cmd.args_iter().take(2) {
+        if let redis::Arg::Simple(bytes) = arg {
+            let word = String::from_utf8_lossy(bytes).to_string();
+            let upper = word.to_ascii_uppercase();
+            let container = matches!(
+                upper.as_str(),
+                "CLUSTER"
+                    | "CONFIG"
+                    | "CLIENT"
+                    | "SENTINEL"
+                    | "ACL"
+                    | "DEBUG"
+                    | "OBJECT"
+                    | "MEMORY"
+            );
+            words.push(upper);
+            if !container {
+                break;
+            }
+        }
+    }
+    words.join(" ")
+}
+
+/// Starts one server in `spec.dir`, retrying on a new port when the port was taken meanwhile.
+pub(crate) fn start(spec: &Spec<'_>) -> Result<Node, EmbeddedError> {
+    let program = redis_server_path()?;
+    let cluster_bus = matches!(spec.kind, Kind::Cluster { .. });
+    let mut last_error = None;
+    for _ in 0..PORT_RETRIES {
+        let lease = ports::reserve(cluster_bus)?;
+        match start_on(&program, spec, lease) {
+            Ok(node) => return Ok(node),
+            Err(StartError::PortTaken(e)) => last_error = Some(e),
+            Err(StartError::Fatal(e)) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or(EmbeddedError::NoFreePort {
+        attempts: PORT_RETRIES,
+        bus: cluster_bus,
+    }))
+}
+
+enum StartError {
+    PortTaken(EmbeddedError),
+    Fatal(EmbeddedError),
+}
+
+fn start_on(program: &Path, spec: &Spec<'_>, lease: PortLease) -> Result<Node, StartError> {
+    let port = lease.port();
+    let config_path = spec.dir.join(format!("{port}.conf"));
+    let console_path = spec.dir.join(format!("{port}.out"));
+    let log = spec.dir.join(format!("{port}.log"));
+    let fatal = StartError::Fatal;
+    std::fs::write(&config_path, spec.config_text(port)).map_err(|e| {
+        fatal(EmbeddedError::io(
+            format!("writing {}", config_path.display()),
+            e,
+        ))
+    })?;
+    let console = std::fs::File::create(&console_path).map_err(|e| {
+        fatal(EmbeddedError::io(
+            format!("creating {}", console_path.display()),
+            e,
+        ))
+    })?;
+    let console_err = console
+        .try_clone()
+        .map_err(|e| fatal(EmbeddedError::io("duplicating a file handle", e)))?;
+
+    let mut command = Command::new(program);
+    command.arg(&config_path);
+    if spec.kind == Kind::Sentinel {
+        command.arg("--sentinel");
+    }
+    command
+        .current_dir(spec.dir)
+        .stdin(Stdio::null())
+        .stdout(console)
+        .stderr(console_err);
+    let process = ServerProcess::start(command).map_err(fatal)?;
+
+    let url = if spec.kind == Kind::Sentinel {
+        format!("redis://127.0.0.1:{port}")
+    } else {
+        spec.auth.url(port)
+    };
+    let client = redis::Client::open(url.as_str()).map_err(|e| {
+        fatal(EmbeddedError::redis(
+            format!("building a client for port {port}"),
+            e,
+        ))
+    })?;
+    let mut settings = redis::RedisConnectionInfo::default().set_skip_set_lib_name();
+    if spec.kind != Kind::Sentinel {
+        if let Some(pass) = &spec.auth.password {
+            settings = settings.set_password(pass);
+        }
+    }
+    let admin_info = ("127.0.0.1", port)
+        .into_connection_info()
+        .map(|info| info.set_redis_settings(settings))
+        .map_err(|e| {
+            fatal(EmbeddedError::redis(
+                format!("building a client for port {port}"),
+                e,
+            ))
+        })?;
+    let admin = redis::Client::open(admin_info).map_err(|e| {
+        fatal(EmbeddedError::redis(
+            format!("building a client for port {port}"),
+            e,
+        ))
+    })?;
+
+    let node = Node {
+        port,
+        id: String::new(),
+        url,
+        client,
+        admin,
+        admin_connection: Mutex::new(None),
+        log,
+        process,
+        _lease: lease,
+    };
+
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if node.process.exit_status().is_some() {
+            let tail = log_tail(&[&node.log, &console_path], &spec.auth.secrets());
+            let error = EmbeddedError::Exited {
+                port,
+                log_tail: tail.clone(),
+            };
+            return Err(if tail.contains("Address already in use") {
+                StartError::PortTaken(error)
+            } else {
+                StartError::Fatal(error)
+            });
+        }
+        if let Ok(pong) = node.query::<String>(&redis::cmd("PING")) {
+            if pong == "PONG" {
+                return Ok(node);
+            }
+        }
+        if Instant::now() > deadline {
+            let tail = log_tail(&[&node.log, &console_path], &spec.auth.secrets());
+            return Err(fatal(EmbeddedError::Timeout {
+                what: format!(
+                    "redis-server on port {port} to answer PING; end of its log:\n{tail}"
+                ),
+                after: START_TIMEOUT,
+            }));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// The last lines of the given files, with every secret replaced by `***`.
+fn log_tail(paths: &[&Path], secrets: &[&str]) -> String {
+    let mut out = String::new();
+    for path in paths {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let lines: Vec<&str> = text.lines().collect();
+            let start = lines.len().saturating_sub(20);
+            for line in &lines[start..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for secret in secrets {
+        out = out.replace(secret, "***");
+    }
+    out
+}
+
+/// Polls `probe` every few milliseconds until it returns `Ok(Some(_))`.
+///
+/// `probe` returns `Ok(None)` (or a transient `Err`) while the condition is not met; the text of
+/// the last observation is kept in `last` and reported in the timeout error.
+pub(crate) fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut probe: impl FnMut(&mut String) -> Result<Option<T>, EmbeddedError>,
+) -> Result<T, EmbeddedError> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    loop {
+        match probe(&mut last) {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() > deadline {
+            let what = if last.is_empty() {
+                what.to_string()
+            } else {
+                format!("{what} (last seen: {last})")
+            };
+            return Err(EmbeddedError::Timeout {
+                what,
+                after: timeout,
+            });
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_encode_credentials() {
+        let auth = Auth {
+            password: Some("p@ss word".into()),
+            acl_user: None,
+        };
+        assert_eq!(auth.url(7000), "redis://:p%40ss%20word@127.0.0.1:7000");
+        let auth = Auth {
+            password: None,
+            acl_user: Some(("app".into(), "s3cr:t".into())),
+        };
+        assert_eq!(auth.url(7000), "redis://app:s3cr%3At@127.0.0.1:7000");
+        assert_eq!(Auth::default().url(1), "redis://127.0.0.1:1");
+        assert!(!format!("{auth:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn quoting_escapes() {
+        assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+
+    #[test]
+    fn command_names_never_include_later_arguments() {
+        assert_eq!(command_name(redis::cmd("AUTH").arg("secret")), "AUTH");
+        assert_eq!(
+            command_name(redis::cmd("CLUSTER").arg("SETSLOT").arg(1)),
+            "CLUSTER SETSLOT"
+        );
+    }
+}
