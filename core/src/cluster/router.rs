@@ -15,7 +15,7 @@ use crate::cluster::node::{info_for, NodeConn, NodeFailure};
 use crate::cluster::{classify, NodeAddr, Redirect, RoutingError, Topology, Verdict};
 use crate::reply::{Reply, ServerError};
 use crate::slot::Slot;
-use crate::store::StoreOptions;
+use crate::store::{ConnectionErrorKind, StoreOptions};
 use crate::Error;
 
 /// Where a unit of work goes.
@@ -446,7 +446,9 @@ impl Router {
                         self.counters.connection_error();
                         for &i in idxs {
                             states[i].asking = None;
-                            if !failure.sent || units[i].resend_on_loss {
+                            // A peer that sends bytes that are not RESP is broken, not busy.
+                            let broken = failure.error.kind == ConnectionErrorKind::Protocol;
+                            if !broken && (!failure.sent || units[i].resend_on_loss) {
                                 states[i].last = Some(failure.error.to_string());
                                 need_refresh = true;
                                 need_backoff = true;

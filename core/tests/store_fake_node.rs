@@ -1,0 +1,183 @@
+//! What a real server never sends, from a scripted fake node on loopback: each case must end
+//! in a clear error — no panic, no hang, no allocation sized by the peer's claims.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use slotshift::cluster::RoutingError;
+use slotshift::command::Cmd;
+use slotshift::config::Deployment;
+use slotshift::store::{ConnectionErrorKind, Store, StoreOptions};
+use slotshift::Error;
+use support::fake::{shards_all_slots, Action, FakeNode};
+
+fn name(args: &[Vec<u8>]) -> String {
+    String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+}
+
+fn opts() -> StoreOptions {
+    let mut o = StoreOptions::default();
+    o.connect_timeout = Duration::from_millis(500);
+    o.response_timeout = Duration::from_millis(500);
+    o.retry_deadline = Duration::from_secs(2);
+    o
+}
+
+fn open(node: &FakeNode) -> slotshift::Result<Store> {
+    Store::connect(&Deployment::parse(&node.url()).unwrap(), opts())
+}
+
+/// A fake cluster node that owns every slot and answers GET with `reply(port)`.
+fn cluster_node(reply: impl Fn(u16) -> Action + Send + Sync + 'static) -> FakeNode {
+    FakeNode::start(move |port, args| match name(args).as_str() {
+        "CLUSTER" => Some(Action::Reply(shards_all_slots(port))),
+        "GET" => Some(reply(port)),
+        _ => None,
+    })
+}
+
+fn get(store: &Store) -> (slotshift::Result<slotshift::reply::Reply>, Duration) {
+    let t = Instant::now();
+    let r = store.call(&Cmd::from_args(["GET", "k"]));
+    (r, t.elapsed())
+}
+
+#[test]
+fn malformed_resp_is_a_protocol_error() {
+    let node = cluster_node(|_| Action::raw("!not resp at all\r\n"));
+    let store = open(&node).unwrap();
+    let (r, took) = get(&store);
+    let err = r.unwrap_err();
+    assert!(
+        matches!(&err, Error::Connection(c) if c.node.ends_with(&node.port().to_string())),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn moved_to_itself_ends_in_too_many_redirects() {
+    let node = cluster_node(|port| Action::Reply(format!("-MOVED 7 127.0.0.1:{port}\r\n").into_bytes()));
+    let store = open(&node).unwrap();
+    let (r, took) = get(&store);
+    match r.unwrap_err() {
+        Error::Routing(RoutingError::TooManyRedirects { redirects, path, .. }) => {
+            assert_eq!(redirects, store.options().max_redirects);
+            assert!(path[0].contains(&node.port().to_string()), "{path:?}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(store.stats().moved, store.options().max_redirects as u64);
+}
+
+#[test]
+fn moved_to_a_node_outside_the_topology_is_refused() {
+    let node = cluster_node(|_| Action::raw("-MOVED 7 10.255.255.1:7000\r\n"));
+    let store = open(&node).unwrap();
+    let (r, _) = get(&store);
+    match r.unwrap_err() {
+        Error::Routing(RoutingError::RedirectToUnknownNode { to, .. }) => {
+            assert_eq!(to, "10.255.255.1:7000")
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn malformed_redirect_is_named() {
+    let node = cluster_node(|_| Action::raw("-MOVED seven nowhere\r\n"));
+    let store = open(&node).unwrap();
+    let err = get(&store).0.unwrap_err();
+    assert!(matches!(err, Error::Routing(RoutingError::MalformedRedirect { .. })), "{err}");
+    assert!(err.to_string().contains("MOVED seven nowhere"), "{err}");
+}
+
+#[test]
+fn huge_bulk_length_does_not_allocate_or_hang() {
+    // Claims 4 GiB (then 2^63-1) and sends 5 bytes, then stalls: the reply timeout fires.
+    for header in ["$4294967296\r\nhello", "$9223372036854775807\r\nhello", "*4294967295\r\n:1\r\n"] {
+        let node = cluster_node(move |_| Action::raw(header));
+        let store = open(&node).unwrap();
+        let (r, took) = get(&store);
+        // A timeout (retried, as GET is a read, until the deadline) — never a 4 GiB buffer.
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err, Error::Connection(_) | Error::Routing(RoutingError::DeadlineExceeded { .. })),
+            "{header:?}: {err}"
+        );
+        assert!(err.to_string().contains("timed out"), "{header:?}: {err}");
+        assert!(took < Duration::from_secs(5), "{header:?} took {took:?}");
+    }
+}
+
+#[test]
+fn bad_lengths_do_not_panic() {
+    // The redis crate's parser reads any negative length as nil (RESP2's null): accepted.
+    for header in ["$-2\r\n", "*-5\r\n"] {
+        let node = cluster_node(move |_| Action::raw(header));
+        let store = open(&node).unwrap();
+        assert_eq!(get(&store).0.unwrap(), slotshift::reply::Reply::Nil, "{header:?}");
+    }
+    let node = cluster_node(|_| Action::raw("$abc\r\n"));
+    let store = open(&node).unwrap();
+    let err = get(&store).0.unwrap_err();
+    assert!(
+        matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Protocol),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_node_that_never_answers_times_out() {
+    let node = cluster_node(|_| Action::Hang);
+    let store = open(&node).unwrap();
+    let (r, took) = get(&store);
+    match r.unwrap_err() {
+        // GET is a read, so it is retried until the deadline; the last error is the timeout.
+        Error::Routing(RoutingError::DeadlineExceeded { last, .. }) => {
+            assert!(last.contains("timed out"), "{last}")
+        }
+        Error::Connection(c) => assert_eq!(c.kind, ConnectionErrorKind::Timeout),
+        other => panic!("unexpected {other}"),
+    }
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+#[test]
+fn malformed_topology_fails_the_open() {
+    let node = FakeNode::start(|_, args| match name(args).as_str() {
+        // A range that starts after it ends.
+        "CLUSTER" => Some(Action::raw(
+            "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:10\r\n:5\r\n$5\r\nnodes\r\n*0\r\n",
+        )),
+        _ => None,
+    });
+    let err = open(&node).unwrap_err();
+    assert!(matches!(err, Error::Routing(RoutingError::MalformedTopology { .. })), "{err}");
+}
+
+#[test]
+fn a_write_lost_mid_flight_is_reported_as_outcome_unknown() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let incrs = Arc::new(AtomicUsize::new(0));
+    let seen = incrs.clone();
+    let node = FakeNode::start(move |port, args| match name(args).as_str() {
+        "CLUSTER" => Some(Action::Reply(shards_all_slots(port))),
+        "INCR" => {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Some(Action::Close)
+        }
+        _ => None,
+    });
+    let store = open(&node).unwrap();
+    let err = store.call(&Cmd::from_args(["INCR", "n"])).unwrap_err();
+    match &err {
+        Error::Connection(c) => assert!(c.outcome_unknown, "{err}"),
+        other => panic!("unexpected {other}"),
+    }
+    // INCR is not idempotent: it was sent exactly once.
+    assert_eq!(incrs.load(Ordering::SeqCst), 1);
+}

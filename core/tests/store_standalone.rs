@@ -1,0 +1,200 @@
+//! `Store` over one real redis-server: the API, auth errors, unknown hosts, and fork.
+
+use std::time::{Duration, Instant};
+
+use slotshift::command::Cmd;
+use slotshift::config::Deployment;
+use slotshift::reply::Reply;
+use slotshift::store::{ConnectionErrorKind, ScanOptions, Store, StoreKind, StoreOptions};
+use slotshift::testing::Standalone;
+use slotshift::Error;
+
+fn cmd(args: &[&str]) -> Cmd {
+    Cmd::from_args(args)
+}
+
+#[test]
+fn call_pipeline_transaction_scan_publish() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    assert_eq!(store.kind(), StoreKind::Standalone);
+
+    assert_eq!(store.call(&cmd(&["SET", "a", "1"])).unwrap(), Reply::Status("OK".into()));
+    assert_eq!(store.call(&cmd(&["GET", "a"])).unwrap(), Reply::Bulk(b"1".to_vec()));
+    assert_eq!(store.call(&cmd(&["GET", "missing"])).unwrap(), Reply::Nil);
+
+    // Per-command results, in order, an error in the middle.
+    let replies = store
+        .pipeline(&[cmd(&["INCR", "n"]), cmd(&["LPUSH", "a", "x"]), cmd(&["INCR", "n"])])
+        .unwrap();
+    assert_eq!(replies[0].as_ref().unwrap(), &Reply::Int(1));
+    match &replies[1] {
+        Err(Error::Server(e)) => assert_eq!(e.code(), "WRONGTYPE"),
+        other => panic!("expected WRONGTYPE, got {other:?}"),
+    }
+    assert_eq!(replies[2].as_ref().unwrap(), &Reply::Int(2));
+
+    let tx = store
+        .transaction(&[cmd(&["INCR", "t"]), cmd(&["INCR", "t"]), cmd(&["GET", "t"])])
+        .unwrap()
+        .unwrap();
+    assert_eq!(tx, vec![Reply::Int(1), Reply::Int(2), Reply::Bulk(b"2".to_vec())]);
+
+    for i in 0..250 {
+        store.call(&cmd(&["SET", &format!("scan:{i}"), "v"])).unwrap();
+    }
+    let mut keys = Vec::new();
+    for batch in store.scan(ScanOptions::matching("scan:*")).unwrap() {
+        keys.extend(batch.unwrap());
+    }
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 250);
+
+    assert_eq!(store.publish("chan", "hello").unwrap(), 0);
+    assert_eq!(store.masters().unwrap().len(), 1);
+}
+
+#[test]
+fn server_id_tells_servers_and_databases_apart() {
+    let a = Standalone::start().unwrap();
+    let b = Standalone::start().unwrap();
+    let a0 = Store::open(&a.url()).unwrap().server_id().unwrap();
+    let a0_again = Store::open(&a.url()).unwrap().server_id().unwrap();
+    let a1 = Store::open(&format!("{}/1", a.url())).unwrap().server_id().unwrap();
+    let b0 = Store::open(&b.url()).unwrap().server_id().unwrap();
+    assert_eq!(a0, a0_again);
+    assert_eq!(a0.run_ids, a1.run_ids);
+    assert_ne!(a0, a1);
+    assert_ne!(a0.run_ids, b0.run_ids);
+}
+
+#[test]
+fn wrong_password_is_a_clear_auth_error_without_the_password() {
+    let server = Standalone::builder().password("s3cret-canary").start().unwrap();
+    let url = format!("redis://:wrong-canary@127.0.0.1:{}", server.port());
+    let t = Instant::now();
+    let err = Store::open(&url).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5));
+    match &err {
+        Error::Connection(c) => assert_eq!(c.kind, ConnectionErrorKind::Auth, "{err}"),
+        other => panic!("unexpected {other}"),
+    }
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("canary"), "{text}");
+    // The right password works.
+    let ok = Store::open(&format!("redis://:s3cret-canary@127.0.0.1:{}", server.port())).unwrap();
+    assert_eq!(ok.call(&cmd(&["PING"])).unwrap(), Reply::Status("PONG".into()));
+}
+
+#[test]
+fn acl_user_authenticates() {
+    let server = Standalone::builder().acl_user("app", "app-pw").start().unwrap();
+    let store = Store::open(&format!("redis://app:app-pw@127.0.0.1:{}", server.port())).unwrap();
+    assert_eq!(
+        store.call(&cmd(&["ACL", "WHOAMI"])).unwrap(),
+        Reply::Bulk(b"app".to_vec())
+    );
+    let err = Store::open(&format!("redis://app:nope@127.0.0.1:{}", server.port())).unwrap_err();
+    assert!(matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Auth), "{err}");
+}
+
+#[test]
+fn unknown_host_fails_within_the_connect_timeout() {
+    let mut opts = StoreOptions::default();
+    opts.connect_timeout = Duration::from_secs(1);
+    let t = Instant::now();
+    let err = Store::connect(
+        &Deployment::parse("redis://no-such-host.invalid:6379").unwrap(),
+        opts,
+    )
+    .unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    match &err {
+        Error::Connection(c) => {
+            assert!(c.node.contains("no-such-host.invalid"), "{err}");
+            assert!(matches!(c.kind, ConnectionErrorKind::Connect | ConnectionErrorKind::Timeout));
+        }
+        other => panic!("unexpected {other}"),
+    }
+}
+
+#[test]
+fn a_paused_server_ends_in_a_timeout_within_the_deadline() {
+    let server = Standalone::start().unwrap();
+    let mut opts = StoreOptions::default();
+    opts.response_timeout = Duration::from_millis(300);
+    opts.retry_deadline = Duration::from_secs(1);
+    let store = Store::connect(&Deployment::parse(&server.url()).unwrap(), opts).unwrap();
+    store.call(&cmd(&["SET", "k", "v"])).unwrap();
+    server.pause().unwrap();
+    let t = Instant::now();
+    let write = store.call(&cmd(&["SET", "k", "w"]));
+    let read = store.call(&cmd(&["GET", "k"]));
+    let took = t.elapsed();
+    server.resume().unwrap();
+    // The write may have reached the server: not re-sent, reported as outcome unknown.
+    match write.unwrap_err() {
+        Error::Connection(c) => assert!(c.outcome_unknown && c.kind == ConnectionErrorKind::Timeout),
+        other => panic!("unexpected {other}"),
+    }
+    // The read is retried until the deadline, then named as such.
+    let err = read.unwrap_err();
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // And the store recovers once the server does.
+    assert_eq!(store.call(&cmd(&["GET", "k"])).unwrap().as_bytes().map(<[u8]>::len), Some(1));
+}
+
+#[test]
+fn a_forked_child_opens_its_own_connections() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    store.call(&cmd(&["SET", "parent", "1"])).unwrap();
+    let before: i64 = client_count(&store);
+
+    // SAFETY: the child only uses the store, writes a byte to the pipe and exits.
+    let mut fds = [0i32; 2];
+    assert_eq!(unsafe { libc_pipe(fds.as_mut_ptr()) }, 0);
+    let pid = unsafe { libc_fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = store.call(&cmd(&["SET", "child", "2"])).is_ok()
+            && store.call(&cmd(&["GET", "parent"])).map(|r| r == Reply::Bulk(b"1".to_vec())).unwrap_or(false);
+        let byte = [if ok { b'y' } else { b'n' }];
+        unsafe {
+            libc_write(fds[1], byte.as_ptr(), 1);
+            libc_exit(0);
+        }
+    }
+    let mut byte = [0u8; 1];
+    assert_eq!(unsafe { libc_read(fds[0], byte.as_mut_ptr(), 1) }, 1);
+    assert_eq!(byte[0], b'y', "the child could not use the store");
+    // The parent's connection still works and was not disturbed by the child.
+    assert_eq!(store.call(&cmd(&["GET", "child"])).unwrap(), Reply::Bulk(b"2".to_vec()));
+    assert!(client_count(&store) >= before);
+}
+
+fn client_count(store: &Store) -> i64 {
+    let info = store.call(&cmd(&["INFO", "clients"])).unwrap();
+    let text = String::from_utf8_lossy(info.as_bytes().unwrap()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+extern "C" {
+    #[link_name = "pipe"]
+    fn libc_pipe(fds: *mut i32) -> i32;
+    #[link_name = "fork"]
+    fn libc_fork() -> i32;
+    #[link_name = "write"]
+    fn libc_write(fd: i32, buf: *const u8, n: usize) -> isize;
+    #[link_name = "read"]
+    fn libc_read(fd: i32, buf: *mut u8, n: usize) -> isize;
+    #[link_name = "_exit"]
+    fn libc_exit(code: i32) -> !;
+}
