@@ -151,3 +151,229 @@ fn missing_server_error_says_how_to_install() {
         "{message}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cluster
+
+use slotshift::key_slot;
+use slotshift::testing::{Cluster, FailoverKind, Node};
+use slotshift::Slot;
+
+fn cluster_info_field(node: &Node, field: &str) -> String {
+    let info: String = node.query(redis::cmd("CLUSTER").arg("INFO")).unwrap();
+    info.lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+fn role(node: &Node) -> String {
+    let reply: Vec<redis::Value> = node.query(&redis::cmd("ROLE")).unwrap();
+    redis::from_redis_value(reply[0].clone()).unwrap()
+}
+
+/// A key (with the given prefix) that hashes to `slot`.
+fn key_in_slot(slot: Slot, prefix: &str) -> String {
+    (0u64..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| key_slot(k.as_bytes()) == slot)
+        .unwrap()
+}
+
+fn server_keyslot(node: &Node, key: &str) -> u16 {
+    node.query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+        .unwrap()
+}
+
+#[test]
+fn cluster_3x1_starts_healthy_and_leaves_nothing_behind() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    assert_eq!(cluster.nodes().len(), 6);
+    let pids: Vec<u32> = cluster.nodes().iter().map(Node::pid).collect();
+    for node in cluster.nodes() {
+        assert_eq!(cluster_info_field(node, "cluster_state"), "ok");
+        assert_eq!(cluster_info_field(node, "cluster_known_nodes"), "6");
+        assert_eq!(cluster_info_field(node, "cluster_slots_assigned"), "16384");
+        assert_eq!(node.id().len(), 40);
+    }
+    let masters = cluster.masters().unwrap();
+    assert_eq!(masters.len(), 3);
+    for master in &masters {
+        assert_eq!(role(master), "master");
+        let replicas = cluster.replicas_of(master).unwrap();
+        assert_eq!(replicas.len(), 1);
+        assert_eq!(role(replicas[0]), "slave");
+    }
+    assert_eq!(cluster.seed_urls().len(), 6);
+
+    // A key written on the owner of its slot is accepted there (no MOVED).
+    let slot = key_slot(b"hello");
+    let owner = cluster.master_for_slot(slot).unwrap();
+    assert_eq!(server_keyslot(owner, "hello"), slot.get());
+    let mut con = owner.client().get_connection().unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("hello")
+        .arg("world")
+        .query(&mut con)
+        .unwrap();
+    drop(con);
+
+    let dir = cluster.dir().to_path_buf();
+    drop(cluster);
+    for pid in pids {
+        assert!(!pid_exists(pid), "cluster node pid {pid} survived");
+    }
+    assert!(!dir.exists());
+}
+
+#[test]
+fn step_by_step_slot_move_opens_the_ask_window_then_moves_the_owner() {
+    let cluster = Cluster::start(3, 0).unwrap();
+    let slot = key_slot(b"{move}");
+    let from = cluster.master_for_slot(slot).unwrap();
+    let to = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id() != from.id())
+        .unwrap();
+    let keys: Vec<String> = (0..5).map(|i| format!("{{move}}k{i}")).collect();
+    let mut src = from.client().get_connection().unwrap();
+    for key in &keys {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(format!("{key}|v1"))
+            .query(&mut src)
+            .unwrap();
+    }
+
+    let migration = cluster.slot_migration(slot, from, to).unwrap();
+    migration.set_importing().unwrap();
+    migration.set_migrating().unwrap();
+    // A key the source does not have: ASK to the target.
+    let err = redis::cmd("GET")
+        .arg("{move}absent")
+        .query::<Option<String>>(&mut src)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ASK"), "{err}");
+    // Move one key only: it now gets ASK, the others are still served by the source.
+    assert_eq!(
+        migration.migrate_these_keys(&[keys[0].as_str()]).unwrap(),
+        1
+    );
+    let err = redis::cmd("GET")
+        .arg(&keys[0])
+        .query::<Option<String>>(&mut src)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ASK"), "{err}");
+    let still: Option<String> = redis::cmd("GET").arg(&keys[1]).query(&mut src).unwrap();
+    assert_eq!(still.as_deref(), Some("{move}k1|v1"));
+    // A multi-key command over a half-moved slot: TRYAGAIN.
+    let err = redis::cmd("MGET")
+        .arg(&keys[0])
+        .arg(&keys[1])
+        .query::<Vec<Option<String>>>(&mut src)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
+    // The owner has not changed yet.
+    assert_eq!(cluster.master_for_slot(slot).unwrap().id(), from.id());
+
+    assert_eq!(migration.migrate_keys(2).unwrap(), 4);
+    migration.finish().unwrap();
+    assert_eq!(server_keyslot(to, &keys[0]), slot.get());
+    assert_eq!(cluster.master_for_slot(slot).unwrap().id(), to.id());
+    let err = redis::cmd("GET")
+        .arg(&keys[1])
+        .query::<Option<String>>(&mut src)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MOVED"), "{err}");
+    let mut dst = to.client().get_connection().unwrap();
+    for key in &keys {
+        let value: Option<String> = redis::cmd("GET").arg(key).query(&mut dst).unwrap();
+        assert_eq!(value, Some(format!("{key}|v1")));
+    }
+    let left: usize = from
+        .query(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot.get()))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn move_slots_moves_n_slots_with_their_keys_on_a_password_cluster() {
+    let cluster = Cluster::builder()
+        .masters(2)
+        .replicas(1)
+        .password("cluster-canary")
+        .start()
+        .unwrap();
+    let masters = cluster.masters().unwrap();
+    let (from, to) = (masters[0], masters[1]);
+    let before_from = cluster.slots_of(from).unwrap();
+    let before_to = cluster.slots_of(to).unwrap().len();
+    // The highest slot of `from` is among those moved; put a key in it.
+    let highest = *before_from.last().unwrap();
+    let key = key_in_slot(highest, "moved:");
+    let mut con = from.client().get_connection().unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("payload")
+        .query(&mut con)
+        .unwrap();
+
+    let moved = cluster.move_slots(10, from, to).unwrap();
+    assert_eq!(moved.len(), 10);
+    assert!(moved.contains(&highest));
+    for slot in &moved {
+        assert_eq!(cluster.master_for_slot(*slot).unwrap().id(), to.id());
+    }
+    assert_eq!(
+        cluster.slots_of(from).unwrap().len(),
+        before_from.len() - 10
+    );
+    assert_eq!(cluster.slots_of(to).unwrap().len(), before_to + 10);
+    let mut dst = to.client().get_connection().unwrap();
+    let value: Option<String> = redis::cmd("GET").arg(&key).query(&mut dst).unwrap();
+    assert_eq!(value.as_deref(), Some("payload"));
+    assert!(!format!("{cluster:?}").contains("cluster-canary"));
+}
+
+#[test]
+fn kill_then_forced_failover_makes_the_replica_master() {
+    let cluster = Cluster::builder()
+        .masters(3)
+        .replicas(1)
+        .node_timeout_ms(1000)
+        .start()
+        .unwrap();
+    let master = &cluster.nodes()[0];
+    let replica = cluster.replicas_of(master).unwrap()[0];
+    let slot = Slot::new(0).unwrap();
+    assert_eq!(cluster.master_for_slot(slot).unwrap().id(), master.id());
+
+    cluster.kill(master).unwrap();
+    assert!(!pid_exists(master.pid()));
+    cluster.failover(replica, FailoverKind::Force).unwrap();
+    assert_eq!(role(replica), "master");
+    cluster.wait_state_ok(Duration::from_secs(30)).unwrap();
+    assert_eq!(cluster.master_for_slot(slot).unwrap().id(), replica.id());
+    assert!(!cluster
+        .masters()
+        .unwrap()
+        .iter()
+        .any(|m| m.id() == master.id()));
+    assert_eq!(cluster.seed_urls().len(), 5);
+}
+
+#[test]
+fn graceful_failover_swaps_master_and_replica() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let master = &cluster.nodes()[1];
+    let replica = cluster.replicas_of(master).unwrap()[0];
+    cluster.failover(replica, FailoverKind::Default).unwrap();
+    assert_eq!(role(replica), "master");
+    let demoted = cluster.replicas_of(replica).unwrap();
+    assert_eq!(demoted.len(), 1);
+    assert_eq!(demoted[0].id(), master.id());
+}

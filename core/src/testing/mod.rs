@@ -12,13 +12,17 @@
 //! `redis-server` is looked up in `$SLOTSHIFT_REDIS_SERVER`, then on `PATH`; if it is missing,
 //! starting fails with [`EmbeddedError::NotInstalled`], whose message says how to install it.
 
+mod cluster;
 mod error;
+mod migration;
 mod node;
 mod ports;
 mod spawn;
 mod standalone;
 
+pub use cluster::{Cluster, ClusterBuilder, FailoverKind};
 pub use error::EmbeddedError;
+pub use migration::SlotMigration;
 pub use node::Node;
 pub use ports::CLUSTER_BUS_OFFSET;
 pub use spawn::{redis_server_path, REDIS_SERVER_ENV};
