@@ -377,3 +377,71 @@ fn graceful_failover_swaps_master_and_replica() {
     assert_eq!(demoted.len(), 1);
     assert_eq!(demoted[0].id(), master.id());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sentinel
+
+use slotshift::testing::SentinelSet;
+
+fn sentinel_master_port(sentinel: &Node, name: &str) -> u16 {
+    let (_, port): (String, String) = sentinel
+        .query(
+            redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(name),
+        )
+        .unwrap();
+    port.parse().unwrap()
+}
+
+#[test]
+fn sentinel_set_starts_healthy_and_leaves_nothing_behind() {
+    let set = SentinelSet::builder()
+        .password("sentinel-canary")
+        .start()
+        .unwrap();
+    assert_eq!(set.master_name(), "mymaster");
+    assert_eq!(set.sentinel_addrs().len(), 3);
+    assert_eq!(set.replicas().len(), 1);
+    for sentinel in set.sentinels() {
+        assert_eq!(
+            sentinel_master_port(sentinel, "mymaster"),
+            set.master().port()
+        );
+    }
+    assert_eq!(role(set.master()), "master");
+    assert_eq!(role(set.replicas()[0]), "slave");
+    // Data servers need the password; the URL carries it.
+    assert!(set.master().url().contains(":sentinel-canary@"));
+    assert_eq!(ping(&set.master().client()).unwrap(), "PONG");
+    assert!(!format!("{set:?}").contains("sentinel-canary"));
+
+    let pids: Vec<u32> = set
+        .sentinels()
+        .iter()
+        .chain(set.data_nodes())
+        .map(Node::pid)
+        .collect();
+    drop(set);
+    for pid in pids {
+        assert!(!pid_exists(pid), "pid {pid} survived its SentinelSet");
+    }
+}
+
+#[test]
+fn sentinel_promotes_the_replica_after_the_master_is_killed() {
+    let set = SentinelSet::start().unwrap();
+    let old = set.master().port();
+    let replica = set.replicas()[0].port();
+    set.kill_master().unwrap();
+    let new = set.wait_for_new_master(Duration::from_secs(60)).unwrap();
+    assert_eq!(new.port(), replica);
+    assert_eq!(role(new), "master");
+    assert_eq!(set.master().port(), replica);
+    assert!(set.replicas().is_empty());
+    for sentinel in set.sentinels() {
+        let port = sentinel_master_port(sentinel, "mymaster");
+        assert_ne!(port, old);
+        assert_eq!(port, replica);
+    }
+}

@@ -17,6 +17,7 @@ mod error;
 mod migration;
 mod node;
 mod ports;
+mod sentinel;
 mod spawn;
 mod standalone;
 
@@ -25,5 +26,6 @@ pub use error::EmbeddedError;
 pub use migration::SlotMigration;
 pub use node::Node;
 pub use ports::CLUSTER_BUS_OFFSET;
+pub use sentinel::{SentinelSet, SentinelSetBuilder};
 pub use spawn::{redis_server_path, REDIS_SERVER_ENV};
 pub use standalone::{Standalone, StandaloneBuilder};
