@@ -301,6 +301,27 @@ fn builtin_table_equals_live_server() {
         assert_eq!(b, c, "entry of {}", c.name());
     }
     assert_eq!(&live, builtin);
+    // RESP3 (maps instead of flat arrays) reads the same table.
+    let mut resp3 = redis::Client::open(format!("{}?protocol=resp3", server.url()))
+        .expect("resp3 url")
+        .get_connection()
+        .expect("connect with RESP3");
+    let raw: redis::Value = redis::cmd("COMMAND").query(&mut resp3).expect("COMMAND");
+    let specs_are_maps = |c: &redis::Value| match c {
+        redis::Value::Array(p) => match p.get(8) {
+            Some(redis::Value::Array(s) | redis::Value::Set(s)) => {
+                s.iter().any(|s| matches!(s, redis::Value::Map(_)))
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    let has_maps = matches!(&raw, redis::Value::Array(cmds) if cmds.iter().any(specs_are_maps));
+    assert!(has_maps, "the RESP3 reply should carry key specs as maps");
+    assert_eq!(
+        &KeyTable::from_server(&mut resp3).expect("RESP3 table"),
+        builtin
+    );
     // The committed file is exactly what the generator writes for this server.
     let committed = include_str!("../src/command/table.rs");
     assert!(
@@ -501,4 +522,145 @@ fn lookup_and_key_extraction_do_not_allocate() {
         assert!(idx.unwrap() >= 1);
         assert_eq!(n, 0, "key_indices of {cmd:?} allocated {n} times");
     }
+}
+
+/// Random command lines built from the table's own names and keywords, small counts and
+/// malformed counts: wherever the server names keys, we name the same ones; wherever it refuses,
+/// we refuse or the command has no keys. Deterministic (fixed seed).
+#[test]
+fn random_lines_agree_with_server() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let server = Standalone::start().expect("start redis-server");
+    let mut conn = server.client().get_connection().expect("connect");
+    let table = KeyTable::builtin();
+
+    let mut vocab: BTreeSet<String> = [
+        "0",
+        "1",
+        "2",
+        "3",
+        "5",
+        "-1",
+        "01",
+        "+1",
+        "2x",
+        "abc",
+        "",
+        "k1",
+        "k2",
+        "{t}k",
+        "LIMIT",
+        "GET",
+        "BY",
+        "STORE",
+        "STOREDIST",
+        "AUTH",
+        "AUTH2",
+        "COPY",
+        "REPLACE",
+        "KEYS",
+        "STREAMS",
+        "COUNT",
+        "BLOCK",
+        "GROUP",
+        "NOACK",
+        "LEFT",
+        "MIN",
+        "WEIGHTS",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut entries: Vec<(&CommandInfo, Vec<String>)> = Vec::new();
+    for c in table.commands() {
+        if c.subcommands().is_empty() {
+            entries.push((c, vec![c.name().to_owned()]));
+        }
+        for s in c.subcommands() {
+            let (a, b) = s.name().split_once('|').expect("container|sub");
+            entries.push((s, vec![a.to_owned(), b.to_owned()]));
+        }
+        for spec in c.key_specs() {
+            if let BeginSearch::Keyword { keyword, .. } = &spec.begin_search {
+                vocab.insert(keyword.to_string());
+                vocab.insert(keyword.to_ascii_lowercase());
+            }
+        }
+    }
+    let vocab: Vec<String> = vocab.into_iter().collect();
+    let keyed: Vec<&(&CommandInfo, Vec<String>)> =
+        entries.iter().filter(|e| e.0.has_keys()).collect();
+
+    let mut rng = StdRng::seed_from_u64(0x5107_5417);
+    let mut failures = Vec::new();
+    let (mut with_keys, mut total) = (0, 0);
+    for _ in 0..20_000 {
+        // Mostly commands with keys, some without.
+        let (info, prefix) = if rng.gen_bool(0.9) {
+            keyed[rng.gen_range(0..keyed.len())]
+        } else {
+            &entries[rng.gen_range(0..entries.len())]
+        };
+        let need = (info.arity().unsigned_abs() as usize).saturating_sub(prefix.len());
+        let extra = if info.arity() > 0 {
+            need
+        } else {
+            need + rng.gen_range(0..7)
+        };
+        let mut args: Vec<Vec<u8>> = prefix.iter().map(|p| p.as_bytes().to_vec()).collect();
+        for _ in 0..extra {
+            args.push(vocab[rng.gen_range(0..vocab.len())].as_bytes().to_vec());
+        }
+        if args.len() < 2 {
+            continue; // COMMAND GETKEYS needs at least two parts
+        }
+        total += 1;
+        let cmd = Cmd::from_args(&args);
+        let ours = command::keys(&cmd);
+        let theirs = server_getkeys(&mut conn, &args);
+        let lenient_count = matches!(
+            &ours,
+            Err(CommandError::InvalidNumkeys { reason, .. }) if *reason == "is not a non-negative integer"
+        );
+        let ok = match (&theirs, &ours) {
+            (Ok(s), Ok(o)) => o.iter().map(|k| k.to_vec()).eq(s.iter().cloned()),
+            // The server's fallback reads counts with atoi ("01", "2x"); the command itself
+            // then refuses them, and so do we.
+            (Ok(_), Err(_)) if lenient_count => true,
+            // EVAL/FCALL with a bad count: the server says "no keys" (keys are optional).
+            (
+                Ok(s),
+                Err(CommandError::InvalidNumkeys { .. } | CommandError::InvalidArguments { .. }),
+            ) => s.is_empty(),
+            (Err(_), Err(_)) => true,
+            (Err(_), Ok(o)) => o.is_empty() && !info.has_keys(),
+            (Ok(_), Err(_)) => false,
+        };
+        if theirs.as_ref().is_ok_and(|k| !k.is_empty()) {
+            with_keys += 1;
+        }
+        if !ok {
+            failures.push(format!(
+                "{}: server {:?}, ours {:?}",
+                show(&args),
+                theirs.map(|k| k
+                    .iter()
+                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    .collect::<Vec<_>>()),
+                ours
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} random lines disagree:\n{}",
+        failures.len(),
+        failures[..failures.len().min(40)].join("\n")
+    );
+    assert!(
+        with_keys > total / 3,
+        "only {with_keys} of {total} random lines had keys"
+    );
 }
