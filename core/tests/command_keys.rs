@@ -8,6 +8,8 @@
 //!   every line we refuse is refused by the server too when it runs it;
 //! - lookup does not allocate.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a failed expectation is the report
+
 use redis::ConnectionLike;
 use serde_json::Value as Json;
 use slotshift::command::{self, BeginSearch, Cmd, CommandError, CommandInfo, FindKeys, KeyTable};
