@@ -470,6 +470,32 @@ fn source_config_files_in_the_operators_shape() {
 
     let p = write(dir.path(), "e.yml", "nodes: [redis://n1:7000]\n");
     assert_eq!(Deployment::from_yaml_file(&p).unwrap().kind(), "cluster");
+
+    // resque.yml's shape: keyed by environment.
+    let p = write(
+        dir.path(),
+        "resque.yml",
+        "production:\n  url: redis://old.internal:6379\n  password: pw\ndevelopment:\n  url: redis://localhost\n",
+    );
+    let d = Deployment::from_yaml_file_env(&p, "production").unwrap();
+    assert_eq!(d.to_string(), "redis://:***@old.internal:6379");
+    let err = Deployment::from_yaml_file_env(&p, "staging").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`staging` in `{}`: no such section in the file",
+            p.display()
+        )
+    );
+    let err = Deployment::from_yaml_file(&p).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "`(top level)` in `{}`: none of `url`, `nodes` (or `cluster`), `host`, `path` is given \
+             (the file looks keyed by environment: name the environment)",
+            p.display()
+        )
+    );
 }
 
 /// (file text, exact error with `{path}` standing for the file)

@@ -145,7 +145,17 @@ impl Deployment {
     /// `nodes:` entries are URLs, `host:port` strings or `{host:, port:}` maps. The
     /// [`Instances`](super::Instances) docs list every key.
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Deployment, ConfigError> {
-        super::instances::deployment_from_file(path.as_ref())
+        super::instances::deployment_from_file(path.as_ref(), None)
+    }
+
+    /// [`Deployment::from_yaml_file`] for a file keyed by environment, as GitLab's
+    /// `resque.yml` and `redis.<name>.yml` are (`production: { url: … }`): reads section
+    /// `env`.
+    pub fn from_yaml_file_env(
+        path: impl AsRef<Path>,
+        env: &str,
+    ) -> Result<Deployment, ConfigError> {
+        super::instances::deployment_from_file(path.as_ref(), Some(env))
     }
 
     /// `"server"`, `"cluster"` or `"sentinel"`.

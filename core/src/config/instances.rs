@@ -12,6 +12,8 @@ use super::{
     DEFAULT_PORT, DEFAULT_SENTINEL_PORT,
 };
 
+const NONE_GIVEN: &str = "none of `url`, `nodes` (or `cluster`), `host`, `path` is given";
+
 /// GitLab's `config_fallback` pairs (instance, the instance it falls back to), for
 /// [`Instances::with_gitlab_fallbacks`].
 pub const GITLAB_FALLBACKS: &[(&str, &str)] = &[
@@ -642,11 +644,7 @@ fn interpret(
         if fallback.is_some() && sentinels.is_none() {
             return Ok((None, fallback));
         }
-        return Err(bad(
-            path,
-            key,
-            "none of `url`, `nodes` (or `cluster`), `host`, `path` is given",
-        ));
+        return Err(bad(path, key, NONE_GIVEN));
     }
     if tcp_port.is_some() && host.is_none() {
         return Err(bad(path, key, "`port` goes with `host`"));
@@ -842,19 +840,43 @@ fn tls_params(value: &Value, path: &Path, key: &str) -> Result<TlsConfig, Config
     Ok(tls)
 }
 
-pub(crate) fn deployment_from_file(path: &Path) -> Result<Deployment, ConfigError> {
-    let Some((value, prefix)) = read_section(path, None)? else {
-        return Err(bad(path, "", "the file is empty"));
+pub(crate) fn deployment_from_file(
+    path: &Path,
+    env: Option<&str>,
+) -> Result<Deployment, ConfigError> {
+    let Some((value, prefix)) = read_section(path, env)? else {
+        return Err(match env {
+            Some(env) => bad(path, env, "no such section in the file"),
+            None => bad(path, "", "the file is empty"),
+        });
     };
-    match interpret(&value, path, &prefix)? {
-        (Some(deployment), _) => {
-            log::debug!("Redis config read from {}: {deployment}", path.display());
+    match interpret(&value, path, &prefix) {
+        Ok((Some(deployment), _)) => {
+            log::debug!(
+                "Redis config read from {}: {deployment}",
+                origin(path, &prefix)
+            );
             Ok(deployment)
         }
-        (None, _) => Err(bad(
-            path,
-            "",
-            "none of `url`, `nodes` (or `cluster`), `host`, `path` is given",
-        )),
+        Ok((None, _)) => Err(bad(path, &prefix, NONE_GIVEN)),
+        Err(ConfigError::YamlValue { problem, .. })
+            if env.is_none() && problem == NONE_GIVEN && keyed_by_environment(&value) =>
+        {
+            Err(bad(
+                path,
+                "",
+                format!("{NONE_GIVEN} (the file looks keyed by environment: name the environment)"),
+            ))
+        }
+        Err(e) => Err(e),
     }
+}
+
+/// A top level like `production: …`, `development: …`.
+fn keyed_by_environment(value: &Value) -> bool {
+    value.as_mapping().is_some_and(|m| {
+        ["production", "development", "test", "staging"]
+            .iter()
+            .any(|env| m.contains_key(*env))
+    })
 }

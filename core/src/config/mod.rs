@@ -39,6 +39,11 @@ pub use server::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT, DEFAULT_SENTINEL_PORT,
 };
 
+/// The user guide page `docs/config.md`, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/config.md")]
+pub struct UserGuide;
+
 /// Errors in URLs, seed lists and config files.
 ///
 /// Every message names what was wrong. A URL is always shown with its password replaced by
