@@ -6,6 +6,8 @@
 //! - after the failover the store serves again within the node timeout plus 2 s;
 //! - a counter ledger (INCR under resharding) ends exact.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -67,7 +69,10 @@ fn worker(
     let mut errors = Vec::new();
     let mut sent = 0;
     let check = |i: usize, reply: &Reply, expected: &HashMap<usize, String>| -> Option<String> {
-        let want = expected.get(&i).map(|v| Reply::Bulk(v.clone().into_bytes())).unwrap_or(Reply::Nil);
+        let want = expected
+            .get(&i)
+            .map(|v| Reply::Bulk(v.clone().into_bytes()))
+            .unwrap_or(Reply::Nil);
         (reply != &want).then(|| format!("GET {}: got {reply:?}, want {want:?}", key(i)))
     };
     // At least `budget` commands, and on until the chaos is over.
@@ -195,7 +200,9 @@ fn workload_survives_resharding_migration_and_failover() {
 
     // 2. Hold one slot half-migrated: ASK for moved keys, TRYAGAIN for a multi-key command
     //    over moved and unmoved keys.
-    let migration = cluster.slot_migration(held_slot, held_owner, held_target).unwrap();
+    let migration = cluster
+        .slot_migration(held_slot, held_owner, held_target)
+        .unwrap();
     migration.set_importing().unwrap();
     migration.set_migrating().unwrap();
     migration.migrate_these_keys(&held_keys[..5]).unwrap();
@@ -235,10 +242,15 @@ fn workload_survives_resharding_migration_and_failover() {
         cluster.kill(c).unwrap();
         killed_at = Instant::now();
     }
-    cluster.wait_until_master(replica, Duration::from_secs(30)).unwrap();
+    cluster
+        .wait_until_master(replica, Duration::from_secs(30))
+        .unwrap();
     let failed_over_at = Instant::now();
     let served = loop {
-        if store.call(&cmd(&["SET", &probe_key, "after-failover"])).is_ok() {
+        if store
+            .call(&cmd(&["SET", &probe_key, "after-failover"]))
+            .is_ok()
+        {
             break Instant::now();
         }
     };
@@ -265,7 +277,12 @@ fn workload_survives_resharding_migration_and_failover() {
     }
     eprintln!("{sent} workload commands");
     assert!(sent >= COMMANDS);
-    assert!(errors.is_empty(), "{} errors, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert!(
+        errors.is_empty(),
+        "{} errors, first: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
 
     let stats = store.stats();
     eprintln!("{stats:?}");
@@ -306,8 +323,13 @@ fn counter_ledger_is_exact_under_resharding() {
                             Ok(rs) => {
                                 for r in rs {
                                     match r {
-                                        Ok(Reply::Int(_)) => *acked.lock().unwrap().entry(k.clone()).or_default() += 1,
-                                        other => failures.lock().unwrap().push(format!("{k}: {other:?}")),
+                                        Ok(Reply::Int(_)) => {
+                                            *acked.lock().unwrap().entry(k.clone()).or_default() +=
+                                                1
+                                        }
+                                        other => {
+                                            failures.lock().unwrap().push(format!("{k}: {other:?}"))
+                                        }
                                     }
                                 }
                             }
@@ -315,7 +337,9 @@ fn counter_ledger_is_exact_under_resharding() {
                         }
                     } else {
                         match store.call(&cmd(&["INCR", k])) {
-                            Ok(Reply::Int(_)) => *acked.lock().unwrap().entry(k.clone()).or_default() += 1,
+                            Ok(Reply::Int(_)) => {
+                                *acked.lock().unwrap().entry(k.clone()).or_default() += 1
+                            }
                             other => failures.lock().unwrap().push(format!("{k}: {other:?}")),
                         }
                     }
@@ -341,13 +365,21 @@ fn counter_ledger_is_exact_under_resharding() {
     }
 
     let failures = failures.lock().unwrap();
-    assert!(failures.is_empty(), "{} failed INCRs: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} failed INCRs: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     let acked = acked.lock().unwrap();
     let mut total = 0;
     for k in &counters {
         let want = acked.get(k).copied().unwrap_or(0);
         let got = store.call(&cmd(&["GET", k])).unwrap().as_int().unwrap_or(0);
-        assert_eq!(got, want, "{k}: server has {got}, {want} INCRs were acknowledged");
+        assert_eq!(
+            got, want,
+            "{k}: server has {got}, {want} INCRs were acknowledged"
+        );
         total += want;
     }
     assert!(total >= 2000, "only {total} INCRs ran");

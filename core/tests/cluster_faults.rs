@@ -1,6 +1,8 @@
 //! Cluster faults that must end in a clear error within their deadline, and the features
 //! around them: auth on every node, cross-slot transactions, replica reads, scan, server id.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use std::time::{Duration, Instant};
 
 use slotshift::cluster::RoutingError;
@@ -28,7 +30,12 @@ fn migrating_without_importing_ends_in_too_many_redirects() {
     let store = open(&cluster.url(), |_| {}).unwrap();
     let slot = key_slot(b"loop");
     let source = cluster.master_for_slot(slot).unwrap();
-    let target = cluster.masters().unwrap().into_iter().find(|m| m.id() != source.id()).unwrap();
+    let target = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id() != source.id())
+        .unwrap();
     let migration = cluster.slot_migration(slot, source, target).unwrap();
     migration.set_migrating().unwrap(); // no IMPORTING on the target: ASK ↔ MOVED ping-pong
     let t = Instant::now();
@@ -36,10 +43,17 @@ fn migrating_without_importing_ends_in_too_many_redirects() {
     let took = t.elapsed();
     migration.abort().unwrap();
     match &err {
-        Error::Routing(RoutingError::TooManyRedirects { slot: s, redirects, path }) => {
+        Error::Routing(RoutingError::TooManyRedirects {
+            slot: s,
+            redirects,
+            path,
+        }) => {
             assert_eq!(*s, slot);
             assert_eq!(*redirects, 16);
-            assert!(path.iter().any(|p| p.contains("ASK")) && path.iter().any(|p| p.contains("MOVED")), "{path:?}");
+            assert!(
+                path.iter().any(|p| p.contains("ASK")) && path.iter().any(|p| p.contains("MOVED")),
+                "{path:?}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -50,7 +64,11 @@ fn migrating_without_importing_ends_in_too_many_redirects() {
 
 #[test]
 fn a_paused_master_ends_in_a_timeout_and_other_masters_keep_serving() {
-    let cluster = Cluster::builder().masters(3).node_timeout_ms(30_000).start().unwrap();
+    let cluster = Cluster::builder()
+        .masters(3)
+        .node_timeout_ms(30_000)
+        .start()
+        .unwrap();
     let store = open(&cluster.url(), |o| {
         o.response_timeout = Duration::from_millis(400);
         o.retry_deadline = Duration::from_secs(2);
@@ -60,7 +78,13 @@ fn a_paused_master_ends_in_a_timeout_and_other_masters_keep_serving() {
     let frozen = cluster.master_for_slot(frozen_slot).unwrap();
     let other_key = (0..)
         .map(|i| format!("other:{i}"))
-        .find(|k| cluster.master_for_slot(key_slot(k.as_bytes())).unwrap().id() != frozen.id())
+        .find(|k| {
+            cluster
+                .master_for_slot(key_slot(k.as_bytes()))
+                .unwrap()
+                .id()
+                != frozen.id()
+        })
         .unwrap();
     store.call(&cmd(&["SET", "frozen", "1"])).unwrap();
     cluster.pause(frozen).unwrap();
@@ -79,48 +103,74 @@ fn a_paused_master_ends_in_a_timeout_and_other_masters_keep_serving() {
         other => panic!("unexpected {other}"),
     }
     let err = read.unwrap_err();
-    assert!(matches!(err, Error::Routing(RoutingError::DeadlineExceeded { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Routing(RoutingError::DeadlineExceeded { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(healthy.unwrap(), Reply::Status("OK".into()));
     assert!(took < Duration::from_secs(8), "{took:?}");
     // The store recovers; the timed-out SET sat in the socket and may well have run after the
     // resume — which is exactly why it was reported as "outcome unknown" and not re-sent.
     let after = store.call(&cmd(&["GET", "frozen"])).unwrap();
-    assert!(after == Reply::Bulk(b"1".to_vec()) || after == Reply::Bulk(b"2".to_vec()), "{after:?}");
+    assert!(
+        after == Reply::Bulk(b"1".to_vec()) || after == Reply::Bulk(b"2".to_vec()),
+        "{after:?}"
+    );
 }
 
 #[test]
 fn auth_is_used_on_every_node_and_a_wrong_password_is_clear() {
-    let cluster = Cluster::builder().masters(3).password("cluster-canary").start().unwrap();
+    let cluster = Cluster::builder()
+        .masters(3)
+        .password("cluster-canary")
+        .start()
+        .unwrap();
     let port = cluster.masters().unwrap()[0].port();
     let good = format!("redis://:cluster-canary@127.0.0.1:{port}");
     let store = open(&good, |_| {}).unwrap();
     assert_eq!(store.kind(), StoreKind::Cluster);
     // Keys on every master: every node (and every redirect target) needs the password.
-    let cmds: Vec<Cmd> = (0..300).map(|i| cmd(&["SET", &format!("auth:{i}"), "v"])).collect();
+    let cmds: Vec<Cmd> = (0..300)
+        .map(|i| cmd(&["SET", &format!("auth:{i}"), "v"]))
+        .collect();
     assert!(store.pipeline(&cmds).unwrap().iter().all(|r| r.is_ok()));
 
     let t = Instant::now();
     let err = open(&format!("redis://:wrong-canary@127.0.0.1:{port}"), |_| {}).unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5));
-    assert!(matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Auth), "{err}");
+    assert!(
+        matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Auth),
+        "{err}"
+    );
     assert!(!format!("{err} {err:?}").contains("canary"));
 }
 
 #[test]
 fn acl_user_on_a_cluster() {
-    let cluster = Cluster::builder().masters(3).acl_user("app", "app-pw").start().unwrap();
+    let cluster = Cluster::builder()
+        .masters(3)
+        .acl_user("app", "app-pw")
+        .start()
+        .unwrap();
     let store = open(&cluster.url(), |_| {}).unwrap();
-    let cmds: Vec<Cmd> = (0..100).map(|i| cmd(&["INCR", &format!("acl:{i}")])).collect();
-    assert!(store.pipeline(&cmds).unwrap().iter().all(|r| matches!(r, Ok(Reply::Int(1)))));
+    let cmds: Vec<Cmd> = (0..100)
+        .map(|i| cmd(&["INCR", &format!("acl:{i}")]))
+        .collect();
+    assert!(store
+        .pipeline(&cmds)
+        .unwrap()
+        .iter()
+        .all(|r| matches!(r, Ok(Reply::Int(1)))));
 }
 
 #[test]
 fn unknown_host_seed_is_a_clear_error() {
     let t = Instant::now();
-    let err = open("redis://no-such-host.invalid:7000,also-missing.invalid:7001", |o| {
-        o.connect_timeout = Duration::from_secs(1)
-    })
+    let err = open(
+        "redis://no-such-host.invalid:7000,also-missing.invalid:7001",
+        |o| o.connect_timeout = Duration::from_secs(1),
+    )
     .unwrap_err();
     assert!(t.elapsed() < Duration::from_secs(5));
     match &err {
@@ -149,13 +199,28 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
     let err = store
         .transaction(&[cmd(&["INCR", "tx-a"]), cmd(&["INCR", "tx-b"])])
         .unwrap_err();
-    assert!(matches!(err, Error::Routing(RoutingError::CrossSlotTransaction { .. })), "{err}");
-    assert_eq!(store.call(&cmd(&["EXISTS", "tx-a"])).unwrap(), Reply::Int(0));
+    assert!(
+        matches!(
+            err,
+            Error::Routing(RoutingError::CrossSlotTransaction { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        store.call(&cmd(&["EXISTS", "tx-a"])).unwrap(),
+        Reply::Int(0)
+    );
 
     // A pipeline over every node, replies in the caller's order.
     let n = 3000;
-    let sets: Vec<Cmd> = (0..n).map(|i| cmd(&["SET", &format!("p:{i}"), &format!("p:{i}|v")])).collect();
-    assert!(store.pipeline(&sets).unwrap().into_iter().all(|r| r.is_ok()));
+    let sets: Vec<Cmd> = (0..n)
+        .map(|i| cmd(&["SET", &format!("p:{i}"), &format!("p:{i}|v")]))
+        .collect();
+    assert!(store
+        .pipeline(&sets)
+        .unwrap()
+        .into_iter()
+        .all(|r| r.is_ok()));
     for (i, node) in cluster.masters().unwrap().iter().enumerate() {
         // Wait for replicas so that replica reads see every write.
         let _: i64 = node.query(redis::cmd("WAIT").arg(1).arg(5000)).unwrap();
@@ -176,7 +241,10 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
 
     let id = store.server_id().unwrap();
     assert_eq!(id.run_ids.len(), 3);
-    let again = open(&cluster.seed_urls()[2], |_| {}).unwrap().server_id().unwrap();
+    let again = open(&cluster.seed_urls()[2], |_| {})
+        .unwrap()
+        .server_id()
+        .unwrap();
     assert_eq!(id, again);
     assert!(store.publish("news", "hi").unwrap() >= 0);
 }

@@ -1,6 +1,8 @@
 //! What a real server never sends, from a scripted fake node on loopback: each case must end
 //! in a clear error — no panic, no hang, no allocation sized by the peer's claims.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 mod support;
 
 use std::time::{Duration, Instant};
@@ -58,11 +60,14 @@ fn malformed_resp_is_a_protocol_error() {
 
 #[test]
 fn moved_to_itself_ends_in_too_many_redirects() {
-    let node = cluster_node(|port| Action::Reply(format!("-MOVED 7 127.0.0.1:{port}\r\n").into_bytes()));
+    let node =
+        cluster_node(|port| Action::Reply(format!("-MOVED 7 127.0.0.1:{port}\r\n").into_bytes()));
     let store = open(&node).unwrap();
     let (r, took) = get(&store);
     match r.unwrap_err() {
-        Error::Routing(RoutingError::TooManyRedirects { redirects, path, .. }) => {
+        Error::Routing(RoutingError::TooManyRedirects {
+            redirects, path, ..
+        }) => {
             assert_eq!(redirects, store.options().max_redirects);
             assert!(path[0].contains(&node.port().to_string()), "{path:?}");
         }
@@ -90,21 +95,31 @@ fn malformed_redirect_is_named() {
     let node = cluster_node(|_| Action::raw("-MOVED seven nowhere\r\n"));
     let store = open(&node).unwrap();
     let err = get(&store).0.unwrap_err();
-    assert!(matches!(err, Error::Routing(RoutingError::MalformedRedirect { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Routing(RoutingError::MalformedRedirect { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("MOVED seven nowhere"), "{err}");
 }
 
 #[test]
 fn huge_bulk_length_does_not_allocate_or_hang() {
     // Claims 4 GiB (then 2^63-1) and sends 5 bytes, then stalls: the reply timeout fires.
-    for header in ["$4294967296\r\nhello", "$9223372036854775807\r\nhello", "*4294967295\r\n:1\r\n"] {
+    for header in [
+        "$4294967296\r\nhello",
+        "$9223372036854775807\r\nhello",
+        "*4294967295\r\n:1\r\n",
+    ] {
         let node = cluster_node(move |_| Action::raw(header));
         let store = open(&node).unwrap();
         let (r, took) = get(&store);
         // A timeout (retried, as GET is a read, until the deadline) — never a 4 GiB buffer.
         let err = r.unwrap_err();
         assert!(
-            matches!(err, Error::Connection(_) | Error::Routing(RoutingError::DeadlineExceeded { .. })),
+            matches!(
+                err,
+                Error::Connection(_) | Error::Routing(RoutingError::DeadlineExceeded { .. })
+            ),
             "{header:?}: {err}"
         );
         assert!(err.to_string().contains("timed out"), "{header:?}: {err}");
@@ -118,7 +133,11 @@ fn bad_lengths_do_not_panic() {
     for header in ["$-2\r\n", "*-5\r\n"] {
         let node = cluster_node(move |_| Action::raw(header));
         let store = open(&node).unwrap();
-        assert_eq!(get(&store).0.unwrap(), slotshift::reply::Reply::Nil, "{header:?}");
+        assert_eq!(
+            get(&store).0.unwrap(),
+            slotshift::reply::Reply::Nil,
+            "{header:?}"
+        );
     }
     let node = cluster_node(|_| Action::raw("$abc\r\n"));
     let store = open(&node).unwrap();
@@ -155,7 +174,10 @@ fn malformed_topology_fails_the_open() {
         _ => None,
     });
     let err = open(&node).unwrap_err();
-    assert!(matches!(err, Error::Routing(RoutingError::MalformedTopology { .. })), "{err}");
+    assert!(
+        matches!(err, Error::Routing(RoutingError::MalformedTopology { .. })),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! A Sentinel-managed store: finds the master through the sentinels and follows a failover.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use std::time::Duration;
 
 use slotshift::command::Cmd;
@@ -14,7 +16,10 @@ fn cmd(args: &[&str]) -> Cmd {
 
 #[test]
 fn follows_the_promoted_replica_after_the_master_dies() {
-    let set = SentinelSet::builder().password("sentinel-canary").start().unwrap();
+    let set = SentinelSet::builder()
+        .password("sentinel-canary")
+        .start()
+        .unwrap();
     let url = format!(
         "redis+sentinel://:sentinel-canary@{}/{}",
         set.sentinel_addrs().join(","),
@@ -29,24 +34,45 @@ fn follows_the_promoted_replica_after_the_master_dies() {
     assert_eq!(store.masters().unwrap()[0].port, old);
 
     store.call(&cmd(&["SET", "before", "1"])).unwrap();
-    let synced: i64 = set.master().query(redis::cmd("WAIT").arg(1).arg(5000)).unwrap();
+    let synced: i64 = set
+        .master()
+        .query(redis::cmd("WAIT").arg(1).arg(5000))
+        .unwrap();
     assert_eq!(synced, 1);
     set.kill_master().unwrap();
 
     // The store retries (connection refused, then the sentinels name the new master).
-    assert_eq!(store.call(&cmd(&["SET", "after", "2"])).unwrap(), Reply::Status("OK".into()));
-    let new = set.wait_for_new_master(Duration::from_secs(30)).unwrap().port();
+    assert_eq!(
+        store.call(&cmd(&["SET", "after", "2"])).unwrap(),
+        Reply::Status("OK".into())
+    );
+    let new = set
+        .wait_for_new_master(Duration::from_secs(30))
+        .unwrap()
+        .port();
     assert_ne!(new, old);
     assert_eq!(store.masters().unwrap()[0].port, new);
-    assert_eq!(store.call(&cmd(&["GET", "before"])).unwrap(), Reply::Bulk(b"1".to_vec()));
-    assert_eq!(store.call(&cmd(&["GET", "after"])).unwrap(), Reply::Bulk(b"2".to_vec()));
+    assert_eq!(
+        store.call(&cmd(&["GET", "before"])).unwrap(),
+        Reply::Bulk(b"1".to_vec())
+    );
+    assert_eq!(
+        store.call(&cmd(&["GET", "after"])).unwrap(),
+        Reply::Bulk(b"2".to_vec())
+    );
     assert!(store.stats().retries > 0);
 }
 
 #[test]
 fn unknown_master_name_is_a_clear_error() {
     let set = SentinelSet::start().unwrap();
-    let url = format!("redis+sentinel://{}/no-such-master", set.sentinel_addrs().join(","));
+    let url = format!(
+        "redis+sentinel://{}/no-such-master",
+        set.sentinel_addrs().join(",")
+    );
     let err = Store::open(&url).unwrap_err();
-    assert!(err.to_string().contains("no master named 'no-such-master'"), "{err}");
+    assert!(
+        err.to_string().contains("no master named 'no-such-master'"),
+        "{err}"
+    );
 }

@@ -1,5 +1,7 @@
 //! `Store` over one real redis-server: the API, auth errors, unknown hosts, and fork.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
 use std::time::{Duration, Instant};
 
 use slotshift::command::Cmd;
@@ -19,13 +21,23 @@ fn call_pipeline_transaction_scan_publish() {
     let store = Store::open(&server.url()).unwrap();
     assert_eq!(store.kind(), StoreKind::Standalone);
 
-    assert_eq!(store.call(&cmd(&["SET", "a", "1"])).unwrap(), Reply::Status("OK".into()));
-    assert_eq!(store.call(&cmd(&["GET", "a"])).unwrap(), Reply::Bulk(b"1".to_vec()));
+    assert_eq!(
+        store.call(&cmd(&["SET", "a", "1"])).unwrap(),
+        Reply::Status("OK".into())
+    );
+    assert_eq!(
+        store.call(&cmd(&["GET", "a"])).unwrap(),
+        Reply::Bulk(b"1".to_vec())
+    );
     assert_eq!(store.call(&cmd(&["GET", "missing"])).unwrap(), Reply::Nil);
 
     // Per-command results, in order, an error in the middle.
     let replies = store
-        .pipeline(&[cmd(&["INCR", "n"]), cmd(&["LPUSH", "a", "x"]), cmd(&["INCR", "n"])])
+        .pipeline(&[
+            cmd(&["INCR", "n"]),
+            cmd(&["LPUSH", "a", "x"]),
+            cmd(&["INCR", "n"]),
+        ])
         .unwrap();
     assert_eq!(replies[0].as_ref().unwrap(), &Reply::Int(1));
     match &replies[1] {
@@ -38,10 +50,15 @@ fn call_pipeline_transaction_scan_publish() {
         .transaction(&[cmd(&["INCR", "t"]), cmd(&["INCR", "t"]), cmd(&["GET", "t"])])
         .unwrap()
         .unwrap();
-    assert_eq!(tx, vec![Reply::Int(1), Reply::Int(2), Reply::Bulk(b"2".to_vec())]);
+    assert_eq!(
+        tx,
+        vec![Reply::Int(1), Reply::Int(2), Reply::Bulk(b"2".to_vec())]
+    );
 
     for i in 0..250 {
-        store.call(&cmd(&["SET", &format!("scan:{i}"), "v"])).unwrap();
+        store
+            .call(&cmd(&["SET", &format!("scan:{i}"), "v"]))
+            .unwrap();
     }
     let mut keys = Vec::new();
     for batch in store.scan(ScanOptions::matching("scan:*")).unwrap() {
@@ -61,7 +78,10 @@ fn server_id_tells_servers_and_databases_apart() {
     let b = Standalone::start().unwrap();
     let a0 = Store::open(&a.url()).unwrap().server_id().unwrap();
     let a0_again = Store::open(&a.url()).unwrap().server_id().unwrap();
-    let a1 = Store::open(&format!("{}/1", a.url())).unwrap().server_id().unwrap();
+    let a1 = Store::open(&format!("{}/1", a.url()))
+        .unwrap()
+        .server_id()
+        .unwrap();
     let b0 = Store::open(&b.url()).unwrap().server_id().unwrap();
     assert_eq!(a0, a0_again);
     assert_eq!(a0.run_ids, a1.run_ids);
@@ -71,7 +91,10 @@ fn server_id_tells_servers_and_databases_apart() {
 
 #[test]
 fn wrong_password_is_a_clear_auth_error_without_the_password() {
-    let server = Standalone::builder().password("s3cret-canary").start().unwrap();
+    let server = Standalone::builder()
+        .password("s3cret-canary")
+        .start()
+        .unwrap();
     let url = format!("redis://:wrong-canary@127.0.0.1:{}", server.port());
     let t = Instant::now();
     let err = Store::open(&url).unwrap_err();
@@ -83,20 +106,33 @@ fn wrong_password_is_a_clear_auth_error_without_the_password() {
     let text = format!("{err} {err:?}");
     assert!(!text.contains("canary"), "{text}");
     // The right password works.
-    let ok = Store::open(&format!("redis://:s3cret-canary@127.0.0.1:{}", server.port())).unwrap();
-    assert_eq!(ok.call(&cmd(&["PING"])).unwrap(), Reply::Status("PONG".into()));
+    let ok = Store::open(&format!(
+        "redis://:s3cret-canary@127.0.0.1:{}",
+        server.port()
+    ))
+    .unwrap();
+    assert_eq!(
+        ok.call(&cmd(&["PING"])).unwrap(),
+        Reply::Status("PONG".into())
+    );
 }
 
 #[test]
 fn acl_user_authenticates() {
-    let server = Standalone::builder().acl_user("app", "app-pw").start().unwrap();
+    let server = Standalone::builder()
+        .acl_user("app", "app-pw")
+        .start()
+        .unwrap();
     let store = Store::open(&format!("redis://app:app-pw@127.0.0.1:{}", server.port())).unwrap();
     assert_eq!(
         store.call(&cmd(&["ACL", "WHOAMI"])).unwrap(),
         Reply::Bulk(b"app".to_vec())
     );
     let err = Store::open(&format!("redis://app:nope@127.0.0.1:{}", server.port())).unwrap_err();
-    assert!(matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Auth), "{err}");
+    assert!(
+        matches!(&err, Error::Connection(c) if c.kind == ConnectionErrorKind::Auth),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,7 +149,10 @@ fn unknown_host_fails_within_the_connect_timeout() {
     match &err {
         Error::Connection(c) => {
             assert!(c.node.contains("no-such-host.invalid"), "{err}");
-            assert!(matches!(c.kind, ConnectionErrorKind::Connect | ConnectionErrorKind::Timeout));
+            assert!(matches!(
+                c.kind,
+                ConnectionErrorKind::Connect | ConnectionErrorKind::Timeout
+            ));
         }
         other => panic!("unexpected {other}"),
     }
@@ -135,7 +174,9 @@ fn a_paused_server_ends_in_a_timeout_within_the_deadline() {
     server.resume().unwrap();
     // The write may have reached the server: not re-sent, reported as outcome unknown.
     match write.unwrap_err() {
-        Error::Connection(c) => assert!(c.outcome_unknown && c.kind == ConnectionErrorKind::Timeout),
+        Error::Connection(c) => {
+            assert!(c.outcome_unknown && c.kind == ConnectionErrorKind::Timeout)
+        }
         other => panic!("unexpected {other}"),
     }
     // The read is retried until the deadline, then named as such.
@@ -143,7 +184,14 @@ fn a_paused_server_ends_in_a_timeout_within_the_deadline() {
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(took < Duration::from_secs(4), "{took:?}");
     // And the store recovers once the server does.
-    assert_eq!(store.call(&cmd(&["GET", "k"])).unwrap().as_bytes().map(<[u8]>::len), Some(1));
+    assert_eq!(
+        store
+            .call(&cmd(&["GET", "k"]))
+            .unwrap()
+            .as_bytes()
+            .map(<[u8]>::len),
+        Some(1)
+    );
 }
 
 #[test]
@@ -160,7 +208,10 @@ fn a_forked_child_opens_its_own_connections() {
     assert!(pid >= 0);
     if pid == 0 {
         let ok = store.call(&cmd(&["SET", "child", "2"])).is_ok()
-            && store.call(&cmd(&["GET", "parent"])).map(|r| r == Reply::Bulk(b"1".to_vec())).unwrap_or(false);
+            && store
+                .call(&cmd(&["GET", "parent"]))
+                .map(|r| r == Reply::Bulk(b"1".to_vec()))
+                .unwrap_or(false);
         let byte = [if ok { b'y' } else { b'n' }];
         unsafe {
             libc_write(fds[1], byte.as_ptr(), 1);
@@ -171,7 +222,10 @@ fn a_forked_child_opens_its_own_connections() {
     assert_eq!(unsafe { libc_read(fds[0], byte.as_mut_ptr(), 1) }, 1);
     assert_eq!(byte[0], b'y', "the child could not use the store");
     // The parent's connection still works and was not disturbed by the child.
-    assert_eq!(store.call(&cmd(&["GET", "child"])).unwrap(), Reply::Bulk(b"2".to_vec()));
+    assert_eq!(
+        store.call(&cmd(&["GET", "child"])).unwrap(),
+        Reply::Bulk(b"2".to_vec())
+    );
     assert!(client_count(&store) >= before);
 }
 

@@ -212,8 +212,16 @@ mod tests {
 
     #[test]
     fn retryable_and_final() {
-        assert_eq!(classify(&e("TRYAGAIN Multiple keys"), "x"), Verdict::Backoff);
-        for code in ["CLUSTERDOWN The cluster is down", "LOADING x", "MASTERDOWN x", "READONLY x"] {
+        assert_eq!(
+            classify(&e("TRYAGAIN Multiple keys"), "x"),
+            Verdict::Backoff
+        );
+        for code in [
+            "CLUSTERDOWN The cluster is down",
+            "LOADING x",
+            "MASTERDOWN x",
+            "READONLY x",
+        ] {
             assert_eq!(classify(&e(code), "x"), Verdict::RefreshBackoff);
         }
         assert_eq!(classify(&e("WRONGTYPE x"), "x"), Verdict::Final);

@@ -128,7 +128,10 @@ impl NodeConn {
                 return Err(ConnectionError::new(
                     &self.addr,
                     ConnectionErrorKind::Protocol,
-                    format!("READONLY refused: {}", crate::reply::ServerError::from_redis(&e)),
+                    format!(
+                        "READONLY refused: {}",
+                        crate::reply::ServerError::from_redis(&e)
+                    ),
                 ));
             }
         }
@@ -145,10 +148,10 @@ impl NodeConn {
 
     /// Sends one command.
     pub(crate) async fn send_one(&self, cmd: &redis::Cmd) -> Result<redis::Value, NodeFailure> {
-        let (generation, mut conn) = self.connection().await.map_err(|error| NodeFailure {
-            error,
-            sent: false,
-        })?;
+        let (generation, mut conn) = self
+            .connection()
+            .await
+            .map_err(|error| NodeFailure { error, sent: false })?;
         match conn.send_packed_command(cmd).await {
             Ok(v) => Ok(v),
             Err(e) => Err(self.failed(generation, &e)),
@@ -161,10 +164,10 @@ impl NodeConn {
         pipe: &redis::Pipeline,
         count: usize,
     ) -> Result<Vec<redis::Value>, NodeFailure> {
-        let (generation, mut conn) = self.connection().await.map_err(|error| NodeFailure {
-            error,
-            sent: false,
-        })?;
+        let (generation, mut conn) = self
+            .connection()
+            .await
+            .map_err(|error| NodeFailure { error, sent: false })?;
         match conn.send_packed_commands(pipe, 0, count).await {
             Ok(values) if values.len() == count => Ok(values),
             Ok(values) => {

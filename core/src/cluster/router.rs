@@ -358,7 +358,12 @@ impl Router {
     }
 
     /// Where a unit goes now: (node, readonly connection).
-    fn target(&self, unit: &Unit, state: &UnitState, topology: &Topology) -> Option<(NodeAddr, bool)> {
+    fn target(
+        &self,
+        unit: &Unit,
+        state: &UnitState,
+        topology: &Topology,
+    ) -> Option<(NodeAddr, bool)> {
         if let Some(addr) = &state.asking {
             return Some((addr.clone(), false));
         }
@@ -372,7 +377,8 @@ impl Router {
             Route::Slot { slot, replica } => {
                 let shard = topology.shard_of(*slot)?;
                 if *replica && !shard.replicas.is_empty() {
-                    let i = self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
+                    let i =
+                        self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
                     return Some((shard.replicas[i].clone(), true));
                 }
                 Some((shard.master.clone(), false))
@@ -383,10 +389,14 @@ impl Router {
     /// Sends every unit, grouped per node, all nodes at once; returns one result per unit in
     /// the order given. Only units that were redirected or refused with a retryable error are
     /// sent again, so nothing runs twice.
-    pub(crate) async fn send_grouped(self: &Arc<Self>, units: &[Unit]) -> Vec<Result<Reply, Error>> {
+    pub(crate) async fn send_grouped(
+        self: &Arc<Self>,
+        units: &[Unit],
+    ) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
-        let mut results: Vec<Option<Result<Reply, Error>>> = (0..units.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Reply, Error>>> =
+            (0..units.len()).map(|_| None).collect();
         let mut states: Vec<UnitState> = (0..units.len()).map(|_| UnitState::default()).collect();
         let mut pending: Vec<usize> = (0..units.len()).collect();
         let mut round: u32 = 0;
@@ -470,7 +480,9 @@ impl Router {
                                 Outcome::Error(e) => e,
                             };
                             let verdict = classify(&e, &addr.host);
-                            if *readonly && matches!(verdict, Verdict::Redirect(Redirect::Moved(..))) {
+                            if *readonly
+                                && matches!(verdict, Verdict::Redirect(Redirect::Moved(..)))
+                            {
                                 // A replica pointing at its master: read from the master.
                                 next.push(i);
                                 continue;
@@ -539,11 +551,12 @@ impl Router {
                         self.follow(i, &redirect, generation, &mut states);
                         next.push(i);
                     } else {
-                        results[i] = Some(Err(Error::Routing(RoutingError::RedirectToUnknownNode {
-                            slot: *slot,
-                            from,
-                            to: to.to_string(),
-                        })));
+                        results[i] =
+                            Some(Err(Error::Routing(RoutingError::RedirectToUnknownNode {
+                                slot: *slot,
+                                from,
+                                to: to.to_string(),
+                            })));
                     }
                 }
             }
@@ -588,7 +601,13 @@ impl Router {
             .collect()
     }
 
-    fn follow(self: &Arc<Self>, i: usize, redirect: &Redirect, generation: u64, states: &mut [UnitState]) {
+    fn follow(
+        self: &Arc<Self>,
+        i: usize,
+        redirect: &Redirect,
+        generation: u64,
+        states: &mut [UnitState],
+    ) {
         match redirect {
             Redirect::Moved(slot, to) => {
                 self.counters.moved.fetch_add(1, Ordering::Relaxed);
@@ -601,7 +620,6 @@ impl Router {
             }
         }
     }
-
 }
 
 /// Sends one node's units as one pipeline (a lone plain command as one command).
@@ -670,4 +688,3 @@ pub(crate) fn backoff(opts: &StoreOptions, round: u32) -> Duration {
     let jitter = nanos % (capped / 2 + 1);
     Duration::from_millis(capped / 2 + jitter)
 }
-

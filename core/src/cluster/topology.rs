@@ -242,7 +242,9 @@ impl Topology {
                             let role = get("role").and_then(Reply::as_bytes);
                             let health = get("health").and_then(Reply::as_bytes);
                             let Some(port) = port else {
-                                return Err(malformed(format!("node without a usable {port_field}")));
+                                return Err(malformed(format!(
+                                    "node without a usable {port_field}"
+                                )));
                             };
                             let host = match host {
                                 Some("") | None => asked,
@@ -367,13 +369,18 @@ fn range(start: &Reply, end: &Reply) -> Result<(u16, u16), RoutingError> {
     };
     let (s, e) = (bound(start)?, bound(end)?);
     if s > e {
-        return Err(malformed(format!("slot range {s}-{e} starts after it ends")));
+        return Err(malformed(format!(
+            "slot range {s}-{e} starts after it ends"
+        )));
     }
     Ok((s, e))
 }
 
 fn check_overlaps(shards: &[Shard]) -> Result<(), RoutingError> {
-    let mut all: Vec<(u16, u16)> = shards.iter().flat_map(|s| s.ranges.iter().copied()).collect();
+    let mut all: Vec<(u16, u16)> = shards
+        .iter()
+        .flat_map(|s| s.ranges.iter().copied())
+        .collect();
     all.sort_unstable();
     for w in all.windows(2) {
         if w[1].0 <= w[0].1 {
@@ -423,8 +430,20 @@ mod tests {
     #[test]
     fn parses_cluster_shards() {
         let reply = Reply::Array(vec![
-            shard(&[0, 8000], vec![node(7000, "master", "online"), node(7003, "replica", "online")]),
-            shard(&[8001, 16383], vec![node(7001, "master", "online"), node(7004, "replica", "fail")]),
+            shard(
+                &[0, 8000],
+                vec![
+                    node(7000, "master", "online"),
+                    node(7003, "replica", "online"),
+                ],
+            ),
+            shard(
+                &[8001, 16383],
+                vec![
+                    node(7001, "master", "online"),
+                    node(7004, "replica", "fail"),
+                ],
+            ),
         ]);
         let t = Topology::from_cluster_shards(&reply, "127.0.0.1", false).unwrap();
         assert_eq!(t.covered(), 16384);

@@ -82,7 +82,7 @@ enum Spec {
 }
 
 enum Backend {
-    Single(Single),
+    Single(Box<Single>),
     Cluster(Arc<Router>),
 }
 
@@ -359,7 +359,10 @@ impl Store {
         let mut run_ids = Vec::with_capacity(masters.len());
         for m in &masters {
             let reply = self.call_on(m, &Cmd::from_args(["INFO", "server"]))?;
-            let text = reply.as_bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let text = reply
+                .as_bytes()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
             let id = text
                 .lines()
                 .find_map(|l| l.strip_prefix("run_id:"))
@@ -429,7 +432,11 @@ fn clone_spec(spec: &Spec) -> Spec {
 
 /// Connects. For a single URL (`detect`), asks the node for its cluster topology: a cluster
 /// node yields a cluster store seeded with it.
-async fn build(spec: Spec, opts: &Arc<StoreOptions>, detect: bool) -> Result<(Spec, StoreKind, Backend)> {
+async fn build(
+    spec: Spec,
+    opts: &Arc<StoreOptions>,
+    detect: bool,
+) -> Result<(Spec, StoreKind, Backend)> {
     match spec {
         Spec::Standalone(info) => {
             let node = NodeConn::new(info.clone(), false, opts);
@@ -437,8 +444,12 @@ async fn build(spec: Spec, opts: &Arc<StoreOptions>, detect: bool) -> Result<(Sp
                 match Router::fetch_topology(&node, node.is_tls()).await {
                     Ok(topology) => {
                         let seeds = vec![node.addr.clone()];
-                        let router =
-                            Router::with_topology(info.clone(), seeds.clone(), topology, opts.clone());
+                        let router = Router::with_topology(
+                            info.clone(),
+                            seeds.clone(),
+                            topology,
+                            opts.clone(),
+                        );
                         return Ok((
                             Spec::Cluster {
                                 template: info,
@@ -457,7 +468,7 @@ async fn build(spec: Spec, opts: &Arc<StoreOptions>, detect: bool) -> Result<(Sp
             Ok((
                 Spec::Standalone(info),
                 StoreKind::Standalone,
-                Backend::Single(Single::standalone(node, opts.clone())),
+                Backend::Single(Box::new(Single::standalone(node, opts.clone()))),
             ))
         }
         Spec::Cluster { template, seeds } => {
@@ -489,7 +500,7 @@ async fn build(spec: Spec, opts: &Arc<StoreOptions>, detect: bool) -> Result<(Sp
                     master,
                 },
                 StoreKind::Sentinel,
-                Backend::Single(single),
+                Backend::Single(Box::new(single)),
             ))
         }
     }

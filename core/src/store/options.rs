@@ -101,7 +101,11 @@ pub struct ConnectionError {
 }
 
 impl ConnectionError {
-    pub(crate) fn new(node: &NodeAddr, kind: ConnectionErrorKind, message: String) -> ConnectionError {
+    pub(crate) fn new(
+        node: &NodeAddr,
+        kind: ConnectionErrorKind,
+        message: String,
+    ) -> ConnectionError {
         ConnectionError {
             node: node.to_string(),
             kind,
@@ -118,7 +122,11 @@ impl ConnectionError {
         self
     }
 
-    pub(crate) fn from_redis(node: &NodeAddr, e: &redis::RedisError, connecting: bool) -> ConnectionError {
+    pub(crate) fn from_redis(
+        node: &NodeAddr,
+        e: &redis::RedisError,
+        connecting: bool,
+    ) -> ConnectionError {
         let code = e.code().unwrap_or_default();
         let kind = if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
             || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")

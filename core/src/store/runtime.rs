@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::store::{ConnectionError, ConnectionErrorKind};
 use crate::cluster::NodeAddr;
+use crate::store::{ConnectionError, ConnectionErrorKind};
 
 static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
 

@@ -43,7 +43,10 @@ impl Single {
         }
     }
 
-    pub(crate) async fn sentinel(source: SentinelSource, opts: Arc<StoreOptions>) -> Result<Single, Error> {
+    pub(crate) async fn sentinel(
+        source: SentinelSource,
+        opts: Arc<StoreOptions>,
+    ) -> Result<Single, Error> {
         let master = discover(&source, &opts).await?;
         Ok(Single {
             node: RwLock::new(Arc::new(NodeConn::new(master, false, &opts))),
@@ -57,7 +60,6 @@ impl Single {
     pub(crate) fn node(&self) -> Arc<NodeConn> {
         self.node.read().clone()
     }
-
 
     /// Asks the sentinels again (rate-limited, one at a time).
     async fn rediscover(&self) {
@@ -92,7 +94,8 @@ impl Single {
     pub(crate) async fn send(&self, units: &[Unit]) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
-        let mut results: Vec<Option<Result<Reply, Error>>> = (0..units.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Reply, Error>>> =
+            (0..units.len()).map(|_| None).collect();
         let mut last: Vec<String> = vec![String::new(); units.len()];
         let mut pending: Vec<usize> = (0..units.len()).collect();
         let mut round = 0;
@@ -113,7 +116,9 @@ impl Single {
                         }
                     }
                     rediscover = true;
-                    if matches!(failure.error.kind, ConnectionErrorKind::Auth) && self.sentinel.is_none() {
+                    if matches!(failure.error.kind, ConnectionErrorKind::Auth)
+                        && self.sentinel.is_none()
+                    {
                         // Wrong credentials do not get better by waiting.
                         for i in next.drain(..) {
                             results[i] = Some(Err(Error::Connection(failure.error.clone())));
@@ -160,7 +165,8 @@ impl Single {
                 self.rediscover().await;
             }
             round += 1;
-            let pause = backoff(&self.opts, round).min(deadline.saturating_duration_since(Instant::now()));
+            let pause =
+                backoff(&self.opts, round).min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
             pending = next;
         }
@@ -210,7 +216,10 @@ async fn discover(source: &SentinelSource, opts: &StoreOptions) -> Result<Connec
                 }
             }
             Reply::Nil => {
-                last = format!("{}: no master named '{}'", sentinel.addr, source.master_name);
+                last = format!(
+                    "{}: no master named '{}'",
+                    sentinel.addr, source.master_name
+                );
                 continue;
             }
             other => {
@@ -221,7 +230,11 @@ async fn discover(source: &SentinelSource, opts: &StoreOptions) -> Result<Connec
         let info = info_for(&source.master, &addr);
         // The sentinel may lag behind a failover: believe only a node that says it is master.
         let probe = NodeConn::new(info.clone(), false, opts);
-        match probe.send_one(&redis::cmd("ROLE")).await.map(Reply::from_value) {
+        match probe
+            .send_one(&redis::cmd("ROLE"))
+            .await
+            .map(Reply::from_value)
+        {
             Ok(Reply::Array(role)) if role.first().and_then(Reply::as_bytes) == Some(b"master") => {
                 return Ok(info)
             }
@@ -237,4 +250,3 @@ async fn discover(source: &SentinelSource, opts: &StoreOptions) -> Result<Connec
         outcome_unknown: false,
     }))
 }
-

@@ -133,7 +133,10 @@ fn serve(stream: TcpStream, port: u16, script: &Script, stop: &AtomicBool, reque
             .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
             .unwrap_or_default();
         let action = script(port, &args).unwrap_or_else(|| {
-            if matches!(name.as_str(), "CLIENT" | "SELECT" | "PING" | "HELLO" | "READONLY") {
+            if matches!(
+                name.as_str(),
+                "CLIENT" | "SELECT" | "PING" | "HELLO" | "READONLY"
+            ) {
                 Action::raw("+OK\r\n")
             } else {
                 Action::raw("-ERR unknown command\r\n")
