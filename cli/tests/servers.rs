@@ -1,6 +1,9 @@
 //! `slotshift servers up`: run the built binary, read its JSON line, use the servers, stop it
 //! with a signal, check every server is gone.
 
+// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

@@ -1,6 +1,9 @@
 //! Start every embedded topology for real, check it is healthy, drop it, check nothing is left;
 //! check that the fault helpers do what they say.
 
+// Helpers outside #[test] functions unwrap too: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use slotshift::testing::{EmbeddedError, Standalone};
