@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod servers;
 mod slot;
 
@@ -15,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the main job on an embedded topology.
+    Demo(demo::Args),
     /// Print the hash slot of each key.
     Slot(slot::Args),
     /// Start embedded redis-server topologies on loopback (for tests, demos and experiments).
@@ -24,6 +27,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Slot(args) => slot::run(args),
         Command::Servers(args) => servers::run(args),
     };
