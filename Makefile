@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup build test test-rust demo bench lint fmt
+.PHONY: setup build test test-rust demo bench lint fmt command-table
 
 setup:
 	@scripts/setup.sh
@@ -36,3 +36,7 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## make command-table: regenerate core/src/command/table.rs from a redis-server it starts.
+command-table: setup
+	$(CARGO) run -p slotshift --features embedded --example gen_command_table
