@@ -16,9 +16,9 @@ test: setup test-rust
 
 test-rust:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --all-targets --no-fail-fast
+	$(CARGO) nextest run --workspace --lib --bins --tests --examples --no-fail-fast $(if $(CI),--profile ci)
 else
-	$(CARGO) test --workspace --all-targets --no-fail-fast
+	$(CARGO) test --workspace --lib --bins --tests --examples --no-fail-fast
 endif
 	$(CARGO) test --workspace --doc
 
