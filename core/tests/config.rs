@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
+use proptest::prelude::*;
 use serde_json::{json, Value as Json};
 use slotshift::config::{
     ConfigError, Deployment, Endpoint, Instances, Protocol, Secret, ServerConfig,
@@ -468,6 +469,17 @@ fn source_config_files_in_the_operators_shape() {
         "unix:///var/run/redis.sock?db=5"
     );
 
+    let p = write(
+        dir.path(),
+        "s.yml",
+        "name: my master\nsentinels: [{host: s1, port: 26380}, 's2:26381']\npassword: pw\ndb: 2\n",
+    );
+    let d = Deployment::from_yaml_file(&p).unwrap();
+    assert_eq!(
+        d.to_string(),
+        "redis+sentinel://:***@s1:26380,s2:26381/my%20master/2"
+    );
+
     let p = write(dir.path(), "e.yml", "nodes: [redis://n1:7000]\n");
     assert_eq!(Deployment::from_yaml_file(&p).unwrap().kind(), "cluster");
 
@@ -801,5 +813,36 @@ fn canary_password_appears_in_no_debug_display_error_or_log_line() {
     for line in seen.iter().chain(logs.iter()) {
         assert!(!line.contains(CANARY), "the canary leaked: {line}");
         assert!(!line.contains("7f3a9"), "part of the canary leaked: {line}");
+    }
+}
+
+// ---- properties: no input panics, no password leaks ----
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn any_input_gives_a_deployment_or_an_error(s in "\\PC{0,80}") {
+        let _ = Deployment::parse(&s);
+        let _ = ServerConfig::parse(&s);
+    }
+
+    #[test]
+    fn a_password_never_shows_whatever_surrounds_it(
+        scheme in prop::sample::select(vec!["redis", "rediss", "unix", "redis+sentinel", "http", "", "REDIS"]),
+        user in "[a-z]{0,3}",
+        suffix in "[a-z0-9/?#@:%,&=+\\[\\] ]{0,14}",
+        host in "[a-z0-9:.,\\[\\]]{0,12}",
+        tail in "[a-z0-9/?#@=&:%,]{0,20}",
+    ) {
+        let url = format!("{scheme}://{user}:ZQXCANARY{suffix}@{host}{tail}");
+        let shown = match Deployment::parse(&url) {
+            Ok(d) => format!("{d} {d:?}"),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        prop_assert!(!shown.contains("ZQXCANARY"), "{url} -> {shown}");
+        if let Err(e) = ServerConfig::parse(&url) {
+            prop_assert!(!e.to_string().contains("ZQXCANARY"), "{url} -> {e}");
+        }
     }
 }

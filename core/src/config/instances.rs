@@ -640,7 +640,9 @@ fn interpret(
             "give one of `url`, `nodes` (or `cluster`), `host`, `path`",
         ));
     }
-    if given == 0 {
+    // `sentinels:` + `name:` alone: the master needs no address of its own.
+    let sentinel_only = given == 0 && sentinels.is_some() && master_name.is_some();
+    if given == 0 && !sentinel_only {
         if fallback.is_some() && sentinels.is_none() {
             return Ok((None, fallback));
         }
@@ -686,6 +688,11 @@ fn interpret(
                 return Ok((Some(Deployment::Sentinel(s)), fallback));
             }
         }
+    } else if let (true, Some(name)) = (sentinel_only, &master_name) {
+        vec![ServerConfig::new(Endpoint::Tcp {
+            host: name.clone(),
+            port: DEFAULT_PORT,
+        })]
     } else if let Some(nodes) = nodes.take() {
         nodes
     } else if let Some(host) = &host {

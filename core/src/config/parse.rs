@@ -49,21 +49,21 @@ struct Raw<'a> {
 /// Works on any text, URL or not: everything between `://` (or the start) and the last `@`
 /// is taken as userinfo, so a password with unescaped `/`, `?`, `#` or `@` is still hidden.
 pub(crate) fn mask_url(input: &str) -> String {
-    let masked_query = mask_query_secrets(input);
-    let s = masked_query.as_str();
-    let start = s.find("://").map_or(0, |i| i + 3);
-    let rest = &s[start..];
-    match rest.rfind('@') {
+    // Userinfo first, on the raw text: a password may itself contain `?`, `&` or `=`.
+    let start = input.find("://").map_or(0, |i| i + 3);
+    let rest = &input[start..];
+    let masked = match rest.rfind('@') {
         Some(at) => {
             let userinfo = &rest[..at];
             let shown = match userinfo.find(':') {
                 Some(colon) => format!("{}:***", &userinfo[..colon]),
                 None => userinfo.to_string(),
             };
-            format!("{}{}@{}", &s[..start], shown, &rest[at + 1..])
+            format!("{}{}@{}", &input[..start], shown, &rest[at + 1..])
         }
-        None => s.to_string(),
-    }
+        None => input.to_string(),
+    };
+    mask_query_secrets(&masked)
 }
 
 fn is_secret_name(name: &str) -> bool {
@@ -607,14 +607,24 @@ pub(crate) fn parse_server(input: &str) -> Result<ServerConfig, ConfigError> {
     all.pop().ok_or(ConfigError::MissingHost { url: raw.shown })
 }
 
-/// Splits `redis://a:1,redis://b:2` into URLs: at each comma followed by `scheme://`.
+/// Splits `redis://a:1,redis://b:2` into URLs: at each comma followed by one of our schemes
+/// and `://`. Only our schemes: a password with an unescaped `,x://` must not be cut in two
+/// (the cut-off half would be echoed in an error as if it were a host or port).
 fn split_url_list(s: &str) -> Vec<&str> {
+    const SCHEMES: [&str; 6] = [
+        "redis",
+        "rediss",
+        "unix",
+        "redis+unix",
+        "redis+sentinel",
+        "rediss+sentinel",
+    ];
     let mut out = Vec::new();
     let mut start = 0;
     for (i, _) in s.match_indices(',') {
         let next = s[i + 1..].trim_start();
         if let Some(p) = next.find("://") {
-            if is_scheme(&next[..p]) {
+            if SCHEMES.iter().any(|k| next[..p].eq_ignore_ascii_case(k)) {
                 out.push(&s[start..i]);
                 start = i + 1;
             }
@@ -659,11 +669,24 @@ mod tests {
         assert_eq!(mask_url("redis://:p/w@h"), "redis://:***@h");
         assert_eq!(mask_url("redis://:p#w@h"), "redis://:***@h");
         assert_eq!(
-            mask_url("redis+sentinel://s:1/m?sentinel_password=x@y&db=1"),
+            mask_url("redis+sentinel://s:1/m?sentinel_password=x&db=1"),
             "redis+sentinel://s:1/m?sentinel_password=***&db=1"
+        );
+        // An `@` in a query value looks like the end of a userinfo: more is hidden, never less.
+        assert_eq!(
+            mask_url("redis+sentinel://s:1/m?sentinel_password=x@y&db=1"),
+            "redis+sentinel://s:***@y&db=1"
         );
         assert_eq!(mask_url("u:pw@host:1"), "u:***@host:1");
         assert_eq!(mask_url("redis://h:1"), "redis://h:1");
+        assert_eq!(
+            mask_url("redis://u:pw?a&password=z@host"),
+            "redis://u:***@host"
+        );
+        assert_eq!(
+            mask_url("redis://h/0?password=sec@ret&db=1"),
+            "redis://h/0?password=***&db=1"
+        );
     }
 
     #[test]
@@ -683,6 +706,10 @@ mod tests {
             vec!["redis://a:1", "rediss://b:2"]
         );
         assert_eq!(split_url_list("redis://a:1,b:2"), vec!["redis://a:1,b:2"]);
+        assert_eq!(
+            split_url_list("redis://u:pw,x://y@h"),
+            vec!["redis://u:pw,x://y@h"]
+        );
     }
 
     #[test]

@@ -433,19 +433,28 @@ mod tests {
     }
 
     #[test]
-    fn tls_without_tls_features_is_a_clear_error() {
+    fn tls_maps_to_a_verified_tls_address_or_a_clear_error() {
         let mut s = ServerConfig::new(Endpoint::Tcp {
             host: "h".into(),
             port: 1,
         });
         s.tls = Some(TlsConfig::new());
         s.password = Some(Secret::new("canary-7f3a9"));
-        let err = s.to_connection_info().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "`rediss://:***@h:1` cannot be reached by this build: TLS needs the redis crate's \
-             `tls-rustls` and `tokio-rustls-comp` features"
-        );
+        match s.to_connection_info() {
+            // A build with the redis crate's TLS features: verification stays on.
+            Ok(info) => assert!(matches!(
+                info.addr(),
+                redis::ConnectionAddr::TcpTls {
+                    insecure: false,
+                    ..
+                }
+            )),
+            Err(err) => assert_eq!(
+                err.to_string(),
+                "`rediss://:***@h:1` cannot be reached by this build: TLS needs the redis \
+                 crate's `tls-rustls` and `tokio-rustls-comp` features"
+            ),
+        }
     }
 
     #[test]
