@@ -115,3 +115,64 @@ fn servers_up_sentinel_json_shape() {
     assert!(ping(&master).is_err());
     assert!(ping(&sentinel_url).is_err());
 }
+
+#[test]
+fn servers_die_with_the_command_even_when_it_is_killed() {
+    // SIGKILL gives the command no chance to clean up: the kernel's parent-death signal must
+    // take the servers down.
+    let (mut guard, value) = up(&["--cluster", "1x1", "--json"]);
+    let urls: Vec<String> = value["cluster"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(urls.len(), 2);
+    assert_eq!(ping(&urls[1]).unwrap(), "PONG");
+    guard.0.kill().unwrap();
+    guard.0.wait().unwrap();
+    for url in &urls {
+        // Delivery of the death signal is asynchronous: wait (bounded) for the port to close.
+        let gone = (0..500).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            ping(url).is_err()
+        });
+        assert!(gone, "{url} still answers after slotshift was killed");
+    }
+}
+
+#[test]
+fn servers_up_text_output_lists_the_urls() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slotshift"))
+        .args(["servers", "up", "--standalone"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut guard = Guard(child);
+    let mut reader = BufReader::new(stdout);
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("standalone  redis://127.0.0.1:"),
+        "{first:?}"
+    );
+    let url = first.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(ping(&url).unwrap(), "PONG");
+    let pid = Pid::from_raw(i32::try_from(guard.0.id()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    assert!(guard.0.wait().unwrap().success());
+    assert!(ping(&url).is_err());
+}
+
+#[test]
+fn servers_up_rejects_a_bad_cluster_shape() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slotshift"))
+        .args(["servers", "up", "--cluster", "3by1"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("3by1"), "{stderr}");
+}

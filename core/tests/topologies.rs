@@ -448,3 +448,48 @@ fn sentinel_promotes_the_replica_after_the_master_is_killed() {
         assert_eq!(port, replica);
     }
 }
+
+#[test]
+fn paused_master_is_failed_over_and_rejoins_as_replica_when_resumed() {
+    let cluster = Cluster::builder()
+        .masters(3)
+        .replicas(1)
+        .node_timeout_ms(1000)
+        .start()
+        .unwrap();
+    let master = &cluster.nodes()[2];
+    let replica = cluster.replicas_of(master).unwrap()[0];
+    cluster.pause(master).unwrap();
+    assert!(master.is_alive() && master.is_paused());
+    // No manual failover: the replica is elected once the paused master is marked failed.
+    cluster
+        .wait_until_master(replica, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(role(replica), "master");
+    cluster.resume(master).unwrap();
+    cluster
+        .wait_until_replica_of(master, replica, Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(role(master), "slave");
+    cluster.wait_state_ok(Duration::from_secs(30)).unwrap();
+}
+
+#[test]
+fn a_panicking_owner_leaves_no_server_behind() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let outcome = std::thread::spawn(move || {
+        let server = Standalone::start().unwrap();
+        let cluster = Cluster::start(1, 0).unwrap();
+        let mut pids = vec![server.pid()];
+        pids.extend(cluster.nodes().iter().map(Node::pid));
+        tx.send(pids).unwrap();
+        panic!("test failure while servers run");
+    })
+    .join();
+    assert!(outcome.is_err());
+    let pids = rx.recv().unwrap();
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(!pid_exists(pid), "pid {pid} survived a panic of its owner");
+    }
+}

@@ -586,6 +586,38 @@ impl Cluster {
         )
     }
 
+    /// Waits until `node` says it is a replica of `master` with its replication link up (a
+    /// resumed, demoted master rejoins this way).
+    pub fn wait_until_replica_of(
+        &self,
+        node: &Node,
+        master: &Node,
+        timeout: Duration,
+    ) -> Result<(), EmbeddedError> {
+        wait_for(
+            &format!(
+                "127.0.0.1:{} to replicate 127.0.0.1:{}",
+                node.port(),
+                master.port()
+            ),
+            timeout,
+            |last| {
+                let own = self.cluster_nodes(node)?;
+                let me = own.iter().find(|l| l.has_flag("myself"));
+                if !me.is_some_and(|l| l.master_id.as_deref() == Some(master.id())) {
+                    *last = format!("it reports flags {:?}", me.map(|l| &l.flags));
+                    return Ok(None);
+                }
+                let link = node.info_field("replication", "master_link_status")?;
+                if link.as_deref() != Some("up") {
+                    *last = format!("master_link_status:{}", link.unwrap_or_default());
+                    return Ok(None);
+                }
+                Ok(Some(()))
+            },
+        )
+    }
+
     /// `None` when every available node sees every available node in the role that node
     /// claims for itself (master, or replica of the same master); else a description.
     fn views_agree(&self) -> Result<Option<String>, EmbeddedError> {
