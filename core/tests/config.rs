@@ -525,6 +525,10 @@ const BAD_YAML: &[(&str, &str)] = &[
     ("url: redis://h\ndb: -1\n", "`db` in `{path}`: invalid database `-1`: expected a number from 0 to 4294967295"),
     ("url: redis://h\ndb: [1]\n", "`db` in `{path}`: expected a database number, found a list"),
     ("nodes: [{host: h, port: 70000}]\n", "`nodes[0].port` in `{path}`: invalid port `70000`: expected a number from 1 to 65535"),
+    (
+        "nodes: [h1:7000, h2:7001]\ndb: 1\n",
+        "`(top level)` in `{path}`: a cluster has only database 0, but database 1 is selected",
+    ),
     ("nodes: [{port: 7000}]\n", "`nodes[0]` in `{path}`: missing `host`"),
     ("nodes: []\n", "`nodes` in `{path}`: empty list"),
     ("nodes: redis://h:1\n", "`nodes` in `{path}`: expected a list, found a string"),

@@ -129,6 +129,12 @@ impl Deployment {
                 for url in many {
                     seeds.extend(super::parse::parse_seeds(url.as_ref())?);
                 }
+                if let Some(seed) = seeds.iter().find(|s| s.db != 0) {
+                    return Err(ConfigError::ClusterDb {
+                        url: seed.to_string(),
+                        db: seed.db,
+                    });
+                }
                 Ok(Deployment::Cluster { seeds })
             }
         }

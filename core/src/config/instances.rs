@@ -762,6 +762,13 @@ fn interpret(
         return Ok((Some(Deployment::Sentinel(sentinel)), fallback));
     }
     let deployment = if nodes_given(map) || servers.len() > 1 {
+        if let Some(db) = servers.iter().map(|s| s.db).find(|&db| db != 0) {
+            return Err(bad(
+                path,
+                key,
+                format!("a cluster has only database 0, but database {db} is selected"),
+            ));
+        }
         Deployment::Cluster { seeds: servers }
     } else {
         Deployment::Server(servers.remove(0))

@@ -215,6 +215,14 @@ pub enum ConfigError {
         /// The URL, password masked.
         url: String,
     },
+    /// Cluster seeds that select a database other than 0 (a cluster has only database 0).
+    #[error("a cluster has only database 0, but `{url}` selects database {db}")]
+    ClusterDb {
+        /// The URL (or the first seed's URL), password masked.
+        url: String,
+        /// The database it selects.
+        db: u32,
+    },
     /// An empty list of URLs or cluster nodes.
     #[error("no Redis URL or node given")]
     NoSeeds,

@@ -646,7 +646,12 @@ pub(crate) fn parse_deployment(input: &str) -> Result<Deployment, ConfigError> {
     let mut all = servers(&raw)?;
     match all.len() {
         1 => Ok(Deployment::Server(all.remove(0))),
-        _ => Ok(Deployment::Cluster { seeds: all }),
+        _ => {
+            if let Some(db) = all.iter().map(|s| s.db).find(|&db| db != 0) {
+                return Err(ConfigError::ClusterDb { url: raw.shown, db });
+            }
+            Ok(Deployment::Cluster { seeds: all })
+        }
     }
 }
 
