@@ -463,6 +463,23 @@ fn source_config_files_in_the_operators_shape() {
         "rediss://old.internal:6380?connect_timeout=500ms&command_timeout=3s"
     );
 
+    // `ssl_params` tune TLS but do not turn it on (as in redis-rb).
+    let p = write(
+        dir.path(),
+        "t.yml",
+        "url: redis://h\nssl_params: {ca_file: /ca.pem}\n",
+    );
+    assert!(!Deployment::from_yaml_file(&p).unwrap().servers()[0].uses_tls());
+    let p = write(
+        dir.path(),
+        "t2.yml",
+        "url: redis://h\nssl: true\nssl_params: {ca_file: /ca.pem, verify_mode: none}\n",
+    );
+    let d = Deployment::from_yaml_file(&p).unwrap();
+    let tls = d.servers()[0].tls.clone().unwrap();
+    assert!(tls.insecure);
+    assert_eq!(tls.ca_file.unwrap(), Path::new("/ca.pem"));
+
     let p = write(dir.path(), "d.yml", "path: /var/run/redis.sock\ndb: 5\n");
     assert_eq!(
         Deployment::from_yaml_file(&p).unwrap().to_string(),

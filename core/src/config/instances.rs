@@ -677,6 +677,10 @@ fn interpret(
                     command_timeout,
                 );
                 if let Some(name) = master_name {
+                    s.server.endpoint = Endpoint::Tcp {
+                        host: name.clone(),
+                        port: DEFAULT_PORT,
+                    };
                     s.master_name = name;
                 }
                 if sentinel_username.is_some() {
@@ -730,6 +734,13 @@ fn interpret(
         );
     }
 
+    if ssl_params.is_some() && !servers.iter().any(ServerConfig::uses_tls) {
+        log::warn!(
+            "ignoring `{}` in {}: TLS is off (use rediss:// or `ssl: true`)",
+            join(key, "ssl_params"),
+            path.display()
+        );
+    }
     if let Some(sentinels) = sentinels {
         if servers.len() != 1 {
             return Err(bad(
@@ -801,11 +812,14 @@ fn apply_overrides(
         s.db = db;
     }
     if matches!(s.endpoint, Endpoint::Tcp { .. }) {
-        match (ssl, ssl_params) {
-            (Some(false), _) => s.tls = None,
-            (_, Some(params)) => s.tls = Some(params.clone()),
-            (Some(true), None) if s.tls.is_none() => s.tls = Some(TlsConfig::new()),
+        match ssl {
+            Some(false) => s.tls = None,
+            Some(true) if s.tls.is_none() => s.tls = Some(TlsConfig::new()),
             _ => {}
+        }
+        // As in redis-rb: `ssl_params` tune TLS, they do not turn it on.
+        if let (Some(params), Some(_)) = (ssl_params, &s.tls) {
+            s.tls = Some(params.clone());
         }
     }
     if let Some(t) = connect_timeout {
