@@ -176,3 +176,19 @@ fn servers_up_rejects_a_bad_cluster_shape() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("3by1"), "{stderr}");
 }
+
+#[test]
+fn a_missing_redis_server_is_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_slotshift"))
+        .args(["servers", "up", "--json"])
+        .env("SLOTSHIFT_REDIS_SERVER", "/nonexistent/redis-server")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("apt-get install redis-server redis-tools"),
+        "{stderr}"
+    );
+}
