@@ -493,3 +493,38 @@ fn a_panicking_owner_leaves_no_server_behind() {
         assert!(!pid_exists(pid), "pid {pid} survived a panic of its owner");
     }
 }
+
+#[test]
+fn killed_nodes_restart_on_the_same_port() {
+    let server = Standalone::start().unwrap();
+    let (port, old_pid) = (server.port(), server.pid());
+    assert!(
+        server.node().restart().is_err(),
+        "restarting a live server must fail"
+    );
+    server.kill().unwrap();
+    server.node().restart().unwrap();
+    assert_eq!(server.port(), port);
+    assert_ne!(server.pid(), old_pid);
+    assert!(server.node().is_alive());
+    assert_eq!(ping(&server.client()).unwrap(), "PONG");
+
+    let cluster = Cluster::start(1, 1).unwrap();
+    let master = &cluster.nodes()[0];
+    let replica = &cluster.nodes()[1];
+    let id = replica.id().to_string();
+    cluster.kill(replica).unwrap();
+    cluster.restart(replica).unwrap();
+    cluster
+        .wait_until_replica_of(replica, master, Duration::from_secs(30))
+        .unwrap();
+    let myid: String = replica.query(redis::cmd("CLUSTER").arg("MYID")).unwrap();
+    assert_eq!(myid, id);
+    let mut con = master.client().get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    cluster.flushall().unwrap();
+    let size: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    assert_eq!(size, 0);
+    cluster.reset_stats().unwrap();
+    cluster.wait_state_ok(Duration::from_secs(30)).unwrap();
+}

@@ -526,6 +526,31 @@ impl Cluster {
         node.resume()
     }
 
+    /// Starts a killed node again on its port with its `nodes.conf`, so it rejoins with the same
+    /// node id (its data is gone: persistence is off). Returns once it answers PING; use
+    /// [`wait_state_ok`](Self::wait_state_ok) or
+    /// [`wait_until_replica_of`](Self::wait_until_replica_of) to wait for it to settle.
+    pub fn restart(&self, node: &Node) -> Result<(), EmbeddedError> {
+        node.restart()
+    }
+
+    /// `FLUSHALL` on every available master (between tests sharing a cluster).
+    pub fn flushall(&self) -> Result<(), EmbeddedError> {
+        for master in self.masters()?.into_iter().filter(|m| m.is_available()) {
+            master.query::<()>(&redis::cmd("FLUSHALL"))?;
+        }
+        Ok(())
+    }
+
+    /// `CONFIG RESETSTAT` on every available node, so `INFO errorstats`/`commandstats` oracles
+    /// start at zero.
+    pub fn reset_stats(&self) -> Result<(), EmbeddedError> {
+        for node in self.nodes.iter().filter(|n| n.is_available()) {
+            node.query::<()>(redis::cmd("CONFIG").arg("RESETSTAT"))?;
+        }
+        Ok(())
+    }
+
     /// Sends `CLUSTER FAILOVER [FORCE|TAKEOVER]` to the replica `node` and returns at once.
     pub fn start_failover(&self, node: &Node, kind: FailoverKind) -> Result<(), EmbeddedError> {
         let mut cmd = redis::cmd("CLUSTER");

@@ -193,8 +193,44 @@ pub struct Node {
     admin: redis::Client,
     admin_connection: Mutex<Option<redis::Connection>>,
     log: PathBuf,
+    launch: Launch,
     process: ServerProcess,
     _lease: PortLease,
+}
+
+/// How to (re)start a node's process.
+struct Launch {
+    program: PathBuf,
+    dir: PathBuf,
+    config: PathBuf,
+    console: PathBuf,
+    sentinel: bool,
+    /// Passwords to scrub from log excerpts.
+    secrets: Vec<String>,
+}
+
+impl Launch {
+    fn command(&self) -> Result<Command, EmbeddedError> {
+        let console = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.console)
+            .map_err(|e| EmbeddedError::io(format!("opening {}", self.console.display()), e))?;
+        let console_err = console
+            .try_clone()
+            .map_err(|e| EmbeddedError::io("duplicating a file handle", e))?;
+        let mut command = Command::new(&self.program);
+        command.arg(&self.config);
+        if self.sentinel {
+            command.arg("--sentinel");
+        }
+        command
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(console)
+            .stderr(console_err);
+        Ok(command)
+    }
 }
 
 impl fmt::Debug for Node {
@@ -413,26 +449,20 @@ fn start_on(program: &Path, spec: &Spec<'_>, lease: PortLease) -> Result<Node, S
             e,
         ))
     })?;
-    let console = std::fs::File::create(&console_path).map_err(|e| {
-        fatal(EmbeddedError::io(
-            format!("creating {}", console_path.display()),
-            e,
-        ))
-    })?;
-    let console_err = console
-        .try_clone()
-        .map_err(|e| fatal(EmbeddedError::io("duplicating a file handle", e)))?;
-
-    let mut command = Command::new(program);
-    command.arg(&config_path);
-    if spec.kind == Kind::Sentinel {
-        command.arg("--sentinel");
-    }
-    command
-        .current_dir(spec.dir)
-        .stdin(Stdio::null())
-        .stdout(console)
-        .stderr(console_err);
+    let launch = Launch {
+        program: program.to_path_buf(),
+        dir: spec.dir.to_path_buf(),
+        config: config_path,
+        console: console_path,
+        sentinel: spec.kind == Kind::Sentinel,
+        secrets: spec
+            .auth
+            .secrets()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    };
+    let command = launch.command().map_err(fatal)?;
     let process = ServerProcess::start(command).map_err(fatal)?;
 
     let url = if spec.kind == Kind::Sentinel {
@@ -476,39 +506,70 @@ fn start_on(program: &Path, spec: &Spec<'_>, lease: PortLease) -> Result<Node, S
         admin,
         admin_connection: Mutex::new(None),
         log,
+        launch,
         process,
         _lease: lease,
     };
+    match node.wait_until_up() {
+        Ok(()) => Ok(node),
+        Err((true, e)) => Err(StartError::PortTaken(e)),
+        Err((false, e)) => Err(StartError::Fatal(e)),
+    }
+}
 
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if node.process.exit_status().is_some() {
-            let tail = log_tail(&[&node.log, &console_path], &spec.auth.secrets());
-            let error = EmbeddedError::Exited {
-                port,
-                log_tail: tail.clone(),
-            };
-            return Err(if tail.contains("Address already in use") {
-                StartError::PortTaken(error)
-            } else {
-                StartError::Fatal(error)
-            });
-        }
-        if let Ok(pong) = node.query::<String>(&redis::cmd("PING")) {
-            if pong == "PONG" {
-                return Ok(node);
+impl Node {
+    /// Waits until the (re)started process answers PING; on failure says whether the port was
+    /// taken.
+    fn wait_until_up(&self) -> Result<(), (bool, EmbeddedError)> {
+        let port = self.port;
+        let secrets: Vec<&str> = self.launch.secrets.iter().map(String::as_str).collect();
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.process.exit_status().is_some() {
+                let tail = log_tail(&[&self.log, &self.launch.console], &secrets);
+                let taken = tail.contains("Address already in use");
+                return Err((
+                    taken,
+                    EmbeddedError::Exited {
+                        port,
+                        log_tail: tail,
+                    },
+                ));
             }
+            if let Ok(pong) = self.query::<String>(&redis::cmd("PING")) {
+                if pong == "PONG" {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                let tail = log_tail(&[&self.log, &self.launch.console], &secrets);
+                return Err((
+                    false,
+                    EmbeddedError::Timeout {
+                        what: format!(
+                            "redis-server on port {port} to answer PING; end of its log:\n{tail}"
+                        ),
+                        after: START_TIMEOUT,
+                    },
+                ));
+            }
+            std::thread::sleep(POLL);
         }
-        if Instant::now() > deadline {
-            let tail = log_tail(&[&node.log, &console_path], &spec.auth.secrets());
-            return Err(fatal(EmbeddedError::Timeout {
-                what: format!(
-                    "redis-server on port {port} to answer PING; end of its log:\n{tail}"
-                ),
-                after: START_TIMEOUT,
-            }));
+    }
+
+    /// Starts a killed node again on the same port with the same configuration (a cluster node
+    /// keeps its node id and rejoins; data is not kept: persistence is off) and waits until it
+    /// answers PING.
+    pub fn restart(&self) -> Result<(), EmbeddedError> {
+        if self.process.is_alive() {
+            return Err(EmbeddedError::Invalid(format!(
+                "cannot restart 127.0.0.1:{}: it is still running (kill it first)",
+                self.port
+            )));
         }
-        std::thread::sleep(POLL);
+        self.forget_connection();
+        self.process.respawn(self.launch.command()?)?;
+        self.wait_until_up().map_err(|(_, e)| e)
     }
 }
 

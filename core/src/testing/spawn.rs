@@ -20,7 +20,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
@@ -142,7 +142,7 @@ const DEAD: u8 = 2;
 /// One child process, killed and reaped when dropped.
 #[derive(Debug)]
 pub(crate) struct ServerProcess {
-    pid: u32,
+    pid: AtomicU32,
     child: Mutex<Option<Child>>,
     state: AtomicU8,
 }
@@ -152,14 +152,35 @@ impl ServerProcess {
     pub(crate) fn start(command: Command) -> Result<Self, EmbeddedError> {
         let child = spawn(command)?;
         Ok(ServerProcess {
-            pid: child.id(),
+            pid: AtomicU32::new(child.id()),
             child: Mutex::new(Some(child)),
             state: AtomicU8::new(RUNNING),
         })
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.pid
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// Starts `command` in place of a process that was killed or has exited.
+    pub(crate) fn respawn(&self, command: Command) -> Result<(), EmbeddedError> {
+        let mut guard = self.lock();
+        if let Some(child) = guard.as_mut() {
+            match child.try_wait() {
+                Ok(Some(_)) => {}
+                _ => {
+                    return Err(EmbeddedError::Invalid(format!(
+                        "cannot restart pid {}: it is still running",
+                        self.pid()
+                    )))
+                }
+            }
+        }
+        let child = spawn(command)?;
+        self.pid.store(child.id(), Ordering::SeqCst);
+        *guard = Some(child);
+        self.state.store(RUNNING, Ordering::SeqCst);
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
@@ -169,11 +190,11 @@ impl ServerProcess {
     }
 
     fn signal(&self, signal: Signal) -> Result<(), EmbeddedError> {
-        let pid = i32::try_from(self.pid).map_err(|_| {
-            EmbeddedError::Invalid(format!("pid {} does not fit a pid_t", self.pid))
+        let pid = i32::try_from(self.pid()).map_err(|_| {
+            EmbeddedError::Invalid(format!("pid {} does not fit a pid_t", self.pid()))
         })?;
         kill(Pid::from_raw(pid), signal).map_err(|e| {
-            EmbeddedError::io(format!("sending {signal} to pid {}", self.pid), e.into())
+            EmbeddedError::io(format!("sending {signal} to pid {}", self.pid()), e.into())
         })
     }
 
@@ -212,7 +233,7 @@ impl ServerProcess {
             // from SIGKILL too.
             let _ = child.kill();
             child.wait().map_err(|e| {
-                EmbeddedError::io(format!("waiting for pid {} to exit", self.pid), e)
+                EmbeddedError::io(format!("waiting for pid {} to exit", self.pid()), e)
             })?;
         }
         Ok(())
@@ -246,7 +267,7 @@ impl ServerProcess {
         if self.state.load(Ordering::SeqCst) == DEAD || self.lock().is_none() {
             return Err(EmbeddedError::Invalid(format!(
                 "cannot {action} pid {}: the process was killed",
-                self.pid
+                self.pid()
             )));
         }
         Ok(())
