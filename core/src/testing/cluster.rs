@@ -629,7 +629,7 @@ impl Cluster {
             |last| {
                 let own = self.cluster_nodes(node)?;
                 let me = own.iter().find(|l| l.has_flag("myself"));
-                if !me.is_some_and(|l| l.master_id.as_deref() == Some(master.id())) {
+                if me.is_none_or(|l| l.master_id.as_deref() != Some(master.id())) {
                     *last = format!("it reports flags {:?}", me.map(|l| &l.flags));
                     return Ok(None);
                 }
