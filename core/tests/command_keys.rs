@@ -523,6 +523,9 @@ fn lookup_and_key_extraction_do_not_allocate() {
         let (idx, n) = allocations(|| table.key_indices(cmd).map(|i| i.len()));
         assert!(idx.unwrap() >= 1);
         assert_eq!(n, 0, "key_indices of {cmd:?} allocated {n} times");
+        let (first, n) = allocations(|| table.first_key(cmd).map(|k| k.is_some()));
+        assert_eq!(first.ok(), Some(true));
+        assert_eq!(n, 0, "first_key of {cmd:?} allocated {n} times");
     }
 }
 

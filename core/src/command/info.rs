@@ -311,6 +311,7 @@ pub enum FindKeys {
 
 /// One key spec of a command (Redis 7 `COMMAND INFO`, element 9).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct KeySpec {
     /// Access flags and the `incomplete` / `not_key` / `variable_flags` markers.
     pub flags: KeySpecFlags,

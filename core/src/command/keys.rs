@@ -162,6 +162,13 @@ impl KeyTable {
         key_indices_for(info, cmd)
     }
 
+    /// The first key of `cmd` (the one a cluster routes a single-slot command by), or `None`
+    /// for a command without keys. Does not allocate.
+    pub fn first_key<'a>(&self, cmd: &'a Cmd) -> Result<Option<&'a [u8]>, CommandError> {
+        let idx = self.key_indices(cmd)?;
+        Ok(idx.first().and_then(|&i| cmd.get(i)))
+    }
+
     /// The key arguments of `cmd`, borrowed from it, in the server's order.
     pub fn keys<'a>(&self, cmd: &'a Cmd) -> Result<Vec<&'a [u8]>, CommandError> {
         let idx = self.key_indices(cmd)?;
