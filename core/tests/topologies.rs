@@ -528,3 +528,19 @@ fn killed_nodes_restart_on_the_same_port() {
     cluster.reset_stats().unwrap();
     cluster.wait_state_ok(Duration::from_secs(30)).unwrap();
 }
+
+#[test]
+fn a_server_that_cannot_start_reports_its_log_without_secrets() {
+    // The bad directive carries the password, so redis-server echoes it in its error message.
+    let err = Standalone::builder()
+        .password("canary-secret")
+        .config("no-such-directive", "canary-secret")
+        .start()
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, EmbeddedError::Exited { .. }), "{message}");
+    assert!(message.contains("no-such-directive"), "{message}");
+    assert!(message.contains("***"), "{message}");
+    assert!(!message.contains("canary-secret"), "{message}");
+    assert!(!format!("{err:?}").contains("canary-secret"));
+}
