@@ -518,8 +518,8 @@ fn start_on(program: &Path, spec: &Spec<'_>, lease: PortLease) -> Result<Node, S
 }
 
 impl Node {
-    /// Waits until the (re)started process answers PING; on failure says whether the port was
-    /// taken.
+    /// Waits until the (re)started process answers on its port; on failure says whether the
+    /// port was taken.
     fn wait_until_up(&self) -> Result<(), (bool, EmbeddedError)> {
         let port = self.port;
         let secrets: Vec<&str> = self.launch.secrets.iter().map(String::as_str).collect();
@@ -536,10 +536,13 @@ impl Node {
                     },
                 ));
             }
-            if let Ok(pong) = self.query::<String>(&redis::cmd("PING")) {
-                if pong == "PONG" {
+            // Check the answer comes from our process, not from another test's server that
+            // holds the port (ours would then exit with "Address already in use").
+            if let Ok(info) = self.info("server") {
+                if info_value(&info, "process_id") == Some(self.pid().to_string()) {
                     return Ok(());
                 }
+                self.forget_connection();
             }
             if Instant::now() > deadline {
                 let tail = log_tail(&[&self.log, &self.launch.console], &secrets);
@@ -547,7 +550,8 @@ impl Node {
                     false,
                     EmbeddedError::Timeout {
                         what: format!(
-                            "redis-server on port {port} to answer PING; end of its log:\n{tail}"
+                            "redis-server pid {} on port {port} to answer; end of its log:\n{tail}",
+                            self.pid()
                         ),
                         after: START_TIMEOUT,
                     },
@@ -642,6 +646,33 @@ mod tests {
         assert_eq!(auth.url(7000), "redis://app:s3cr%3At@127.0.0.1:7000");
         assert_eq!(Auth::default().url(1), "redis://127.0.0.1:1");
         assert!(!format!("{auth:?}").contains("s3cr"));
+    }
+
+    #[test]
+    fn a_port_held_by_another_server_is_reported_as_taken() {
+        let other = crate::testing::Standalone::start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Auth::default();
+        let spec = Spec {
+            dir: dir.path(),
+            kind: Kind::Plain,
+            auth: &auth,
+            debug_command: false,
+            config: &[],
+            raw_lines: Vec::new(),
+        };
+        let program = redis_server_path().unwrap();
+        // The other server answers PING on that port, but it is not our process.
+        match start_on(&program, &spec, PortLease::forced(other.port())) {
+            Err(StartError::PortTaken(e)) => {
+                assert!(e.to_string().contains("Address already in use"), "{e}")
+            }
+            Err(StartError::Fatal(e)) => panic!("not classified as port taken: {e}"),
+            Ok(node) => panic!("took over port {} of another server", node.port()),
+        }
+        // And `start` simply moves to another port.
+        let node = start(&spec).unwrap();
+        assert_ne!(node.port(), other.port());
     }
 
     #[test]

@@ -62,6 +62,8 @@ fn bindable(port: u16) -> bool {
 pub(crate) struct PortLease {
     port: u16,
     bus: bool,
+    /// Whether the port is in the process-wide set (and must be removed on drop).
+    recorded: bool,
 }
 
 impl PortLease {
@@ -70,8 +72,23 @@ impl PortLease {
     }
 }
 
+#[cfg(test)]
+impl PortLease {
+    /// A lease on a port chosen by a test, free or not (not recorded in the process-wide set).
+    pub(crate) fn forced(port: u16) -> PortLease {
+        PortLease {
+            port,
+            bus: false,
+            recorded: false,
+        }
+    }
+}
+
 impl Drop for PortLease {
     fn drop(&mut self) {
+        if !self.recorded {
+            return;
+        }
         let mut set = taken();
         set.remove(&self.port);
         if self.bus {
@@ -108,6 +125,7 @@ pub(crate) fn reserve(cluster_bus: bool) -> Result<PortLease, EmbeddedError> {
         return Ok(PortLease {
             port,
             bus: cluster_bus,
+            recorded: true,
         });
     }
     Err(EmbeddedError::NoFreePort {
