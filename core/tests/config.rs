@@ -537,24 +537,24 @@ const BAD_YAML: &[(&str, &str)] = &[
     ("- redis://h\n", "`(top level)` in `{path}`: expected a URL or a map, found a list"),
     ("username: app\n", "`(top level)` in `{path}`: none of `url`, `nodes` (or `cluster`), `host`, `path` is given"),
     ("url: redis://h\nnodes: [h:1]\n", "`(top level)` in `{path}`: give one of `url`, `nodes` (or `cluster`), `host`, `path`"),
-    ("url: [redis://h]\n", "`url` in `{path}`: expected a string, found a list"),
-    ("url: redis://h\npassword: {x: 1}\n", "`password` in `{path}`: expected a string, found a map"),
-    ("url: redis://h\ndb: -1\n", "`db` in `{path}`: invalid database `-1`: expected a number from 0 to 4294967295"),
-    ("url: redis://h\ndb: [1]\n", "`db` in `{path}`: expected a database number, found a list"),
-    ("nodes: [{host: h, port: 70000}]\n", "`nodes[0].port` in `{path}`: invalid port `70000`: expected a number from 1 to 65535"),
+    ("url: [redis://h]\n", "`url` in `{path}`, line 1: expected a string, found a list"),
+    ("url: redis://h\npassword: {x: 1}\n", "`password` in `{path}`, line 2: expected a string, found a map"),
+    ("url: redis://h\ndb: -1\n", "`db` in `{path}`, line 2: invalid database `-1`: expected a number from 0 to 4294967295"),
+    ("url: redis://h\ndb: [1]\n", "`db` in `{path}`, line 2: expected a database number, found a list"),
+    ("nodes: [{host: h, port: 70000}]\n", "`nodes[0].port` in `{path}`, line 1: invalid port `70000`: expected a number from 1 to 65535"),
     (
         "nodes: [h1:7000, h2:7001]\ndb: 1\n",
         "`(top level)` in `{path}`: a cluster has only database 0, but database 1 is selected",
     ),
-    ("nodes: [{port: 7000}]\n", "`nodes[0]` in `{path}`: missing `host`"),
-    ("nodes: []\n", "`nodes` in `{path}`: empty list"),
-    ("nodes: redis://h:1\n", "`nodes` in `{path}`: expected a list, found a string"),
-    ("nodes: [true]\n", "`nodes[0]` in `{path}`: expected a URL, host:port or a {host, port} map, found a boolean"),
-    ("url: 'redis://:canary-7f3a9@h:0'\n", "`url` in `{path}`: invalid port `0` in `redis://:***@h:0`: expected a number from 1 to 65535"),
-    ("nodes: ['redis://:canary-7f3a9@h:x']\n", "`nodes[0]` in `{path}`: invalid port `x` in `redis://:***@h:x`: expected a number from 1 to 65535"),
-    ("url: redis://h\nssl: maybe\n", "`ssl` in `{path}`: expected true or false, found a string"),
-    ("url: rediss://h\nssl_params: {cert_file: /c.pem}\n", "`ssl_params` in `{path}`: `cert_file` and `key_file` go together: give both or neither"),
-    ("url: redis://h\nconnect_timeout: soon\n", "`connect_timeout` in `{path}`: expected a positive number of seconds, found a string"),
+    ("nodes: [{port: 7000}]\n", "`nodes[0]` in `{path}`, line 1: missing `host`"),
+    ("nodes: []\n", "`nodes` in `{path}`, line 1: empty list"),
+    ("nodes: redis://h:1\n", "`nodes` in `{path}`, line 1: expected a list, found a string"),
+    ("nodes: [true]\n", "`nodes[0]` in `{path}`, line 1: expected a URL, host:port or a {host, port} map, found a boolean"),
+    ("url: 'redis://:canary-7f3a9@h:0'\n", "`url` in `{path}`, line 1: invalid port `0` in `redis://:***@h:0`: expected a number from 1 to 65535"),
+    ("nodes: ['redis://:canary-7f3a9@h:x']\n", "`nodes[0]` in `{path}`, line 1: invalid port `x` in `redis://:***@h:x`: expected a number from 1 to 65535"),
+    ("url: redis://h\nssl: maybe\n", "`ssl` in `{path}`, line 2: expected true or false, found a string"),
+    ("url: rediss://h\nssl_params: {cert_file: /c.pem}\n", "`ssl_params` in `{path}`, line 2: `cert_file` and `key_file` go together: give both or neither"),
+    ("url: redis://h\nconnect_timeout: soon\n", "`connect_timeout` in `{path}`, line 2: expected a positive number of seconds, found a string"),
     ("url: unix:///tmp/s\nsentinels: [{host: s1}]\n", "`(top level)` in `{path}`: `sentinels` needs a master `name` or a redis:// `url`"),
     ("1: redis://h\n", "`(top level)` in `{path}`: keys must be strings, found a number"),
 ];
@@ -606,7 +606,7 @@ fn yaml_errors_carry_line_and_column_and_name_the_instance() {
     assert_eq!(
         err.to_string(),
         format!(
-            "`production.cache.url` in `{}`: invalid port `99999` in `redis://h:99999`: expected a number from 1 to 65535",
+            "`production.cache.url` in `{}`, line 3: invalid port `99999` in `redis://h:99999`: expected a number from 1 to 65535",
             p.display()
         )
     );
@@ -615,7 +615,7 @@ fn yaml_errors_carry_line_and_column_and_name_the_instance() {
     assert_eq!(
         err.to_string(),
         format!(
-            "`production` in `{}`: expected a map, found a list",
+            "`production` in `{}`, line 1: expected a map, found a list",
             p.display()
         )
     );

@@ -147,8 +147,20 @@ impl Instances {
         env: Option<&str>,
     ) -> Result<&mut Self, ConfigError> {
         let path = path.as_ref();
-        let Some((value, prefix)) = read_section(path, env)? else {
-            return Ok(self);
+        let (text, doc) = read_yaml(path)?;
+        self.add_shared_value(path, env, doc)
+            .map_err(|e| with_line(e, &text))?;
+        Ok(self)
+    }
+
+    fn add_shared_value(
+        &mut self,
+        path: &Path,
+        env: Option<&str>,
+        doc: Value,
+    ) -> Result<(), ConfigError> {
+        let Some((value, prefix)) = section(doc, path, env)? else {
+            return Ok(());
         };
         let map = as_map(&value, path, &prefix)?;
         for (key, value) in map {
@@ -170,7 +182,7 @@ impl Instances {
                 },
             );
         }
-        Ok(self)
+        Ok(())
     }
 
     /// Adds instance `name` from its own file (`redis.<name>.yml`): keyed by `env`, or the
@@ -297,10 +309,13 @@ impl Instances {
         env: Option<&str>,
         name: &str,
     ) -> Result<Option<Entry>, ConfigError> {
-        let Some((value, prefix)) = read_section(path, env)? else {
+        let (text, doc) = read_yaml(path)?;
+        let Some((value, prefix)) = section(doc, path, env).map_err(|e| with_line(e, &text))?
+        else {
             return Ok(None);
         };
-        let (deployment, fallback) = interpret(&value, path, &prefix)?;
+        let (deployment, fallback) =
+            interpret(&value, path, &prefix).map_err(|e| with_line(e, &text))?;
         if let (Some(fallback), false) = (fallback, name.is_empty()) {
             self.file_fallbacks.insert(name.to_string(), fallback);
         }
@@ -341,6 +356,7 @@ fn bad(path: &Path, key: &str, problem: impl Into<String>) -> ConfigError {
     ConfigError::YamlValue {
         path: path.to_path_buf(),
         key: shown_key(key),
+        line: None,
         problem: problem.into(),
     }
 }
@@ -365,14 +381,23 @@ fn wrong_type(path: &Path, key: &str, expected: &str, value: &Value) -> ConfigEr
     )
 }
 
-/// Reads and parses a YAML file, then picks the `env` section (or the whole document).
-fn read_section(path: &Path, env: Option<&str>) -> Result<Option<(Value, String)>, ConfigError> {
+/// Reads and parses a YAML file (merge keys applied).
+fn read_yaml(path: &Path) -> Result<(String, Value), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let mut value: Value = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(path, &e))?;
     value.apply_merge().map_err(|e| yaml_error(path, &e))?;
+    Ok((text, value))
+}
+
+/// The `env` section of a document (or the whole document), with its key prefix.
+fn section(
+    value: Value,
+    path: &Path,
+    env: Option<&str>,
+) -> Result<Option<(Value, String)>, ConfigError> {
     match env {
         None => Ok((!value.is_null()).then(|| (value, String::new()))),
         Some(env) => {
@@ -389,6 +414,109 @@ fn read_section(path: &Path, env: Option<&str>) -> Result<Option<(Value, String)
             }
         }
     }
+}
+
+/// Adds the line of the offending key to a [`ConfigError::YamlValue`] or
+/// [`ConfigError::YamlUrl`], found by following the key path through the file's block
+/// structure. A key in flow style (`{host: h, port: 1}`) gets the line it is on.
+fn with_line(err: ConfigError, text: &str) -> ConfigError {
+    match err {
+        ConfigError::YamlValue {
+            path,
+            key,
+            line: None,
+            problem,
+        } => ConfigError::YamlValue {
+            line: locate(text, &key),
+            path,
+            key,
+            problem,
+        },
+        ConfigError::YamlUrl {
+            path,
+            key,
+            line: None,
+            source,
+        } => ConfigError::YamlUrl {
+            line: locate(text, &key),
+            path,
+            key,
+            source,
+        },
+        other => other,
+    }
+}
+
+/// The 1-based line of key path `a.b[2].c` in `text`, following indentation; `None` when the
+/// path is the top level or cannot be followed.
+fn locate(text: &str, key: &str) -> Option<usize> {
+    if key == "(top level)" || key.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    // The line and indentation of the key found last (the parent of the next segment).
+    let mut parent: Option<(usize, usize)> = None;
+    for segment in key.split('.') {
+        let (name, index) = match segment.split_once('[') {
+            Some((name, rest)) => (name, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (segment, None),
+        };
+        let start = parent.map_or(0, |(line, _)| line);
+        let mut hit = None;
+        for (n, line) in lines.iter().enumerate().skip(start) {
+            let body = line.trim_start();
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            let indent = indent_of(line);
+            if let Some((parent_line, parent_indent)) = parent {
+                let item = body.starts_with('-');
+                // Left the parent's block: a line less indented, or a sibling key.
+                if n != parent_line
+                    && (indent < parent_indent || (indent == parent_indent && !item))
+                {
+                    break;
+                }
+            }
+            let entry = body.trim_start_matches('-').trim_start();
+            let plain = entry
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'));
+            let flow = [
+                format!("{{{name}:"),
+                format!("{{ {name}:"),
+                format!(", {name}:"),
+            ]
+            .iter()
+            .any(|f| body.contains(f.as_str()));
+            if (plain && parent.is_none_or(|(p, _)| n != p)) || flow {
+                hit = Some((n, indent));
+                break;
+            }
+        }
+        let (mut n, indent) = hit?;
+        // A list index: the index-th `- ` line of the block below the key (block style only).
+        if let Some(i) = index {
+            let item = lines
+                .iter()
+                .enumerate()
+                .skip(n + 1)
+                .take_while(|(_, l)| {
+                    let body = l.trim_start();
+                    body.is_empty()
+                        || indent_of(l) > indent
+                        || (indent_of(l) == indent && body.starts_with('-'))
+                })
+                .filter(|(_, l)| l.trim_start().starts_with('-'))
+                .nth(i);
+            if let Some((k, _)) = item {
+                n = k;
+            }
+        }
+        parent = Some((n, indent_of(lines[n])));
+    }
+    parent.map(|(n, _)| n + 1)
 }
 
 fn yaml_error(path: &Path, e: &serde_yaml_ng::Error) -> ConfigError {
@@ -462,6 +590,7 @@ fn url_error(path: &Path, key: &str, source: ConfigError) -> ConfigError {
     ConfigError::YamlUrl {
         path: path.to_path_buf(),
         key: shown_key(key),
+        line: None,
         source: Box::new(source),
     }
 }
@@ -872,7 +1001,16 @@ pub(crate) fn deployment_from_file(
     path: &Path,
     env: Option<&str>,
 ) -> Result<Deployment, ConfigError> {
-    let Some((value, prefix)) = read_section(path, env)? else {
+    let (text, doc) = read_yaml(path)?;
+    deployment_from_value(path, env, doc).map_err(|e| with_line(e, &text))
+}
+
+fn deployment_from_value(
+    path: &Path,
+    env: Option<&str>,
+    doc: Value,
+) -> Result<Deployment, ConfigError> {
+    let Some((value, prefix)) = section(doc, path, env)? else {
         return Err(match env {
             Some(env) => bad(path, env, "no such section in the file"),
             None => bad(path, "", "the file is empty"),
@@ -907,4 +1045,41 @@ fn keyed_by_environment(value: &Value) -> bool {
             .iter()
             .any(|env| m.contains_key(*env))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::locate;
+
+    const TEXT: &str = "\
+production:
+  cache:
+    url: redis://c
+  shared_state:
+    cluster:
+      - host: a
+        port: 1
+      - host: b
+        port: 2
+    password: x
+  queues: {url: redis://q, db: 2}
+development:
+  cache:
+    url: redis://dev
+";
+
+    #[test]
+    fn locate_follows_the_key_path() {
+        assert_eq!(locate(TEXT, "production.cache.url"), Some(3));
+        assert_eq!(locate(TEXT, "development.cache.url"), Some(14));
+        assert_eq!(
+            locate(TEXT, "production.shared_state.cluster[1].port"),
+            Some(9)
+        );
+        assert_eq!(locate(TEXT, "production.shared_state.cluster[0]"), Some(6));
+        assert_eq!(locate(TEXT, "production.shared_state.password"), Some(10));
+        assert_eq!(locate(TEXT, "production.queues.db"), Some(11));
+        assert_eq!(locate(TEXT, "production.nothing"), None);
+        assert_eq!(locate(TEXT, "(top level)"), None);
+    }
 }

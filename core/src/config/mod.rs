@@ -257,22 +257,26 @@ pub enum ConfigError {
         message: String,
     },
     /// A YAML value of the wrong type or out of range.
-    #[error("`{key}` in `{}`: {problem}", path.display())]
+    #[error("`{key}` in `{}`{}: {problem}", path.display(), line_suffix(*line))]
     YamlValue {
         /// The file.
         path: PathBuf,
         /// Where in the file, as `production.cache.nodes[1].port`.
         key: String,
+        /// 1-based line of the key, when it could be found.
+        line: Option<usize>,
         /// What is wrong (never the value of a password).
         problem: String,
     },
     /// A bad URL inside a YAML file.
-    #[error("`{key}` in `{}`: {source}", path.display())]
+    #[error("`{key}` in `{}`{}: {source}", path.display(), line_suffix(*line))]
     YamlUrl {
         /// The file.
         path: PathBuf,
         /// Where in the file.
         key: String,
+        /// 1-based line of the key, when it could be found.
+        line: Option<usize>,
         /// What is wrong with the URL.
         #[source]
         source: Box<ConfigError>,
@@ -291,6 +295,10 @@ pub enum ConfigError {
         /// The instances in the loop, the first repeated at the end.
         cycle: Vec<String>,
     },
+}
+
+fn line_suffix(line: Option<usize>) -> String {
+    line.map_or_else(String::new, |n| format!(", line {n}"))
 }
 
 fn unknown_suffix(chain: &[String]) -> String {
