@@ -192,3 +192,28 @@ fn a_missing_redis_server_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn directories_of_a_killed_command_are_removed_by_the_next_start() {
+    let (mut guard, _) = up(&["--json"]);
+    let pid = guard.0.id();
+    let owned_by = |pid: u32| {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("slotshift-"))
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("owner.pid"))
+                    .is_ok_and(|p| p.trim() == pid.to_string())
+            })
+            .count()
+    };
+    assert_eq!(owned_by(pid), 1);
+    // SIGKILL: the command cannot remove its directory; the next start (here, or in any other
+    // process) must.
+    guard.0.kill().unwrap();
+    guard.0.wait().unwrap();
+    let (guard, _) = up(&["--json"]);
+    assert_eq!(owned_by(pid), 0);
+    stop(guard, Signal::SIGTERM);
+}

@@ -84,12 +84,51 @@ impl StandaloneBuilder {
     }
 }
 
+/// Name of the file recording which process owns a topology directory.
+const OWNER_FILE: &str = "owner.pid";
+
 /// A fresh temporary directory for one topology.
+///
+/// A process killed with SIGKILL cannot delete its directories (its servers die with it, see
+/// the `spawn` module); each directory therefore records its owner's pid, and directories whose
+/// owner is gone are removed here, the next time any topology starts.
 pub(crate) fn temp_dir(kind: &str) -> Result<tempfile::TempDir, EmbeddedError> {
-    tempfile::Builder::new()
+    remove_orphaned_dirs();
+    let dir = tempfile::Builder::new()
         .prefix(&format!("slotshift-{kind}-"))
         .tempdir()
-        .map_err(|e| EmbeddedError::io("creating a temporary directory", e))
+        .map_err(|e| EmbeddedError::io("creating a temporary directory", e))?;
+    let owner = dir.path().join(OWNER_FILE);
+    std::fs::write(&owner, std::process::id().to_string())
+        .map_err(|e| EmbeddedError::io(format!("writing {}", owner.display()), e))?;
+    Ok(dir)
+}
+
+/// Best effort: removes `slotshift-*` directories whose recorded owner process no longer exists.
+fn remove_orphaned_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("slotshift-") {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(text) = std::fs::read_to_string(path.join(OWNER_FILE)) else {
+            continue; // not ours, or still being set up
+        };
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            continue;
+        };
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 impl Standalone {
