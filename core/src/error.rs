@@ -31,6 +31,9 @@ pub enum Error {
     /// cross-slot transactions, retry deadline, malformed topology.
     #[error(transparent)]
     Routing(#[from] crate::cluster::RoutingError),
+    /// The keyspace analyzer: bad options, rules, checkpoints or replies.
+    #[error(transparent)]
+    Analyzer(#[from] crate::analyzer::AnalyzerError),
     /// Embedded test servers could not be started or driven.
     #[cfg(feature = "embedded")]
     #[error(transparent)]

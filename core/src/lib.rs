@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`slot`] | CRC16 hash slots with the cluster spec's hash-tag rule |
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
+//! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`config`] | URLs, cluster seed lists, Sentinel, named instances and config files |
 //! | [`testing`] | real `redis-server` topologies on loopback (feature `embedded`) |
 //!
@@ -19,6 +20,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analyzer;
 pub mod command;
 pub mod config;
 pub mod cluster;

@@ -1,0 +1,2 @@
+//! Analyzer benchmark (filled in below).
+fn main() {}
