@@ -33,8 +33,14 @@ const SAMPLE_KEYS: &[&str] = &[
 ];
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    println!("slotshift demo: starting a {}x{} cluster on loopback…", args.masters, args.replicas);
-    let cluster = Cluster::builder().masters(args.masters).replicas(args.replicas).start()?;
+    println!(
+        "slotshift demo: starting a {}x{} cluster on loopback…",
+        args.masters, args.replicas
+    );
+    let cluster = Cluster::builder()
+        .masters(args.masters)
+        .replicas(args.replicas)
+        .start()?;
     let pids: Vec<u32> = cluster.nodes().iter().map(|n| n.pid()).collect();
     for url in cluster.seed_urls() {
         println!("  node {url}");
@@ -42,11 +48,18 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&cluster.url())?;
     println!("store kind detected from one URL: {:?}\n", store.kind());
 
-    println!("{:<38} {:>8} {:>14} {:<18} {}", "key", "slotshift", "CLUSTER KEYSLOT", "owner (cluster)", "value read on owner");
+    println!(
+        "{:<38} {:>8} {:>14} {:<18} value read on owner",
+        "key", "slotshift", "CLUSTER KEYSLOT", "owner (cluster)"
+    );
     let mut mismatches = 0;
     for key in SAMPLE_KEYS {
         let ours = slotshift::key_slot(key.as_bytes());
-        store.call(&Cmd::new("SET").with_arg(key).with_arg(format!("value of {key}")))?;
+        store.call(
+            &Cmd::new("SET")
+                .with_arg(key)
+                .with_arg(format!("value of {key}")),
+        )?;
         let node = &cluster.nodes()[0];
         let theirs: u16 = node.query(redis::cmd("CLUSTER").arg("KEYSLOT").arg(*key))?;
         let owner = cluster.master_for_slot(ours)?;
@@ -71,10 +84,15 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("\nstopping {} servers…", pids.len());
     drop(store);
     drop(cluster);
-    let alive = pids.iter().filter(|&&pid| std::path::Path::new(&format!("/proc/{pid}")).exists()).count();
+    let alive = pids
+        .iter()
+        .filter(|&&pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .count();
     println!("servers still running: {alive}");
     if mismatches > 0 || alive > 0 {
-        return Err(format!("demo failed: {mismatches} mismatches, {alive} servers left running").into());
+        return Err(
+            format!("demo failed: {mismatches} mismatches, {alive} servers left running").into(),
+        );
     }
     println!("demo ok: every key lives where slotshift says, and every server stopped.");
     Ok(())
