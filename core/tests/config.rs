@@ -867,3 +867,41 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    // Each case writes a file: fewer cases than the in-memory URL properties.
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_yaml_gives_a_deployment_or_an_error(
+        text in "((production|nodes|url|db|port|host|password|sentinels|cluster|-|:|\\[|\\]|\\{|\\}|,| |\n|  |redis://h:1|h:70000|x|1)){0,40}",
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("any.yml");
+        std::fs::write(&path, &text).unwrap();
+        let _ = Deployment::from_yaml_file(&path);
+        let _ = Deployment::from_yaml_file_env(&path, "production");
+        let mut instances = Instances::new();
+        let _ = instances.add_shared_file(&path, Some("production"));
+        let _ = instances.add_shared_file(&path, None);
+    }
+
+    #[test]
+    fn a_yaml_password_never_shows_whatever_surrounds_it(
+        url in prop::sample::select(vec!["redis://h:1", "redis://h:0", "redis+sentinel://s/m", "unix:///s", "h1:1,h2:2/3", "[", "{", "nodes", "''"]),
+        db in prop::sample::select(vec!["0", "-1", "x", "[1]", "{", "\"", "2"]),
+        extra in "[a-z:\\[\\]{} ,\n-]{0,24}",
+    ) {
+        let text = format!(
+            "url: {url}\npassword: ZQXCANARY\ndb: {db}\nsentinel_password: ZQXCANARY\n{extra}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("any.yml");
+        std::fs::write(&path, &text).unwrap();
+        let shown = match Deployment::from_yaml_file(&path) {
+            Ok(d) => format!("{d} {d:?}"),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        prop_assert!(!shown.contains("ZQXCANARY"), "{text:?} -> {shown}");
+    }
+}
