@@ -151,7 +151,7 @@ impl Deployment {
     /// `nodes:` entries are URLs, `host:port` strings or `{host:, port:}` maps. The
     /// [`Instances`](super::Instances) docs list every key.
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Deployment, ConfigError> {
-        super::instances::deployment_from_file(path.as_ref(), None)
+        super::value::deployment_from_file(path.as_ref(), None)
     }
 
     /// [`Deployment::from_yaml_file`] for a file keyed by environment, as GitLab's
@@ -161,7 +161,7 @@ impl Deployment {
         path: impl AsRef<Path>,
         env: &str,
     ) -> Result<Deployment, ConfigError> {
-        super::instances::deployment_from_file(path.as_ref(), Some(env))
+        super::value::deployment_from_file(path.as_ref(), Some(env))
     }
 
     /// `"server"`, `"cluster"` or `"sentinel"`.

@@ -30,6 +30,8 @@ mod instances;
 mod parse;
 mod secret;
 mod server;
+mod value;
+mod yaml;
 
 pub use deployment::{Deployment, SentinelConfig};
 pub use instances::{Instances, GITLAB_FALLBACKS};
