@@ -79,7 +79,8 @@ pub(crate) fn labels_of(pattern: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if i > 0 && is_separator(b) {
+        // Exactly as the normaliser splits: a leading separator leaves an empty first label.
+        if is_separator(b) {
             out.push(&pattern[start..i]);
             start = i;
         }
@@ -395,6 +396,8 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert!(run(&keys, 64).iter().all(|p| p == "lock:<*>"));
+        let tags: Vec<String> = (0..10).map(|i| format!("{{t:{i}}}:s")).collect();
+        assert!(run(&tags, 64).iter().all(|p| p == "{t:<num>}:s"));
         let few: Vec<String> = ["k:a", "k:a", "k:b", "k:b"]
             .iter()
             .map(|s| s.to_string())
