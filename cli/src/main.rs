@@ -3,8 +3,10 @@
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod pipe;
 mod servers;
 mod slot;
+mod status;
 
 /// slotshift: move Redis data between deployments with zero downtime.
 #[derive(Parser)]
@@ -18,8 +20,12 @@ struct Cli {
 enum Command {
     /// Run the main job on an embedded topology.
     Demo(demo::Args),
+    /// Send commands from stdin through the router (mass insertion into a cluster).
+    Pipe(pipe::Args),
     /// Print the hash slot of each key.
     Slot(slot::Args),
+    /// The health of a deployment: every cluster node's view, disagreements, shard sizes.
+    Status(status::Args),
     /// Start embedded redis-server topologies on loopback (for tests, demos and experiments).
     Servers(servers::Args),
 }
@@ -28,7 +34,9 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Pipe(args) => pipe::run(args),
         Command::Slot(args) => slot::run(args),
+        Command::Status(args) => status::run(args),
         Command::Servers(args) => servers::run(args),
     };
     if let Err(e) = result {

@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
 use crate::cluster::node::{info_for, NodeConn, NodeFailure};
+use crate::command::Cmd;
 use crate::cluster::{classify, NodeAddr, Redirect, RoutingError, Topology, Verdict};
 use crate::reply::{Reply, ServerError};
 use crate::slot::Slot;
@@ -31,18 +32,20 @@ pub(crate) enum Route {
 
 /// One command, or one MULTI/EXEC transaction, to be routed as a whole.
 #[derive(Debug, Clone)]
-pub(crate) struct Unit {
-    pub(crate) cmds: Vec<redis::Cmd>,
+pub(crate) struct Unit<'a> {
+    /// One command, or the commands between MULTI and EXEC (borrowed from the caller; turned
+    /// into the wire format only when sent).
+    pub(crate) cmds: &'a [Cmd],
     pub(crate) transaction: bool,
     pub(crate) route: Route,
     /// May be sent again after a connection loss (read-only, or the caller said idempotent).
     pub(crate) resend_on_loss: bool,
 }
 
-impl Unit {
-    pub(crate) fn single(cmd: redis::Cmd, route: Route, resend_on_loss: bool) -> Unit {
+impl<'a> Unit<'a> {
+    pub(crate) fn single(cmd: &'a Cmd, route: Route, resend_on_loss: bool) -> Unit<'a> {
         Unit {
-            cmds: vec![cmd],
+            cmds: std::slice::from_ref(cmd),
             transaction: false,
             route,
             resend_on_loss,
@@ -123,7 +126,10 @@ pub(crate) enum Outcome {
 }
 
 /// Splits a unit's replies into its result, or the error the router must act on.
-fn unit_outcome(unit: &Unit, asking: bool, mut replies: Vec<redis::Value>) -> Outcome {
+fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<redis::Value>) -> Outcome {
+    if !asking && !unit.transaction {
+        return plain_outcome(replies.pop());
+    }
     if asking {
         if let Some(redis::Value::ServerError(e)) = replies.first() {
             return Outcome::Done(Err(Error::Server(ServerError::from_redis(e))));
@@ -152,6 +158,15 @@ fn unit_outcome(unit: &Unit, asking: bool, mut replies: Vec<redis::Value>) -> Ou
         Reply::Error(e) if classify(&e, "") != Verdict::Final => Outcome::Error(e),
         Reply::Error(e) => Outcome::Done(Err(Error::Server(e))),
         r => Outcome::Done(Ok(r)),
+    }
+}
+
+/// The outcome of a plain (one command, no ASKING) unit from its one reply.
+fn plain_outcome(reply: Option<redis::Value>) -> Outcome {
+    match reply.map(Reply::from_value) {
+        Some(Reply::Error(e)) => Outcome::Error(e),
+        Some(r) => Outcome::Done(Ok(r)),
+        None => Outcome::Done(Ok(Reply::Nil)),
     }
 }
 
@@ -358,30 +373,30 @@ impl Router {
     }
 
     /// Where a unit goes now: (node, readonly connection).
-    fn target(
-        &self,
-        unit: &Unit,
-        state: &UnitState,
-        topology: &Topology,
-    ) -> Option<(NodeAddr, bool)> {
+    fn target<'t>(
+        &'t self,
+        unit: &'t Unit<'_>,
+        state: &'t UnitState,
+        topology: &'t Topology,
+    ) -> Option<(&'t NodeAddr, bool)> {
         if let Some(addr) = &state.asking {
-            return Some((addr.clone(), false));
+            return Some((addr, false));
         }
         match &unit.route {
-            Route::Node(addr) => Some((addr.clone(), false)),
+            Route::Node(addr) => Some((addr, false)),
             Route::AnyMaster => topology
                 .masters()
                 .next()
                 .or_else(|| self.seeds.first())
-                .map(|a| (a.clone(), false)),
+                .map(|a| (a, false)),
             Route::Slot { slot, replica } => {
                 let shard = topology.shard_of(*slot)?;
                 if *replica && !shard.replicas.is_empty() {
                     let i =
                         self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
-                    return Some((shard.replicas[i].clone(), true));
+                    return Some((&shard.replicas[i], true));
                 }
-                Some((shard.master.clone(), false))
+                Some((&shard.master, false))
             }
         }
     }
@@ -391,7 +406,7 @@ impl Router {
     /// sent again, so nothing runs twice.
     pub(crate) async fn send_grouped(
         self: &Arc<Self>,
-        units: &[Unit],
+        units: &[Unit<'_>],
     ) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
@@ -406,18 +421,34 @@ impl Router {
             let topology = self.topology();
             let generation = self.generation.load(Ordering::Acquire);
             let mut groups: Vec<((NodeAddr, bool), Vec<usize>)> = Vec::new();
+            // A linear search while there are few nodes; a map beyond that.
             let mut index: HashMap<(NodeAddr, bool), usize> = HashMap::new();
             let mut unserved = Vec::new();
             for &i in &pending {
-                match self.target(&units[i], &states[i], &topology) {
-                    Some(key) => match index.get(&key) {
-                        Some(&g) => groups[g].1.push(i),
-                        None => {
+                let Some(key) = self.target(&units[i], &states[i], &topology) else {
+                    unserved.push(i);
+                    continue;
+                };
+                let (addr, readonly) = key;
+                let found = if groups.len() <= 16 {
+                    groups
+                        .iter()
+                        .position(|((a, r), _)| *r == readonly && same_addr(a, addr))
+                } else {
+                    if index.is_empty() {
+                        index.extend(groups.iter().enumerate().map(|(g, (k, _))| (k.clone(), g)));
+                    }
+                    index.get(&(addr.clone(), readonly)).copied()
+                };
+                match found {
+                    Some(g) => groups[g].1.push(i),
+                    None => {
+                        let key = (addr.clone(), readonly);
+                        if !index.is_empty() {
                             index.insert(key.clone(), groups.len());
-                            groups.push((key, vec![i]));
                         }
-                    },
-                    None => unserved.push(i),
+                        groups.push((key, vec![i]));
+                    }
                 }
             }
             let mut next: Vec<usize> = Vec::new();
@@ -438,16 +469,20 @@ impl Router {
                 }
             }
 
-            let asking: Vec<bool> = states.iter().map(|s| s.asking.is_some()).collect();
-            let nodes: Vec<Arc<NodeConn>> = groups
-                .iter()
-                .map(|((addr, readonly), _)| self.node(addr, *readonly))
-                .collect();
-            let sends = groups
-                .iter()
-                .zip(&nodes)
-                .map(|((_, idxs), node)| send_to_node(node, idxs, units, &asking, &self.counters));
-            let outcomes = join_all(sends).await;
+            let asking = |i: usize| states[i].asking.is_some();
+            let outcomes = if let [((addr, readonly), idxs)] = groups.as_slice() {
+                let node = self.node(addr, *readonly);
+                vec![send_to_node(&node, idxs, units, asking, &self.counters).await]
+            } else {
+                let nodes: Vec<Arc<NodeConn>> = groups
+                    .iter()
+                    .map(|((addr, readonly), _)| self.node(addr, *readonly))
+                    .collect();
+                let sends = groups.iter().zip(&nodes).map(|((_, idxs), node)| {
+                    send_to_node(node, idxs, units, asking, &self.counters)
+                });
+                join_all(sends).await
+            };
 
             let mut unknown: Vec<(usize, Redirect, String)> = Vec::new();
             for (((addr, readonly), idxs), outcome) in groups.iter().zip(outcomes) {
@@ -626,16 +661,16 @@ impl Router {
 pub(crate) async fn send_to_node(
     node: &NodeConn,
     idxs: &[usize],
-    units: &[Unit],
-    asking: &[bool],
+    units: &[Unit<'_>],
+    asking: impl Fn(usize) -> bool,
     counters: &Counters,
 ) -> Result<Vec<Outcome>, NodeFailure> {
     if let [i] = idxs {
         let unit = &units[*i];
-        if !unit.transaction && !asking[*i] && unit.cmds.len() == 1 {
+        if !unit.transaction && !asking(*i) && unit.cmds.len() == 1 {
             counters.add_commands(1);
-            let value = node.send_one(&unit.cmds[0]).await?;
-            return Ok(vec![unit_outcome(unit, false, vec![value])]);
+            let value = node.send_one(&unit.cmds[0].to_redis()).await?;
+            return Ok(vec![plain_outcome(Some(value))]);
         }
     }
     let mut pipe = redis::Pipeline::with_capacity(idxs.len());
@@ -643,7 +678,7 @@ pub(crate) async fn send_to_node(
     for &i in idxs {
         let unit = &units[i];
         let mut n = 0;
-        if asking[i] {
+        if asking(i) {
             pipe.add_command(redis::cmd("ASKING"));
             n += 1;
         }
@@ -651,8 +686,8 @@ pub(crate) async fn send_to_node(
             pipe.add_command(redis::cmd("MULTI"));
             n += 1;
         }
-        for c in &unit.cmds {
-            pipe.add_command(c.clone());
+        for c in unit.cmds {
+            pipe.add_command(c.to_redis());
             n += 1;
         }
         if unit.transaction {
@@ -669,10 +704,19 @@ pub(crate) async fn send_to_node(
         .iter()
         .zip(counts)
         .map(|(&i, n)| {
+            if n == 1 {
+                return plain_outcome(values.next());
+            }
             let replies: Vec<redis::Value> = values.by_ref().take(n).collect();
-            unit_outcome(&units[i], asking[i], replies)
+            unit_outcome(&units[i], asking(i), replies)
         })
         .collect())
+}
+
+/// Address equality, checking the shared host string by pointer first (the common case: both
+/// come from the same topology).
+fn same_addr(a: &NodeAddr, b: &NodeAddr) -> bool {
+    a.port == b.port && (Arc::ptr_eq(&a.host, &b.host) || a.host == b.host)
 }
 
 /// Exponential backoff with jitter, capped.

@@ -197,27 +197,27 @@ impl Store {
         Ok(current.1.clone())
     }
 
-    fn unit(&self, cmd: &Cmd) -> Unit {
-        let table = KeyTable::builtin();
-        let readonly = table
-            .lookup(cmd)
-            .map(|info| info.flags().is_readonly())
-            .unwrap_or(false);
-        let route = match table.keys(cmd).ok().and_then(|k| k.first().copied()) {
+    fn unit<'a>(&self, cmd: &'a Cmd) -> Unit<'a> {
+        let (readonly, first_key) = match crate::command::lookup(cmd) {
+            Ok(info) => (
+                info.flags().is_readonly(),
+                crate::command::key_indices_for(info, cmd)
+                    .ok()
+                    .and_then(|idx| idx.first().and_then(|&i| cmd.get(i))),
+            ),
+            Err(_) => (false, None),
+        };
+        let route = match first_key {
             Some(key) => Route::Slot {
                 slot: key_slot(key),
                 replica: readonly && self.shared.opts.read_from_replicas,
             },
             None => Route::AnyMaster,
         };
-        Unit::single(
-            cmd.to_redis(),
-            route,
-            readonly || self.shared.opts.idempotent_writes,
-        )
+        Unit::single(cmd, route, readonly || self.shared.opts.idempotent_writes)
     }
 
-    async fn send(&self, units: &[Unit]) -> Result<Vec<Result<Reply>>> {
+    async fn send(&self, units: &[Unit<'_>]) -> Result<Vec<Result<Reply>>> {
         Ok(match &*self.backend().await? {
             Backend::Single(single) => single.send(units).await,
             Backend::Cluster(router) => router.send_grouped(units).await,
@@ -288,7 +288,7 @@ impl Store {
             None => Route::AnyMaster,
         };
         let unit = Unit {
-            cmds: cmds.iter().map(Cmd::to_redis).collect(),
+            cmds,
             transaction: true,
             route,
             resend_on_loss: readonly,

@@ -91,7 +91,7 @@ impl Single {
 
     /// Sends every unit to the one server as one pipeline, retrying what the server refused
     /// with a retryable error (and, after a loss, what may be sent twice) until the deadline.
-    pub(crate) async fn send(&self, units: &[Unit]) -> Vec<Result<Reply, Error>> {
+    pub(crate) async fn send(&self, units: &[Unit<'_>]) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
         let mut results: Vec<Option<Result<Reply, Error>>> =
@@ -181,10 +181,10 @@ impl Single {
 pub(crate) async fn send_units(
     node: &NodeConn,
     idxs: &[usize],
-    units: &[Unit],
+    units: &[Unit<'_>],
     counters: &Counters,
 ) -> Result<Vec<Outcome>, crate::cluster::node::NodeFailure> {
-    crate::cluster::router::send_to_node(node, idxs, units, &vec![false; units.len()], counters)
+    crate::cluster::router::send_to_node(node, idxs, units, |_| false, counters)
         .await
 }
 

@@ -1,0 +1,211 @@
+//! Router speed against the `redis` crate on the same 3-master cluster, in the same run.
+//!
+//! 1. Routed GET/SET, 64 concurrent callers: slotshift `Store::call_async` vs the crate's
+//!    async cluster connection (`cluster-async`).
+//! 2. One pipeline of 10,000 GETs spread over the 3 masters: slotshift `Store::pipeline` vs
+//!    the crate's (sync) cluster pipeline, and `redis-benchmark --cluster -P` (the server side).
+//!
+//! Run with `cargo bench -p slotshift --bench router`; it prints a table and the ratios that go
+//! into docs/BENCHMARKS.md. A plain `main` (not criterion): each scenario is a throughput run
+//! over a live cluster, repeated, best-of-N reported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary, not library code
+
+use std::process::Command;
+use std::time::Instant;
+
+use redis::AsyncCommands;
+use slotshift::command::Cmd;
+use slotshift::config::Deployment;
+use slotshift::store::{Store, StoreOptions};
+use slotshift::testing::Cluster;
+
+const CALLERS: usize = 64;
+const OPS_PER_CALLER: usize = 2_000;
+const PIPELINE: usize = 10_000;
+const KEYSPACE: usize = 10_000;
+const ROUNDS: usize = 5;
+
+fn key(i: usize) -> String {
+    format!("bench:{i}")
+}
+
+/// Runs `ours` and `peer` in alternation, `ROUNDS` times each; the best round of each.
+fn alternate(mut ours: impl FnMut() -> f64, mut peer: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for _ in 0..ROUNDS {
+        a = a.max(ours());
+        b = b.max(peer());
+    }
+    (a, b)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--test"); // `cargo test --benches` runs us too
+    let cluster = Cluster::start(3, 0).expect("start a 3-master cluster");
+    let seeds = cluster.seed_urls();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // Fill the keyspace once.
+    let store = Store::open(&cluster.url()).unwrap();
+    let sets: Vec<Cmd> = (0..KEYSPACE)
+        .map(|i| Cmd::from_args(["SET", &key(i), &key(i)]))
+        .collect();
+    assert!(store.pipeline(&sets).unwrap().iter().all(|r| r.is_ok()));
+    if quick {
+        return;
+    }
+    // ROUTER_BENCH_PROFILE=pipeline: only slotshift's pipeline, in a loop (for perf).
+    if std::env::var("ROUTER_BENCH_PROFILE").as_deref() == Ok("pipeline") {
+        let gets: Vec<Cmd> = (0..PIPELINE).map(|i| Cmd::from_args(["GET", &key(i)])).collect();
+        for _ in 0..300 {
+            store.pipeline(&gets).unwrap();
+        }
+        return;
+    }
+
+    // 1. Routed GET/SET with 64 concurrent callers. Rounds alternate slotshift / peer so
+    //    background noise on the machine hits both alike; the best round of each is kept.
+    let ours_store = rt.block_on(async {
+        Store::connect_async(&Deployment::parse(&cluster.url()).unwrap(), StoreOptions::default())
+            .await
+            .unwrap()
+    });
+    let peer_conn = rt.block_on(async {
+        let client = redis::cluster::ClusterClient::new(seeds.clone()).unwrap();
+        client.get_async_connection().await.unwrap()
+    });
+    let run_ours = || {
+        rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|c| {
+                    let store = ours_store.clone();
+                    tokio::spawn(async move {
+                        for n in 0..OPS_PER_CALLER {
+                            let k = key((c * 7919 + n * 104_729) % KEYSPACE);
+                            let cmd = if n % 2 == 0 {
+                                Cmd::from_args(["GET", &k])
+                            } else {
+                                Cmd::from_args(["SET", &k, &k])
+                            };
+                            store.call_async(&cmd).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            (CALLERS * OPS_PER_CALLER) as f64 / start.elapsed().as_secs_f64()
+        })
+    };
+    let run_peer = || {
+        rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|c| {
+                    let mut conn = peer_conn.clone();
+                    tokio::spawn(async move {
+                        for n in 0..OPS_PER_CALLER {
+                            let k = key((c * 7919 + n * 104_729) % KEYSPACE);
+                            if n % 2 == 0 {
+                                let _: Option<Vec<u8>> = conn.get(&k).await.unwrap();
+                            } else {
+                                let _: () = conn.set(&k, &k).await.unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            (CALLERS * OPS_PER_CALLER) as f64 / start.elapsed().as_secs_f64()
+        })
+    };
+    let (ours_ops, peer_ops) = alternate(run_ours, run_peer);
+
+    // 2. One pipeline of 10,000 GETs over the 3 masters.
+    let gets: Vec<Cmd> = (0..PIPELINE).map(|i| Cmd::from_args(["GET", &key(i)])).collect();
+    let peer_client = redis::cluster::ClusterClient::new(seeds.clone()).unwrap();
+    let mut peer_sync = peer_client.get_connection().unwrap();
+    let mut pipe = redis::cluster::cluster_pipe();
+    for i in 0..PIPELINE {
+        pipe.cmd("GET").arg(key(i));
+    }
+    // Warm the peer's connections to every node, as slotshift's store already is.
+    let _: Vec<Option<Vec<u8>>> = pipe.query(&mut peer_sync).unwrap();
+    let peer_sync = std::cell::RefCell::new(peer_sync);
+    let (ours_pipe, peer_pipe) = alternate(
+        || {
+            let start = Instant::now();
+            let replies = store.pipeline(&gets).unwrap();
+            let rate = PIPELINE as f64 / start.elapsed().as_secs_f64();
+            assert!(replies.iter().all(|r| r.is_ok()));
+            rate
+        },
+        || {
+            let start = Instant::now();
+            let replies: Vec<Option<Vec<u8>>> = pipe.query(&mut peer_sync.borrow_mut()).unwrap();
+            let rate = PIPELINE as f64 / start.elapsed().as_secs_f64();
+            assert_eq!(replies.len(), PIPELINE);
+            rate
+        },
+    );
+    let server = redis_benchmark(cluster.masters().unwrap()[0].port());
+
+    println!();
+    println!("| scenario (3-master cluster, loopback) | slotshift | peer | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| routed GET/SET, {CALLERS} concurrent callers (ops/s) | {ours_ops:.0} | {peer_ops:.0} (redis cluster-async) | {:.2} |",
+        ours_ops / peer_ops
+    );
+    println!(
+        "| one pipeline of {PIPELINE} GETs over 3 masters (GET/s) | {ours_pipe:.0} | {peer_pipe:.0} (redis ClusterPipeline) | {:.2} |",
+        ours_pipe / peer_pipe
+    );
+    match server {
+        Some(server) => println!(
+            "| same, vs the server's limit (GET/s) | {ours_pipe:.0} | {server:.0} (redis-benchmark --cluster -P 1000) | {:.2} |",
+            ours_pipe / server
+        ),
+        None => println!("| same, vs the server's limit | {ours_pipe:.0} | redis-benchmark unavailable | — |"),
+    }
+}
+
+/// `redis-benchmark --cluster` GET throughput with deep pipelining: the server side's limit.
+fn redis_benchmark(port: u16) -> Option<f64> {
+    let out = Command::new("redis-benchmark")
+        .args([
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            "get",
+            "-n",
+            "1000000",
+            "-P",
+            "1000",
+            "-c",
+            "3",
+            "-r",
+            &KEYSPACE.to_string(),
+            "-q",
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // "GET: 1234567.89 requests per second, p50=…" (the last line is the summary)
+    text.split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix("GET: "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .next_back()
+}
