@@ -31,19 +31,16 @@ pub enum Error {
     /// cross-slot transactions, retry deadline, malformed topology.
     #[error(transparent)]
     Routing(#[from] crate::cluster::RoutingError),
+    /// The CrossSlot batcher: a bad batch limit, a command that cannot be split across slots,
+    /// a split command of which some parts failed.
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
+    /// The cross-slot validator refused a command (mode `raise`).
+    #[error(transparent)]
+    Validator(#[from] crate::validator::CrossSlotError),
     /// The keyspace analyzer: bad options, rules, checkpoints or replies.
     #[error(transparent)]
     Analyzer(#[from] crate::analyzer::AnalyzerError),
-    /// An error reply from a server (`WRONGTYPE …`, `NOPERM …`), with its code and text.
-    #[error(transparent)]
-    Server(#[from] crate::reply::ServerError),
-    /// A connection could not be opened, broke, or timed out (names the node).
-    #[error(transparent)]
-    Connection(#[from] crate::store::ConnectionError),
-    /// A command could not be routed: redirect loops, unknown nodes, uncovered slots,
-    /// cross-slot transactions, retry deadline, malformed topology.
-    #[error(transparent)]
-    Routing(#[from] crate::cluster::RoutingError),
     /// Embedded test servers could not be started or driven.
     #[cfg(feature = "embedded")]
     #[error(transparent)]

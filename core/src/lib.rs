@@ -10,6 +10,9 @@
 //! | [`slot`] | CRC16 hash slots with the cluster spec's hash-tag rule |
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
+//! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
+//! | [`validator`] | finds commands a cluster would refuse (cross-slot), before the migration |
+//! | [`instrument`] | per-store stats, Prometheus text, JSON log fields, the command [`Recorder`](instrument::Recorder) |
 //! | [`config`] | URLs, cluster seed lists, Sentinel, named instances and config files |
 //! | [`testing`] | real `redis-server` topologies on loopback (feature `embedded`) |
 //!
@@ -25,11 +28,14 @@ pub mod command;
 pub mod config;
 pub mod cluster;
 pub mod error;
+pub mod instrument;
+pub mod pipeline;
 pub mod reply;
 pub mod slot;
 pub mod store;
 #[cfg(feature = "embedded")]
 pub mod testing;
+pub mod validator;
 
 pub use error::{Error, Result};
 pub use slot::{key_slot, Slot};

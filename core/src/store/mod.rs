@@ -92,6 +92,8 @@ struct Shared {
     opts: Arc<StoreOptions>,
     /// The backend and the pid that built it.
     backend: RwLock<(u32, Arc<Backend>)>,
+    /// Validator, recorder, stats and batch limit (core::instrument).
+    hooks: crate::instrument::StoreHooks,
 }
 
 /// A connection to one deployment. Cheap to clone (clones share connections); safe to share
@@ -156,15 +158,25 @@ impl Store {
                 return Err(Error::Config(crate::config::ConfigError::NoSeeds));
             }
         };
+        let hooks = crate::instrument::StoreHooks::new(&opts)?;
         let (spec, kind, backend) = build(spec, &opts, true).await?;
-        Ok(Store {
+        let store = Store {
             shared: Arc::new(Shared {
                 spec,
                 kind,
                 opts,
                 backend: RwLock::new((std::process::id(), Arc::new(backend))),
+                hooks,
             }),
-        })
+        };
+        if let Some(stats) = &store.shared.hooks.stats {
+            // Redirections and retries come from the router's own counters.
+            let weak = Arc::downgrade(&store.shared);
+            stats.add_router_source(Box::new(move || {
+                weak.upgrade().map(|shared| Store { shared }.stats())
+            }));
+        }
+        Ok(store)
     }
 
     /// The kind of deployment (detected for a single URL).
@@ -231,6 +243,37 @@ impl Store {
 
     /// [`Store::call`] for async callers.
     pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
+        let hooks = &self.shared.hooks;
+        let probe = hooks.before(std::slice::from_ref(cmd), crate::instrument::Via::Call)?;
+        let result = self.call_routed(cmd).await;
+        hooks.after_call(probe, cmd, &result);
+        result
+    }
+
+    /// Sends many commands through the CrossSlot batcher (a cluster) or as one pipeline.
+    async fn batched(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
+        let backend = self.backend().await?;
+        let Backend::Cluster(router) = &*backend else {
+            let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
+            return self.send(&units).await;
+        };
+        let hooks = &self.shared.hooks;
+        let observer = hooks.batch_observer();
+        let observe = observer.as_ref().map(|f| f as &dyn Fn(usize));
+        let (out, _) =
+            crate::pipeline::exec::run(router, &self.shared.opts, cmds, hooks.batch_limit, observe)
+                .await;
+        Ok(out)
+    }
+
+    async fn call_routed(&self, cmd: &Cmd) -> Result<Reply> {
+        if self.shared.kind == StoreKind::Cluster && crate::pipeline::needs_split(cmd) {
+            return self
+                .batched(std::slice::from_ref(cmd))
+                .await?
+                .pop()
+                .unwrap_or(Ok(Reply::Nil));
+        }
         let unit = self.unit(cmd);
         self.send(std::slice::from_ref(&unit))
             .await?
@@ -247,8 +290,16 @@ impl Store {
 
     /// [`Store::pipeline`] for async callers.
     pub async fn pipeline_async(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
-        self.send(&units).await
+        let hooks = &self.shared.hooks;
+        let probe = hooks.before(cmds, crate::instrument::Via::Pipeline)?;
+        let result = if self.shared.kind == StoreKind::Cluster {
+            self.batched(cmds).await
+        } else {
+            let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
+            self.send(&units).await
+        };
+        hooks.after_pipeline(probe, cmds, &result);
+        result
     }
 
     /// Runs `cmds` in MULTI/EXEC and returns EXEC's replies (an error reply inside is a
@@ -261,6 +312,14 @@ impl Store {
 
     /// [`Store::transaction`] for async callers.
     pub async fn transaction_async(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
+        let hooks = &self.shared.hooks;
+        let probe = hooks.before(cmds, crate::instrument::Via::Transaction)?;
+        let result = self.transaction_routed(cmds).await;
+        hooks.after_transaction(probe, cmds, &result);
+        result
+    }
+
+    async fn transaction_routed(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
         let table = KeyTable::builtin();
         let mut slots: Vec<Slot> = Vec::new();
         let mut readonly = true;

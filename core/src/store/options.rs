@@ -39,6 +39,18 @@ pub struct StoreOptions {
     /// have reached the server, re-send it instead of returning an "outcome unknown" error.
     /// Right for SET-style workloads, wrong for INCR/LPUSH. Default false.
     pub idempotent_writes: bool,
+    /// The store's name: the `instance_name` label of its metrics, the key of its validator
+    /// counts, shown in cross-slot errors (`cache`, `shared_state`). Default `default`.
+    pub name: String,
+    /// Count calls, durations, bytes, errors per command ([`crate::instrument`]). Off, a call
+    /// reads no clock and counts nothing. Default true.
+    pub instrument: bool,
+    /// Commands per batch the CrossSlot batcher sends to one node; `None`: the environment
+    /// ([`crate::pipeline::resolve_batch_limit`]), else 1000.
+    pub batch_limit: Option<usize>,
+    /// This store's cross-slot validation mode; `None`: the global mode
+    /// ([`crate::validator::mode`]).
+    pub cross_slot_validation: Option<crate::validator::Mode>,
 }
 
 impl Default for StoreOptions {
@@ -53,6 +65,10 @@ impl Default for StoreOptions {
             backoff_max: Duration::from_millis(400),
             read_from_replicas: false,
             idempotent_writes: false,
+            name: "default".to_owned(),
+            instrument: true,
+            batch_limit: None,
+            cross_slot_validation: None,
         }
     }
 }
