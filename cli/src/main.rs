@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
 mod demo;
 mod pipe;
 mod servers;
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Keyspace patterns, memory, types and TTLs of a whole deployment (keys masked).
+    Analyze(analyze::Args),
     /// Run the main job on an embedded topology.
     Demo(demo::Args),
     /// Send commands from stdin through the router (mass insertion into a cluster).
@@ -33,6 +36,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Pipe(args) => pipe::run(args),
         Command::Slot(args) => slot::run(args),
