@@ -61,7 +61,9 @@ fn main() {
     }
     // ROUTER_BENCH_PROFILE=pipeline: only slotshift's pipeline, in a loop (for perf).
     if std::env::var("ROUTER_BENCH_PROFILE").as_deref() == Ok("pipeline") {
-        let gets: Vec<Cmd> = (0..PIPELINE).map(|i| Cmd::from_args(["GET", &key(i)])).collect();
+        let gets: Vec<Cmd> = (0..PIPELINE)
+            .map(|i| Cmd::from_args(["GET", &key(i)]))
+            .collect();
         for _ in 0..300 {
             store.pipeline(&gets).unwrap();
         }
@@ -71,9 +73,12 @@ fn main() {
     // 1. Routed GET/SET with 64 concurrent callers. Rounds alternate slotshift / peer so
     //    background noise on the machine hits both alike; the best round of each is kept.
     let ours_store = rt.block_on(async {
-        Store::connect_async(&Deployment::parse(&cluster.url()).unwrap(), StoreOptions::default())
-            .await
-            .unwrap()
+        Store::connect_async(
+            &Deployment::parse(&cluster.url()).unwrap(),
+            StoreOptions::default(),
+        )
+        .await
+        .unwrap()
     });
     let peer_conn = rt.block_on(async {
         let client = redis::cluster::ClusterClient::new(seeds.clone()).unwrap();
@@ -131,7 +136,9 @@ fn main() {
     let (ours_ops, peer_ops) = alternate(run_ours, run_peer);
 
     // 2. One pipeline of 10,000 GETs over the 3 masters.
-    let gets: Vec<Cmd> = (0..PIPELINE).map(|i| Cmd::from_args(["GET", &key(i)])).collect();
+    let gets: Vec<Cmd> = (0..PIPELINE)
+        .map(|i| Cmd::from_args(["GET", &key(i)]))
+        .collect();
     let peer_client = redis::cluster::ClusterClient::new(seeds.clone()).unwrap();
     let mut peer_sync = peer_client.get_connection().unwrap();
     let mut pipe = redis::cluster::cluster_pipe();

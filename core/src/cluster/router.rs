@@ -12,8 +12,8 @@ use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
 use crate::cluster::node::{info_for, NodeConn, NodeFailure};
-use crate::command::Cmd;
 use crate::cluster::{classify, NodeAddr, Redirect, RoutingError, Topology, Verdict};
+use crate::command::Cmd;
 use crate::reply::{Reply, ServerError};
 use crate::slot::Slot;
 use crate::store::{ConnectionErrorKind, StoreOptions};

@@ -184,8 +184,7 @@ pub(crate) async fn send_units(
     units: &[Unit<'_>],
     counters: &Counters,
 ) -> Result<Vec<Outcome>, crate::cluster::node::NodeFailure> {
-    crate::cluster::router::send_to_node(node, idxs, units, |_| false, counters)
-        .await
+    crate::cluster::router::send_to_node(node, idxs, units, |_| false, counters).await
 }
 
 /// Finds the master through the sentinels.
