@@ -41,16 +41,6 @@ pub enum Error {
     /// The keyspace analyzer: bad options, rules, checkpoints or replies.
     #[error(transparent)]
     Analyzer(#[from] crate::analyzer::AnalyzerError),
-    /// An error reply from a server (`WRONGTYPE …`, `NOPERM …`), with its code and text.
-    #[error(transparent)]
-    Server(#[from] crate::reply::ServerError),
-    /// A connection could not be opened, broke, or timed out (names the node).
-    #[error(transparent)]
-    Connection(#[from] crate::store::ConnectionError),
-    /// A command could not be routed: redirect loops, unknown nodes, uncovered slots,
-    /// cross-slot transactions, retry deadline, malformed topology.
-    #[error(transparent)]
-    Routing(#[from] crate::cluster::RoutingError),
     /// Embedded test servers could not be started or driven.
     #[cfg(feature = "embedded")]
     #[error(transparent)]
