@@ -41,6 +41,9 @@ pub enum Error {
     /// The keyspace analyzer: bad options, rules, checkpoints or replies.
     #[error(transparent)]
     Analyzer(#[from] crate::analyzer::AnalyzerError),
+    /// The MultiStore: unknown commands in strict mode, bad flag values, options, names.
+    #[error(transparent)]
+    MultiStore(#[from] crate::multistore::MultiStoreError),
     /// Embedded test servers could not be started or driven.
     #[cfg(feature = "embedded")]
     #[error(transparent)]

@@ -28,6 +28,7 @@ pub mod command;
 pub mod config;
 pub mod cluster;
 pub mod error;
+pub mod multistore;
 pub mod instrument;
 pub mod pipeline;
 pub mod reply;
