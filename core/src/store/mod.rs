@@ -44,6 +44,11 @@ pub use scan::{Scan, ScanOptions};
 
 use single::{SentinelSource, Single};
 
+/// The user guide, `docs/stores.md`: its examples run as doctests against real servers.
+#[cfg(all(doctest, feature = "embedded"))]
+#[doc = include_str!("../../../docs/stores.md")]
+pub struct StoresGuide;
+
 /// What kind of deployment a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
