@@ -142,11 +142,11 @@ impl Store {
     pub async fn connect_async(deployment: &Deployment, opts: StoreOptions) -> Result<Store> {
         let opts = Arc::new(opts);
         let spec = match deployment {
-            Deployment::Server(server) => Spec::Standalone(server.to_connection_info()?),
+            Deployment::Server(server) => Spec::Standalone(connection_info(server)?),
             Deployment::Cluster { seeds } => {
                 let infos = seeds
                     .iter()
-                    .map(ServerConfig::to_connection_info)
+                    .map(connection_info)
                     .collect::<std::result::Result<Vec<_>, _>>()?;
                 let template = infos
                     .first()
@@ -458,15 +458,49 @@ impl Store {
     }
 }
 
+/// The `redis` crate's connection info for `server`, with its CA and client certificate (if
+/// any) loaded into the TLS parameters, which every node reached from it (redirect targets,
+/// replicas) inherits. Verification stays on unless the URL opted out (`insecure`).
+fn connection_info(server: &ServerConfig) -> Result<ConnectionInfo> {
+    let info = server.to_connection_info()?;
+    let Some(tls) = server.tls.as_ref().filter(|t| t.enabled) else {
+        return Ok(info);
+    };
+    if tls.ca_file.is_none() && tls.cert_file.is_none() {
+        return Ok(info); // the system's roots
+    }
+    let pem = tls.load_pem()?;
+    let client_tls = match (pem.client_cert, pem.client_key) {
+        (Some(client_cert), Some(client_key)) => Some(redis::ClientTlsConfig {
+            client_cert,
+            client_key: client_key.to_vec(),
+        }),
+        _ => None,
+    };
+    let certs = redis::TlsCertificates {
+        client_tls,
+        root_cert: pem.root_cert,
+    };
+    let node = addr_of(&info);
+    let client = redis::Client::build_with_tls(info, certs).map_err(|e| {
+        Error::Connection(ConnectionError::new(
+            &node,
+            ConnectionErrorKind::Connect,
+            format!("unusable TLS certificates: {e}"),
+        ))
+    })?;
+    Ok(client.get_connection_info().clone())
+}
+
 fn sentinel_spec(config: &SentinelConfig) -> Result<Spec> {
-    let master = config.server.to_connection_info()?;
+    let master = connection_info(&config.server)?;
     let mut sentinels = Vec::with_capacity(config.sentinels.len());
     for endpoint in &config.sentinels {
         let mut server = ServerConfig::new(endpoint.clone());
         server.username = config.sentinel_username.clone();
         server.password = config.sentinel_password.clone();
         server.tls = config.server.tls.clone();
-        sentinels.push(server.to_connection_info()?);
+        sentinels.push(connection_info(&server)?);
     }
     Ok(Spec::Sentinel {
         master_name: config.master_name.clone(),
