@@ -8,6 +8,7 @@ mod pipe;
 mod servers;
 mod slot;
 mod status;
+mod validate;
 
 /// slotshift: move Redis data between deployments with zero downtime.
 #[derive(Parser)]
@@ -29,6 +30,8 @@ enum Command {
     Slot(slot::Args),
     /// The health of a deployment: every cluster node's view, disagreements, shard sizes.
     Status(status::Args),
+    /// Report the commands of a capture (MONITOR output or one per line) that a cluster would refuse as cross-slot.
+    Validate(validate::Args),
     /// Start embedded redis-server topologies on loopback (for tests, demos and experiments).
     Servers(servers::Args),
 }
@@ -42,6 +45,7 @@ fn main() {
         Command::Slot(args) => slot::run(args),
         Command::Status(args) => status::run(args),
         Command::Servers(args) => servers::run(args),
+        Command::Validate(args) => validate::run(args),
     };
     if let Err(e) = result {
         eprintln!("slotshift: {e}");
