@@ -214,7 +214,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         None => scan(std::io::stdin().lock())?,
     };
-    let mut rows: Vec<(&(String, String), &(u64, usize))> = findings.groups.iter().collect();
+    let mut rows: Vec<_> = findings.groups.iter().collect();
     rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(b.0)));
     match args.format {
         Format::Json => {
