@@ -1,9 +1,16 @@
 # One task runner for the whole workspace. `make test` and `make demo` install what they need.
+#
+# Each language binding adds its own targets in mk/<lang>.mk and appends them to TEST_TARGETS
+# (and BENCH_TARGETS); its Debian packages are listed in scripts/packages/<lang>.txt.
 SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+SLOTSHIFT := target/debug/slotshift
 
-.PHONY: setup build test test-rust demo bench lint fmt command-table
+TEST_TARGETS := test-rust
+BENCH_TARGETS := bench-rust
+
+.PHONY: setup build test test-rust demo bench bench-rust lint fmt command-table cli
 
 setup:
 	@scripts/setup.sh
@@ -11,8 +18,15 @@ setup:
 build: setup
 	$(CARGO) build --workspace --all-targets
 
+## The `slotshift` binary the C, Ruby and Python suites use (`slotshift servers up --json`).
+cli:
+	$(CARGO) build -p slotshift-cli
+
+-include mk/*.mk
+
 ## make test: every test of every language, against real servers the suites start.
-test: setup test-rust
+test: setup
+	$(MAKE) --no-print-directory $(TEST_TARGETS)
 
 test-rust:
 ifeq ($(NEXTEST),yes)
@@ -26,9 +40,12 @@ endif
 demo: setup
 	$(CARGO) run --release -p slotshift-cli -- demo
 
-## make bench: speed, side by side with the peers; results go to docs/BENCHMARKS.md by hand.
+## make bench: speed, side by side with the peers; results go to docs/BENCHMARKS.md.
 bench: setup
-	$(CARGO) bench -p slotshift --bench slot
+	$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+bench-rust:
+	$(CARGO) bench -p slotshift
 
 lint:
 	$(CARGO) fmt --all -- --check

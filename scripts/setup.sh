@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the build and the test suites need, idempotently. Called by `make test`,
 # `make demo` and `make bench`; safe to run again and again.
+#
+# Debian packages come from scripts/packages/*.txt (one package a line; each part of the
+# project owns its own list: core.txt, c.txt, ruby.txt, python.txt).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-# Debian packages. Later parts of the project add theirs here.
-packages=(redis-server redis-tools)
+mapfile -t packages < <(cat scripts/packages/*.txt | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -17,7 +20,3 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-
-# The Debian package starts a system redis on 6379; the suites never use it, and it must not
-# hold the CPU or a port the suites might pick. Leave it alone if the operator runs it on purpose.
-true
