@@ -26,7 +26,7 @@ cli:
 
 ## make test: every test of every language, against real servers the suites start.
 test: setup
-	$(MAKE) --no-print-directory $(TEST_TARGETS)
+	$(MAKE) -k --no-print-directory $(TEST_TARGETS)
 
 test-rust:
 ifeq ($(NEXTEST),yes)
