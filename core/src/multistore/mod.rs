@@ -58,6 +58,11 @@ pub use flags::{
 pub use metrics::{digest, Counter, MetricsSnapshot};
 
 use flags::Flags;
+
+/// The user guide page `docs/multistore.md`, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/multistore.md")]
+pub struct UserGuide;
 use metrics::{command_label, Metrics};
 use route::{Class, Plan};
 
@@ -108,6 +113,11 @@ pub struct MultiStoreOptions {
     pub breaker_threshold: u32,
     /// How long the non-default store is skipped once the breaker opens. Default 1 s.
     pub breaker_cooldown: Duration,
+    /// The longest the caller waits for the non-default store in a dual write, pipeline or
+    /// transaction; past it the write is counted as a failure (its outcome unknown) and the
+    /// caller gets the default store's reply. Bounds latency when the other store hangs.
+    /// `None`: wait as long as the store's own timeouts. Default 1 s.
+    pub non_default_timeout: Option<Duration>,
     /// How long dropping the last handle waits for the async queue to drain. Default 5 s.
     pub close_timeout: Duration,
 }
@@ -126,6 +136,7 @@ impl Default for MultiStoreOptions {
             metrics_prefix: "slotshift".to_owned(),
             breaker_threshold: 3,
             breaker_cooldown: Duration::from_secs(1),
+            non_default_timeout: Some(Duration::from_secs(1)),
             close_timeout: Duration::from_secs(5),
         }
     }
@@ -459,6 +470,30 @@ impl Inner {
             flags.dual_write = false;
         }
         flags.phase()
+    }
+
+    /// `fut` (a call to the non-default store), cut off after `non_default_timeout`.
+    async fn bounded<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match self.opts.non_default_timeout {
+            None => fut.await,
+            Some(limit) => match tokio::time::timeout(limit, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Connection(crate::store::ConnectionError {
+                    node: "non-default store".into(),
+                    kind: crate::store::ConnectionErrorKind::Timeout,
+                    message: format!("no reply within the multistore's {limit:?}"),
+                    outcome_unknown: true,
+                })),
+            },
+        }
+    }
+
+    /// One command on the non-default store, cut off after `non_default_timeout`, with its
+    /// health recorded (a timeout counts towards the breaker).
+    async fn call_other(&self, side: Side, cmd: &Cmd) -> Result<Reply> {
+        let r = self.bounded(self.store(side).call_async(cmd)).await;
+        self.record(side, &r);
+        r
     }
 
     /// One command on one store, with its health recorded.

@@ -12,6 +12,29 @@ use crate::command::{Cmd, CommandInfo};
 use crate::reply::Reply;
 use crate::Result;
 
+/// Whether a batch result shows the store could not be reached (the whole batch failed, or a
+/// command in it failed on the connection rather than with an error reply).
+pub(super) trait Reached {
+    fn unreachable(&self) -> Option<&crate::Error>;
+}
+
+fn connection_error(e: &crate::Error) -> bool {
+    matches!(e, crate::Error::Connection(_) | crate::Error::Routing(_))
+}
+
+impl Reached for Vec<Result<Reply>> {
+    fn unreachable(&self) -> Option<&crate::Error> {
+        self.iter()
+            .find_map(|r| r.as_ref().err().filter(|e| connection_error(e)))
+    }
+}
+
+impl Reached for Option<Vec<Reply>> {
+    fn unreachable(&self) -> Option<&crate::Error> {
+        None
+    }
+}
+
 /// The classes of a batch; strict mode refuses an unknown command before anything is sent.
 struct Batch {
     infos: Vec<Option<&'static CommandInfo>>,
@@ -91,36 +114,57 @@ impl Inner {
         label: &str,
     ) -> Result<(T, Option<T>)>
     where
+        T: Reached,
         F: Fn(Side) -> Fut,
         Fut: Future<Output = Result<T>> + 'a,
     {
         let other = default.other();
-        let (mine, theirs) = if self.breaker_open(other) {
-            let mine = run(default).await;
-            self.record(default, &mine);
-            let mine = mine?;
+        if self.breaker_open(other) {
+            let mine = self.batch_on(default, run(default).await)?;
             self.non_default_failure(label, label.as_bytes(), "circuit_open", "-");
             return Ok((mine, None));
-        } else if self.suspect(default) {
-            let mine = run(default).await;
-            self.record(default, &mine);
-            let mine = mine?;
-            let theirs = run(other).await;
-            (Ok(mine), theirs)
+        }
+        let (mine, theirs) = if self.suspect(default) {
+            // The default store failed last time: run there first, and on the other store
+            // only if it answered, so nothing lands only on the non-default store.
+            let mine = self.batch_on(default, run(default).await)?;
+            if mine.unreachable().is_some() {
+                return Ok((mine, None));
+            }
+            (mine, self.bounded(run(other)).await)
         } else {
-            tokio::join!(run(default), run(other))
+            let (mine, theirs) = tokio::join!(run(default), self.bounded(run(other)));
+            (self.batch_on(default, mine)?, theirs)
         };
-        self.record(default, &mine);
         self.record(other, &theirs);
-        let mine = mine?;
         let theirs = match theirs {
-            Ok(t) => Some(t),
+            Ok(t) => match t.unreachable() {
+                None => Some(t),
+                Some(e) => {
+                    let kind = error_kind(e);
+                    self.record::<()>(other, &Err(clone_kind(e)));
+                    self.non_default_failure(label, label.as_bytes(), &kind, "-");
+                    None
+                }
+            },
             Err(e) => {
                 self.non_default_failure(label, label.as_bytes(), &error_kind(&e), "-");
                 None
             }
         };
         Ok((mine, theirs))
+    }
+
+    /// Records the default store's health from a batch result; its error is the caller's.
+    fn batch_on<T: Reached>(&self, side: Side, r: Result<T>) -> Result<T> {
+        match &r {
+            Ok(t) => match t.unreachable() {
+                Some(e) => self.record::<()>(side, &Err(clone_kind(e))),
+                None => self.record(side, &r),
+            },
+            Err(_) => self.record(side, &r),
+        }
+        r
     }
 
     /// Compares per command; one diff counted per batch, logged with the positions, command
@@ -190,5 +234,18 @@ fn result_digest(r: &Result<Reply>) -> String {
     match r {
         Ok(reply) => reply_digest(reply),
         Err(e) => error_kind(e),
+    }
+}
+
+/// A connection-class error standing for `e` (for health bookkeeping only).
+fn clone_kind(e: &crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Connection(c) => crate::Error::Connection(c.clone()),
+        _ => crate::Error::Connection(crate::store::ConnectionError {
+            node: String::new(),
+            kind: crate::store::ConnectionErrorKind::Io,
+            message: String::new(),
+            outcome_unknown: true,
+        }),
     }
 }

@@ -35,12 +35,15 @@ impl Inner {
         if self.suspect(default) {
             let r = self.call_side(default, cmd).await;
             if r.is_ok() {
-                let o = self.call_side(other, cmd).await;
+                let o = self.call_other(other, cmd).await;
                 self.note_other(cmd, &r, o);
             }
             return r;
         }
-        let (r, o) = tokio::join!(self.call_side(default, cmd), self.call_side(other, cmd));
+        let (r, o) = tokio::join!(
+            self.call_side(default, cmd),
+            self.call_other(other, cmd)
+        );
         self.note_other(cmd, &r, o);
         r
     }
