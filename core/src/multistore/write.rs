@@ -40,10 +40,7 @@ impl Inner {
             }
             return r;
         }
-        let (r, o) = tokio::join!(
-            self.call_side(default, cmd),
-            self.call_other(other, cmd)
-        );
+        let (r, o) = tokio::join!(self.call_side(default, cmd), self.call_other(other, cmd));
         self.note_other(cmd, &r, o);
         r
     }
