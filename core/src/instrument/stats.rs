@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 
 use crate::cluster::RouterStats;
 use crate::command::{Cmd, KeyTable};
@@ -166,6 +167,14 @@ impl StoreSnapshot {
     }
 }
 
+/// Per-name sums of one call, before they go under the lock.
+struct Tally {
+    label: &'static str,
+    calls: u64,
+    write: u64,
+    read: u64,
+}
+
 type RouterSource = Box<dyn Fn() -> Option<RouterStats> + Send + Sync>;
 
 #[derive(Debug)]
@@ -287,31 +296,65 @@ impl StoreStats {
         pipelined: bool,
     ) {
         let per = elapsed.as_secs_f64() / cmds.len().max(1) as f64;
-        let mut inner = self.inner.lock();
-        if pipelined {
-            inner.pipelines.observe_n(cmds.len() as f64, 1);
-        }
+        // Add up per command name without the lock (pipelines are mostly one or two names,
+        // so the name is compared with the previous command's before it is looked up).
+        let mut local: SmallVec<[Tally; 4]> = SmallVec::new();
+        let mut errors: SmallVec<[&'static str; 2]> = SmallVec::new();
+        let mut last: Option<(&[u8], usize)> = None;
         for cmd in cmds {
-            let label = command_label(cmd);
+            let name = cmd.name();
+            let i = match last {
+                Some((n, i)) if n == name => i,
+                _ => {
+                    let label = command_label(cmd);
+                    let i = match local.iter().position(|t| t.label == label) {
+                        Some(i) => i,
+                        None => {
+                            local.push(Tally {
+                                label,
+                                calls: 0,
+                                write: 0,
+                                read: 0,
+                            });
+                            local.len() - 1
+                        }
+                    };
+                    last = Some((name, i));
+                    i
+                }
+            };
             let read = match replies.next() {
                 Some(Ok(r)) => read_size(r),
                 Some(Err(e)) => {
-                    *inner.errors.entry(error_kind(e)).or_default() += 1;
+                    errors.push(error_kind(e));
                     0
                 }
                 None => 0,
             };
-            let s = inner
-                .commands
-                .entry(label)
-                .or_insert_with(CommandStats::new);
-            s.calls += 1;
-            s.write_bytes += cmd.byte_len() as u64;
-            s.read_bytes += read;
-            s.duration.observe_n(per, 1);
+            let t = &mut local[i];
+            t.calls += 1;
+            t.write += cmd.byte_len() as u64;
+            t.read += read;
         }
         if let Some(e) = whole_error {
-            *inner.errors.entry(error_kind(e)).or_default() += 1;
+            errors.push(error_kind(e));
+        }
+        let mut inner = self.inner.lock();
+        if pipelined {
+            inner.pipelines.observe_n(cmds.len() as f64, 1);
+        }
+        for t in local {
+            let s = inner
+                .commands
+                .entry(t.label)
+                .or_insert_with(CommandStats::new);
+            s.calls += t.calls;
+            s.write_bytes += t.write;
+            s.read_bytes += t.read;
+            s.duration.observe_n(per, t.calls);
+        }
+        for e in errors {
+            *inner.errors.entry(e).or_default() += 1;
         }
     }
 
