@@ -408,6 +408,50 @@ impl Router {
         self: &Arc<Self>,
         units: &[Unit<'_>],
     ) -> Vec<Result<Reply, Error>> {
+        if let [unit] = units {
+            if let Some(done) = self.first_try(unit).await {
+                return vec![done];
+            }
+        }
+        self.send_rounds(units).await
+    }
+
+    /// One plain command's first attempt, without the bookkeeping of rounds. `None` when the
+    /// reply calls for the redirect/retry rules: nothing ran (a redirect or a refusal), or a
+    /// connection loss that allows a resend — so sending again through the rounds is safe.
+    async fn first_try(&self, unit: &Unit<'_>) -> Option<Result<Reply, Error>> {
+        if unit.transaction || unit.cmds.len() != 1 {
+            return None;
+        }
+        let fresh = UnitState::default();
+        let (addr, readonly) = {
+            let topology = self.topology();
+            let (addr, readonly) = self.target(unit, &fresh, &topology)?;
+            (addr.clone(), readonly)
+        };
+        let node = self.node(&addr, readonly);
+        self.counters.add_commands(1);
+        match node.send_one(&unit.cmds[0].to_redis()).await {
+            Ok(value) => match plain_outcome(Some(value)) {
+                Outcome::Done(r) => Some(r),
+                Outcome::Error(e) if classify(&e, &addr.host) == Verdict::Final => {
+                    Some(Err(Error::Server(e)))
+                }
+                Outcome::Error(_) => None,
+            },
+            Err(failure) => {
+                let broken = failure.error.kind == ConnectionErrorKind::Protocol;
+                if broken || (failure.sent && !unit.resend_on_loss) {
+                    self.counters.connection_error();
+                    Some(Err(Error::Connection(failure.error)))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    async fn send_rounds(self: &Arc<Self>, units: &[Unit<'_>]) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
         let mut results: Vec<Option<Result<Reply, Error>>> =
