@@ -45,6 +45,10 @@ pub enum Error {
     /// The MultiStore: unknown commands in strict mode, bad flag values, options, names.
     #[error(transparent)]
     MultiStore(#[from] crate::multistore::MultiStoreError),
+    /// Diff and migrate: bad options, same store on both sides, read-only destination,
+    /// checkpoints, refused copies.
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// Embedded test servers could not be started or driven.
     #[cfg(feature = "embedded")]
     #[error(transparent)]
@@ -77,6 +81,8 @@ pub enum ErrorFamily {
     Analyzer,
     /// [`Error::MultiStore`]
     MultiStore,
+    /// [`Error::Migrate`]
+    Migrate,
     /// `Error::Embedded` (feature `embedded`)
     Embedded,
 }
@@ -95,6 +101,7 @@ impl ErrorFamily {
         ErrorFamily::Analyzer,
         ErrorFamily::MultiStore,
         ErrorFamily::Embedded,
+        ErrorFamily::Migrate,
     ];
 
     /// The family's stable name, as the fixture and the bindings spell it.
@@ -111,6 +118,7 @@ impl ErrorFamily {
             ErrorFamily::Analyzer => "analyzer",
             ErrorFamily::MultiStore => "multistore",
             ErrorFamily::Embedded => "embedded",
+            ErrorFamily::Migrate => "migrate",
         }
     }
 }
@@ -129,6 +137,7 @@ impl Error {
             Error::Validator(_) => ErrorFamily::Validator,
             Error::Analyzer(_) => ErrorFamily::Analyzer,
             Error::MultiStore(_) => ErrorFamily::MultiStore,
+            Error::Migrate(_) => ErrorFamily::Migrate,
             #[cfg(feature = "embedded")]
             Error::Embedded(_) => ErrorFamily::Embedded,
         }

@@ -11,6 +11,7 @@
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
+//! | [`migrate`] | diff both ways and copy with DUMP/RESTORE, resumable, rate-limited |
 //! | [`validator`] | finds commands a cluster would refuse (cross-slot), before the migration |
 //! | [`instrument`] | per-store stats, Prometheus text, JSON log fields, the command [`Recorder`](instrument::Recorder) |
 //! | [`config`] | URLs, cluster seed lists, Sentinel, named instances and config files |
@@ -24,12 +25,13 @@
 #![warn(missing_docs)]
 
 pub mod analyzer;
+pub mod cluster;
 pub mod command;
 pub mod config;
-pub mod cluster;
 pub mod error;
-pub mod multistore;
 pub mod instrument;
+pub mod migrate;
+pub mod multistore;
 pub mod pipeline;
 pub mod reply;
 pub mod slot;

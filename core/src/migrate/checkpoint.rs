@@ -1,0 +1,168 @@
+//! Checkpoints of a diff or a migration: the stage, each master's committed `SCAN` cursor,
+//! counters and the keys still waiting for a re-check, written atomically.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::walk::MasterCursor;
+use super::MigrateError;
+
+/// The current checkpoint format.
+pub(crate) const FORMAT: u32 = 1;
+
+/// Everything a checkpoint holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    pub format: u32,
+    /// `diff` or `migrate`.
+    pub job: String,
+    /// The settings that shape the result; a resume must match them.
+    pub settings: BTreeMap<String, String>,
+    /// The stage in progress (`forward`, `reverse`, `copy`, `copied`).
+    pub stage: String,
+    /// The scanned store's cursors in that stage.
+    pub cursors: Vec<MasterCursor>,
+    /// Counters so far.
+    pub counters: BTreeMap<String, u64>,
+    /// Keys waiting for a re-check.
+    pub pending: Vec<PendingKey>,
+}
+
+/// A key waiting for a re-check.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PendingKey {
+    /// The key, hex.
+    pub key: String,
+    /// What differed.
+    pub kind: super::DiffKind,
+    /// The detail seen.
+    pub detail: String,
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Checkpoint {
+    /// Writes to `path` atomically: a temporary file in the same directory, synced, renamed.
+    pub(crate) fn save(&self, path: &Path) -> Result<(), MigrateError> {
+        let err = |e: String| MigrateError::Checkpoint {
+            path: path.display().to_string(),
+            reason: e,
+        };
+        let json = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "checkpoint".into());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            err(e.to_string())
+        })
+    }
+
+    /// Reads `path`; `Ok(None)` if there is no such file.
+    pub(crate) fn load(path: &Path) -> Result<Option<Checkpoint>, MigrateError> {
+        let err = |e: String| MigrateError::Checkpoint {
+            path: path.display().to_string(),
+            reason: e,
+        };
+        let text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(e.to_string())),
+        };
+        let cp: Checkpoint = serde_json::from_slice(&text).map_err(|e| err(e.to_string()))?;
+        if cp.format != FORMAT {
+            return Err(err(format!(
+                "format {} (this build reads {FORMAT})",
+                cp.format
+            )));
+        }
+        Ok(Some(cp))
+    }
+
+    /// Refuses a checkpoint of another job or with other settings.
+    pub(crate) fn check(
+        &self,
+        path: &Path,
+        job: &str,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<(), MigrateError> {
+        let mismatch = |setting: &str, saved: &str, now: &str| MigrateError::ResumeMismatch {
+            path: path.display().to_string(),
+            setting: setting.to_owned(),
+            saved: saved.to_owned(),
+            now: now.to_owned(),
+        };
+        if self.job != job {
+            return Err(mismatch("job", &self.job, job));
+        }
+        for (k, v) in settings {
+            let saved = self.settings.get(k).map(String::as_str).unwrap_or("");
+            if saved != v {
+                return Err(mismatch(k, saved, v));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let k = b"a\x00\xff{tag}".to_vec();
+        assert_eq!(unhex(&hex(&k)), Some(k));
+        assert_eq!(unhex("zz"), None);
+        assert_eq!(unhex("abc"), None);
+    }
+
+    #[test]
+    fn save_load_check() {
+        let path = std::env::temp_dir().join(format!("slotshift-cp-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        assert!(Checkpoint::load(&path).unwrap().is_none());
+        let mut cp = Checkpoint {
+            format: FORMAT,
+            job: "diff".into(),
+            ..Checkpoint::default()
+        };
+        cp.settings.insert("pattern".into(), "a*".into());
+        cp.save(&path).unwrap();
+        let back = Checkpoint::load(&path).unwrap().unwrap();
+        assert!(back.check(&path, "diff", &cp.settings).is_ok());
+        let mut other = cp.settings.clone();
+        other.insert("pattern".into(), "b*".into());
+        let e = back.check(&path, "diff", &other).unwrap_err();
+        assert!(e.to_string().contains("pattern"), "{e}");
+        assert!(back.check(&path, "migrate", &cp.settings).is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

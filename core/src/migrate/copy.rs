@@ -1,0 +1,588 @@
+//! [`migrate`]: copy what is missing or different, with `DUMP` / `RESTORE … REPLACE ABSTTL`
+//! or a type-by-type rewrite, verify it, re-copy what changed meanwhile, end with a diff.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::command::Cmd;
+use crate::reply::Reply;
+use crate::store::Store;
+use crate::{Error, Result};
+
+use super::checkpoint::{Checkpoint, FORMAT};
+use super::compare::{compare_keys, escape_key, Finding, Settings};
+use super::diff::{filter_settings, validate_common, Pending, Reporter};
+use super::walk::{dbsize, walk, MasterCursor, Pacer, WalkOptions};
+use super::{
+    check_pair, check_writable, diff, CopyMethod, DiffKind, DiffMode, DiffOptions, MigrateError,
+    MigrateOptions, MigrateReport,
+};
+
+/// Elements per write command (and per read) in a type-by-type rewrite.
+const REWRITE_CHUNK: usize = 1000;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn server_err(r: Result<Reply>) -> Result<Reply> {
+    match r? {
+        Reply::Error(e) => Err(Error::Server(e)),
+        other => Ok(other),
+    }
+}
+
+fn is_format_error(e: &Error) -> bool {
+    matches!(e, Error::Server(s) if s.detail().contains("payload version or checksum"))
+}
+
+struct Copier<'a> {
+    src: &'a Store,
+    dst: &'a Store,
+    opts: &'a MigrateOptions,
+    /// Switched on by the first refused DUMP payload under `CopyMethod::Auto`.
+    rewrite: AtomicBool,
+    restored: AtomicU64,
+    rewritten: AtomicU64,
+    equal: AtomicU64,
+    deleted: AtomicU64,
+}
+
+impl Copier<'_> {
+    /// Copies `keys` from the source; returns the keys written.
+    fn copy(&self, keys: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.rewrite.load(Ordering::Relaxed) || self.opts.method == CopyMethod::Rewrite {
+            let mut out = Vec::new();
+            for k in keys {
+                if self.rewrite_key(k)? {
+                    out.push(k.clone());
+                }
+            }
+            return Ok(out);
+        }
+        let mut cmds = Vec::with_capacity(keys.len() * 2);
+        for k in keys {
+            cmds.push(Cmd::new("PTTL").with_arg(k));
+            cmds.push(Cmd::new("DUMP").with_arg(k));
+        }
+        let replies = self.src.pipeline(&cmds)?;
+        // One clock reading per batch: PTTL + now = the absolute expiry in unix ms.
+        let now = now_ms();
+        let mut restores = Vec::with_capacity(keys.len());
+        let mut which = Vec::with_capacity(keys.len());
+        let mut gone = Vec::new();
+        let mut it = replies.into_iter();
+        for k in keys {
+            let (Some(p), Some(d)) = (it.next(), it.next()) else {
+                break;
+            };
+            let pttl = server_err(p)?.as_int().unwrap_or(-2);
+            let payload = match server_err(d)? {
+                Reply::Bulk(b) if pttl != -2 => b,
+                _ => {
+                    gone.push(k.clone());
+                    continue;
+                }
+            };
+            let mut c = Cmd::new("RESTORE");
+            c.arg(k);
+            if pttl >= 0 {
+                c.arg(now.saturating_add(pttl.max(1)).to_string());
+            } else {
+                c.arg("0");
+            }
+            c.arg(&payload).arg("REPLACE");
+            if pttl >= 0 {
+                c.arg("ABSTTL");
+            }
+            restores.push(c);
+            which.push(k.clone());
+        }
+        if self.opts.delete_extra && !gone.is_empty() {
+            self.delete(&gone)?;
+        }
+        if self.opts.dry_run {
+            self.restored
+                .fetch_add(which.len() as u64, Ordering::Relaxed);
+            return Ok(which);
+        }
+        let replies = self.dst.pipeline(&restores)?;
+        let mut written = Vec::with_capacity(which.len());
+        for (k, r) in which.into_iter().zip(replies) {
+            match server_err(r) {
+                Ok(_) => {
+                    self.restored.fetch_add(1, Ordering::Relaxed);
+                    written.push(k);
+                }
+                Err(e) if is_format_error(&e) && self.opts.method == CopyMethod::Auto => {
+                    log::warn!(
+                        "slotshift migrate: the destination refuses the source's DUMP format; \
+                         rewriting keys type by type from now on"
+                    );
+                    self.rewrite.store(true, Ordering::Relaxed);
+                    if self.rewrite_key(&k)? {
+                        written.push(k);
+                    }
+                }
+                Err(e) => {
+                    return Err(MigrateError::Copy {
+                        key: escape_key(&k),
+                        reason: e.to_string(),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    fn delete(&self, keys: &[Vec<u8>]) -> Result<()> {
+        if self.opts.dry_run {
+            self.deleted.fetch_add(keys.len() as u64, Ordering::Relaxed);
+            return Ok(());
+        }
+        let cmds: Vec<Cmd> = keys.iter().map(|k| Cmd::new("DEL").with_arg(k)).collect();
+        for r in self.dst.pipeline(&cmds)? {
+            let n = server_err(r)?.as_int().unwrap_or(0);
+            self.deleted
+                .fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Rewrites one key type by type; false when it no longer exists at the source.
+    fn rewrite_key(&self, key: &[u8]) -> Result<bool> {
+        let ty = server_err(Ok(self.src.call(&Cmd::new("TYPE").with_arg(key))?))?;
+        let ty = ty.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+        let pttl = server_err(Ok(self.src.call(&Cmd::new("PTTL").with_arg(key))?))?
+            .as_int()
+            .unwrap_or(-2);
+        let now = now_ms();
+        if ty == b"none" || pttl == -2 {
+            if self.opts.delete_extra {
+                self.delete(&[key.to_vec()])?;
+            }
+            return Ok(false);
+        }
+        let mut writes = vec![Cmd::new("DEL").with_arg(key)];
+        let src = self.src;
+        match ty.as_slice() {
+            b"string" => {
+                let v = server_err(Ok(src.call(&Cmd::new("GET").with_arg(key))?))?;
+                writes.push(
+                    Cmd::new("SET")
+                        .with_arg(key)
+                        .with_arg(v.as_bytes().unwrap_or_default()),
+                );
+            }
+            b"list" => {
+                let mut start = 0usize;
+                loop {
+                    let r = src.call(
+                        &Cmd::new("LRANGE")
+                            .with_arg(key)
+                            .with_arg(start.to_string())
+                            .with_arg((start + REWRITE_CHUNK - 1).to_string()),
+                    )?;
+                    let items = flat(r);
+                    if !items.is_empty() {
+                        let mut c = Cmd::new("RPUSH");
+                        c.arg(key);
+                        for i in &items {
+                            c.arg(i);
+                        }
+                        writes.push(c);
+                    }
+                    if items.len() < REWRITE_CHUNK {
+                        break;
+                    }
+                    start += REWRITE_CHUNK;
+                }
+            }
+            b"hash" | b"set" | b"zset" => {
+                let (scan, write) = match ty.as_slice() {
+                    b"hash" => ("HSCAN", "HSET"),
+                    b"set" => ("SSCAN", "SADD"),
+                    _ => ("ZSCAN", "ZADD"),
+                };
+                let mut cursor = b"0".to_vec();
+                loop {
+                    let r = src.call(
+                        &Cmd::new(scan)
+                            .with_arg(key)
+                            .with_arg(&cursor)
+                            .with_arg("COUNT")
+                            .with_arg(REWRITE_CHUNK.to_string()),
+                    )?;
+                    let mut parts = match r {
+                        Reply::Array(p) => p,
+                        other => {
+                            return Err(MigrateError::Reply {
+                                command: "SCAN family",
+                                detail: format!("{other:?}"),
+                            }
+                            .into())
+                        }
+                    };
+                    let items = flat(parts.pop().unwrap_or(Reply::Nil));
+                    cursor = parts
+                        .pop()
+                        .and_then(|c| c.as_bytes().map(<[u8]>::to_vec))
+                        .unwrap_or_else(|| b"0".to_vec());
+                    if !items.is_empty() {
+                        let mut c = Cmd::new(write);
+                        c.arg(key);
+                        if write == "ZADD" {
+                            // ZSCAN gives member, score; ZADD takes score, member.
+                            for pair in items.chunks(2) {
+                                if let [m, s] = pair {
+                                    c.arg(s).arg(m);
+                                }
+                            }
+                        } else {
+                            for i in &items {
+                                c.arg(i);
+                            }
+                        }
+                        writes.push(c);
+                    }
+                    if cursor == b"0" {
+                        break;
+                    }
+                }
+            }
+            b"stream" => {
+                let mut start = b"-".to_vec();
+                loop {
+                    let r = src.call(
+                        &Cmd::new("XRANGE")
+                            .with_arg(key)
+                            .with_arg(&start)
+                            .with_arg("+")
+                            .with_arg("COUNT")
+                            .with_arg(REWRITE_CHUNK.to_string()),
+                    )?;
+                    let entries = match r {
+                        Reply::Array(e) => e,
+                        _ => Vec::new(),
+                    };
+                    let n = entries.len();
+                    let mut last = None;
+                    for e in entries {
+                        let Reply::Array(mut parts) = e else { continue };
+                        let fields = flat(parts.pop().unwrap_or(Reply::Nil));
+                        let Some(id) = parts.pop().and_then(|i| i.as_bytes().map(<[u8]>::to_vec))
+                        else {
+                            continue;
+                        };
+                        let mut c = Cmd::new("XADD");
+                        c.arg(key).arg(&id);
+                        for f in &fields {
+                            c.arg(f);
+                        }
+                        writes.push(c);
+                        last = Some(id);
+                    }
+                    match last {
+                        Some(id) if n >= REWRITE_CHUNK => start = [b"(".as_slice(), &id].concat(),
+                        _ => break,
+                    }
+                }
+            }
+            other => {
+                return Err(MigrateError::Copy {
+                    key: escape_key(key),
+                    reason: format!(
+                        "type {} cannot be rewritten type by type (only DUMP/RESTORE copies it)",
+                        String::from_utf8_lossy(other)
+                    ),
+                }
+                .into())
+            }
+        }
+        if pttl >= 0 {
+            writes.push(
+                Cmd::new("PEXPIREAT")
+                    .with_arg(key)
+                    .with_arg(now.saturating_add(pttl.max(1)).to_string()),
+            );
+        }
+        self.rewritten.fetch_add(1, Ordering::Relaxed);
+        if self.opts.dry_run {
+            return Ok(true);
+        }
+        let fail = |e: String| -> Error {
+            MigrateError::Copy {
+                key: escape_key(key),
+                reason: e,
+            }
+            .into()
+        };
+        if writes.len() <= 64 {
+            // One key: one slot, so a transaction works on a cluster too.
+            match self.dst.transaction(&writes)? {
+                Some(replies) => {
+                    if let Some(Reply::Error(e)) =
+                        replies.into_iter().find(|r| matches!(r, Reply::Error(_)))
+                    {
+                        return Err(fail(e.to_string()));
+                    }
+                }
+                None => return Err(fail("transaction aborted".into())),
+            }
+        } else {
+            // A big key: written in chunks, not atomically (the verify round re-checks it).
+            for chunk in writes.chunks(64) {
+                for r in self.dst.pipeline(chunk)? {
+                    server_err(r).map_err(|e| fail(e.to_string()))?;
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn flat(r: Reply) -> Vec<Vec<u8>> {
+    let items = match r {
+        Reply::Array(v) | Reply::Set(v) => v,
+        Reply::Map(p) => p.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        _ => Vec::new(),
+    };
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            Reply::Double(d) => Some(d.to_string().into_bytes()),
+            other => other.as_bytes().map(<[u8]>::to_vec),
+        })
+        .collect()
+}
+
+/// Copies every source key (that the filter keeps) which is missing or different on the
+/// destination: `DUMP` / `RESTORE … REPLACE ABSTTL` (type-by-type rewrite when the formats do
+/// not match or when asked), routed per slot and pipelined per destination node, `workers`
+/// batches at a time, paced to `rate`. Each copied batch is compared again; keys that changed
+/// at the source while being copied are re-copied in up to `rounds` rounds. Ends with a full
+/// [`diff`] both ways when `final_diff`.
+///
+/// Refuses the same store on both sides, a read-only replica as the destination, and bad
+/// options (nothing is written then).
+pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<MigrateReport> {
+    validate_common(opts.batch, opts.workers, opts.rate)?;
+    check_pair(src, dst)?;
+    check_writable(dst)?;
+    let started = Instant::now();
+    let settings = Settings::new(
+        DiffMode::Full,
+        opts.ttl_tolerance,
+        true,
+        opts.big_key_bytes,
+        1000,
+    );
+    let cp_settings = filter_settings(src, dst, &opts.filter)?;
+    let pending = Pending::new(opts.max_pending);
+    let mut cp = Checkpoint {
+        format: FORMAT,
+        job: "migrate".into(),
+        settings: cp_settings.clone(),
+        stage: "copy".into(),
+        ..Checkpoint::default()
+    };
+    if let (true, Some(path)) = (opts.resume, &opts.checkpoint) {
+        if let Some(saved) = Checkpoint::load(path)? {
+            saved.check(path, "migrate", &cp_settings)?;
+            pending.restore(&saved.pending);
+            cp = saved;
+        }
+    }
+    let counter = |name: &str| cp.counters.get(name).copied().unwrap_or(0);
+    let copier = Copier {
+        src,
+        dst,
+        opts,
+        rewrite: AtomicBool::new(false),
+        restored: AtomicU64::new(counter("restored")),
+        rewritten: AtomicU64::new(counter("rewritten")),
+        equal: AtomicU64::new(counter("equal")),
+        deleted: AtomicU64::new(counter("deleted")),
+    };
+    let scanned = AtomicU64::new(counter("scanned"));
+    let pacer = Pacer::new(opts.rate);
+    let cancel = opts.cancel.as_deref();
+    let start_stage = cp.stage.clone();
+    let resume_cursors = cp.cursors.clone();
+    let cp = Mutex::new(cp);
+    let save = |stage: &str, cursors: &[MasterCursor]| -> Result<(), MigrateError> {
+        let Some(path) = &opts.checkpoint else {
+            return Ok(());
+        };
+        let mut c = cp.lock();
+        c.stage = stage.to_owned();
+        c.cursors = cursors.to_vec();
+        for (name, v) in [
+            ("scanned", &scanned),
+            ("restored", &copier.restored),
+            ("rewritten", &copier.rewritten),
+            ("equal", &copier.equal),
+            ("deleted", &copier.deleted),
+        ] {
+            c.counters.insert(name.into(), v.load(Ordering::Relaxed));
+        }
+        c.pending = pending.saved();
+        c.save(path)
+    };
+    let mut complete = true;
+
+    if start_stage == "copy" {
+        let mut rep = Reporter {
+            progress: opts.progress.as_ref(),
+            checkpoint: opts.checkpoint.as_deref(),
+            last_save: Instant::now(),
+            started: Instant::now(),
+            total: dbsize(src)?,
+        };
+        let base = scanned.load(Ordering::Relaxed);
+        let wopts = WalkOptions {
+            filter: &opts.filter,
+            batch: opts.batch,
+            workers: opts.workers,
+            pacer: pacer.as_ref(),
+            cancel,
+            start: resume_cursors,
+        };
+        let work =
+            |keys: Vec<Vec<u8>>| -> Result<()> { copy_batch(&copier, &pending, &settings, keys) };
+        let mut save_err = None;
+        let walked = walk(src, &wopts, &work, &mut |snap| {
+            scanned.store(base + snap.keys, Ordering::Relaxed);
+            let copied =
+                copier.restored.load(Ordering::Relaxed) + copier.rewritten.load(Ordering::Relaxed);
+            let found = pending.found.load(Ordering::Relaxed);
+            if let Err(e) = rep.tick("copy", snap, found, copied, &|c| save("copy", c)) {
+                save_err = Some(e);
+            }
+        })?;
+        if let Some(e) = save_err {
+            return Err(e.into());
+        }
+        complete &= walked.complete;
+        if walked.complete {
+            save("copied", &[])?;
+        }
+    }
+
+    // Re-check rounds: compare what was copied and still differed; copy it again.
+    let mut rounds = 0;
+    let mut recopied = 0u64;
+    let mut current: Vec<Finding> = pending.take();
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    while complete && rounds < opts.rounds && !current.is_empty() && !cancelled() {
+        std::thread::sleep(opts.round_interval);
+        rounds += 1;
+        if let Some(p) = &opts.progress {
+            p(&super::Progress {
+                stage: "recheck",
+                keys: current.len() as u64,
+                total: current.len() as u64,
+                differences: current.len() as u64,
+                copied: recopied,
+                elapsed: started.elapsed(),
+            });
+        }
+        let mut next = Vec::new();
+        let keys: Vec<Vec<u8>> = current.iter().map(|f| f.key.clone()).collect();
+        for chunk in keys.chunks(opts.batch.max(1)) {
+            let differ = compare_keys(src, dst, chunk, &settings)?;
+            let (copy, extra) = split(differ);
+            if opts.delete_extra && !extra.is_empty() {
+                copier.delete(&extra.iter().map(|f| f.key.clone()).collect::<Vec<_>>())?;
+            }
+            let keys: Vec<Vec<u8>> = copy.iter().map(|f| f.key.clone()).collect();
+            let written = copier.copy(&keys)?;
+            recopied += written.len() as u64;
+            if !opts.dry_run {
+                next.extend(compare_keys(src, dst, &written, &settings)?);
+            }
+        }
+        current = next;
+    }
+    if complete {
+        save("done", &[])?;
+    }
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let final_diff = if opts.final_diff && complete && !opts.dry_run && !cancelled() {
+        let mut d = DiffOptions::default();
+        d.filter = opts.filter.clone();
+        d.ttl_tolerance = opts.ttl_tolerance;
+        d.batch = opts.batch;
+        d.workers = opts.workers;
+        d.rate = opts.rate;
+        d.big_key_bytes = opts.big_key_bytes;
+        d.rounds = opts.rounds.max(1);
+        d.round_interval = opts.round_interval.max(Duration::from_millis(100));
+        d.mismatch_log = opts.mismatch_log.clone();
+        d.progress = opts.progress.clone();
+        d.cancel = opts.cancel.clone();
+        Some(diff(src, dst, &d)?)
+    } else {
+        None
+    };
+    Ok(MigrateReport {
+        complete,
+        dry_run: opts.dry_run,
+        keys_scanned: scanned.load(Ordering::Relaxed),
+        restored: copier.restored.load(Ordering::Relaxed),
+        rewritten: copier.rewritten.load(Ordering::Relaxed),
+        equal: copier.equal.load(Ordering::Relaxed),
+        deleted: copier.deleted.load(Ordering::Relaxed),
+        recopied,
+        left_after_rounds: current.len() as u64,
+        rounds,
+        method: if copier.rewrite.load(Ordering::Relaxed) || opts.method == CopyMethod::Rewrite {
+            "rewrite".into()
+        } else {
+            "dump".into()
+        },
+        elapsed_ms,
+        final_diff,
+    })
+}
+
+/// Splits findings into keys to copy and keys that exist only on the destination.
+fn split(findings: Vec<Finding>) -> (Vec<Finding>, Vec<Finding>) {
+    findings
+        .into_iter()
+        .partition(|f| f.kind != DiffKind::Extra)
+}
+
+fn copy_batch(
+    copier: &Copier<'_>,
+    pending: &Pending,
+    settings: &Settings,
+    keys: Vec<Vec<u8>>,
+) -> Result<()> {
+    let (src, dst, opts) = (copier.src, copier.dst, copier.opts);
+    let to_copy: Vec<Vec<u8>> = if opts.compare {
+        let (copy, extra) = split(compare_keys(src, dst, &keys, settings)?);
+        if opts.delete_extra && !extra.is_empty() {
+            copier.delete(&extra.iter().map(|f| f.key.clone()).collect::<Vec<_>>())?;
+        }
+        let n = keys.len() - copy.len() - extra.len();
+        copier.equal.fetch_add(n as u64, Ordering::Relaxed);
+        copy.into_iter().map(|f| f.key).collect()
+    } else {
+        keys
+    };
+    let written = copier.copy(&to_copy)?;
+    if opts.verify && !opts.dry_run && !written.is_empty() {
+        pending.add(compare_keys(src, dst, &written, settings)?);
+    }
+    Ok(())
+}

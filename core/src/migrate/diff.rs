@@ -1,0 +1,408 @@
+//! [`diff`]: both ways, type-aware, with TTLs and re-check rounds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::command::Cmd;
+use crate::store::Store;
+use crate::Result;
+
+use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, FORMAT};
+use super::compare::{compare_keys, escape_key, pair, Finding, Settings};
+use super::walk::{dbsize, walk, MasterCursor, Pacer, Snapshot, WalkOptions};
+use super::{
+    check_pair, DiffKind, DiffOptions, DiffReport, KeyFilter, MigrateError, Mismatch, Progress,
+    ProgressFn,
+};
+
+/// Differences waiting for a re-check, bounded; the overflow is only counted.
+pub(crate) struct Pending {
+    max: usize,
+    keys: Mutex<HashMap<Vec<u8>, Finding>>,
+    overflow: Mutex<BTreeMap<DiffKind, u64>>,
+    pub(crate) found: AtomicU64,
+}
+
+impl Pending {
+    pub(crate) fn new(max: usize) -> Pending {
+        Pending {
+            max,
+            keys: Mutex::new(HashMap::new()),
+            overflow: Mutex::new(BTreeMap::new()),
+            found: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn add(&self, findings: Vec<Finding>) {
+        if findings.is_empty() {
+            return;
+        }
+        let mut keys = self.keys.lock();
+        for f in findings {
+            if keys.contains_key(&f.key) {
+                continue;
+            }
+            self.found.fetch_add(1, Ordering::Relaxed);
+            if keys.len() < self.max {
+                keys.insert(f.key.clone(), f);
+            } else {
+                *self.overflow.lock().entry(f.kind).or_insert(0) += 1;
+            }
+        }
+    }
+
+    pub(crate) fn take(&self) -> Vec<Finding> {
+        let mut v: Vec<Finding> = self.keys.lock().drain().map(|(_, f)| f).collect();
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        v
+    }
+
+    pub(crate) fn overflow(&self) -> BTreeMap<DiffKind, u64> {
+        self.overflow.lock().clone()
+    }
+
+    pub(crate) fn saved(&self) -> Vec<PendingKey> {
+        self.keys
+            .lock()
+            .values()
+            .map(|f| PendingKey {
+                key: hex(&f.key),
+                kind: f.kind,
+                detail: f.detail.clone(),
+            })
+            .collect()
+    }
+
+    pub(crate) fn restore(&self, saved: &[PendingKey]) {
+        let findings = saved
+            .iter()
+            .filter_map(|p| {
+                Some(Finding {
+                    key: unhex(&p.key)?,
+                    kind: p.kind,
+                    detail: p.detail.clone(),
+                })
+            })
+            .collect();
+        self.add(findings);
+    }
+}
+
+pub(crate) fn validate_common(batch: usize, workers: usize, rate: Option<u64>) -> Result<()> {
+    if batch == 0 {
+        return Err(MigrateError::invalid("batch", batch, "must be at least 1").into());
+    }
+    if workers == 0 || workers > 256 {
+        return Err(MigrateError::invalid("workers", workers, "must be 1 to 256").into());
+    }
+    if rate == Some(0) {
+        return Err(MigrateError::invalid(
+            "rate",
+            0,
+            "must be a positive number of keys per second (leave it out for no limit)",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub(crate) fn filter_settings(
+    src: &Store,
+    dst: &Store,
+    filter: &KeyFilter,
+) -> Result<BTreeMap<String, String>> {
+    let mut s = BTreeMap::new();
+    s.insert("source".into(), src.server_id()?.run_ids.join(","));
+    s.insert("destination".into(), dst.server_id()?.run_ids.join(","));
+    s.insert("match".into(), filter.pattern.clone().unwrap_or_default());
+    s.insert("type".into(), filter.key_type.clone().unwrap_or_default());
+    s.insert(
+        "slots".into(),
+        filter
+            .slots
+            .map(|(a, b)| format!("{a}-{b}"))
+            .unwrap_or_default(),
+    );
+    Ok(s)
+}
+
+/// Calls the progress callback, and saves a checkpoint at most once a second and at the end.
+pub(crate) struct Reporter<'a> {
+    pub progress: Option<&'a ProgressFn>,
+    pub checkpoint: Option<&'a Path>,
+    pub last_save: Instant,
+    pub started: Instant,
+    pub total: u64,
+}
+
+impl Reporter<'_> {
+    pub(crate) fn tick(
+        &mut self,
+        stage: &'static str,
+        snap: &Snapshot<'_>,
+        differences: u64,
+        copied: u64,
+        save: &dyn Fn(&[MasterCursor]) -> Result<(), MigrateError>,
+    ) -> Result<(), MigrateError> {
+        if let Some(p) = self.progress {
+            p(&Progress {
+                stage,
+                keys: snap.keys,
+                total: self.total,
+                differences,
+                copied,
+                elapsed: self.started.elapsed(),
+            });
+        }
+        if self.checkpoint.is_some()
+            && (snap.last || self.last_save.elapsed() >= Duration::from_secs(1))
+        {
+            self.last_save = Instant::now();
+            save(snap.cursors)?;
+        }
+        Ok(())
+    }
+}
+
+/// Compares two stores both ways: keys missing on the destination, extra keys on the
+/// destination, type, value and TTL differences; then re-checks what differed, up to
+/// `opts.rounds` times, and reports what remains.
+///
+/// Refuses two stores that reach the same server and database.
+pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> {
+    validate_common(opts.batch, opts.workers, opts.rate)?;
+    if opts.chunk == 0 {
+        return Err(MigrateError::invalid("chunk", 0, "must be at least 1").into());
+    }
+    check_pair(src, dst)?;
+    let started = Instant::now();
+    let settings = Settings::new(
+        opts.mode,
+        opts.ttl_tolerance,
+        opts.compare_ttl,
+        opts.big_key_bytes,
+        opts.chunk,
+    );
+    let mut cp_settings = filter_settings(src, dst, &opts.filter)?;
+    cp_settings.insert("mode".into(), opts.mode.name().into());
+    cp_settings.insert("reverse".into(), opts.reverse.to_string());
+    let pending = Pending::new(opts.max_pending);
+    let mut cp = Checkpoint {
+        format: FORMAT,
+        job: "diff".into(),
+        settings: cp_settings.clone(),
+        stage: "forward".into(),
+        ..Checkpoint::default()
+    };
+    if let (true, Some(path)) = (opts.resume, &opts.checkpoint) {
+        if let Some(saved) = Checkpoint::load(path)? {
+            saved.check(path, "diff", &cp_settings)?;
+            pending.restore(&saved.pending);
+            cp = saved;
+        }
+    }
+    let source_keys = AtomicU64::new(cp.counters.get("source_keys").copied().unwrap_or(0));
+    let destination_keys =
+        AtomicU64::new(cp.counters.get("destination_keys").copied().unwrap_or(0));
+    let pacer = Pacer::new(opts.rate);
+    let cancel = opts.cancel.as_deref();
+    let cp = Mutex::new(cp);
+    let save = |stage: &str, cursors: &[MasterCursor]| -> Result<(), MigrateError> {
+        let Some(path) = &opts.checkpoint else {
+            return Ok(());
+        };
+        let mut c = cp.lock();
+        c.stage = stage.to_owned();
+        c.cursors = cursors.to_vec();
+        c.counters
+            .insert("source_keys".into(), source_keys.load(Ordering::Relaxed));
+        c.counters.insert(
+            "destination_keys".into(),
+            destination_keys.load(Ordering::Relaxed),
+        );
+        c.pending = pending.saved();
+        c.save(path)
+    };
+    let mut complete = true;
+    let start_stage = cp.lock().stage.clone();
+    let resume_cursors = cp.lock().cursors.clone();
+
+    // Forward: every source key against the destination.
+    if start_stage == "forward" {
+        let mut rep = Reporter {
+            progress: opts.progress.as_ref(),
+            checkpoint: opts.checkpoint.as_deref(),
+            last_save: Instant::now(),
+            started: Instant::now(),
+            total: dbsize(src)?,
+        };
+        let base = source_keys.load(Ordering::Relaxed);
+        let wopts = WalkOptions {
+            filter: &opts.filter,
+            batch: opts.batch,
+            workers: opts.workers,
+            pacer: pacer.as_ref(),
+            cancel,
+            start: resume_cursors.clone(),
+        };
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            pending.add(compare_keys(src, dst, &keys, &settings)?);
+            Ok(())
+        };
+        let mut save_err = None;
+        let walked = walk(src, &wopts, &work, &mut |snap| {
+            source_keys.store(base + snap.keys, Ordering::Relaxed);
+            let found = pending.found.load(Ordering::Relaxed);
+            if let Err(e) = rep.tick("diff", snap, found, 0, &|c| save("forward", c)) {
+                save_err = Some(e);
+            }
+        })?;
+        if let Some(e) = save_err {
+            return Err(e.into());
+        }
+        complete &= walked.complete;
+        if walked.complete {
+            save("reverse", &[])?;
+        }
+    }
+
+    // Reverse: destination keys the source does not have.
+    if opts.reverse && complete && (start_stage == "forward" || start_stage == "reverse") {
+        let mut rep = Reporter {
+            progress: opts.progress.as_ref(),
+            checkpoint: opts.checkpoint.as_deref(),
+            last_save: Instant::now(),
+            started: Instant::now(),
+            total: dbsize(dst)?,
+        };
+        let base = destination_keys.load(Ordering::Relaxed);
+        let start = if start_stage == "reverse" {
+            resume_cursors
+        } else {
+            Vec::new()
+        };
+        let wopts = WalkOptions {
+            filter: &opts.filter,
+            batch: opts.batch,
+            workers: opts.workers,
+            pacer: pacer.as_ref(),
+            cancel,
+            start,
+        };
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            let cmds: Vec<Cmd> = keys
+                .iter()
+                .map(|k| Cmd::new("EXISTS").with_arg(k))
+                .collect();
+            let (replies, _) = pair(src, dst, &cmds, &[])?;
+            let mut absent = Vec::new();
+            for (k, r) in keys.into_iter().zip(replies) {
+                if r?.as_int() == Some(0) {
+                    absent.push(k);
+                }
+            }
+            pending.add(compare_keys(src, dst, &absent, &settings)?);
+            Ok(())
+        };
+        let mut save_err = None;
+        let walked = walk(dst, &wopts, &work, &mut |snap| {
+            destination_keys.store(base + snap.keys, Ordering::Relaxed);
+            let found = pending.found.load(Ordering::Relaxed);
+            if let Err(e) = rep.tick("reverse", snap, found, 0, &|c| save("reverse", c)) {
+                save_err = Some(e);
+            }
+        })?;
+        if let Some(e) = save_err {
+            return Err(e.into());
+        }
+        complete &= walked.complete;
+        if walked.complete {
+            save("rounds", &[])?;
+        }
+    }
+
+    // Re-check rounds.
+    let found = pending.found.load(Ordering::Relaxed);
+    let mut current = pending.take();
+    let mut rounds = 0;
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    while rounds < opts.rounds && !current.is_empty() && !cancelled() {
+        std::thread::sleep(opts.round_interval);
+        rounds += 1;
+        let keys: Vec<Vec<u8>> = current.iter().map(|f| f.key.clone()).collect();
+        let mut next = Vec::new();
+        for chunk in keys.chunks(opts.batch) {
+            if let Some(p) = &pacer {
+                p.acquire(chunk.len());
+            }
+            next.extend(compare_keys(src, dst, chunk, &settings)?);
+        }
+        current = next;
+    }
+    let overflow = pending.overflow();
+    let unchecked: u64 = overflow.values().sum();
+    let mut differences: BTreeMap<DiffKind, u64> = DiffKind::ALL.iter().map(|&k| (k, 0)).collect();
+    for f in &current {
+        *differences.entry(f.kind).or_insert(0) += 1;
+    }
+    for (k, n) in overflow {
+        *differences.entry(k).or_insert(0) += n;
+    }
+    let remaining = current.len() as u64 + unchecked;
+    if let Some(path) = &opts.mismatch_log {
+        write_log(path, &current)?;
+    }
+    if complete {
+        if let Some(path) = &opts.checkpoint {
+            let mut c = cp.lock();
+            c.stage = "done".into();
+            c.cursors.clear();
+            c.pending.clear();
+            c.save(path)?;
+        }
+    }
+    Ok(DiffReport {
+        complete,
+        mode: opts.mode,
+        source_keys: source_keys.load(Ordering::Relaxed),
+        destination_keys: destination_keys.load(Ordering::Relaxed),
+        found,
+        converged: found.saturating_sub(remaining),
+        rounds,
+        differences,
+        unchecked,
+        mismatches: current
+            .iter()
+            .take(opts.report_limit)
+            .map(to_mismatch)
+            .collect(),
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+pub(crate) fn to_mismatch(f: &Finding) -> Mismatch {
+    Mismatch {
+        key: escape_key(&f.key),
+        kind: f.kind,
+        detail: f.detail.clone(),
+    }
+}
+
+fn write_log(path: &Path, findings: &[Finding]) -> Result<(), MigrateError> {
+    let err = |e: std::io::Error| MigrateError::MismatchLog {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::File::create(path).map_err(err)?;
+    let mut w = std::io::BufWriter::new(file);
+    for f in findings {
+        let line = serde_json::to_string(&to_mismatch(f)).unwrap_or_default();
+        writeln!(w, "{line}").map_err(err)?;
+    }
+    w.flush().map_err(err)
+}

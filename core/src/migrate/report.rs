@@ -1,0 +1,234 @@
+//! What [`diff`](super::diff) and [`migrate`](super::migrate) report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::DiffMode;
+
+/// The kind of a difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DiffKind {
+    /// On the source, not on the destination.
+    Missing,
+    /// On the destination, not on the source.
+    Extra,
+    /// Different types.
+    Type,
+    /// Same type, different value (or length, in length mode).
+    Value,
+    /// TTLs differ by more than the tolerance (or only one side expires).
+    Ttl,
+}
+
+impl DiffKind {
+    /// Every kind, in report order.
+    pub const ALL: [DiffKind; 5] = [
+        DiffKind::Missing,
+        DiffKind::Extra,
+        DiffKind::Type,
+        DiffKind::Value,
+        DiffKind::Ttl,
+    ];
+
+    /// The kind's name as reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiffKind::Missing => "missing",
+            DiffKind::Extra => "extra",
+            DiffKind::Type => "type",
+            DiffKind::Value => "value",
+            DiffKind::Ttl => "ttl",
+        }
+    }
+}
+
+/// One key that differs at the end of a diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Mismatch {
+    /// The key, printable ASCII as is, other bytes as `\xNN`.
+    pub key: String,
+    /// What differs.
+    pub kind: DiffKind,
+    /// Types, lengths or TTLs involved — never a value.
+    pub detail: String,
+}
+
+/// The result of [`diff`](super::diff).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DiffReport {
+    /// Every key was looked at (false after a cancel).
+    pub complete: bool,
+    /// The mode.
+    pub mode: DiffMode,
+    /// Keys of the source compared.
+    pub source_keys: u64,
+    /// Keys of the destination looked at in the reverse pass.
+    pub destination_keys: u64,
+    /// Differences seen in the passes, before re-checks.
+    pub found: u64,
+    /// Of those, how many converged away in the re-check rounds.
+    pub converged: u64,
+    /// Re-check rounds run.
+    pub rounds: u32,
+    /// Differences that remain, by kind (every kind listed, zero included).
+    pub differences: BTreeMap<DiffKind, u64>,
+    /// Differences beyond `max_pending` that were never re-checked (included above).
+    pub unchecked: u64,
+    /// The first remaining differences (up to `report_limit`).
+    pub mismatches: Vec<Mismatch>,
+    /// Wall time, ms.
+    pub elapsed_ms: u64,
+}
+
+impl DiffReport {
+    /// Remaining differences, all kinds together.
+    pub fn total_differences(&self) -> u64 {
+        self.differences.values().sum()
+    }
+
+    /// Remaining differences of one kind.
+    pub fn count(&self, kind: DiffKind) -> u64 {
+        self.differences.get(&kind).copied().unwrap_or(0)
+    }
+
+    /// Keys looked at per second.
+    pub fn keys_per_second(&self) -> f64 {
+        per_second(self.source_keys + self.destination_keys, self.elapsed_ms)
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "diff ({}): {} source keys, {} destination keys in {:.1} s ({:.0} keys/s){}",
+            self.mode.name(),
+            self.source_keys,
+            self.destination_keys,
+            self.elapsed_ms as f64 / 1000.0,
+            self.keys_per_second(),
+            if self.complete { "" } else { " — INCOMPLETE" }
+        );
+        let _ = writeln!(
+            s,
+            "found {} differences, {} converged in {} re-check rounds, {} remain",
+            self.found,
+            self.converged,
+            self.rounds,
+            self.total_differences()
+        );
+        for kind in DiffKind::ALL {
+            let _ = writeln!(s, "  {:<8} {}", kind.name(), self.count(kind));
+        }
+        if self.unchecked > 0 {
+            let _ = writeln!(
+                s,
+                "  ({} never re-checked: over max_pending)",
+                self.unchecked
+            );
+        }
+        for m in &self.mismatches {
+            let _ = writeln!(s, "  {:<8} {}  {}", m.kind.name(), m.key, m.detail);
+        }
+        s
+    }
+}
+
+/// The result of [`migrate`](super::migrate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MigrateReport {
+    /// Every source key was looked at (false after a cancel).
+    pub complete: bool,
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Source keys scanned.
+    pub keys_scanned: u64,
+    /// Keys written with `RESTORE` (or that would be, in a dry run).
+    pub restored: u64,
+    /// Keys written type by type.
+    pub rewritten: u64,
+    /// Keys found equal, not written.
+    pub equal: u64,
+    /// Destination keys deleted (`delete_extra`).
+    pub deleted: u64,
+    /// Keys copied again in the re-check rounds.
+    pub recopied: u64,
+    /// Keys still different after the last round (the final diff has the last word).
+    pub left_after_rounds: u64,
+    /// Re-check rounds run.
+    pub rounds: u32,
+    /// `dump` or `rewrite` (what the last key used).
+    pub method: String,
+    /// Wall time of the copy pass and rounds, ms.
+    pub elapsed_ms: u64,
+    /// The final diff, when asked for.
+    pub final_diff: Option<DiffReport>,
+}
+
+impl MigrateReport {
+    /// Keys written (restored + rewritten).
+    pub fn copied(&self) -> u64 {
+        self.restored + self.rewritten
+    }
+
+    /// Source keys handled per second in the copy pass.
+    pub fn keys_per_second(&self) -> f64 {
+        per_second(self.keys_scanned, self.elapsed_ms)
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The report as text.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "migrate{}: {} keys scanned in {:.1} s ({:.0} keys/s){}",
+            if self.dry_run { " (dry run)" } else { "" },
+            self.keys_scanned,
+            self.elapsed_ms as f64 / 1000.0,
+            self.keys_per_second(),
+            if self.complete { "" } else { " — INCOMPLETE" }
+        );
+        let _ = writeln!(
+            s,
+            "  copied {} (restore {}, rewrite {}), equal {}, deleted {}, re-copied {} in {} rounds, left {}",
+            self.copied(),
+            self.restored,
+            self.rewritten,
+            self.equal,
+            self.deleted,
+            self.recopied,
+            self.rounds,
+            self.left_after_rounds
+        );
+        if let Some(d) = &self.final_diff {
+            s.push_str("final ");
+            s.push_str(&d.to_text());
+        }
+        s
+    }
+}
+
+fn per_second(n: u64, ms: u64) -> f64 {
+    if ms == 0 {
+        n as f64 * 1000.0
+    } else {
+        n as f64 * 1000.0 / ms as f64
+    }
+}
