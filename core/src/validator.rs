@@ -54,6 +54,11 @@ use parking_lot::Mutex;
 use crate::command::{Cmd, KeyTable};
 use crate::slot::{key_slot, Slot};
 
+/// The user guide page, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/validator.md")]
+pub struct UserGuide;
+
 /// The environment variable that sets the global mode at first use (`raise`, `count`, `off`).
 pub const ENV_MODE: &str = "SLOTSHIFT_CROSS_SLOT_VALIDATION";
 

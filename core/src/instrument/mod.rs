@@ -44,6 +44,11 @@ pub use stats::{
     read_size, CommandStats, Histogram, StoreSnapshot, StoreStats, DURATION_BUCKETS, SIZE_BUCKETS,
 };
 
+/// The user guide page, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/instrument.md")]
+pub struct UserGuide;
+
 // ---------------------------------------------------------------------------------------------
 // Registry
 

@@ -57,6 +57,11 @@ pub use limit::{
     GITLAB_ENV_BATCH_LIMIT, MAX_BATCH_LIMIT,
 };
 
+/// The user guide page, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/pipeline.md")]
+pub struct UserGuide;
+
 /// Errors of the batcher.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -211,27 +216,19 @@ impl<N> Plan<N> {
     }
 }
 
-/// Does `cmd` need the batcher: a command that can be split, whose keys span slots? Cheap for
-/// every other command (a name comparison).
+/// Does `cmd` need the batcher on a cluster: are its keys in more than one slot (to be split,
+/// or refused when it cannot be)? Cheap for commands with fewer than two arguments.
 pub fn needs_split(cmd: &Cmd) -> bool {
-    let name = cmd.name();
-    let splittable = [
-        &b"mget"[..],
-        b"mset",
-        b"del",
-        b"unlink",
-        b"exists",
-        b"touch",
-    ]
-    .iter()
-    .any(|n| name.eq_ignore_ascii_case(n));
-    if !splittable {
+    if cmd.len() < 3 {
         return false;
     }
-    let Ok(keys) = KeyTable::builtin().keys(cmd) else {
+    let Ok(keys) = KeyTable::builtin().key_indices(cmd) else {
         return false;
     };
-    let mut it = keys.iter().map(|k| key_slot(k));
+    if keys.len() < 2 {
+        return false;
+    }
+    let mut it = keys.iter().filter_map(|&i| cmd.get(i)).map(key_slot);
     match it.next() {
         Some(first) => it.any(|s| s != first),
         None => false,
