@@ -229,6 +229,51 @@ fn a_forked_child_opens_its_own_connections() {
     assert!(client_count(&store) >= before);
 }
 
+#[test]
+fn a_blocking_pop_gets_its_own_connection_and_outlives_the_reply_timeout() {
+    let server = Standalone::start().unwrap();
+    let mut opts = StoreOptions::default();
+    opts.response_timeout = Duration::from_millis(300);
+    let store = Store::connect(&Deployment::parse(&server.url()).unwrap(), opts).unwrap();
+    store.call(&cmd(&["SET", "k", "v"])).unwrap();
+    let popper = {
+        let store = store.clone();
+        std::thread::spawn(move || store.call(&cmd(&["BLPOP", "queue", "20"])))
+    };
+    // Wait until the BLPOP is blocked on the server.
+    while client_blocked(&store) == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Longer than the reply timeout: the BLPOP must still be waiting, not timed out.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(client_blocked(&store), 1);
+    // The shared connection is not stuck behind the blocked command...
+    assert_eq!(
+        store.call(&cmd(&["GET", "k"])).unwrap(),
+        Reply::Bulk(b"v".to_vec())
+    );
+    // ...so the push that wakes it goes through.
+    store.call(&cmd(&["RPUSH", "queue", "job-1"])).unwrap();
+    assert_eq!(
+        popper.join().unwrap().unwrap(),
+        Reply::Array(vec![
+            Reply::Bulk(b"queue".to_vec()),
+            Reply::Bulk(b"job-1".to_vec())
+        ])
+    );
+}
+
+fn client_blocked(store: &Store) -> i64 {
+    let info = store.call(&cmd(&["INFO", "clients"])).unwrap();
+    let text = String::from_utf8_lossy(info.as_bytes().unwrap()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 fn client_count(store: &Store) -> i64 {
     let info = store.call(&cmd(&["INFO", "clients"])).unwrap();
     let text = String::from_utf8_lossy(info.as_bytes().unwrap()).into_owned();

@@ -110,11 +110,18 @@ impl NodeConn {
     }
 
     async fn open(&self) -> Result<MultiplexedConnection, ConnectionError> {
+        self.open_with(Some(self.response_timeout)).await
+    }
+
+    async fn open_with(
+        &self,
+        response_timeout: Option<Duration>,
+    ) -> Result<MultiplexedConnection, ConnectionError> {
         let client = redis::Client::open(self.info.clone())
             .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
-            .set_response_timeout(Some(self.response_timeout));
+            .set_response_timeout(response_timeout);
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
@@ -156,6 +163,34 @@ impl NodeConn {
             Ok(v) => Ok(v),
             Err(e) => Err(self.failed(generation, &e)),
         }
+    }
+
+    /// Sends one command that may block the connection for `wait` (`None`: for ever) on a
+    /// connection of its own — a blocked command holds its connection, so it must not be the
+    /// shared one — with a reply timeout of `wait` plus the usual response timeout.
+    pub(crate) async fn send_blocking(
+        &self,
+        cmd: &redis::Cmd,
+        wait: Option<Duration>,
+    ) -> Result<redis::Value, NodeFailure> {
+        let timeout = wait.map(|w| w + self.response_timeout);
+        let mut conn = tokio::time::timeout(self.connect_timeout, self.open_with(timeout))
+            .await
+            .map_err(|_| NodeFailure {
+                error: ConnectionError::new(
+                    &self.addr,
+                    ConnectionErrorKind::Timeout,
+                    format!("connect timed out after {:?}", self.connect_timeout),
+                ),
+                sent: false,
+            })?
+            .map_err(|error| NodeFailure { error, sent: false })?;
+        conn.send_packed_command(cmd)
+            .await
+            .map_err(|e| NodeFailure {
+                error: ConnectionError::from_redis(&self.addr, &e, false).outcome_unknown(),
+                sent: true,
+            })
     }
 
     /// Sends a pipeline of `count` commands as one write; returns exactly `count` replies.

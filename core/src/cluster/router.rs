@@ -431,7 +431,11 @@ impl Router {
         };
         let node = self.node(&addr, readonly);
         self.counters.add_commands(1);
-        match node.send_one(&unit.cmds[0].to_redis()).await {
+        let sent = match blocking_wait(&unit.cmds[0]) {
+            Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await,
+            None => node.send_one(&unit.cmds[0].to_redis()).await,
+        };
+        match sent {
             Ok(value) => match plain_outcome(Some(value)) {
                 Outcome::Done(r) => Some(r),
                 Outcome::Error(e) if classify(&e, &addr.host) == Verdict::Final => {
@@ -713,7 +717,10 @@ pub(crate) async fn send_to_node(
         let unit = &units[*i];
         if !unit.transaction && !asking(*i) && unit.cmds.len() == 1 {
             counters.add_commands(1);
-            let value = node.send_one(&unit.cmds[0].to_redis()).await?;
+            let value = match blocking_wait(&unit.cmds[0]) {
+                Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await?,
+                None => node.send_one(&unit.cmds[0].to_redis()).await?,
+            };
             return Ok(vec![plain_outcome(Some(value))]);
         }
     }
@@ -757,6 +764,36 @@ pub(crate) async fn send_to_node(
         .collect())
 }
 
+/// For a command that blocks the connection (BLPOP, XREAD … BLOCK, WAIT …): how long it may
+/// block (`Some(None)`: for ever). `None` for every other command.
+fn blocking_wait(cmd: &Cmd) -> Option<Option<Duration>> {
+    let name = cmd.name().to_ascii_uppercase();
+    let secs = |arg: Option<&[u8]>| {
+        let v: f64 = arg
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or(0.0);
+        if v > 0.0 && v.is_finite() {
+            Some(Duration::from_secs_f64(v.min(1e9)))
+        } else {
+            None
+        }
+    };
+    let millis = |arg: Option<&[u8]>| secs(arg).map(|d| d / 1000);
+    let last = cmd.len().checked_sub(1).and_then(|i| cmd.get(i));
+    Some(match name.as_slice() {
+        b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" | b"BLMOVE" | b"BRPOPLPUSH" => secs(last),
+        b"BLMPOP" | b"BZMPOP" => secs(cmd.get(1)),
+        b"WAIT" => millis(cmd.get(2)),
+        b"WAITAOF" => millis(cmd.get(3)),
+        b"XREAD" | b"XREADGROUP" => {
+            let block = cmd.args().position(|a| a.eq_ignore_ascii_case(b"BLOCK"))?;
+            millis(cmd.get(block + 1))
+        }
+        _ => return None,
+    })
+}
+
 /// Address equality, checking the shared host string by pointer first (the common case: both
 /// come from the same topology).
 fn same_addr(a: &NodeAddr, b: &NodeAddr) -> bool {
@@ -775,4 +812,48 @@ pub(crate) fn backoff(opts: &StoreOptions, round: u32) -> Duration {
         .unwrap_or(0);
     let jitter = nanos % (capped / 2 + 1);
     Duration::from_millis(capped / 2 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(args: &[&str]) -> Option<Option<Duration>> {
+        blocking_wait(&Cmd::from_args(args))
+    }
+
+    #[test]
+    fn blocking_commands_and_their_waits() {
+        assert_eq!(
+            wait(&["BLPOP", "a", "b", "1.5"]),
+            Some(Some(Duration::from_millis(1500)))
+        );
+        assert_eq!(wait(&["blpop", "a", "0"]), Some(None));
+        assert_eq!(
+            wait(&["BLMPOP", "2", "1", "k", "LEFT"]),
+            Some(Some(Duration::from_secs(2)))
+        );
+        assert_eq!(
+            wait(&["XREAD", "COUNT", "1", "BLOCK", "250", "STREAMS", "s", "$"]),
+            Some(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(wait(&["XREAD", "STREAMS", "s", "0"]), None);
+        assert_eq!(
+            wait(&["WAIT", "1", "100"]),
+            Some(Some(Duration::from_millis(100)))
+        );
+        assert_eq!(wait(&["GET", "k"]), None);
+    }
+
+    #[test]
+    fn backoff_is_capped_and_positive() {
+        let opts = StoreOptions::default();
+        for round in 0..40 {
+            let pause = backoff(&opts, round);
+            assert!(
+                pause > Duration::ZERO && pause <= opts.backoff_max,
+                "{round}: {pause:?}"
+            );
+        }
+    }
 }
