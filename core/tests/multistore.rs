@@ -247,8 +247,10 @@ fn unknown_commands_raise_in_strict_mode_and_are_counted_otherwise() {
         other => panic!("expected the server's error, got {other:?}"),
     }
     assert_eq!(lax.metrics().get(Counter::UnknownCommand, "frobnicate"), 1);
-    let mut opts = MultiStoreOptions::default();
-    opts.metrics_prefix = "gitlab_redis".into();
+    // The process-wide registry of core::instrument has it too.
+    assert!(slotshift::instrument::render_prometheus_with_prefix("gitlab_redis").contains(
+        "gitlab_redis_multi_store_method_missing_total{instance_name=\"lax\",command=\"frobnicate\"} 1"
+    ));
     assert!(lax.metrics().prometheus_text("gitlab_redis").contains(
         "gitlab_redis_multi_store_method_missing_total{command=\"frobnicate\",instance_name=\"lax\"} 1"
     ));

@@ -4,9 +4,12 @@
 //! metric names are `<prefix>_multi_store_<counter>_total`, with the prefix configurable
 //! (`gitlab_redis` keeps GitLab's names for the counters GitLab has).
 //!
-//! The counters live here, in one private structure, and leave it through one function,
-//! [`Metrics::snapshot`] (and its Prometheus rendering): when `core::instrument`'s registry of
-//! named counters lands, wiring to it is a change in this file only.
+//! Every increment goes to two places: this MultiStore's own counters ([`MetricsSnapshot`],
+//! for `MultiStore::metrics`), and the process-wide registry of
+//! [`core::instrument`](crate::instrument) (named counters `multi_store_*`, rendered by
+//! [`instrument::render_prometheus`](crate::instrument::render_prometheus) with the process's
+//! prefix, [`instrument::set_prefix`](crate::instrument::set_prefix)). Both are fed from the
+//! functions of [`Metrics`] only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -177,6 +180,10 @@ fn escape(v: &str) -> String {
 /// The live counters of one MultiStore.
 pub(crate) struct Metrics {
     instance: String,
+    /// The registry's counters, by [`Counter`] (in `Counter::ALL` order).
+    registry: Vec<crate::instrument::Counter>,
+    registry_reads: crate::instrument::Counter,
+    registry_shadow: crate::instrument::Counter,
     counters: Mutex<BTreeMap<(Counter, String), u64>>,
     hits: [AtomicU64; 2],
     misses: [AtomicU64; 2],
@@ -185,8 +192,21 @@ pub(crate) struct Metrics {
 
 impl Metrics {
     pub(crate) fn new(instance: &str) -> Metrics {
+        let reg = |name: &str, help: &str| crate::instrument::counter(name, help);
         Metrics {
             instance: instance.to_owned(),
+            registry: Counter::ALL
+                .iter()
+                .map(|c| reg(&format!("multi_store_{}", c.metric()), c.help()))
+                .collect(),
+            registry_reads: reg(
+                "multi_store_reads",
+                "MultiStore reads by store and whether they found data.",
+            ),
+            registry_shadow: reg(
+                "multi_store_shadow_reads",
+                "MultiStore sampled shadow reads.",
+            ),
             counters: Mutex::new(BTreeMap::new()),
             hits: Default::default(),
             misses: Default::default(),
@@ -197,16 +217,30 @@ impl Metrics {
     /// Adds one to `counter` for `command` (a command name: lower-cased, shortened).
     pub(crate) fn incr(&self, counter: Counter, command: &[u8]) {
         let label = command_label(command);
+        if let Some(c) = Counter::ALL
+            .iter()
+            .position(|c| *c == counter)
+            .and_then(|i| self.registry.get(i))
+        {
+            c.inc(&[("instance_name", &self.instance), ("command", &label)]);
+        }
         *self.counters.lock().entry((counter, label)).or_insert(0) += 1;
     }
 
     pub(crate) fn read(&self, side: Side, hit: bool) {
         let slot = if hit { &self.hits } else { &self.misses };
         slot[side.index()].fetch_add(1, Ordering::Relaxed);
+        self.registry_reads.inc(&[
+            ("instance_name", &self.instance),
+            ("store", side.as_str()),
+            ("result", if hit { "hit" } else { "miss" }),
+        ]);
     }
 
     pub(crate) fn shadow_read(&self) {
         self.shadow_reads.fetch_add(1, Ordering::Relaxed);
+        self.registry_shadow
+            .inc(&[("instance_name", &self.instance)]);
     }
 
     /// The one way out of this structure.
@@ -299,6 +333,11 @@ mod tests {
             text.contains("gitlab_redis_multi_store_method_missing_total{command=\"frob?nicate\"")
         );
         assert!(text.contains("result=\"hit\",store=\"primary\"} 1"));
+        // The same increments reached the process-wide registry.
+        let global = crate::instrument::render_prometheus_with_prefix("gitlab_redis");
+        assert!(global.contains(
+            "gitlab_redis_multi_store_pipelined_diff_error_total{instance_name=\"sessions\",command=\"pipelined\"} 2"
+        ), "{global}");
     }
 
     #[test]

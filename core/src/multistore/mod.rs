@@ -105,8 +105,10 @@ pub struct MultiStoreOptions {
     /// While dual-write is on, the share (0.0–1.0) of reads also sent to the other store and
     /// compared; differences are counted ([`Counter::ShadowMismatch`]). Default 0.
     pub shadow_read_ratio: f64,
-    /// The metric name prefix: `<prefix>_multi_store_*_total`. Default `slotshift`;
-    /// `gitlab_redis` keeps GitLab's dashboards.
+    /// The metric name prefix of [`MultiStore::metrics_text`]: `<prefix>_multi_store_*_total`.
+    /// Default `slotshift`; `gitlab_redis` keeps GitLab's dashboards. (The same counters also
+    /// go to the process-wide [`instrument`](crate::instrument) registry, rendered with the
+    /// process's prefix, set by [`instrument::set_prefix`](crate::instrument::set_prefix).)
     pub metrics_prefix: String,
     /// After this many connection failures in a row, the non-default store is skipped (each
     /// skipped write counted as a failure) for `breaker_cooldown`, then tried again. Default 3.

@@ -28,13 +28,16 @@ impl Inner {
         };
         let shadow = dual
             && self.opts.shadow_read_ratio > 0.0
+            && !self.breaker_open(target.other())
             && (self.opts.shadow_read_ratio >= 1.0
                 || rand::random::<f64>() < self.opts.shadow_read_ratio);
         let reply = if shadow {
             self.metrics.shadow_read();
+            // The shadow side is bounded like a non-default write: it never slows the read
+            // by more than `non_default_timeout`.
             let (r, s) = tokio::join!(
                 self.store(target).call_async(cmd),
-                self.store(target.other()).call_async(cmd)
+                self.call_other(target.other(), cmd)
             );
             if let (Ok(a), Ok(b)) = (&r, &s) {
                 if !replies_match(info, a, b) {
@@ -60,7 +63,10 @@ impl Inner {
         if hit || !dual || !self.opts.fallback_reads || target != Side::Primary {
             return Ok(reply);
         }
-        let second = self.store(Side::Secondary).call_async(cmd).await?;
+        // The caller's answer is the primary's; a failing secondary only loses the fallback.
+        let Ok(second) = self.call_other(Side::Secondary, cmd).await else {
+            return Ok(reply);
+        };
         let second_hit = !is_miss(info, &second);
         self.metrics.read(Side::Secondary, second_hit);
         if second_hit {

@@ -74,7 +74,7 @@ impl Inner {
             return Ok(reply);
         }
         for m in mirror(cmd, &reply) {
-            if let Err(e) = self.call_side(other, &m).await {
+            if let Err(e) = self.call_other(other, &m).await {
                 self.non_default_failure(
                     "pop mirror",
                     cmd.name(),
