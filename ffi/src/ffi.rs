@@ -1,0 +1,135 @@
+//! Pointer helpers shared by every module: checked casts between opaque handles and the Rust
+//! values behind them, checked outputs, byte slices and commands from C arguments.
+
+use std::ffi::{c_char, CStr};
+
+use slotshift_core::command::Cmd;
+
+use crate::error::slotshift_result;
+
+/// An opaque C handle type and the Rust value a pointer to it really points to.
+pub(crate) trait Castable {
+    /// The Rust value behind the handle (always boxed, except borrowed replies).
+    type Rust;
+}
+
+/// The value behind a `const` handle, or None for NULL.
+pub(crate) fn try_ref<'a, C: Castable>(p: *const C) -> Option<&'a C::Rust> {
+    // SAFETY: a non-NULL handle was made by `to_raw` for this type and is still alive (the
+    // caller's contract in the header).
+    unsafe { p.cast::<C::Rust>().as_ref() }
+}
+
+/// The value behind a mutable handle, or None for NULL.
+pub(crate) fn try_mut<'a, C: Castable>(p: *mut C) -> Option<&'a mut C::Rust> {
+    // SAFETY: as `try_ref`; the header forbids concurrent use of mutable handles.
+    unsafe { p.cast::<C::Rust>().as_mut() }
+}
+
+/// Boxes `value` and hands it to C as a handle.
+pub(crate) fn to_raw<C: Castable>(value: C::Rust) -> *mut C {
+    Box::into_raw(Box::new(value)).cast()
+}
+
+/// Frees a handle made by `to_raw`; NULL is a no-op.
+pub(crate) fn free_raw<C: Castable>(p: *mut C) {
+    if !p.is_null() {
+        // SAFETY: `p` came from `to_raw::<C>` and is freed once (the caller's contract).
+        drop(unsafe { Box::from_raw(p.cast::<C::Rust>()) });
+    }
+}
+
+/// A checked output pointer: written only by [`Out::set`], the last step of a successful call.
+pub(crate) struct Out<T>(*mut T);
+
+impl<T> Out<T> {
+    /// Writes the output (without reading or dropping what the caller's memory held).
+    pub(crate) fn set(self, value: T) {
+        // SAFETY: not NULL (checked by `try_out`), and the caller gives writable memory.
+        unsafe { self.0.write(value) }
+    }
+}
+
+/// An output pointer, or None for NULL.
+pub(crate) fn try_out<T>(p: *mut T) -> Option<Out<T>> {
+    (!p.is_null()).then_some(Out(p))
+}
+
+/// `len` bytes at `p`; NULL is allowed only with `len == 0` (the empty slice).
+pub(crate) fn try_bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
+    if p.is_null() {
+        return (len == 0).then_some(&[]);
+    }
+    if len > isize::MAX as usize {
+        return None;
+    }
+    // SAFETY: not NULL; the caller gives `len` readable bytes that outlive the call.
+    Some(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Why a C argument could not be converted: the code and a message naming the argument.
+pub(crate) type ArgError = (slotshift_result, String);
+
+/// A NUL-terminated UTF-8 string.
+pub(crate) fn try_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, ArgError> {
+    if p.is_null() {
+        return Err((
+            slotshift_result::NullParameter,
+            format!("parameter `{what}` is NULL"),
+        ));
+    }
+    // SAFETY: not NULL; the caller gives a NUL-terminated string.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map_err(|e| {
+        (
+            slotshift_result::InvalidUtf8,
+            format!("parameter `{what}` is not UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// A command from `argc` arguments: `argv[i]` points to `argv_len[i]` bytes (binary-safe;
+/// `argv[i]` may be NULL only when `argv_len[i]` is 0).
+pub(crate) fn try_cmd(
+    argv: *const *const u8,
+    argv_len: *const usize,
+    argc: usize,
+) -> Result<Cmd, ArgError> {
+    if argc == 0 {
+        return Err((
+            slotshift_result::InvalidArgument,
+            "argc is 0: a command needs at least its name".into(),
+        ));
+    }
+    if argv.is_null() || argv_len.is_null() {
+        let which = if argv.is_null() { "argv" } else { "argv_len" };
+        return Err((
+            slotshift_result::NullParameter,
+            format!("parameter `{which}` is NULL"),
+        ));
+    }
+    if argc > isize::MAX as usize / std::mem::size_of::<usize>() {
+        return Err((
+            slotshift_result::InvalidArgument,
+            format!("argc {argc} is too large"),
+        ));
+    }
+    // SAFETY: both arrays are not NULL and hold `argc` elements (the caller's contract).
+    let (ptrs, lens) = unsafe {
+        (
+            std::slice::from_raw_parts(argv, argc),
+            std::slice::from_raw_parts(argv_len, argc),
+        )
+    };
+    let mut cmd = Cmd::default();
+    for (i, (&p, &len)) in ptrs.iter().zip(lens).enumerate() {
+        let Some(arg) = try_bytes(p, len) else {
+            return Err((
+                slotshift_result::NullParameter,
+                format!("argv[{i}] is NULL but argv_len[{i}] is {len}"),
+            ));
+        };
+        cmd.arg(arg);
+    }
+    Ok(cmd)
+}
