@@ -231,6 +231,33 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
         assert_eq!(r.unwrap(), Reply::Bulk(format!("p:{i}|v").into_bytes()));
     }
 
+    // Single reads go to replicas (READONLY connections), and return the written values.
+    for i in 0..60 {
+        let r = store.call(&cmd(&["GET", &format!("p:{i}")])).unwrap();
+        assert_eq!(r, Reply::Bulk(format!("p:{i}|v").into_bytes()));
+    }
+    let master_ids: Vec<String> = cluster
+        .masters()
+        .unwrap()
+        .iter()
+        .map(|m| m.id().to_string())
+        .collect();
+    let replica_gets: u64 = cluster
+        .nodes()
+        .iter()
+        .filter(|n| !master_ids.iter().any(|id| id == n.id()))
+        .map(|n| {
+            let stats = n.info("commandstats").unwrap();
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix("cmdstat_get:calls="))
+                .and_then(|rest| rest.split(',').next())
+                .and_then(|c| c.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(replica_gets >= 60, "replicas served {replica_gets} GETs");
+
     let mut seen = Vec::new();
     for batch in store.scan(ScanOptions::matching("p:*")).unwrap() {
         seen.extend(batch.unwrap());

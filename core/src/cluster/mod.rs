@@ -185,7 +185,10 @@ mod tests {
         );
         assert_eq!(
             classify(&e("ASK 1 :7000"), "seed"),
-            Verdict::Redirect(Redirect::Ask(Slot::MIN, NodeAddr::new("seed", 7000)))
+            Verdict::Redirect(Redirect::Ask(
+                Slot::new(1).unwrap(),
+                NodeAddr::new("seed", 7000)
+            ))
         );
         assert_eq!(
             classify(&e("MOVED 3999 ::1:7000"), "x"),

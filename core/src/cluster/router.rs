@@ -174,6 +174,8 @@ fn plain_outcome(reply: Option<redis::Value>) -> Outcome {
 #[derive(Default)]
 struct UnitState {
     asking: Option<NodeAddr>,
+    /// A replica failed this read (moved, loading, unreachable): read from the master.
+    avoid_replica: bool,
     redirects: usize,
     path: Vec<String>,
     last: Option<String>,
@@ -391,7 +393,7 @@ impl Router {
                 .map(|a| (a, false)),
             Route::Slot { slot, replica } => {
                 let shard = topology.shard_of(*slot)?;
-                if *replica && !shard.replicas.is_empty() {
+                if *replica && !state.avoid_replica && !shard.replicas.is_empty() {
                     let i =
                         self.next_replica.fetch_add(1, Ordering::Relaxed) % shard.replicas.len();
                     return Some((&shard.replicas[i], true));
@@ -539,6 +541,9 @@ impl Router {
                         self.counters.connection_error();
                         for &i in idxs {
                             states[i].asking = None;
+                            if *readonly {
+                                states[i].avoid_replica = true;
+                            }
                             // A peer that sends bytes that are not RESP is broken, not busy.
                             let broken = failure.error.kind == ConnectionErrorKind::Protocol;
                             if !broken && (!failure.sent || units[i].resend_on_loss) {
@@ -563,10 +568,10 @@ impl Router {
                                 Outcome::Error(e) => e,
                             };
                             let verdict = classify(&e, &addr.host);
-                            if *readonly
-                                && matches!(verdict, Verdict::Redirect(Redirect::Moved(..)))
-                            {
-                                // A replica pointing at its master: read from the master.
+                            if *readonly && verdict != Verdict::Final {
+                                // A replica that redirects (to its master), is loading or is
+                                // refused: read this one from the master instead.
+                                states[i].avoid_replica = true;
                                 next.push(i);
                                 continue;
                             }

@@ -260,7 +260,10 @@ impl Topology {
                                     .and_then(Reply::as_bytes)
                                     .map(|b| String::from_utf8_lossy(b).into_owned());
                                 master = Some(addr);
-                            } else if health == Some(b"online") {
+                            } else if health != Some(b"fail") {
+                                // Not only "online": Redis 7.0 reports in-sync replicas as
+                                // "loading" here. A replica that really is loading answers
+                                // LOADING, and the router then reads from the master.
                                 replicas.push(addr);
                             }
                         }
@@ -450,7 +453,7 @@ mod tests {
         assert_eq!(t.master_of(Slot::new(5).unwrap()).unwrap().port, 7000);
         assert_eq!(t.master_of(Slot::MAX).unwrap().port, 7001);
         assert_eq!(t.shards()[0].replicas.len(), 1);
-        assert!(t.shards()[1].replicas.is_empty());
+        assert!(t.shards()[1].replicas.is_empty()); // health "fail"
         assert!(t.knows(&NodeAddr::new("127.0.0.1", 7003)));
         assert!(!t.knows(&NodeAddr::new("127.0.0.1", 9999)));
     }
