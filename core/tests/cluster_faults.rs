@@ -257,6 +257,17 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
         })
         .sum();
     assert!(replica_gets >= 60, "replicas served {replica_gets} GETs");
+    // A dead replica: its reads fall back to the master.
+    let replica = cluster
+        .nodes()
+        .iter()
+        .find(|n| !master_ids.iter().any(|id| id == n.id()))
+        .unwrap();
+    cluster.kill(replica).unwrap();
+    for i in 0..60 {
+        let r = store.call(&cmd(&["GET", &format!("p:{i}")])).unwrap();
+        assert_eq!(r, Reply::Bulk(format!("p:{i}|v").into_bytes()));
+    }
 
     let mut seen = Vec::new();
     for batch in store.scan(ScanOptions::matching("p:*")).unwrap() {
