@@ -413,3 +413,12 @@ fn standalone_never_splits() {
     assert_eq!(calls(&node, "mget"), 1);
     assert_eq!(calls(&node, "msetnx"), 1);
 }
+
+/// Compile-time check: the async API's futures can be spawned on a multi-thread runtime.
+#[allow(dead_code)]
+fn futures_are_send(store: &Store, cmds: &[Cmd]) {
+    fn is_send<T: Send>(_: &T) {}
+    is_send(&store.pipeline_async(cmds));
+    is_send(&store.call_async(&cmds[0]));
+    is_send(&store.transaction_async(cmds));
+}

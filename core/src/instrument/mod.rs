@@ -632,7 +632,7 @@ impl StoreHooks {
     }
 
     /// The batch observer for the batcher (`None` when stats are off).
-    pub(crate) fn batch_observer(&self) -> Option<impl Fn(usize) + '_> {
+    pub(crate) fn batch_observer(&self) -> Option<impl Fn(usize) + Send + Sync + '_> {
         self.stats
             .as_ref()
             .map(|s| move |n: usize| s.record_batch(n))

@@ -1,7 +1,14 @@
-//! Runs a plan on a cluster through the one router: batch *k* of every node in one
-//! `send_grouped` call (all nodes at once), then batch *k+1*.
+//! Runs a plan on a cluster through the one router.
+//!
+//! Each node's batches go out one after the other (batch *k+1* once batch *k* has answered, so
+//! a node never holds more than `limit` of our commands); the nodes run at the same time,
+//! independently — a slow node does not hold the others back. Every batch goes through the
+//! router's `send_grouped`, which follows MOVED/ASK/TRYAGAIN for the entries that need it and
+//! re-sends nothing else.
 
 use std::sync::Arc;
+
+use futures_util::future::join_all;
 
 use crate::cluster::router::{Route, Router, Unit};
 use crate::cluster::{NodeAddr, RoutingError};
@@ -10,16 +17,10 @@ use crate::reply::Reply;
 use crate::store::StoreOptions;
 use crate::Error;
 
-use super::{merge, plan, PipelineError, Plan};
+use super::{merge, plan, NodeBatches, Part, PipelineError, Plan};
 
-/// What a run observed, for instrumentation.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct RunInfo {
-    /// Batches sent (one per node per round).
-    pub(crate) batches: usize,
-    /// The largest batch sent.
-    pub(crate) max_batch: usize,
-}
+/// Called with the size of every batch sent (instrumentation).
+pub(crate) type BatchObserver<'a> = Option<&'a (dyn Fn(usize) + Send + Sync)>;
 
 /// Plans, sends and merges `cmds` on the cluster behind `router`.
 pub(crate) async fn run(
@@ -27,80 +28,37 @@ pub(crate) async fn run(
     opts: &StoreOptions,
     cmds: &[Cmd],
     limit: usize,
-    observe: Option<&dyn Fn(usize)>,
-) -> (Vec<Result<Reply, Error>>, RunInfo) {
+    observe: BatchObserver<'_>,
+) -> Vec<Result<Reply, Error>> {
     let topology = router.topology();
     let plan: Plan<NodeAddr> = plan(cmds, |slot| topology.master_of(slot).cloned(), limit);
     drop(topology);
-    let table = KeyTable::builtin();
-    let mut info = RunInfo::default();
     let mut results: Vec<Option<Result<Reply, Error>>> =
         (0..plan.parts.len()).map(|_| None).collect();
-    // Nodes that failed below the protocol: their later batches are not sent.
-    let mut failed: Vec<(Option<NodeAddr>, String)> = Vec::new();
-    for round in 0..plan.rounds() {
-        let mut idxs: Vec<usize> = Vec::new();
-        for group in &plan.groups {
-            let Some(batch) = group.batches.get(round) else {
-                continue;
-            };
-            if let Some((_, cause)) = failed.iter().find(|(n, _)| *n == group.node) {
-                let node = group
-                    .node
-                    .as_ref()
-                    .map_or_else(|| "any master".to_owned(), |n| n.to_string());
-                for &p in batch {
-                    results[p] = Some(Err(Error::Pipeline(PipelineError::NodeFailed {
-                        node: node.clone(),
-                        cause: cause.clone(),
-                    })));
-                }
-                continue;
-            }
-            info.batches += 1;
-            info.max_batch = info.max_batch.max(batch.len());
-            if let Some(observe) = observe {
-                observe(batch.len());
-            }
-            idxs.extend_from_slice(batch);
-        }
-        if idxs.is_empty() {
-            continue;
-        }
-        let units: Vec<Unit<'_>> = idxs
+    if plan.rounds() <= 1 {
+        // Everything fits in one batch per node: one router call sends them all at once.
+        let idxs: Vec<usize> = plan
+            .groups
             .iter()
-            .map(|&p| {
-                let part = &plan.parts[p];
-                let cmd = part.cmd(cmds);
-                let readonly = table
-                    .lookup(cmd)
-                    .map(|i| i.flags().is_readonly())
-                    .unwrap_or(false);
-                let route = match part.slot {
-                    Some(slot) => Route::Slot {
-                        slot,
-                        replica: readonly && opts.read_from_replicas,
-                    },
-                    None => Route::AnyMaster,
-                };
-                Unit::single(cmd, route, readonly || opts.idempotent_writes)
-            })
+            .flat_map(|g| g.batches.concat())
             .collect();
+        if let Some(observe) = observe {
+            plan.groups
+                .iter()
+                .filter_map(|g| g.batches.first())
+                .for_each(|b| observe(b.len()));
+        }
+        let units = units(&plan.parts, &idxs, cmds, opts);
         let out = router.send_grouped(&units).await;
-        drop(units);
         for (&p, r) in idxs.iter().zip(out) {
-            if let Err(
-                e @ (Error::Connection(_)
-                | Error::Routing(
-                    RoutingError::DeadlineExceeded { .. } | RoutingError::NoTopology { .. },
-                )),
-            ) = &r
-            {
-                let node = &plan.parts[p].node;
-                if !failed.iter().any(|(n, _)| n == node) {
-                    failed.push((node.clone(), e.to_string()));
-                }
-            }
+            results[p] = Some(r);
+        }
+    } else {
+        let streams = plan
+            .groups
+            .iter()
+            .map(|g| node_stream(router, opts, cmds, &plan.parts, g, observe));
+        for (p, r) in join_all(streams).await.into_iter().flatten() {
             results[p] = Some(r);
         }
     }
@@ -108,5 +66,87 @@ pub(crate) async fn run(
         .into_iter()
         .map(|r| r.unwrap_or(Ok(Reply::Nil)))
         .collect();
-    (merge(plan, cmds, results), info)
+    merge(plan, cmds, results)
+}
+
+/// One node's batches, in order. After a connection failure (once the router's retries and
+/// deadline are spent), the node's later batches are not sent: they fail at once.
+async fn node_stream(
+    router: &Arc<Router>,
+    opts: &StoreOptions,
+    cmds: &[Cmd],
+    parts: &[Part<NodeAddr>],
+    group: &NodeBatches<NodeAddr>,
+    observe: BatchObserver<'_>,
+) -> Vec<(usize, Result<Reply, Error>)> {
+    let mut out = Vec::with_capacity(group.batches.iter().map(Vec::len).sum());
+    let mut failed: Option<String> = None;
+    for batch in &group.batches {
+        if let Some(cause) = &failed {
+            let node = group
+                .node
+                .as_ref()
+                .map_or_else(|| "any master".to_owned(), |n| n.to_string());
+            out.extend(batch.iter().map(|&p| {
+                (
+                    p,
+                    Err(Error::Pipeline(PipelineError::NodeFailed {
+                        node: node.clone(),
+                        cause: cause.clone(),
+                    })),
+                )
+            }));
+            continue;
+        }
+        if let Some(observe) = observe {
+            observe(batch.len());
+        }
+        let units = units(parts, batch, cmds, opts);
+        let replies = router.send_grouped(&units).await;
+        for (&p, r) in batch.iter().zip(replies) {
+            if failed.is_none() && node_is_gone(&r) {
+                failed = r.as_ref().err().map(ToString::to_string);
+            }
+            out.push((p, r));
+        }
+    }
+    out
+}
+
+/// A failure that says the node cannot be reached (not one that concerns a single slot).
+fn node_is_gone(r: &Result<Reply, Error>) -> bool {
+    matches!(
+        r,
+        Err(Error::Connection(_)
+            | Error::Routing(
+                RoutingError::DeadlineExceeded { .. } | RoutingError::NoTopology { .. }
+            ))
+    )
+}
+
+fn units<'a>(
+    parts: &'a [Part<NodeAddr>],
+    idxs: &[usize],
+    cmds: &'a [Cmd],
+    opts: &StoreOptions,
+) -> Vec<Unit<'a>> {
+    let table = KeyTable::builtin();
+    idxs.iter()
+        .map(|&p| {
+            let part = &parts[p];
+            let cmd = part.cmd(cmds);
+            let readonly = table
+                .lookup(cmd)
+                .map(|i| i.flags().is_readonly())
+                .unwrap_or(false);
+            let route = match part.slot {
+                Some(slot) => Route::Slot {
+                    slot,
+                    replica: readonly && opts.read_from_replicas,
+                },
+                None => Route::AnyMaster,
+            };
+            Unit::single(cmd, route, readonly || opts.idempotent_writes)
+        })
+        .collect()
 }

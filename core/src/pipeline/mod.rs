@@ -9,8 +9,8 @@
 //!    nothing of it is sent. Keys are found with the [key table](crate::command::KeyTable),
 //!    so names are case-insensitive and arity is checked.
 //! 2. **Group and batch**: the parts of one node form one pipeline, cut into batches of at most
-//!    `limit` commands ([`resolve_batch_limit`]). Batch *k* of every node goes out at the same
-//!    time; a node's batch *k+1* follows its batch *k*.
+//!    `limit` commands ([`resolve_batch_limit`]). A node's batch *k+1* goes out once its batch
+//!    *k* has answered; the nodes run at the same time, each at its own pace.
 //! 3. **Send** through the cluster router, which re-sends only the parts that were redirected
 //!    (MOVED, ASK) — nothing runs twice.
 //! 4. **Merge** ([`merge`]): MGET values in key order, DEL/UNLINK/EXISTS/TOUCH summed, MSET `OK`

@@ -120,13 +120,8 @@ impl Store {
     /// Opens a store from a URL or seed list as [`Deployment::parse`] reads it, with the
     /// timeouts the URL gives.
     pub fn open(url: &str) -> Result<Store> {
-        Store::open_with_options(url, StoreOptions::default())
-    }
-
-    /// [`Store::open`] starting from `opts` instead of the defaults: the timeouts the URL
-    /// gives replace those of `opts` (used by the C binding's options).
-    pub fn open_with_options(url: &str, mut opts: StoreOptions) -> Result<Store> {
         let deployment = Deployment::parse(url)?;
+        let mut opts = StoreOptions::default();
         if let Some(server) = deployment.servers().first() {
             opts.connect_timeout = server.connect_timeout;
             if let Some(t) = server.command_timeout {
@@ -269,11 +264,13 @@ impl Store {
         };
         let hooks = &self.shared.hooks;
         let observer = hooks.batch_observer();
-        let observe = observer.as_ref().map(|f| f as &dyn Fn(usize));
-        let (out, _) =
+        let observe = observer
+            .as_ref()
+            .map(|f| f as &(dyn Fn(usize) + Send + Sync));
+        Ok(
             crate::pipeline::exec::run(router, &self.shared.opts, cmds, hooks.batch_limit, observe)
-                .await;
-        Ok(out)
+                .await,
+        )
     }
 
     async fn call_routed(&self, cmd: &Cmd) -> Result<Reply> {
