@@ -1,0 +1,162 @@
+"""``MultiStore``: one client over two stores through the migration phases."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Optional, Union
+
+from . import _slotshift
+from .client import Client, Pipeline
+from .commands import CALLBACKS, Callback, Commands, KeyT
+
+__all__ = ["MultiStore", "PHASES"]
+
+PHASES = (
+    "secondary_only",
+    "dual_write_secondary_default",
+    "dual_write_primary_default",
+    "primary_only",
+)
+"""The four phases, in rollout order."""
+
+StoreLike = Union[Client, _slotshift.Store, str]
+
+
+def _native(store: StoreLike, what: str) -> _slotshift.Store:
+    if isinstance(store, Client):
+        return store.store
+    if isinstance(store, _slotshift.Store):
+        return store
+    if isinstance(store, str):
+        return _slotshift.Store.open(store)
+    raise TypeError(f"{what} must be a slotshift.Client or a URL, not {type(store).__name__}")
+
+
+class MultiStore(Commands):
+    """One client over a ``primary`` (new) and a ``secondary`` (old) store, with redis-py's
+    command methods. Writes go to both stores while ``dual_write`` is on; reads and replies
+    come from the default store (the primary once ``primary_default`` is on).
+
+    >>> ms = slotshift.MultiStore("sessions", primary=new, secondary=old)
+    >>> ms.phase
+    'secondary_only'
+    >>> ms.set_flags(dual_write=True)
+    >>> ms.set("session:1", "x")
+    True
+    >>> new.get("session:1"), old.get("session:1")
+    (b'x', b'x')
+    """
+
+    def __init__(self, name: str, *, primary: StoreLike, secondary: StoreLike,
+                 decode_responses: bool = False, **options: Any) -> None:
+        """Options: ``dual_write``, ``primary_default`` (initial in-process flags),
+        ``flags_from_env``, ``flags_key`` and ``flags_cache_ttl`` (flags shared through a hash
+        in the secondary), ``strict``, ``async_non_default_writes``, ``queue_capacity``,
+        ``primary_read_percentage``, ``fallback_reads``, ``shadow_read_ratio``,
+        ``metrics_prefix``, ``non_default_timeout``."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        if not isinstance(decode_responses, bool):
+            raise TypeError("decode_responses must be a bool")
+        self._ms = _slotshift.MultiStore(
+            name, _native(primary, "primary"), _native(secondary, "secondary"),
+            decode=decode_responses, **options)
+        self._call = self._ms.call
+
+    def _run(self, callback: Callback, *args: Any) -> Any:
+        r = self._call(*args)
+        return r if callback is None else callback(r)
+
+    @property
+    def name(self) -> str:
+        """The instance name (flags, metrics, logs)."""
+        return self._ms.name
+
+    @property
+    def phase(self) -> str:
+        """The current phase (one of ``PHASES``)."""
+        return self._ms.phase
+
+    @property
+    def flags(self) -> tuple[bool, bool]:
+        """``(dual_write, primary_default)``."""
+        return self._ms.flags
+
+    def set_flags(self, dual_write: Optional[bool] = None,
+                  primary_default: Optional[bool] = None) -> None:
+        """Sets one or both flags (a flag left None keeps its value)."""
+        for n, v in (("dual_write", dual_write), ("primary_default", primary_default)):
+            if v is not None and not isinstance(v, bool):
+                raise TypeError(f"{n} must be a bool or None, not {type(v).__name__}")
+        self._ms.set_flags(dual_write, primary_default)
+
+    @property
+    def same_server(self) -> bool:
+        """Whether both stores are one server (dual-write then stays off)."""
+        return self._ms.same_server
+
+    @property
+    def primary(self) -> Client:
+        """The primary (new) store as a client."""
+        return Client(_store=self._ms.primary)
+
+    @property
+    def secondary(self) -> Client:
+        """The secondary (old) store as a client."""
+        return Client(_store=self._ms.secondary)
+
+    def metrics(self) -> dict[str, Any]:
+        """The counters: ``{"counters": {metric: {command: n}}, "hits": {...},
+        "misses": {...}, "shadow_reads": n}``."""
+        return self._ms.metrics()
+
+    def counter(self, metric: str, command: Optional[str] = None) -> int:
+        """One counter (``pipelined_diff_error``, ``read_fallback``, ``method_missing``, …),
+        for one command (lower case) or all."""
+        per_command = self._ms.metrics()["counters"].get(metric)
+        if per_command is None:
+            raise ValueError(f"no MultiStore counter named {metric!r}")
+        if command is None:
+            return int(sum(per_command.values()))
+        return int(per_command.get(command, 0))
+
+    def metrics_text(self) -> str:
+        """This MultiStore's counters as Prometheus text."""
+        return self._ms.metrics_text()
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Waits for the async non-default write queue to empty; whether it did."""
+        return self._ms.drain(timeout)
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Sends any command by the MultiStore's rules."""
+        if options:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(options)}")
+        if not args:
+            raise ValueError("execute_command needs at least the command name")
+        r = self._call(*args)
+        name = args[0]
+        cb = CALLBACKS.get((name.decode() if isinstance(name, bytes) else str(name)).upper())
+        return r if cb is None else cb(r)
+
+    def pipeline(self, transaction: bool = True, shard_hint: None = None) -> Pipeline:
+        """A pipeline through the MultiStore (run on both stores and compared while
+        dual-write is on and it writes)."""
+        return Pipeline(self._ms, transaction)
+
+    def close(self) -> None:
+        """Nothing to release beyond the stores' own connections (kept by their clients)."""
+
+    def __enter__(self) -> "MultiStore":
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<slotshift.MultiStore {self.name!r} phase={self.phase}>"
+
+    def get(self, name: KeyT) -> Any:
+        """``GET`` from the default store."""
+        return self._call(b"GET", name)

@@ -1,0 +1,81 @@
+//! `slotshift._slotshift`: the native layer of the Python wheel.
+//!
+//! It only converts types, releases the GIL around every network call, and maps core errors to
+//! Python exceptions (one table, `tests/fixtures/errors.json`). The redis-py-shaped API — method
+//! names, keyword options, reply conversions — lives in the typed Python package
+//! (`python/slotshift/`) on top of this module.
+
+use pyo3::prelude::*;
+
+mod analyze;
+mod convert;
+mod errors;
+mod multistore;
+mod recorder;
+mod store;
+
+/// The hash slot (0..16383) of `key` (bytes or str), hash tags included.
+#[pyfunction]
+fn key_slot(key: &Bound<'_, PyAny>) -> PyResult<u16> {
+    let key = convert::key_bytes(key, "key")?;
+    Ok(slotshift::slot::key_slot(&key).into())
+}
+
+/// The hash slot of every key of `keys` (a sequence of bytes or str), in order.
+#[pyfunction]
+fn key_slots(keys: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
+    let items = convert::sequence_items(keys, "keys")?;
+    let mut borrowed = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        borrowed.push(convert::borrow_key(item, i)?);
+    }
+    Ok(slotshift::slot::key_slots(&borrowed)
+        .into_iter()
+        .map(u16::from)
+        .collect())
+}
+
+/// Prometheus text exposition of every store's figures and every counter of this process.
+#[pyfunction]
+fn metrics_text() -> String {
+    slotshift::instrument::metrics_text()
+}
+
+/// Opens one level of the cross-slot allow scope on this thread (pair with `allow_exit`).
+#[pyfunction]
+fn allow_enter() {
+    slotshift::validator::enter_allow();
+}
+
+/// Closes one level of the cross-slot allow scope on this thread.
+#[pyfunction]
+fn allow_exit() {
+    slotshift::validator::exit_allow();
+}
+
+/// Whether this thread is inside a cross-slot allow scope.
+#[pyfunction]
+fn allow_active() -> bool {
+    slotshift::validator::is_allowed()
+}
+
+/// The native module.
+#[pymodule(gil_used = false)]
+fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(key_slot, m)?)?;
+    m.add_function(wrap_pyfunction!(key_slots, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics_text, m)?)?;
+    m.add_function(wrap_pyfunction!(allow_enter, m)?)?;
+    m.add_function(wrap_pyfunction!(allow_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(allow_active, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::error_class, m)?)?;
+    m.add_function(wrap_pyfunction!(analyze::analyze, m)?)?;
+    m.add_class::<store::Store>()?;
+    m.add_class::<store::ScanIter>()?;
+    m.add_class::<multistore::MultiStore>()?;
+    m.add_class::<recorder::Recorder>()?;
+    m.add_class::<analyze::Report>()?;
+    errors::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! `Store`: one deployment (standalone, Sentinel or cluster) behind the blocking core API.
+
+use std::sync::{Mutex, RwLock};
+use std::time::Duration;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use slotshift::config::Deployment;
+use slotshift::store::{ScanOptions, StoreKind, StoreOptions};
+
+use crate::convert;
+use crate::errors::{to_py, ConnectionError};
+
+/// Seconds (a Python number) as a `Duration`; `ValueError` naming `what` if negative or not finite.
+pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds, got {value}")))
+}
+
+/// Store options from keyword arguments (`None`: the core's default, or the URL's value).
+#[derive(Default)]
+pub struct OptionArgs {
+    pub connect_timeout: Option<f64>,
+    pub response_timeout: Option<f64>,
+    pub retry_deadline: Option<f64>,
+    pub name: Option<String>,
+    pub read_from_replicas: bool,
+    pub idempotent_writes: bool,
+    pub instrument: bool,
+    pub batch_limit: Option<i64>,
+    pub cross_slot_validation: Option<String>,
+}
+
+impl OptionArgs {
+    fn apply(self, deployment: &Deployment) -> PyResult<StoreOptions> {
+        let mut opts = StoreOptions::default();
+        // The URL's own timeouts first (as `Store::open` reads them), then the keywords.
+        if let Some(server) = deployment.servers().first() {
+            opts.connect_timeout = server.connect_timeout;
+            if let Some(t) = server.command_timeout {
+                opts.response_timeout = t;
+            }
+        }
+        if let Some(t) = self.connect_timeout {
+            opts.connect_timeout = seconds(t, "connect_timeout")?;
+        }
+        if let Some(t) = self.response_timeout {
+            opts.response_timeout = seconds(t, "response_timeout")?;
+        }
+        if let Some(t) = self.retry_deadline {
+            opts.retry_deadline = seconds(t, "retry_deadline")?;
+        }
+        if let Some(name) = self.name {
+            opts.name = name;
+        }
+        opts.read_from_replicas = self.read_from_replicas;
+        opts.idempotent_writes = self.idempotent_writes;
+        opts.instrument = self.instrument;
+        if let Some(n) = self.batch_limit {
+            if n < 1 {
+                return Err(PyValueError::new_err(format!(
+                    "batch_limit must be a positive integer, got {n}"
+                )));
+            }
+            opts.batch_limit = Some(n as usize);
+        }
+        if let Some(mode) = self.cross_slot_validation {
+            opts.cross_slot_validation = Some(mode.parse().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "cross_slot_validation must be 'raise', 'count' or 'off', got {mode:?}"
+                ))
+            })?);
+        }
+        Ok(opts)
+    }
+}
+
+/// A connection to one deployment (the kind is detected from a single URL). Thread-safe;
+/// every network call releases the GIL. Survives `os.fork()`: a child opens its own
+/// connections.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct Store {
+    inner: RwLock<Option<slotshift::store::Store>>,
+    decode: bool,
+}
+
+impl Store {
+    pub fn wrap(store: slotshift::store::Store, decode: bool) -> Store {
+        Store {
+            inner: RwLock::new(Some(store)),
+            decode,
+        }
+    }
+
+    /// The core store (a cheap clone), or `ConnectionError` once closed.
+    pub fn core(&self) -> PyResult<slotshift::store::Store> {
+        match self.inner.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+        .ok_or_else(|| ConnectionError::new_err("this client is closed"))
+    }
+
+    fn connect(py: Python<'_>, deployment: Deployment, opts: OptionArgs, decode: bool) -> PyResult<Store> {
+        let opts = opts.apply(&deployment)?;
+        let store = py
+            .detach(|| slotshift::store::Store::connect(&deployment, opts))
+            .map_err(|e| to_py(py, e))?;
+        Ok(Store::wrap(store, decode))
+    }
+}
+
+#[pymethods]
+impl Store {
+    /// Opens a store from a URL (`redis://`, `rediss://`, `unix://`, a cluster seed list).
+    #[staticmethod]
+    #[pyo3(signature = (url, *, decode=false, connect_timeout=None, response_timeout=None,
+        retry_deadline=None, name=None, read_from_replicas=false, idempotent_writes=false,
+        instrument=true, batch_limit=None, cross_slot_validation=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        py: Python<'_>,
+        url: &Bound<'_, PyAny>,
+        decode: bool,
+        connect_timeout: Option<f64>,
+        response_timeout: Option<f64>,
+        retry_deadline: Option<f64>,
+        name: Option<String>,
+        read_from_replicas: bool,
+        idempotent_writes: bool,
+        instrument: bool,
+        batch_limit: Option<i64>,
+        cross_slot_validation: Option<String>,
+    ) -> PyResult<Store> {
+        let opts = OptionArgs {
+            connect_timeout,
+            response_timeout,
+            retry_deadline,
+            name,
+            read_from_replicas,
+            idempotent_writes,
+            instrument,
+            batch_limit,
+            cross_slot_validation,
+        };
+        let deployment = if let Ok(url) = url.cast::<pyo3::types::PyString>() {
+            Deployment::parse(url.to_str()?).map_err(|e| to_py(py, e.into()))?
+        } else {
+            let items = convert::sequence_items(url, "urls")?;
+            let mut urls = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                urls.push(item.extract::<String>().map_err(|_| {
+                    PyTypeError::new_err(format!("urls[{i}] must be a str"))
+                })?);
+            }
+            Deployment::from_urls(&urls).map_err(|e| to_py(py, e.into()))?
+        };
+        Store::connect(py, deployment, opts, decode)
+    }
+
+    /// The same connections, with replies decoded to str (`True`) or left as bytes.
+    fn with_decode(&self, decode: bool) -> PyResult<Store> {
+        Ok(Store::wrap(self.core()?, decode))
+    }
+
+    /// Whether replies are decoded to str.
+    #[getter]
+    fn decode(&self) -> bool {
+        self.decode
+    }
+
+    /// `"standalone"`, `"sentinel"` or `"cluster"`.
+    #[getter]
+    fn kind(&self) -> PyResult<&'static str> {
+        Ok(match self.core()?.kind() {
+            StoreKind::Standalone => "standalone",
+            StoreKind::Sentinel => "sentinel",
+            StoreKind::Cluster => "cluster",
+            _ => "unknown",
+        })
+    }
+
+    /// The store's name (metrics label).
+    #[getter]
+    fn name(&self) -> PyResult<String> {
+        Ok(self.core()?.options().name.clone())
+    }
+
+    /// Sends one command (its name and arguments); an error reply raises `ResponseError`.
+    #[pyo3(signature = (*args))]
+    fn call<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+        let cmd = convert::cmd_from_iter(args.iter())?;
+        let store = self.core()?;
+        match py.detach(|| store.call(&cmd)) {
+            Ok(reply) => convert::reply_to_py(py, reply, self.decode),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Sends commands as a pipeline (per node on a cluster, through the CrossSlot batcher);
+    /// returns one result per command, failed ones as exception instances.
+    fn pipeline<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let cmds = convert::cmds_from_py(commands)?;
+        let store = self.core()?;
+        match py.detach(|| store.pipeline(&cmds)) {
+            Ok(results) => convert::results_to_py(py, results, self.decode),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Runs commands in MULTI/EXEC; `None` when the transaction was aborted.
+    fn transaction<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let cmds = convert::cmds_from_py(commands)?;
+        let store = self.core()?;
+        match py.detach(|| store.transaction(&cmds)) {
+            Ok(Some(replies)) => {
+                let list = PyList::empty(py);
+                for r in replies {
+                    list.append(convert::reply_to_py(py, r, self.decode)?)?;
+                }
+                Ok(Some(list))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// The masters (`host:port`): every slot-serving master of a cluster, the server otherwise.
+    fn masters(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let store = self.core()?;
+        let masters = py.detach(|| store.masters()).map_err(|e| to_py(py, e))?;
+        Ok(masters.iter().map(|m| m.to_string()).collect())
+    }
+
+    /// Sends one command to every master; returns the replies in `masters()` order.
+    #[pyo3(signature = (*args))]
+    fn call_on_masters<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyList>> {
+        let cmd = convert::cmd_from_iter(args.iter())?;
+        let store = self.core()?;
+        let replies = py
+            .detach(|| -> slotshift::Result<Vec<slotshift::reply::Reply>> {
+                let mut out = Vec::new();
+                for m in store.masters()? {
+                    out.push(store.call_on(&m, &cmd)?);
+                }
+                Ok(out)
+            })
+            .map_err(|e| to_py(py, e))?;
+        let list = PyList::empty(py);
+        for r in replies {
+            list.append(convert::reply_to_py(py, r, self.decode)?)?;
+        }
+        Ok(list)
+    }
+
+    /// Iterates over batches of keys of every master (SCAN).
+    #[pyo3(signature = (r#match=None, count=None, _type=None))]
+    fn scan(&self, py: Python<'_>, r#match: Option<&Bound<'_, PyAny>>, count: Option<i64>, _type: Option<String>) -> PyResult<ScanIter> {
+        let mut options = ScanOptions::default();
+        if let Some(m) = r#match {
+            options.pattern = Some(convert::key_bytes(m, "match")?.into_owned());
+        }
+        if let Some(c) = count {
+            if c < 1 {
+                return Err(PyValueError::new_err(format!("count must be a positive integer, got {c}")));
+            }
+            options.count = Some(c as usize);
+        }
+        options.key_type = _type;
+        let store = self.core()?;
+        let scan = py.detach(|| store.scan(options)).map_err(|e| to_py(py, e))?;
+        Ok(ScanIter {
+            scan: Mutex::new(scan),
+            decode: self.decode,
+        })
+    }
+
+    /// Drops this handle's connections (other handles on the same store keep theirs). Later
+    /// calls raise `ConnectionError`.
+    fn close(&self) {
+        let taken = match self.inner.write() {
+            Ok(mut g) => g.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        drop(taken);
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        match self.inner.read() {
+            Ok(g) => g.is_none(),
+            Err(p) => p.into_inner().is_none(),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        match self.core() {
+            Ok(s) => format!("<slotshift Store kind={:?} name={:?}>", format!("{:?}", s.kind()).to_lowercase(), s.options().name),
+            Err(_) => "<slotshift Store (closed)>".to_owned(),
+        }
+    }
+}
+
+/// Batches of keys from `Store.scan`, master after master.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct ScanIter {
+    scan: Mutex<slotshift::store::Scan>,
+    decode: bool,
+}
+
+#[pymethods]
+impl ScanIter {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let next = py.detach(|| match self.scan.lock() {
+            Ok(mut s) => s.next(),
+            Err(p) => p.into_inner().next(),
+        });
+        match next {
+            None => Ok(None),
+            Some(Err(e)) => Err(to_py(py, e)),
+            Some(Ok(keys)) => {
+                let list = PyList::empty(py);
+                for k in keys {
+                    list.append(convert::reply_to_py(py, slotshift::reply::Reply::Bulk(k), self.decode)?)?;
+                }
+                Ok(Some(list))
+            }
+        }
+    }
+}
