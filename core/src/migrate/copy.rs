@@ -478,6 +478,37 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         }
     }
 
+    // With delete_extra: destination keys the source does not have are deleted.
+    if complete && opts.delete_extra && !cancelled_now(cancel) {
+        let wopts = WalkOptions {
+            filter: &opts.filter,
+            batch: opts.batch,
+            workers: opts.workers,
+            pacer: pacer.as_ref(),
+            cancel,
+            start: Vec::new(),
+        };
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            let cmds: Vec<Cmd> = keys
+                .iter()
+                .map(|k| Cmd::new("EXISTS").with_arg(k))
+                .collect();
+            let mut absent = Vec::new();
+            for (k, r) in keys.into_iter().zip(src.pipeline(&cmds)?) {
+                if server_err(r)?.as_int() == Some(0) {
+                    absent.push(k);
+                }
+            }
+            let (_, extra) = split(compare_keys(src, dst, &absent, &settings)?);
+            if !extra.is_empty() {
+                copier.delete(&extra.into_iter().map(|f| f.key).collect::<Vec<_>>())?;
+            }
+            Ok(())
+        };
+        let walked = walk(dst, &wopts, &work, &mut |_| {})?;
+        complete &= walked.complete;
+    }
+
     // Re-check rounds: compare what was copied and still differed; copy it again.
     let mut rounds = 0;
     let mut recopied = 0u64;
@@ -553,6 +584,10 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         elapsed_ms,
         final_diff,
     })
+}
+
+fn cancelled_now(cancel: Option<&AtomicBool>) -> bool {
+    cancel.is_some_and(|c| c.load(Ordering::Relaxed))
 }
 
 /// Splits findings into keys to copy and keys that exist only on the destination.

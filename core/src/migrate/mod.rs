@@ -282,8 +282,8 @@ pub struct MigrateOptions {
     /// Compare each copied batch again right away; keys that changed meanwhile are re-copied
     /// in the re-check rounds. Default true.
     pub verify: bool,
-    /// Delete destination keys whose source key no longer exists (among the scanned keys and
-    /// in the final diff). Default false.
+    /// Delete destination keys that the source does not have (keys that vanished while
+    /// being copied, and a reverse pass over the destination after the copy). Default false.
     pub delete_extra: bool,
     /// Write nothing: report what would be copied.
     pub dry_run: bool,

@@ -1,0 +1,391 @@
+//! `migrate::migrate` against real servers: 200,000 keys of every type with mixed TTLs from a
+//! standalone to a 3-master cluster while a writer keeps changing the source; TTLs kept;
+//! second runs neither duplicate nor reorder lists; interrupted and resumed; type-by-type
+//! rewrite; dry run; slot ranges split across runs; cluster → standalone; extra keys deleted.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use slotshift::command::Cmd;
+use slotshift::key_slot;
+use slotshift::migrate::{
+    diff, migrate, CopyMethod, DiffOptions, KeyFilter, MigrateOptions, MigrateReport, Progress,
+};
+use slotshift::store::Store;
+use slotshift::testing::{Cluster, Standalone};
+
+fn c(args: &[&str]) -> Cmd {
+    Cmd::from_args(args.iter().copied())
+}
+
+fn run(store: &Store, cmds: &[Cmd]) {
+    for chunk in cmds.chunks(5000) {
+        for r in store.pipeline(chunk).unwrap() {
+            r.unwrap();
+        }
+    }
+}
+
+fn dbsize(store: &Store) -> i64 {
+    let mut n = 0;
+    for m in store.masters().unwrap() {
+        n += store
+            .call_on(&m, &c(&["DBSIZE"]))
+            .unwrap()
+            .as_int()
+            .unwrap();
+    }
+    n
+}
+
+/// `n` keys of every type with mixed TTLs (none, minutes, an hour, and with `short` a few
+/// seconds, so that some expire while the copy runs).
+fn keyspace(n: usize, seed: u64, short: bool) -> Vec<Cmd> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut v = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let key;
+        match i % 20 {
+            0 => {
+                key = format!("hash:{i}");
+                v.push(c(&[
+                    "HSET",
+                    &key,
+                    "name",
+                    &format!("n{i}"),
+                    "n",
+                    &i.to_string(),
+                ]));
+            }
+            1 => {
+                key = format!("list:{i}");
+                // Duplicates on purpose: a second run must not duplicate or reorder them.
+                v.push(c(&["RPUSH", &key, "a", "b", "a", &i.to_string(), "a"]));
+            }
+            2 => {
+                key = format!("set:{i}");
+                v.push(c(&["SADD", &key, "x", "y", &i.to_string()]));
+            }
+            3 => {
+                key = format!("zset:{i}");
+                v.push(c(&[
+                    "ZADD",
+                    &key,
+                    "1.5",
+                    "a",
+                    &i.to_string(),
+                    "b",
+                    "-inf",
+                    "c",
+                ]));
+            }
+            4 => {
+                key = format!("stream:{i}");
+                v.push(c(&["XADD", &key, "1-1", "f", &i.to_string()]));
+                v.push(c(&["XADD", &key, "2-1", "g", "h"]));
+            }
+            5 => {
+                key = format!("hll:{i}");
+                v.push(c(&["PFADD", &key, "a", "b", &i.to_string()]));
+            }
+            _ => {
+                key = format!("str:{{u{}}}:{i}", i % 977);
+                v.push(c(&["SET", &key, &format!("value-{i}")]));
+            }
+        }
+        match rng.gen_range(0..10) {
+            0..=4 => {}
+            5..=7 => v.push(c(&[
+                "PEXPIRE",
+                &key,
+                &rng.gen_range(600_000..3_600_000).to_string(),
+            ])),
+            8 => v.push(c(&["PEXPIRE", &key, "3600000"])),
+            _ if short => v.push(c(&[
+                "PEXPIRE",
+                &key,
+                &rng.gen_range(3_000..9_000).to_string(),
+            ])),
+            _ => {}
+        }
+    }
+    v
+}
+
+fn quick() -> MigrateOptions {
+    let mut o = MigrateOptions::default();
+    o.round_interval = Duration::from_millis(100);
+    o
+}
+
+fn assert_clean(r: &MigrateReport) {
+    assert!(r.complete, "{}", r.to_text());
+    let d = r.final_diff.as_ref().expect("final diff");
+    assert!(d.complete);
+    assert_eq!(d.total_differences(), 0, "{}", r.to_text());
+}
+
+#[test]
+fn two_hundred_thousand_keys_with_a_live_writer() {
+    const N: usize = 200_000;
+    let source = Standalone::start().unwrap();
+    let cluster = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&source.url()).unwrap();
+    let dst = Store::open(&cluster.url()).unwrap();
+    run(&src, &keyspace(N, 7, true));
+    let before = dbsize(&src);
+    assert!(before > (N as i64) * 9 / 10);
+
+    // A writer that keeps changing the source while the copy runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (stop, writes) = (stop.clone(), writes.clone());
+        let w = Store::open(&source.url()).unwrap();
+        std::thread::spawn(move || {
+            let mut rng = StdRng::seed_from_u64(99);
+            // Bounded in count as well as by the flag.
+            while !stop.load(Ordering::Relaxed) && writes.load(Ordering::Relaxed) < 2_000_000 {
+                let mut batch = Vec::new();
+                for _ in 0..50 {
+                    let i = rng.gen_range(0..N);
+                    let cmd = match i % 20 {
+                        0 => c(&[
+                            "HSET",
+                            &format!("hash:{i}"),
+                            "n",
+                            &rng.gen::<u32>().to_string(),
+                        ]),
+                        1 => c(&["RPUSH", &format!("list:{i}"), "a"]),
+                        2 => c(&["SADD", &format!("set:{i}"), &rng.gen::<u16>().to_string()]),
+                        3 => c(&["ZINCRBY", &format!("zset:{i}"), "1", "a"]),
+                        4 => c(&["XADD", &format!("stream:{i}"), "*", "w", "1"]),
+                        5 => c(&["PFADD", &format!("hll:{i}"), &rng.gen::<u32>().to_string()]),
+                        6 => c(&["DEL", &format!("str:{{u{}}}:{i}", i % 977)]),
+                        7 => c(&["PEXPIRE", &format!("str:{{u{}}}:{i}", i % 977), "1800000"]),
+                        _ => c(&[
+                            "SET",
+                            &format!("str:{{u{}}}:{i}", i % 977),
+                            &format!("new-{}", rng.gen::<u32>()),
+                        ]),
+                    };
+                    batch.push(cmd);
+                }
+                for r in w.pipeline(&batch).unwrap() {
+                    r.unwrap();
+                }
+                writes.fetch_add(50, Ordering::Relaxed);
+            }
+        })
+    };
+    let mut o = quick();
+    o.final_diff = false;
+    o.workers = 4;
+    let first = migrate(&src, &dst, &o).unwrap();
+    assert!(first.complete, "{}", first.to_text());
+    assert!(first.copied() > (N as u64) * 8 / 10, "{}", first.to_text());
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(writes.load(Ordering::Relaxed) > 0);
+
+    // The last round after the writer stopped: a final diff of 0.
+    let mut last = quick();
+    last.delete_extra = true;
+    let second = migrate(&src, &dst, &last).unwrap();
+    assert_clean(&second);
+
+    // TTLs within 1 s.
+    let mut checked = 0;
+    let mut rng = StdRng::seed_from_u64(3);
+    for _ in 0..3000 {
+        let i = rng.gen_range(0..N);
+        if i % 20 < 6 {
+            continue;
+        }
+        let k = format!("str:{{u{}}}:{i}", i % 977);
+        let (a, b) = (
+            src.call(&c(&["PTTL", &k])).unwrap().as_int().unwrap(),
+            dst.call(&c(&["PTTL", &k])).unwrap().as_int().unwrap(),
+        );
+        if a > 10_000 {
+            checked += 1;
+            assert!(
+                (a - b).abs() <= 1000,
+                "{k}: source {a} ms, destination {b} ms"
+            );
+        } else if a == -1 {
+            assert_eq!(b, -1, "{k}");
+        }
+    }
+    assert!(checked > 100);
+
+    // A second full copy (no compare: every key RESTOREd with REPLACE) neither duplicates
+    // nor reorders lists.
+    let list_before = dst.call(&c(&["LRANGE", "list:21", "0", "-1"])).unwrap();
+    let mut again = quick();
+    again.compare = false;
+    let third = migrate(&src, &dst, &again).unwrap();
+    assert_clean(&third);
+    assert_eq!(
+        dst.call(&c(&["LRANGE", "list:21", "0", "-1"])).unwrap(),
+        list_before
+    );
+    // And a compared run finds everything equal and copies nothing.
+    let fourth = migrate(&src, &dst, &quick()).unwrap();
+    assert_clean(&fourth);
+    assert_eq!(fourth.copied(), 0, "{}", fourth.to_text());
+    assert!(fourth.equal > 0);
+}
+
+#[test]
+fn interrupted_and_resumed_reaches_the_same_end_state() {
+    let source = Standalone::start().unwrap();
+    let cluster = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&source.url()).unwrap();
+    let dst = Store::open(&cluster.url()).unwrap();
+    run(&src, &keyspace(40_000, 11, false));
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("migrate.checkpoint");
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut o = quick();
+    o.checkpoint = Some(cp.clone());
+    o.resume = true;
+    o.batch = 200;
+    o.workers = 1;
+    o.rate = Some(20_000);
+    o.cancel = Some(cancel.clone());
+    let flag = cancel.clone();
+    o.progress = Some(Arc::new(move |p: &Progress| {
+        if p.stage == "copy" && p.keys >= 5_000 {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }));
+    let first = migrate(&src, &dst, &o).unwrap();
+    assert!(!first.complete, "{}", first.to_text());
+    assert!(first.final_diff.is_none());
+    assert!(cp.exists());
+    let partial = dbsize(&dst);
+    assert!(partial > 0 && partial < dbsize(&src), "{partial}");
+
+    cancel.store(false, Ordering::Relaxed);
+    o.progress = None;
+    o.rate = None;
+    o.workers = 4;
+    let second = migrate(&src, &dst, &o).unwrap();
+    assert_clean(&second);
+    // The resumed run started from the saved cursor, not from zero.
+    assert!(second.keys_scanned >= first.keys_scanned);
+    assert_eq!(dbsize(&dst), dbsize(&src));
+
+    // A checkpoint of another filter is refused, naming the setting.
+    let mut other = o.clone();
+    other.filter.pattern = Some("str:*".into());
+    let e = migrate(&src, &dst, &other).unwrap_err();
+    assert!(e.to_string().contains("match"), "{e}");
+}
+
+#[test]
+fn rewrite_type_by_type_copies_every_type_and_ttls() {
+    let a = Standalone::start().unwrap();
+    let b = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&a.url()).unwrap();
+    let dst = Store::open(&b.url()).unwrap();
+    run(&src, &keyspace(3000, 5, false));
+    // Big keys: written in chunks.
+    let mut big = Vec::new();
+    for i in 0..2500 {
+        big.push(c(&["RPUSH", "big:list", &format!("e{}", i % 7)]));
+        big.push(c(&["HSET", "big:hash", &format!("f{i}"), "v"]));
+        big.push(c(&[
+            "ZADD",
+            "big:zset",
+            &format!("{i}.25"),
+            &format!("m{i}"),
+        ]));
+        big.push(c(&[
+            "XADD",
+            "big:stream",
+            &format!("{}-0", i + 1),
+            "f",
+            "v",
+        ]));
+    }
+    big.push(c(&["PEXPIRE", "big:list", "7200000"]));
+    run(&src, &big);
+    let mut o = quick();
+    o.method = CopyMethod::Rewrite;
+    let r = migrate(&src, &dst, &o).unwrap();
+    assert_clean(&r);
+    assert_eq!(r.method, "rewrite");
+    assert_eq!(r.restored, 0);
+    assert!(r.rewritten >= 3000, "{}", r.to_text());
+    let ttl = dst
+        .call(&c(&["PTTL", "big:list"]))
+        .unwrap()
+        .as_int()
+        .unwrap();
+    assert!(ttl > 7_190_000, "{ttl}");
+}
+
+#[test]
+fn dry_run_slot_ranges_cluster_to_standalone_and_extra_keys() {
+    let a = Standalone::start().unwrap();
+    let b = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&a.url()).unwrap();
+    let dst = Store::open(&b.url()).unwrap();
+    run(&src, &keyspace(5000, 9, false));
+    let n = dbsize(&src);
+
+    // Dry run: counts, writes nothing.
+    let mut dry = quick();
+    dry.dry_run = true;
+    let r = migrate(&src, &dst, &dry).unwrap();
+    assert!(r.dry_run && r.complete);
+    assert_eq!(r.restored as i64, n);
+    assert_eq!(dbsize(&dst), 0);
+
+    // One migration split in two slot ranges (two machines).
+    let mut low = quick();
+    low.filter.slots = Some(KeyFilter::parse_slots("0-8191").unwrap());
+    low.final_diff = false;
+    migrate(&src, &dst, &low).unwrap();
+    let copied_low = dbsize(&dst);
+    assert!(copied_low > 0 && copied_low < n);
+    for m in dst.masters().unwrap() {
+        let keys = dst
+            .call_on(&m, &c(&["SCAN", "0", "COUNT", "100000"]))
+            .unwrap();
+        let slotshift::reply::Reply::Array(parts) = keys else {
+            panic!()
+        };
+        if let slotshift::reply::Reply::Array(ks) = &parts[1] {
+            for k in ks {
+                assert!(key_slot(k.as_bytes().unwrap()).get() <= 8191);
+            }
+        }
+    }
+    let mut high = quick();
+    high.filter.slots = Some(KeyFilter::parse_slots("8192-16383").unwrap());
+    let r = migrate(&src, &dst, &high).unwrap();
+    assert_clean(&r);
+    assert_eq!(dbsize(&dst), n);
+    assert!(KeyFilter::parse_slots("9-3").is_err());
+    assert!(KeyFilter::parse_slots("0-16384").is_err());
+
+    // Cluster -> standalone, with an extra key deleted on the way.
+    let back = Standalone::start().unwrap();
+    let back_store = Store::open(&back.url()).unwrap();
+    run(&back_store, &[c(&["SET", "stale", "x"])]);
+    let mut o = quick();
+    o.delete_extra = true;
+    let r = migrate(&dst, &back_store, &o).unwrap();
+    assert_clean(&r);
+    assert_eq!(dbsize(&back_store), n, "{}", r.to_text());
+    let d = diff(&back_store, &src, &DiffOptions::default()).unwrap();
+    assert_eq!(d.total_differences(), 0, "{}", d.to_text());
+}
