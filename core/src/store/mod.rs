@@ -42,6 +42,13 @@ mod single;
 pub use options::{ConnectionError, ConnectionErrorKind, StoreOptions};
 pub use scan::{Scan, ScanOptions};
 
+/// Runs `future` to completion on the runtime the blocking API uses, from blocking code (what
+/// [`Store::call`] does around [`Store::call_async`]). For bindings that race a call against
+/// an interruption, e.g. Ruby's unblocking function when a thread is killed.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    Ok(runtime::block_on(future)?)
+}
+
 use single::{SentinelSource, Single};
 
 /// The user guide, `docs/stores.md`: its examples run as doctests against real servers.

@@ -1,0 +1,59 @@
+//! Core errors → the Ruby exception classes `lib/slotshift/errors.rb` declares.
+//!
+//! The classes live in Ruby; the family → class table is `Slotshift::ERRORS` (one row per
+//! row of `tests/fixtures/errors.json`, checked by the suite). Here we only look it up.
+
+use magnus::{prelude::*, Error, ExceptionClass, RHash, RModule, Ruby};
+
+/// The class for `family`, or `Slotshift::Error` if the table lacks it.
+fn class_for(ruby: &Ruby, family: &str) -> ExceptionClass {
+    let lookup = || -> Result<ExceptionClass, Error> {
+        let module: RModule = ruby.class_object().const_get("Slotshift")?;
+        let table: RHash = module.const_get("ERRORS")?;
+        match table.get(family) {
+            Some(class) => ExceptionClass::try_convert(class),
+            None => module.const_get("Error"),
+        }
+    };
+    lookup().unwrap_or_else(|_| ruby.exception_runtime_error())
+}
+
+/// An exception of `family`'s class with `message`.
+pub(crate) fn by_family(ruby: &Ruby, family: &str, message: String) -> Error {
+    Error::new(class_for(ruby, family), message)
+}
+
+/// `Slotshift::Error` with `message`.
+pub(crate) fn base(ruby: &Ruby, message: &str) -> Error {
+    let class = ruby
+        .class_object()
+        .const_get::<_, RModule>("Slotshift")
+        .and_then(|m| m.const_get::<_, ExceptionClass>("Error"))
+        .unwrap_or_else(|_| ruby.exception_runtime_error());
+    Error::new(class, message.to_owned())
+}
+
+/// The Ruby exception for a core error: the class of its family, its message (a server
+/// error reply keeps the server's text, as redis-rb's `CommandError` does).
+pub(crate) fn from_core(ruby: &Ruby, e: &slotshift::Error) -> Error {
+    by_family(ruby, e.family().name(), e.to_string())
+}
+
+/// An exception object (not raised) for an error inside a pipeline or transaction reply.
+pub(crate) fn instance(ruby: &Ruby, family: &str, message: String) -> magnus::Value {
+    let class = class_for(ruby, family);
+    match class.new_instance((ruby.str_new(&message),)) {
+        Ok(e) => e.as_value(),
+        Err(e) => e.value().unwrap_or_else(|| ruby.qnil().as_value()),
+    }
+}
+
+/// `TypeError` with `message`.
+pub(crate) fn type_error(ruby: &Ruby, message: String) -> Error {
+    Error::new(ruby.exception_type_error(), message)
+}
+
+/// `ArgumentError` with `message`.
+pub(crate) fn arg_error(ruby: &Ruby, message: String) -> Error {
+    Error::new(ruby.exception_arg_error(), message)
+}

@@ -1,0 +1,123 @@
+//! Running blocking work without the GVL.
+//!
+//! Every network call goes through [`cancellable`]: the call runs on the core's blocking
+//! runtime with the GVL released (`rb_thread_call_without_gvl2`), raced against a
+//! [`Notify`] that Ruby's unblocking function pokes when the thread is interrupted
+//! (`Thread#kill`, `Thread#raise`, Ctrl-C). An interrupted call is dropped — the core
+//! discards its reply when it comes — and the pending interrupt is delivered to Ruby.
+
+use std::ffi::c_void;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use magnus::{Error, Ruby};
+use tokio::sync::Notify;
+
+use crate::errors;
+
+/// The closure and, once it ran, its outcome (a caught panic is `Err`).
+struct Job<F, R> {
+    f: Option<F>,
+    out: Option<std::thread::Result<R>>,
+}
+
+unsafe extern "C" fn run_job<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
+    // SAFETY: `data` is the `Job` that `without_gvl` keeps alive for the whole call.
+    let job = unsafe { &mut *data.cast::<Job<F, R>>() };
+    if let Some(f) = job.f.take() {
+        job.out = Some(catch_unwind(AssertUnwindSafe(f)));
+    }
+    std::ptr::null_mut()
+}
+
+/// `run_job` for the closure type of `job` (which has no name to write).
+fn runner_for<F: FnOnce() -> R, R>(
+    _job: &Job<F, R>,
+) -> unsafe extern "C" fn(*mut c_void) -> *mut c_void {
+    run_job::<F, R>
+}
+
+unsafe extern "C" fn unblock(data: *mut c_void) {
+    // SAFETY: `data` is the `Notify` that `without_gvl` keeps alive for the whole call.
+    let notify = unsafe { &*data.cast::<Notify>() };
+    notify.notify_one();
+}
+
+/// Runs `f` with the GVL released. `f` gets the notifier that fires when Ruby wants the
+/// thread back; it must touch no Ruby object. `None`: interrupted before `f` ran.
+fn without_gvl<R>(ruby: &Ruby, f: impl FnOnce(&Notify) -> R) -> Result<Option<R>, Error> {
+    let notify = Notify::new();
+    let notify_ref = &notify;
+    let closure = move || f(notify_ref);
+    let mut job = Job {
+        f: Some(closure),
+        out: None,
+    };
+    let runner = runner_for(&job);
+    // SAFETY: both pointers outlive the call; `run_job` touches no Ruby object, and
+    // `_gvl2` never raises (interrupts are left pending for `deliver_interrupts`).
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl2(
+            Some(runner),
+            (&mut job as *mut Job<_, R>).cast(),
+            Some(unblock),
+            (&notify as *const Notify).cast_mut().cast(),
+        );
+    }
+    match job.out {
+        Some(Ok(r)) => Ok(Some(r)),
+        Some(Err(_)) => Err(errors::base(
+            ruby,
+            "slotshift: internal error (a panic in the native extension was caught)",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Lets Ruby raise what interrupted the thread (Interrupt, kill); if nothing is pending,
+/// raises `Slotshift::ConnectionError`.
+fn interrupted(ruby: &Ruby) -> Error {
+    // SAFETY: rb_thread_check_ints may raise; `protect` catches it and hands it back.
+    let pending = magnus::rb_sys::protect(|| {
+        unsafe { rb_sys::rb_thread_check_ints() };
+        rb_sys::Qnil as rb_sys::VALUE
+    });
+    match pending {
+        Err(e) => e,
+        Ok(_) => errors::by_family(ruby, "connection", "slotshift: call interrupted".into()),
+    }
+}
+
+/// Runs `fut` (a core call) to completion without the GVL; an interruption abandons it.
+pub(crate) fn cancellable<T, Fut>(ruby: &Ruby, fut: Fut) -> Result<T, Error>
+where
+    Fut: Future<Output = slotshift::Result<T>>,
+{
+    let out = without_gvl(ruby, |notify| {
+        slotshift::store::block_on(async {
+            tokio::select! {
+                biased;
+                r = fut => Some(r),
+                _ = notify.notified() => None,
+            }
+        })
+    })?;
+    match out {
+        Some(Ok(Some(Ok(v)))) => Ok(v),
+        Some(Ok(Some(Err(e)))) | Some(Err(e)) => Err(errors::from_core(ruby, &e)),
+        Some(Ok(None)) | None => Err(interrupted(ruby)),
+    }
+}
+
+/// Runs blocking work that cannot be abandoned (it is bounded by the store's timeouts)
+/// without the GVL.
+pub(crate) fn blocking<T>(
+    ruby: &Ruby,
+    f: impl FnOnce() -> slotshift::Result<T>,
+) -> Result<T, Error> {
+    match without_gvl(ruby, |_| f())? {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(errors::from_core(ruby, &e)),
+        None => Err(interrupted(ruby)),
+    }
+}

@@ -1,0 +1,29 @@
+# frozen_string_literal: true
+
+require_relative "lib/slotshift/version"
+
+Gem::Specification.new do |spec|
+  spec.name = "slotshift"
+  spec.version = Slotshift::VERSION
+  spec.summary = "Move Redis data to Redis Cluster with zero downtime, and run well on it afterwards."
+  spec.description = "A redis-rb compatible client over a Rust core: cluster slot routing, CrossSlot " \
+                     "pipeline batching, a cross-slot validator, the MultiStore for migrations, " \
+                     "instrumentation and the keyspace analyzer."
+  spec.authors = ["slotshift contributors"]
+  spec.license = "MIT OR Apache-2.0"
+  spec.homepage = "https://example.invalid/slotshift"
+  spec.required_ruby_version = ">= 3.0"
+
+  # The packaged gem carries the core's sources (ext/slotshift/vendor, written by `rake vendor`)
+  # so it builds with Ruby, make and cargo alone.
+  spec.files = Dir[
+    "lib/**/*.rb",
+    "ext/slotshift/extconf.rb",
+    "ext/slotshift/Cargo.toml",
+    "ext/slotshift/src/**/*.rs",
+    "ext/slotshift/vendor/Cargo.lock",
+    "ext/slotshift/vendor/slotshift/**/*",
+  ].select { |f| File.file?(File.join(__dir__, f)) }
+  spec.require_paths = ["lib"]
+  spec.extensions = ["ext/slotshift/extconf.rb"]
+end

@@ -1,0 +1,127 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+
+# The GVL is released while a call waits; a forked child has its own connections; bad input
+# gives clear Ruby exceptions.
+class TestRuntime < Minitest::Test
+  include SlotshiftTestHelpers
+
+  def test_other_threads_run_while_one_waits_in_blpop
+    r = standalone_client(4)
+    r.del("empty-list")
+    ticks = 0
+    ticker = Thread.new do
+      loop do
+        ticks += 1
+        sleep 0.01
+      end
+    end
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    result = r.blpop("empty-list", timeout: 1)
+    waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    ticker.kill
+    assert_nil result
+    assert_operator waited, :>=, 0.9, "BLPOP returned before its timeout"
+    # With the GVL held for the whole second the ticker could not have run at all.
+    assert_operator ticks, :>, 10, "the other Ruby thread ran only #{ticks} times during BLPOP"
+  end
+
+  def test_blocking_pop_does_not_stall_other_callers_of_the_same_client
+    r = standalone_client(4)
+    r.del("q")
+    popper = Thread.new { r.blpop("q", timeout: 5) }
+    sleep 0.1 until popper.status == "sleep" || !popper.alive?
+    # These go out on the client's regular connection while BLPOP waits on its own.
+    assert_equal "OK", r.set("other", "1")
+    assert_equal 1, r.rpush("q", "item")
+    assert_equal ["q", "item"], popper.value
+  end
+
+  def test_thread_kill_interrupts_a_waiting_call
+    r = standalone_client(4)
+    r.del("never")
+    t = Thread.new { r.blpop("never", timeout: 30) }
+    sleep 0.2
+    t.kill
+    assert t.join(5), "Thread#kill did not end a thread blocked in BLPOP"
+    # The client keeps working afterwards.
+    assert_equal "PONG", r.ping
+  end
+
+  def test_client_works_in_a_forked_child
+    [standalone_client(4), cluster_client].each do |r|
+      r.set("fork:parent", "p")
+      reader, writer = IO.pipe
+      pid = fork do
+        reader.close
+        begin
+          r.set("fork:child", "c")
+          writer.write(JSON.generate([r.get("fork:parent"), r.mget("fork:parent", "fork:child"), Process.pid]))
+        rescue Exception => e # rubocop:disable Lint/RescueException
+          writer.write(JSON.generate(["error", e.class.name, e.message]))
+        ensure
+          writer.close
+          exit!(0)
+        end
+      end
+      writer.close
+      out = JSON.parse(reader.read)
+      Process.wait(pid)
+      assert_equal "p", out[0], out.inspect
+      assert_equal %w[p c], out[1]
+      # The parent's connections still work after the child used (and dropped) its own.
+      assert_equal "c", r.get("fork:child")
+    end
+  end
+
+  def test_wrong_argument_types_raise_type_error
+    r = standalone_client(4)
+    e = assert_raises(TypeError) { r.get(nil) }
+    assert_match(/nil/, e.message)
+    e = assert_raises(TypeError) { r.set(Object.new, "v") }
+    assert_match(/Object/, e.message)
+    assert_raises(TypeError) { r.call("GET", {}) }
+    assert_raises(TypeError) { r.mget("a", nil) }
+    assert_raises(TypeError) { Slotshift.key_slot(nil) }
+    assert_raises(TypeError) { Slotshift.key_slot(1) }
+    assert_raises(TypeError) { Slotshift.key_slots(["a", 2]) }
+    assert_raises(ArgumentError) { r.call }
+    assert_raises(TypeError) { r.pipelined { |p| p.get(nil) } }
+  end
+
+  def test_binary_keys_and_values_round_trip
+    r = cluster_client
+    keys = (0..255).map { |b| "bin:#{b.chr.b}\x00\xFF".b }
+    values = keys.map { |k| k.reverse }
+    r.mset(*keys.zip(values).flatten)
+    got = r.mget(*keys)
+    assert_equal values.map(&:bytes), got.map(&:bytes)
+    assert_equal Slotshift.key_slot("{\xFF}a".b), Slotshift.key_slot("{\xFF}b".b)
+  end
+
+  def test_unknown_options_are_argument_errors
+    e = assert_raises(ArgumentError) { Slotshift::Client.new(url: TestServers.standalone_url, colour: :red) }
+    assert_match(/colour/, e.message)
+    assert_raises(ArgumentError) { Slotshift::Client.new(url: "redis://x", nodes: ["redis://y"]) }
+    assert_raises(ArgumentError) { standalone_client.set("k", "v", bogus: 1) }
+    assert_raises(ArgumentError) do
+      Slotshift::MultiStore.new(name: "x", primary: standalone_client, secondary: standalone_client, nope: 1)
+    end
+    assert_raises(ArgumentError) { Slotshift.analyze(standalone_client, colour: 1) }
+  end
+
+  def test_bad_urls_are_config_errors_and_dead_servers_connection_errors
+    assert_raises(Slotshift::ConfigError) { Slotshift::Client.new(url: "http://nope") }
+    e = assert_raises(Slotshift::ConnectionError) { Slotshift::Client.new(url: "redis://127.0.0.1:1", timeout: 0.5).get("a") }
+    assert_match(/127\.0\.0\.1:1/, e.message)
+  end
+
+  def test_password_never_appears_in_errors
+    e = assert_raises(Slotshift::Error) do
+      Slotshift::Client.new(url: "redis://127.0.0.1:1", password: "s3cr3t-pw", timeout: 0.5).get("a")
+    end
+    refute_includes e.message, "s3cr3t-pw"
+    refute_includes Slotshift::Client.new(url: TestServers.standalone_url).inspect, "s3cr3t-pw"
+  end
+end
