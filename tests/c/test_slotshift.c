@@ -1,0 +1,905 @@
+/* The C suite of slotshift: only the header and the built library, against real servers from
+ * `slotshift servers up` (tests/c/run.sh starts them and passes their URLs in the environment):
+ *
+ *   SLOTSHIFT_TEST_STANDALONE  redis://127.0.0.1:PORT
+ *   SLOTSHIFT_TEST_STANDALONE2 a second standalone (the MultiStore's secondary)
+ *   SLOTSHIFT_TEST_CLUSTER     the cluster's seed URLs, comma-separated
+ *   SLOTSHIFT_TEST_SENTINEL    redis+sentinel://HOST:PORT,…/MASTER
+ *   SLOTSHIFT_FIXTURES         the tests/fixtures directory
+ *   SLOTSHIFT_CARGO_VERSION    the version in the workspace Cargo.toml
+ *
+ * A missing variable is a failure, never a skip. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "check.h"
+
+int check_count = 0;
+int check_failures = 0;
+
+/* double_include.c: a translation unit that includes the header twice. */
+int double_include_slot(void);
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') {
+        fprintf(stderr, "missing environment variable %s (run tests/c/run.sh)\n", name);
+        exit(2);
+    }
+    return v;
+}
+
+static char *read_file(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %s\n", path);
+        exit(2);
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The JSON string value after `"field":` at or after `from`; copied into out. Returns a pointer
+ * past the value, or NULL when the field does not occur again. Enough for our fixtures (no
+ * escapes in the fields read). */
+static const char *json_string(const char *from, const char *field, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", field);
+    const char *p = strstr(from, pat);
+    if (p == NULL) return NULL;
+    p = strchr(p + strlen(pat), '"');
+    if (p == NULL) return NULL;
+    p++;
+    const char *end = strchr(p, '"');
+    if (end == NULL || (size_t)(end - p) >= cap) return NULL;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+    return end + 1;
+}
+
+static const char *json_number(const char *from, const char *field, long *out) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", field);
+    const char *p = strstr(from, pat);
+    if (p == NULL) return NULL;
+    p = strchr(p + strlen(pat), ':');
+    if (p == NULL) return NULL;
+    char *end;
+    *out = strtol(p + 1, &end, 10);
+    return end;
+}
+
+static size_t unhex(const char *hex, uint8_t *out) {
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+    return n;
+}
+
+/* Sends a command of NUL-terminated text arguments (NULL-terminated list). */
+static slotshift_result call(const slotshift_client *c, slotshift_reply **out, slotshift_error **err,
+                             ...) {
+    const uint8_t *argv[16];
+    size_t lens[16];
+    size_t argc = 0;
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 16) {
+        argv[argc] = (const uint8_t *)a;
+        lens[argc] = strlen(a);
+        argc++;
+    }
+    va_end(ap);
+    return slotshift_client_call(c, argv, lens, argc, out, err);
+}
+
+static bool bytes_are(const slotshift_reply *r, const void *want, size_t want_len) {
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (slotshift_reply_bytes(r, &p, &n) != SLOTSHIFT_RESULT_OK) return false;
+    return n == want_len && memcmp(p, want, n) == 0;
+}
+
+static void clear_error(slotshift_error **err) {
+    slotshift_error_free(*err);
+    *err = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void test_version(void) {
+    char want[64];
+    snprintf(want, sizeof want, "%d.%d.%d", SLOTSHIFT_VERSION_MAJOR, SLOTSHIFT_VERSION_MINOR,
+             SLOTSHIFT_VERSION_PATCH);
+    CHECK(strcmp(slotshift_version(), want) == 0);
+    CHECK(strcmp(slotshift_version(), env("SLOTSHIFT_CARGO_VERSION")) == 0);
+    CHECK(SLOTSHIFT_VERSION_NUMBER ==
+          ((SLOTSHIFT_VERSION_MAJOR << 16) | (SLOTSHIFT_VERSION_MINOR << 8) | SLOTSHIFT_VERSION_PATCH));
+}
+
+static void test_result_messages(void) {
+    uint8_t buf[256];
+    size_t n = 12345;
+    CHECK_OK(slotshift_result_message(SLOTSHIFT_RESULT_SERVER_WRONGTYPE, buf, sizeof buf, &n), NULL);
+    CHECK(n > 0 && memcmp(buf, "WRONGTYPE", 9) == 0);
+    size_t need = 0;
+    CHECK_OK(slotshift_result_message(SLOTSHIFT_RESULT_PANIC, NULL, 0, &need), NULL);
+    CHECK(need > 10);
+    size_t untouched = 777;
+    CHECK_RESULT(slotshift_result_message(SLOTSHIFT_RESULT_PANIC, buf, need - 1, &untouched),
+                 SLOTSHIFT_RESULT_BUFFER_TOO_SMALL, NULL);
+    CHECK(untouched == 777);
+    CHECK_RESULT(slotshift_result_message(SLOTSHIFT_RESULT_PANIC, buf, sizeof buf, NULL),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_OK(slotshift_result_message(424242, buf, sizeof buf, &n), NULL);
+    CHECK(n == strlen("unknown result code") && memcmp(buf, "unknown result code", n) == 0);
+}
+
+/* Every row of tests/fixtures/errors.json: the family's C band is the header's constant. */
+static void test_errors_fixture(void) {
+    static const struct {
+        const char *family;
+        unsigned code;
+    } table[] = {
+        {"slot", SLOTSHIFT_RESULT_SLOT},
+        {"command", SLOTSHIFT_RESULT_COMMAND},
+        {"config", SLOTSHIFT_RESULT_CONFIG},
+        {"server", SLOTSHIFT_RESULT_SERVER},
+        {"connection", SLOTSHIFT_RESULT_CONNECTION},
+        {"routing", SLOTSHIFT_RESULT_ROUTING},
+        {"pipeline", SLOTSHIFT_RESULT_PIPELINE},
+        {"validator", SLOTSHIFT_RESULT_VALIDATOR},
+        {"analyzer", SLOTSHIFT_RESULT_ANALYZER},
+        {"multistore", SLOTSHIFT_RESULT_MULTISTORE},
+        {"embedded", SLOTSHIFT_RESULT_EMBEDDED},
+        {"migrate", SLOTSHIFT_RESULT_MIGRATE},
+    };
+    const size_t rows_known = sizeof table / sizeof table[0];
+    char *doc = read_file(env("SLOTSHIFT_FIXTURES"), "errors.json");
+    const char *p = strstr(doc, "\"families\"");
+    CHECK(p != NULL);
+    size_t rows = 0;
+    char family[64];
+    while (p != NULL && (p = json_string(p, "family", family, sizeof family)) != NULL) {
+        long band = -1;
+        p = json_number(p, "c_band", &band);
+        rows++;
+        bool found = false;
+        for (size_t i = 0; i < rows_known; i++) {
+            if (strcmp(table[i].family, family) == 0) {
+                found = true;
+                if ((long)table[i].code != band) {
+                    fprintf(stderr, "family %s: fixture band %ld, header %u\n", family, band,
+                            table[i].code);
+                }
+                CHECK((long)table[i].code == band);
+            }
+        }
+        if (!found) fprintf(stderr, "family %s of errors.json has no C code\n", family);
+        CHECK(found);
+        uint8_t buf[256];
+        size_t n = 0;
+        CHECK_OK(slotshift_result_message((uint32_t)band, buf, sizeof buf, &n), NULL);
+        bool unknown = n == strlen("unknown result code") && memcmp(buf, "unknown result code", n) == 0;
+        if (unknown) fprintf(stderr, "family %s: band %ld has no message\n", family, band);
+        CHECK(!unknown);
+    }
+    CHECK(rows == rows_known);
+    free(doc);
+}
+
+/* Every vector of tests/fixtures/slots.json, one by one and as one batch. */
+static void test_slots_fixture(void) {
+    char *doc = read_file(env("SLOTSHIFT_FIXTURES"), "slots.json");
+    const char *p = strstr(doc, "\"vectors\"");
+    CHECK(p != NULL);
+    static uint8_t keys[256][4096];
+    const uint8_t *ptrs[256];
+    size_t lens[256];
+    uint16_t want[256];
+    size_t n = 0;
+    static char hex[8200];
+    while (p != NULL && n < 256 && (p = json_string(p, "key_hex", hex, sizeof hex)) != NULL) {
+        long slot = -1;
+        p = json_number(p, "slot", &slot);
+        lens[n] = unhex(hex, keys[n]);
+        ptrs[n] = keys[n];
+        want[n] = (uint16_t)slot;
+        uint16_t got = slotshift_key_slot(keys[n], lens[n]);
+        if (got != want[n]) fprintf(stderr, "key_hex %s: slot %u, want %ld\n", hex, got, slot);
+        CHECK(got == want[n]);
+        n++;
+    }
+    CHECK(n >= 60);
+    uint16_t got[256];
+    CHECK_OK(slotshift_key_slots(ptrs, lens, n, got), NULL);
+    CHECK(memcmp(got, want, n * sizeof got[0]) == 0);
+    /* Binary keys, the empty key, NULL handling. */
+    CHECK(slotshift_key_slot((const uint8_t *)"123456789", 9) == 12739);
+    CHECK(slotshift_key_slot(NULL, 0) == 0);
+    CHECK(slotshift_key_slot(NULL, 5) == 65535);
+    CHECK(slotshift_key_slot((const uint8_t *)"{a}\0x", 5) == slotshift_key_slot((const uint8_t *)"a", 1));
+    uint16_t untouched[2] = {7, 7};
+    const uint8_t *bad[2] = {(const uint8_t *)"a", NULL};
+    size_t bad_lens[2] = {1, 3};
+    CHECK_RESULT(slotshift_key_slots(bad, bad_lens, 2, untouched), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK(untouched[0] == 7 && untouched[1] == 7);
+    CHECK_RESULT(slotshift_key_slots(NULL, lens, 1, got), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK(double_include_slot() == 12739);
+    free(doc);
+}
+
+static void test_null_parameters(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *client = NULL;
+    CHECK_RESULT(slotshift_client_new(NULL, &client, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(client == NULL);
+    CHECK(err != NULL && slotshift_error_result(err) == SLOTSHIFT_RESULT_NULL_PARAMETER);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "url") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), NULL, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "out") != NULL);
+    clear_error(&err);
+    /* The error detail is optional. */
+    CHECK_RESULT(slotshift_client_new(NULL, &client, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+
+    slotshift_reply *reply = NULL;
+    CHECK_RESULT(call(NULL, &reply, &err, "PING", NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(reply == NULL);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "client") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_client_pipeline(NULL, NULL, NULL, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_multistore_call(NULL, NULL, NULL, 0, NULL, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_analyze(NULL, NULL, NULL, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_metrics_text(NULL, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_recorder_start(NULL, 0, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_validator_counts(NULL, NULL, NULL, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_pipeline_add(NULL, NULL, NULL, 1), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    int64_t i = 0;
+    CHECK_RESULT(slotshift_reply_integer(NULL, &i), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK(slotshift_reply_type(NULL) == SLOTSHIFT_VALUE_TYPE_UNKNOWN);
+    CHECK(slotshift_reply_len(NULL) == 0);
+    CHECK(slotshift_replies_len(NULL) == 0);
+    CHECK(slotshift_client_kind(NULL) == SLOTSHIFT_DEPLOYMENT_KIND_UNKNOWN);
+    CHECK(slotshift_error_message(NULL) == NULL);
+    CHECK(slotshift_error_result(NULL) == SLOTSHIFT_RESULT_NULL_PARAMETER);
+    /* _free(NULL) is a no-op for every type. */
+    slotshift_client_free(NULL);
+    slotshift_client_options_free(NULL);
+    slotshift_reply_free(NULL);
+    slotshift_replies_free(NULL);
+    slotshift_pipeline_free(NULL);
+    slotshift_multistore_free(NULL);
+    slotshift_recorder_free(NULL);
+    slotshift_analyze_options_free(NULL);
+    slotshift_report_free(NULL);
+    slotshift_error_free(NULL);
+    slotshift_string_free(NULL);
+}
+
+static void test_bad_urls(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *client = NULL;
+    CHECK_RESULT(slotshift_client_new("redis://user:s3cretpw@127.0.0.1:notaport", &client, &err),
+                 SLOTSHIFT_RESULT_CONFIG, err);
+    CHECK(client == NULL);
+    CHECK(err != NULL && slotshift_error_result(err) == SLOTSHIFT_RESULT_CONFIG);
+    CHECK(err != NULL && strlen(slotshift_error_message(err)) > 0);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "s3cretpw") == NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_client_new("\xff\xfe", &client, &err), SLOTSHIFT_RESULT_INVALID_UTF8, err);
+    clear_error(&err);
+    /* Nothing listens on port 1: a connection error naming the node, not the password. */
+    slotshift_result r = slotshift_client_new("redis://:hunter2pw@127.0.0.1:1", &client, &err);
+    CHECK(r / 100 * 100 == SLOTSHIFT_RESULT_CONNECTION);
+    CHECK(client == NULL);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "127.0.0.1:1") != NULL);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "hunter2pw") == NULL);
+    clear_error(&err);
+    const char *seeds[1] = {NULL};
+    CHECK_RESULT(slotshift_client_new_seeds(seeds, 1, &client, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "urls[0]") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_client_new_seeds(seeds, 0, &client, &err), SLOTSHIFT_RESULT_INVALID_ARGUMENT, err);
+    clear_error(&err);
+}
+
+static void test_standalone(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), &c, &err), err);
+    if (c == NULL) return;
+    CHECK(slotshift_client_kind(c) == SLOTSHIFT_DEPLOYMENT_KIND_STANDALONE);
+    slotshift_reply *r = NULL;
+
+    /* Binary-safe SET / GET: NUL bytes in key and value. */
+    const uint8_t key[] = {'c', ':', 'b', 0, 'k', 0xff};
+    const uint8_t value[] = {0, 1, 2, 'v', 0, 0xfe};
+    const uint8_t *set_argv[3] = {(const uint8_t *)"SET", key, value};
+    size_t set_lens[3] = {3, sizeof key, sizeof value};
+    CHECK_OK(slotshift_client_call(c, set_argv, set_lens, 3, &r, &err), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_STATUS);
+    CHECK(bytes_are(r, "OK", 2));
+    slotshift_reply_free(r);
+    r = NULL;
+    const uint8_t *get_argv[2] = {(const uint8_t *)"GET", key};
+    size_t get_lens[2] = {3, sizeof key};
+    CHECK_OK(slotshift_client_call(c, get_argv, get_lens, 2, &r, &err), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_BULK);
+    CHECK(bytes_are(r, value, sizeof value));
+    /* Wrong accessor: a bulk is not an integer; the output stays untouched. */
+    int64_t iv = 42;
+    CHECK_RESULT(slotshift_reply_integer(r, &iv), SLOTSHIFT_RESULT_REPLY_WRONG_TYPE, NULL);
+    CHECK(iv == 42);
+    const slotshift_reply *el = NULL;
+    CHECK_RESULT(slotshift_reply_element(r, 0, &el), SLOTSHIFT_RESULT_REPLY_WRONG_TYPE, NULL);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* A missing key is nil. */
+    CHECK_OK(call(c, &r, &err, "GET", "c:missing", NULL), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_NIL);
+    const uint8_t *bp = NULL;
+    size_t bn = 0;
+    CHECK_RESULT(slotshift_reply_bytes(r, &bp, &bn), SLOTSHIFT_RESULT_REPLY_WRONG_TYPE, NULL);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* MGET: an array, in order, nil for the missing key. */
+    CHECK_OK(call(c, &r, &err, "SET", "c:a", "1", NULL), err);
+    slotshift_reply_free(r);
+    CHECK_OK(call(c, &r, &err, "SET", "c:b", "2", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "MGET", "c:a", "c:missing", "c:b", NULL), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_ARRAY);
+    CHECK(slotshift_reply_len(r) == 3);
+    CHECK_OK(slotshift_reply_element(r, 0, &el), NULL);
+    CHECK(bytes_are(el, "1", 1));
+    CHECK_OK(slotshift_reply_element(r, 1, &el), NULL);
+    CHECK(slotshift_reply_type(el) == SLOTSHIFT_VALUE_TYPE_NIL);
+    CHECK_OK(slotshift_reply_element(r, 2, &el), NULL);
+    CHECK(bytes_are(el, "2", 1));
+    const slotshift_reply *untouched = (const slotshift_reply *)&iv;
+    CHECK_RESULT(slotshift_reply_element(r, 3, &untouched), SLOTSHIFT_RESULT_OUT_OF_RANGE, NULL);
+    CHECK(untouched == (const slotshift_reply *)&iv);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* Integers. */
+    CHECK_OK(call(c, &r, &err, "DEL", "c:counter", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "INCRBY", "c:counter", "41", NULL), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_INTEGER);
+    CHECK_OK(slotshift_reply_integer(r, &iv), NULL);
+    CHECK(iv == 41);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* A server error reply: WRONGTYPE, with the server's text as the detail. */
+    CHECK_RESULT(call(c, &r, &err, "LPUSH", "c:a", "x", NULL), SLOTSHIFT_RESULT_SERVER_WRONGTYPE, err);
+    CHECK(r == NULL);
+    CHECK(err != NULL && strncmp(slotshift_error_message(err), "WRONGTYPE", 9) == 0);
+    CHECK(err != NULL && slotshift_error_result(err) == SLOTSHIFT_RESULT_SERVER_WRONGTYPE);
+    clear_error(&err);
+    /* Another error reply: the generic server code. */
+    CHECK_RESULT(call(c, &r, &err, "INCR", "c:a", "extra", NULL), SLOTSHIFT_RESULT_SERVER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "ERR") != NULL);
+    clear_error(&err);
+    /* Bad arguments. */
+    CHECK_RESULT(slotshift_client_call(c, NULL, NULL, 0, &r, &err), SLOTSHIFT_RESULT_INVALID_ARGUMENT, err);
+    clear_error(&err);
+    const uint8_t *nul_argv[2] = {(const uint8_t *)"GET", NULL};
+    size_t nul_lens[2] = {3, 4};
+    CHECK_RESULT(slotshift_client_call(c, nul_argv, nul_lens, 2, &r, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "argv[1]") != NULL);
+    clear_error(&err);
+    /* NULL with length 0 is the empty argument. */
+    nul_lens[1] = 0;
+    CHECK_OK(slotshift_client_call(c, nul_argv, nul_lens, 2, &r, &err), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_NIL);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* Pipeline: one failing command fails only its entry. */
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    CHECK(p != NULL);
+    const uint8_t *a1[3] = {(const uint8_t *)"SET", (const uint8_t *)"c:p", (const uint8_t *)"v"};
+    size_t l1[3] = {3, 3, 1};
+    CHECK_OK(slotshift_pipeline_add(p, a1, l1, 3), NULL);
+    const uint8_t *a2[3] = {(const uint8_t *)"LPUSH", (const uint8_t *)"c:p", (const uint8_t *)"x"};
+    size_t l2[3] = {5, 3, 1};
+    CHECK_OK(slotshift_pipeline_add(p, a2, l2, 3), NULL);
+    const uint8_t *a3[2] = {(const uint8_t *)"GET", (const uint8_t *)"c:p"};
+    size_t l3[2] = {3, 3};
+    CHECK_OK(slotshift_pipeline_add(p, a3, l3, 2), NULL);
+    CHECK_RESULT(slotshift_pipeline_add(p, a3, l3, 0), SLOTSHIFT_RESULT_INVALID_ARGUMENT, NULL);
+    CHECK(slotshift_pipeline_len(p) == 3);
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_client_pipeline(c, p, &rs, &err), err);
+    CHECK(slotshift_replies_len(rs) == 3);
+    const slotshift_reply *e = NULL;
+    CHECK_OK(slotshift_replies_get(rs, 0, &e, &err), err);
+    CHECK(bytes_are(e, "OK", 2));
+    e = NULL;
+    CHECK_RESULT(slotshift_replies_get(rs, 1, &e, &err), SLOTSHIFT_RESULT_SERVER_WRONGTYPE, err);
+    CHECK(e == NULL);
+    clear_error(&err);
+    CHECK_OK(slotshift_replies_get(rs, 2, &e, &err), err);
+    CHECK(bytes_are(e, "v", 1));
+    CHECK_RESULT(slotshift_replies_get(rs, 3, &e, &err), SLOTSHIFT_RESULT_OUT_OF_RANGE, err);
+    clear_error(&err);
+    slotshift_replies_free(rs);
+
+    /* Transaction: an array of replies, an error reply as an element. */
+    CHECK_OK(slotshift_client_transaction(c, p, &r, &err), err);
+    CHECK(slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_ARRAY);
+    CHECK(slotshift_reply_len(r) == 3);
+    CHECK_OK(slotshift_reply_element(r, 1, &el), NULL);
+    CHECK(slotshift_reply_type(el) == SLOTSHIFT_VALUE_TYPE_ERROR);
+    const char *code = NULL, *detail = NULL;
+    size_t code_len = 0, detail_len = 0;
+    CHECK_OK(slotshift_reply_error(el, &code, &code_len, &detail, &detail_len), NULL);
+    CHECK(code_len == 9 && memcmp(code, "WRONGTYPE", 9) == 0);
+    CHECK(detail_len > 0);
+    slotshift_reply_free(r);
+    r = NULL;
+    slotshift_pipeline_clear(p);
+    CHECK(slotshift_pipeline_len(p) == 0);
+    slotshift_pipeline_free(p);
+
+    /* RESP3-only types are not reachable on RESP2; a HELLO-less standalone gives a map as an
+     * array. CONFIG GET shows element walking of a flat array. */
+    CHECK_OK(call(c, &r, &err, "CONFIG", "GET", "maxmemory-policy", NULL), err);
+    CHECK(slotshift_reply_len(r) == 2);
+    slotshift_reply_free(r);
+    slotshift_client_free(c);
+}
+
+static slotshift_client *cluster_client(slotshift_error **err) {
+    /* The seed list as one string, and as an array of seeds. */
+    const char *seeds = env("SLOTSHIFT_TEST_CLUSTER");
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(seeds, &c, err), *err);
+    CHECK(slotshift_client_kind(c) == SLOTSHIFT_DEPLOYMENT_KIND_CLUSTER);
+    char *copy = strdup(seeds);
+    const char *list[16];
+    size_t n = 0;
+    for (char *tok = strtok(copy, ","); tok != NULL && n < 16; tok = strtok(NULL, ",")) list[n++] = tok;
+    slotshift_client *c2 = NULL;
+    CHECK_OK(slotshift_client_new_seeds(list, n, &c2, err), *err);
+    CHECK(slotshift_client_kind(c2) == SLOTSHIFT_DEPLOYMENT_KIND_CLUSTER);
+    slotshift_client_free(c2);
+    free(copy);
+    return c;
+}
+
+static void test_cluster(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = cluster_client(&err);
+    if (c == NULL) return;
+    slotshift_reply *r = NULL;
+    enum { N = 200 };
+    static char names[N][32];
+    static char values[N][32];
+    /* SET each key (routed by slot), then one MGET of all: the batcher splits it per slot and
+     * puts the replies back in order. */
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "c:cluster:%d", i);
+        snprintf(values[i], sizeof values[i], "value-%d", i);
+        CHECK_OK(call(c, &r, &err, "SET", names[i], values[i], NULL), err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
+    const uint8_t *argv[N + 2];
+    size_t lens[N + 2];
+    argv[0] = (const uint8_t *)"MGET";
+    lens[0] = 4;
+    for (int i = 0; i < N; i++) {
+        argv[i + 1] = (const uint8_t *)names[i];
+        lens[i + 1] = strlen(names[i]);
+    }
+    argv[N + 1] = (const uint8_t *)"c:cluster:missing";
+    lens[N + 1] = strlen("c:cluster:missing");
+    /* The keys span many slots. */
+    uint16_t first = slotshift_key_slot(argv[1], lens[1]);
+    int other_slots = 0;
+    for (int i = 2; i <= N; i++) other_slots += slotshift_key_slot(argv[i], lens[i]) != first;
+    CHECK(other_slots > N / 2);
+    CHECK_OK(slotshift_client_call(c, argv, lens, N + 2, &r, &err), err);
+    CHECK(slotshift_reply_len(r) == N + 1);
+    int same = 0;
+    for (int i = 0; i < N; i++) {
+        const slotshift_reply *el = NULL;
+        if (slotshift_reply_element(r, (size_t)i, &el) == SLOTSHIFT_RESULT_OK &&
+            bytes_are(el, values[i], strlen(values[i])))
+            same++;
+    }
+    CHECK(same == N);
+    const slotshift_reply *last = NULL;
+    CHECK_OK(slotshift_reply_element(r, N, &last), NULL);
+    CHECK(slotshift_reply_type(last) == SLOTSHIFT_VALUE_TYPE_NIL);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* GET of one key on the cluster. */
+    CHECK_OK(call(c, &r, &err, "GET", "c:cluster:7", NULL), err);
+    CHECK(bytes_are(r, "value-7", 7));
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* A pipeline across slots. */
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    for (int i = 0; i < 50; i++) {
+        const uint8_t *a[2] = {(const uint8_t *)"GET", (const uint8_t *)names[i]};
+        size_t l[2] = {3, strlen(names[i])};
+        CHECK_OK(slotshift_pipeline_add(p, a, l, 2), NULL);
+    }
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_client_pipeline(c, p, &rs, &err), err);
+    int ok = 0;
+    for (int i = 0; i < 50; i++) {
+        const slotshift_reply *e = NULL;
+        if (slotshift_replies_get(rs, (size_t)i, &e, NULL) == SLOTSHIFT_RESULT_OK &&
+            bytes_are(e, values[i], strlen(values[i])))
+            ok++;
+    }
+    CHECK(ok == 50);
+    slotshift_replies_free(rs);
+    slotshift_pipeline_free(p);
+
+    /* DEL across slots counts every key. */
+    argv[0] = (const uint8_t *)"DEL";
+    lens[0] = 3;
+    CHECK_OK(slotshift_client_call(c, argv, lens, N + 2, &r, &err), err);
+    int64_t deleted = 0;
+    CHECK_OK(slotshift_reply_integer(r, &deleted), NULL);
+    CHECK(deleted == N);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* A cross-slot transaction is refused before anything is sent. */
+    slotshift_pipeline *tx = slotshift_pipeline_new();
+    const uint8_t *t1[3] = {(const uint8_t *)"SET", (const uint8_t *)"c:tx:a", (const uint8_t *)"1"};
+    const uint8_t *t2[3] = {(const uint8_t *)"SET", (const uint8_t *)"c:tx:b", (const uint8_t *)"1"};
+    size_t tl[3] = {3, 6, 1};
+    CHECK(slotshift_key_slot(t1[1], 6) != slotshift_key_slot(t2[1], 6));
+    CHECK_OK(slotshift_pipeline_add(tx, t1, tl, 3), NULL);
+    CHECK_OK(slotshift_pipeline_add(tx, t2, tl, 3), NULL);
+    CHECK_RESULT(slotshift_client_transaction(c, tx, &r, &err), SLOTSHIFT_RESULT_ROUTING, err);
+    CHECK(r == NULL);
+    clear_error(&err);
+    slotshift_pipeline_free(tx);
+    slotshift_client_free(c);
+}
+
+static void test_sentinel(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_SENTINEL"), &c, &err), err);
+    if (c == NULL) {
+        clear_error(&err);
+        return;
+    }
+    CHECK(slotshift_client_kind(c) == SLOTSHIFT_DEPLOYMENT_KIND_SENTINEL);
+    slotshift_reply *r = NULL;
+    CHECK_OK(call(c, &r, &err, "SET", "c:sentinel", "yes", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "GET", "c:sentinel", NULL), err);
+    CHECK(bytes_are(r, "yes", 3));
+    slotshift_reply_free(r);
+    slotshift_client_free(c);
+}
+
+static bool has_value(const slotshift_client *c, const char *key, const char *value) {
+    slotshift_reply *r = NULL;
+    bool same = call(c, &r, NULL, "GET", key, NULL) == SLOTSHIFT_RESULT_OK && bytes_are(r, value, strlen(value));
+    slotshift_reply_free(r);
+    return same;
+}
+
+static bool is_missing(const slotshift_client *c, const char *key) {
+    slotshift_reply *r = NULL;
+    bool missing = call(c, &r, NULL, "GET", key, NULL) == SLOTSHIFT_RESULT_OK &&
+                   slotshift_reply_type(r) == SLOTSHIFT_VALUE_TYPE_NIL;
+    slotshift_reply_free(r);
+    return missing;
+}
+
+static slotshift_result ms_call(const slotshift_multistore *ms, slotshift_reply **out, slotshift_error **err,
+                                const char *a0, const char *a1, const char *a2) {
+    const uint8_t *argv[3] = {(const uint8_t *)a0, (const uint8_t *)a1, (const uint8_t *)a2};
+    size_t lens[3] = {strlen(a0), strlen(a1), a2 != NULL ? strlen(a2) : 0};
+    return slotshift_multistore_call(ms, argv, lens, a2 != NULL ? 3 : 2, out, err);
+}
+
+static void test_multistore(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *cluster = cluster_client(&err);
+    slotshift_client *old = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), &old, &err), err);
+    if (cluster == NULL || old == NULL) {
+        slotshift_client_free(cluster);
+        slotshift_client_free(old);
+        clear_error(&err);
+        return;
+    }
+    slotshift_multistore *ms = NULL;
+    /* A bad name is the MultiStore family's error. */
+    CHECK_RESULT(slotshift_multistore_new("", cluster, old, true, false, &ms, &err),
+                 SLOTSHIFT_RESULT_MULTISTORE, err);
+    CHECK(ms == NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_multistore_new("CSessions", NULL, old, true, false, &ms, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+
+    /* Dual-write, the old store still the default. */
+    CHECK_OK(slotshift_multistore_new("CSessions", cluster, old, true, false, &ms, &err), err);
+    if (ms == NULL) goto done;
+    bool dual = false, primary_default = true;
+    CHECK_OK(slotshift_multistore_flags(ms, &dual, &primary_default), NULL);
+    CHECK(dual && !primary_default);
+    slotshift_reply *r = NULL;
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:ms:1", "both"), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK(has_value(cluster, "c:ms:1", "both"));
+    CHECK(has_value(old, "c:ms:1", "both"));
+    CHECK_OK(ms_call(ms, &r, &err, "GET", "c:ms:1", NULL), err);
+    CHECK(bytes_are(r, "both", 4));
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* A pipeline that writes goes to both stores too. */
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    const uint8_t *a1[3] = {(const uint8_t *)"SET", (const uint8_t *)"c:ms:2", (const uint8_t *)"p"};
+    size_t l1[3] = {3, 6, 1};
+    CHECK_OK(slotshift_pipeline_add(p, a1, l1, 3), NULL);
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_multistore_pipeline(ms, p, &rs, &err), err);
+    CHECK(slotshift_replies_len(rs) == 1);
+    slotshift_replies_free(rs);
+    slotshift_pipeline_free(p);
+    CHECK(has_value(cluster, "c:ms:2", "p"));
+    CHECK(has_value(old, "c:ms:2", "p"));
+
+    /* The new store only: writes no longer reach the old one. */
+    CHECK_OK(slotshift_multistore_set_flags(ms, false, true, &err), err);
+    CHECK_OK(slotshift_multistore_flags(ms, &dual, &primary_default), NULL);
+    CHECK(!dual && primary_default);
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:ms:3", "new-only"), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK(has_value(cluster, "c:ms:3", "new-only"));
+    CHECK(is_missing(old, "c:ms:3"));
+
+    char *text = NULL;
+    size_t text_len = 0;
+    CHECK_OK(slotshift_multistore_metrics_text(ms, &text, &text_len), NULL);
+    CHECK(text != NULL && strlen(text) == text_len);
+    CHECK(text != NULL && strstr(text, "multi_store") != NULL);
+    CHECK(text != NULL && strstr(text, "instance_name=\"CSessions\"") != NULL);
+    slotshift_string_free(text);
+
+    /* Freed before its clients here; the other order is shown in test_shutdown_order. */
+    slotshift_multistore_free(ms);
+done:
+    slotshift_client_free(cluster);
+    slotshift_client_free(old);
+}
+
+/* Clients freed before the MultiStore made from them: the MultiStore keeps working. */
+static void test_shutdown_order(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *a = NULL, *b = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), &a, &err), err);
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), &b, &err), err);
+    slotshift_multistore *ms = NULL;
+    CHECK_OK(slotshift_multistore_new("order", a, b, true, false, &ms, &err), err);
+    slotshift_client_free(a);
+    slotshift_client_free(b);
+    slotshift_reply *r = NULL;
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:order", "x"), err);
+    slotshift_reply_free(r);
+    slotshift_multistore_free(ms);
+    clear_error(&err);
+}
+
+static void test_validator(void) {
+    slotshift_error *err = NULL;
+    CHECK_RESULT(slotshift_validator_set_mode(7), SLOTSHIFT_RESULT_INVALID_ARGUMENT, NULL);
+    CHECK_OK(slotshift_validator_set_mode(SLOTSHIFT_VALIDATION_MODE_COUNT), NULL);
+    CHECK(slotshift_validator_mode() == SLOTSHIFT_VALIDATION_MODE_COUNT);
+    CHECK_OK(slotshift_validator_set_mode(SLOTSHIFT_VALIDATION_MODE_OFF), NULL);
+    CHECK(slotshift_validator_mode() == SLOTSHIFT_VALIDATION_MODE_OFF);
+
+    slotshift_client_options *o = slotshift_client_options_new();
+    CHECK(o != NULL);
+    CHECK_OK(slotshift_client_options_set_name(o, "c_validated"), NULL);
+    CHECK_RESULT(slotshift_client_options_set_cross_slot_validation(o, 99), SLOTSHIFT_RESULT_INVALID_ARGUMENT, NULL);
+    CHECK_OK(slotshift_client_options_set_cross_slot_validation(o, SLOTSHIFT_VALIDATION_MODE_RAISE), NULL);
+    CHECK_OK(slotshift_client_options_set_instrument(o, true), NULL);
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new_with_options(env("SLOTSHIFT_TEST_STANDALONE"), o, &c, &err), err);
+    slotshift_client_options_free(o);
+    if (c == NULL) return;
+    slotshift_reply *r = NULL;
+    /* Keys in different slots: refused before it is sent (a standalone would accept it). */
+    CHECK(slotshift_key_slot((const uint8_t *)"c:v:a", 5) != slotshift_key_slot((const uint8_t *)"c:v:b", 5));
+    CHECK_RESULT(call(c, &r, &err, "MGET", "c:v:a", "c:v:b", NULL), SLOTSHIFT_RESULT_VALIDATOR, err);
+    CHECK(r == NULL);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "MGET") != NULL);
+    clear_error(&err);
+    uint64_t cross = 0, allowed = 0, refused = 0;
+    CHECK_OK(slotshift_validator_counts("c_validated", &cross, &allowed, &refused), NULL);
+    CHECK(refused == 1);
+    /* Inside an allow scope on this thread, it is sent and counted as allowed. */
+    CHECK(!slotshift_validator_is_allowed());
+    slotshift_validator_allow_enter();
+    CHECK(slotshift_validator_is_allowed());
+    CHECK_OK(call(c, &r, &err, "MGET", "c:v:a", "c:v:b", NULL), err);
+    CHECK(slotshift_reply_len(r) == 2);
+    slotshift_reply_free(r);
+    r = NULL;
+    slotshift_validator_allow_exit();
+    CHECK(!slotshift_validator_is_allowed());
+    CHECK_OK(slotshift_validator_counts("c_validated", &cross, &allowed, &refused), NULL);
+    CHECK(allowed == 1 && refused == 1);
+    /* Same slot (hash tag): no violation. */
+    CHECK_OK(call(c, &r, &err, "MGET", "{c:v}a", "{c:v}b", NULL), err);
+    slotshift_reply_free(r);
+    slotshift_client_free(c);
+
+    /* The pipeline family: a batch limit of 0 is refused when the client is made. */
+    o = slotshift_client_options_new();
+    CHECK_OK(slotshift_client_options_set_batch_limit(o, 0), NULL);
+    c = NULL;
+    CHECK_RESULT(slotshift_client_new_with_options(env("SLOTSHIFT_TEST_STANDALONE"), o, &c, &err),
+                 SLOTSHIFT_RESULT_PIPELINE, err);
+    CHECK(c == NULL);
+    clear_error(&err);
+    slotshift_client_options_free(o);
+}
+
+static void test_metrics_and_recorder(void) {
+    slotshift_error *err = NULL;
+    slotshift_client_options *o = slotshift_client_options_new();
+    CHECK_OK(slotshift_client_options_set_name(o, "c_recorded"), NULL);
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new_with_options(env("SLOTSHIFT_TEST_STANDALONE"), o, &c, &err), err);
+    slotshift_client_options_free(o);
+    if (c == NULL) return;
+    slotshift_recorder *rec = NULL;
+    CHECK_OK(slotshift_recorder_start(NULL, 0, &rec), NULL);
+    slotshift_reply *r = NULL;
+    CHECK_OK(call(c, &r, &err, "SET", "c:rec:1", "x", NULL), err);
+    slotshift_reply_free(r);
+    CHECK_OK(call(c, &r, &err, "GET", "c:rec:1", NULL), err);
+    slotshift_reply_free(r);
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    const uint8_t *a[2] = {(const uint8_t *)"GET", (const uint8_t *)"other:2"};
+    size_t l[2] = {3, 7};
+    CHECK_OK(slotshift_pipeline_add(p, a, l, 2), NULL);
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_client_pipeline(c, p, &rs, &err), err);
+    slotshift_replies_free(rs);
+    slotshift_pipeline_free(p);
+    CHECK_OK(slotshift_recorder_stop(rec), NULL);
+    CHECK_OK(call(c, &r, &err, "GET", "c:rec:1", NULL), err); /* after stop: not recorded */
+    slotshift_reply_free(r);
+    CHECK(slotshift_recorder_count(rec) == 3);
+    size_t n = 0;
+    CHECK_OK(slotshift_recorder_count_command(rec, "get", &n), NULL);
+    CHECK(n == 2);
+    CHECK_OK(slotshift_recorder_count_key(rec, (const uint8_t *)"c:rec:*", 7, &n), NULL);
+    CHECK(n == 2);
+    slotshift_recorder_free(rec);
+
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_OK(slotshift_metrics_text(&text, &len), NULL);
+    CHECK(text != NULL && len == strlen(text));
+    CHECK(text != NULL && strstr(text, "c_recorded") != NULL);
+    slotshift_string_free(text);
+    slotshift_client_free(c);
+}
+
+static void test_analyzer(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), &c, &err), err);
+    if (c == NULL) return;
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    char key[64];
+    for (int i = 0; i < 50; i++) {
+        snprintf(key, sizeof key, "c:an:user:%d", 1000 + i);
+        const uint8_t *a[3] = {(const uint8_t *)"SET", (const uint8_t *)key, (const uint8_t *)"v"};
+        size_t l[3] = {3, strlen(key), 1};
+        CHECK_OK(slotshift_pipeline_add(p, a, l, 3), NULL);
+    }
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_client_pipeline(c, p, &rs, &err), err);
+    slotshift_replies_free(rs);
+    slotshift_pipeline_free(p);
+
+    slotshift_analyze_options *o = slotshift_analyze_options_new();
+    CHECK_OK(slotshift_analyze_options_set_match(o, (const uint8_t *)"c:an:*", 6), NULL);
+    CHECK_OK(slotshift_analyze_options_set_type(o, "string"), NULL);
+    CHECK_OK(slotshift_analyze_options_set_count(o, 100), NULL);
+    slotshift_report *report = NULL;
+    CHECK_OK(slotshift_analyze(c, o, &report, &err), err);
+    CHECK(slotshift_report_keys(report) == 50);
+    const char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(slotshift_report_json(report, &json, &len), NULL);
+    CHECK(json != NULL && strlen(json) == len);
+    CHECK(json != NULL && strstr(json, "\"patterns\"") != NULL);
+    CHECK(json != NULL && strstr(json, "c:an:user:1000") == NULL); /* keys masked */
+    slotshift_report_free(report);
+
+    /* The analyzer family: COUNT 0 is refused. */
+    CHECK_OK(slotshift_analyze_options_set_count(o, 0), NULL);
+    report = NULL;
+    CHECK_RESULT(slotshift_analyze(c, o, &report, &err), SLOTSHIFT_RESULT_ANALYZER, err);
+    CHECK(report == NULL);
+    clear_error(&err);
+    slotshift_analyze_options_free(o);
+    slotshift_client_free(c);
+}
+
+static void test_panic_guard(void) {
+#if defined(SLOTSHIFT_TEST_HOOKS)
+    CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
+    CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
+    /* The process lives and the library still works. */
+    CHECK(slotshift_key_slot((const uint8_t *)"123456789", 9) == 12739);
+#else
+    fprintf(stderr, "built without SLOTSHIFT_TEST_HOOKS\n");
+    CHECK(0);
+#endif
+}
+
+int main(void) {
+    test_version();
+    test_result_messages();
+    test_errors_fixture();
+    test_slots_fixture();
+    test_null_parameters();
+    test_bad_urls();
+    test_standalone();
+    test_cluster();
+    test_sentinel();
+    test_multistore();
+    test_shutdown_order();
+    test_validator();
+    test_metrics_and_recorder();
+    test_analyzer();
+    test_panic_guard();
+    printf("%d checks, %d failed\n", check_count, check_failures);
+    return check_failures == 0 ? 0 : 1;
+}
