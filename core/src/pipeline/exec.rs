@@ -35,8 +35,9 @@ pub(crate) async fn run(
     drop(topology);
     let mut results: Vec<Option<Result<Reply, Error>>> =
         (0..plan.parts.len()).map(|_| None).collect();
-    if plan.rounds() <= 1 {
-        // Everything fits in one batch per node: one router call sends them all at once.
+    if plan.parts.len() <= limit {
+        // Everything fits in one batch: one router call sends it, one pipeline per node (and
+        // whatever is redirected in a retry round is part of it, so still at most `limit`).
         let idxs: Vec<usize> = plan
             .groups
             .iter()
