@@ -1,6 +1,6 @@
 //! Router speed against the `redis` crate on the same 3-master cluster, in the same run.
 //!
-//! 1. Routed GET/SET, 64 concurrent callers (64 futures joined on one multi-thread runtime):
+//! 1. Routed GET/SET, 64 concurrent callers (spawned tasks, and futures joined in one task):
 //!    slotshift `Store::call_async` vs the crate's async cluster connection (`cluster-async`).
 //! 2. One pipeline of 10,000 GETs spread over the 3 masters: slotshift `Store::pipeline` vs
 //!    the crate's (sync) cluster pipeline, and `redis-benchmark --cluster -P` (the server side).
@@ -129,6 +129,55 @@ fn main() {
             (CALLERS * OPS_PER_CALLER) as f64 / start.elapsed().as_secs_f64()
         })
     };
+    let spawn_ours = || {
+        rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|c| {
+                    let store = ours_store.clone();
+                    tokio::spawn(async move {
+                        for n in 0..OPS_PER_CALLER {
+                            let k = key((c * 7919 + n * 104_729) % KEYSPACE);
+                            let cmd = if n % 2 == 0 {
+                                Cmd::from_args(["GET", &k])
+                            } else {
+                                Cmd::from_args(["SET", &k, &k])
+                            };
+                            store.call_async(&cmd).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in futures_util::future::join_all(tasks).await {
+                t.unwrap();
+            }
+            (CALLERS * OPS_PER_CALLER) as f64 / start.elapsed().as_secs_f64()
+        })
+    };
+    let spawn_peer = || {
+        rt.block_on(async {
+            let start = Instant::now();
+            let tasks: Vec<_> = (0..CALLERS)
+                .map(|c| {
+                    let mut conn = peer_conn.clone();
+                    tokio::spawn(async move {
+                        for n in 0..OPS_PER_CALLER {
+                            let k = key((c * 7919 + n * 104_729) % KEYSPACE);
+                            if n % 2 == 0 {
+                                let _: Option<Vec<u8>> = conn.get(&k).await.unwrap();
+                            } else {
+                                let _: () = conn.set(&k, &k).await.unwrap();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in futures_util::future::join_all(tasks).await {
+                t.unwrap();
+            }
+            (CALLERS * OPS_PER_CALLER) as f64 / start.elapsed().as_secs_f64()
+        })
+    };
     if std::env::var("ROUTER_BENCH_PROFILE").as_deref() == Ok("calls") {
         for _ in 0..10 {
             run_ours();
@@ -136,6 +185,7 @@ fn main() {
         return;
     }
     let (ours_ops, peer_ops) = alternate(run_ours, run_peer);
+    let (ours_spawned, peer_spawned) = alternate(spawn_ours, spawn_peer);
 
     // 2. One pipeline of 10,000 GETs over the 3 masters.
     let gets: Vec<Cmd> = (0..PIPELINE)
@@ -172,8 +222,12 @@ fn main() {
     println!("| scenario (3-master cluster, loopback) | slotshift | peer | ratio |");
     println!("|---|---|---|---|");
     println!(
-        "| routed GET/SET, {CALLERS} concurrent callers (ops/s) | {ours_ops:.0} | {peer_ops:.0} (redis cluster-async) | {:.2} |",
+        "| routed GET/SET, {CALLERS} callers as joined futures (ops/s) | {ours_ops:.0} | {peer_ops:.0} (redis cluster-async) | {:.2} |",
         ours_ops / peer_ops
+    );
+    println!(
+        "| routed GET/SET, {CALLERS} callers as spawned tasks (ops/s) | {ours_spawned:.0} | {peer_spawned:.0} (redis cluster-async) | {:.2} |",
+        ours_spawned / peer_spawned
     );
     println!(
         "| one pipeline of {PIPELINE} GETs over 3 masters (GET/s) | {ours_pipe:.0} | {peer_pipe:.0} (redis ClusterPipeline) | {:.2} |",
