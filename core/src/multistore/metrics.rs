@@ -187,8 +187,15 @@ pub(crate) struct Metrics {
     counters: Mutex<BTreeMap<(Counter, String), u64>>,
     hits: [AtomicU64; 2],
     misses: [AtomicU64; 2],
+    /// How much of `hits`/`misses` has reached the registry (reads are pushed in batches:
+    /// one lock per 64 reads, not per read).
+    flushed_hits: [AtomicU64; 2],
+    flushed_misses: [AtomicU64; 2],
     shadow_reads: AtomicU64,
 }
+
+/// Reads per (store, result) pushed to the registry at once.
+const READ_BATCH: u64 = 64;
 
 impl Metrics {
     pub(crate) fn new(instance: &str) -> Metrics {
@@ -210,6 +217,8 @@ impl Metrics {
             counters: Mutex::new(BTreeMap::new()),
             hits: Default::default(),
             misses: Default::default(),
+            flushed_hits: Default::default(),
+            flushed_misses: Default::default(),
             shadow_reads: AtomicU64::new(0),
         }
     }
@@ -229,12 +238,39 @@ impl Metrics {
 
     pub(crate) fn read(&self, side: Side, hit: bool) {
         let slot = if hit { &self.hits } else { &self.misses };
-        slot[side.index()].fetch_add(1, Ordering::Relaxed);
-        self.registry_reads.inc(&[
-            ("instance_name", &self.instance),
-            ("store", side.as_str()),
-            ("result", if hit { "hit" } else { "miss" }),
-        ]);
+        let n = slot[side.index()].fetch_add(1, Ordering::Relaxed) + 1;
+        if n % READ_BATCH == 0 {
+            self.flush_reads(side, hit);
+        }
+    }
+
+    /// Pushes the reads of (`side`, `hit`) not yet in the registry.
+    fn flush_reads(&self, side: Side, hit: bool) {
+        let (total, flushed) = if hit {
+            (&self.hits, &self.flushed_hits)
+        } else {
+            (&self.misses, &self.flushed_misses)
+        };
+        let now = total[side.index()].load(Ordering::Acquire);
+        let before = flushed[side.index()].fetch_max(now, Ordering::AcqRel);
+        if now > before {
+            self.registry_reads.inc_by(
+                &[
+                    ("instance_name", &self.instance),
+                    ("store", side.as_str()),
+                    ("result", if hit { "hit" } else { "miss" }),
+                ],
+                now - before,
+            );
+        }
+    }
+
+    /// Pushes every pending read count to the registry (on `metrics()` and at drop).
+    pub(crate) fn flush(&self) {
+        for side in [Side::Primary, Side::Secondary] {
+            self.flush_reads(side, true);
+            self.flush_reads(side, false);
+        }
     }
 
     pub(crate) fn shadow_read(&self) {
@@ -245,6 +281,7 @@ impl Metrics {
 
     /// The one way out of this structure.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        self.flush();
         let load =
             |a: &[AtomicU64; 2]| [a[0].load(Ordering::Relaxed), a[1].load(Ordering::Relaxed)];
         MetricsSnapshot {

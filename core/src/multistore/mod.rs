@@ -35,8 +35,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-
 use crate::command::Cmd;
 use crate::reply::Reply;
 use crate::store::{runtime, Store};
@@ -202,7 +200,8 @@ struct Inner {
     flags: Flags,
     opts: MultiStoreOptions,
     metrics: Arc<Metrics>,
-    same: Mutex<Sameness>,
+    /// A [`Sameness`] as `u8` (read on every operation: an atomic, not a lock).
+    same: std::sync::atomic::AtomicU8,
     health: [Health; 2],
     queue: Option<queue::Queue>,
     start: Instant,
@@ -223,6 +222,7 @@ struct Handle(Arc<Inner>);
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        self.0.metrics.flush();
         if let Some(q) = &self.0.queue {
             let left = q.close(self.0.opts.close_timeout);
             if left > 0 {
@@ -275,14 +275,14 @@ impl MultiStore {
             flags,
             opts: options,
             metrics,
-            same: Mutex::new(Sameness::Unknown),
+            same: std::sync::atomic::AtomicU8::new(Sameness::Unknown as u8),
             health: Default::default(),
             queue,
             start: Instant::now(),
             last_failure_log_ms: AtomicU64::new(0),
         });
         inner.check_same_server();
-        if *inner.same.lock() == Sameness::Unknown {
+        if inner.sameness() == Sameness::Unknown {
             spawn_same_server_retry(Arc::downgrade(&inner));
         }
         Ok(MultiStore {
@@ -344,7 +344,7 @@ impl MultiStore {
 
     /// Whether the same-server guard has found both stores to be one server.
     pub fn same_server(&self) -> bool {
-        *self.i().same.lock() == Sameness::Same
+        self.i().sameness() == Sameness::Same
     }
 
     /// Sends one command where the phase says; see the module docs.
@@ -418,7 +418,7 @@ fn spawn_same_server_retry(inner: std::sync::Weak<Inner>) {
             std::thread::sleep(Duration::from_secs(1));
             let Some(inner) = inner.upgrade() else { return };
             inner.check_same_server();
-            if *inner.same.lock() != Sameness::Unknown {
+            if inner.sameness() != Sameness::Unknown {
                 return;
             }
         });
@@ -432,6 +432,14 @@ impl Inner {
         &self.stores[side.index()]
     }
 
+    fn sameness(&self) -> Sameness {
+        match self.same.load(Ordering::Acquire) {
+            x if x == Sameness::Different as u8 => Sameness::Different,
+            x if x == Sameness::Same as u8 => Sameness::Same,
+            _ => Sameness::Unknown,
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.start.elapsed().as_millis() as u64
     }
@@ -439,10 +447,9 @@ impl Inner {
     /// Compares the two stores' server ids (blocking).
     fn check_same_server(&self) {
         let ids = (self.stores[0].server_id(), self.stores[1].server_id());
-        let mut same = self.same.lock();
         match ids {
             (Ok(a), Ok(b)) if a == b => {
-                *same = Sameness::Same;
+                self.same.store(Sameness::Same as u8, Ordering::Release);
                 log::warn!(
                     "multistore name={}: primary and secondary are the same server (run ids {:?}, \
                      db {}): dual-write is off for this instance",
@@ -451,9 +458,11 @@ impl Inner {
                     a.db
                 );
             }
-            (Ok(_), Ok(_)) => *same = Sameness::Different,
+            (Ok(_), Ok(_)) => self
+                .same
+                .store(Sameness::Different as u8, Ordering::Release),
             (a, b) => {
-                if *same == Sameness::Unknown {
+                if self.sameness() == Sameness::Unknown {
                     let err = a.err().or(b.err()).map(|e| metrics::error_kind(&e));
                     log::warn!(
                         "multistore name={}: cannot tell whether primary and secondary are the \
@@ -468,7 +477,7 @@ impl Inner {
 
     async fn phase(&self) -> Phase {
         let mut flags = self.flags.current().await;
-        if flags.dual_write && *self.same.lock() != Sameness::Different {
+        if flags.dual_write && self.sameness() != Sameness::Different {
             flags.dual_write = false;
         }
         flags.phase()
