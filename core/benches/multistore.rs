@@ -25,6 +25,9 @@ use slotshift::testing::{Cluster, Standalone};
 
 const ROUNDS: usize = 5;
 
+/// One timed operation: (caller, index).
+type Op = Arc<dyn Fn(usize, usize) + Send + Sync>;
+
 #[derive(Clone, Copy)]
 struct Lat {
     p50: f64,
@@ -32,7 +35,7 @@ struct Lat {
 }
 
 /// Runs `op` `per_caller` times on each of `callers` threads; latencies in microseconds.
-fn measure(callers: usize, per_caller: usize, op: Arc<dyn Fn(usize, usize) + Send + Sync>) -> Lat {
+fn measure(callers: usize, per_caller: usize, op: Op) -> Lat {
     let handles: Vec<_> = (0..callers)
         .map(|t| {
             let op = op.clone();
@@ -60,11 +63,7 @@ fn measure(callers: usize, per_caller: usize, op: Arc<dyn Fn(usize, usize) + Sen
 }
 
 /// Alternates the ways `ROUNDS` times; the median round (by p50) of each.
-fn compare(
-    ways: &[(&str, Arc<dyn Fn(usize, usize) + Send + Sync>)],
-    callers: usize,
-    per: usize,
-) -> Vec<Lat> {
+fn compare(ways: &[(&str, Op)], callers: usize, per: usize) -> Vec<Lat> {
     let mut rounds: Vec<Vec<Lat>> = vec![Vec::new(); ways.len()];
     for _ in 0..ROUNDS {
         for (w, (_, op)) in ways.iter().enumerate() {
@@ -98,20 +97,20 @@ fn main() {
     let get = |t: usize, i: usize| Cmd::from_args(["GET", &format!("b:{t}:{}", i % 500)]);
 
     let (o, n, m) = (old_store.clone(), new_store.clone(), ms.clone());
-    let alone: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let alone: Op = Arc::new(move |t, i| {
         o.call(&set(t, i)).unwrap();
     });
     let o2 = old_store.clone();
-    let serial: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let serial: Op = Arc::new(move |t, i| {
         let c = set(t, i);
         o2.call(&c).unwrap();
         n.call(&c).unwrap();
     });
-    let dual: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let dual: Op = Arc::new(move |t, i| {
         m.call(&set(t, i)).unwrap();
     });
     let n2 = new_store.clone();
-    let new_alone: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let new_alone: Op = Arc::new(move |t, i| {
         n2.call(&set(t, i)).unwrap();
     });
     let ways = [
@@ -138,11 +137,11 @@ fn main() {
     }
 
     let o3 = old_store.clone();
-    let read_alone: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let read_alone: Op = Arc::new(move |t, i| {
         o3.call(&get(t, i)).unwrap();
     });
     let m2 = ms.clone();
-    let read_ms: Arc<dyn Fn(usize, usize) + Send + Sync> = Arc::new(move |t, i| {
+    let read_ms: Op = Arc::new(move |t, i| {
         m2.call(&get(t, i)).unwrap();
     });
     let reads = [

@@ -608,15 +608,19 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        let mut o = MultiStoreOptions::default();
-        o.primary_read_percentage = 101;
+        let o = MultiStoreOptions {
+            primary_read_percentage: 101,
+            ..Default::default()
+        };
         assert!(o
             .validate()
             .unwrap_err()
             .to_string()
             .contains("primary_read_percentage=101"));
-        let mut o = MultiStoreOptions::default();
-        o.shadow_read_ratio = 1.5;
+        let o = MultiStoreOptions {
+            shadow_read_ratio: 1.5,
+            ..Default::default()
+        };
         assert!(o
             .validate()
             .unwrap_err()
