@@ -17,8 +17,10 @@ module TestServers
   FIXTURES = File.join(ROOT, "tests", "fixtures")
 
   class << self
+    # SLOTSHIFT_TEST_TOPOLOGY: the JSON line of an already running `slotshift servers up`
+    # (for quick local runs); otherwise the suite starts its own.
     def topology
-      @topology ||= start
+      @topology ||= ENV["SLOTSHIFT_TEST_TOPOLOGY"] ? JSON.parse(ENV["SLOTSHIFT_TEST_TOPOLOGY"]) : start
     end
 
     def standalone_url(db = 0)

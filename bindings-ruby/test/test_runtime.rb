@@ -92,7 +92,7 @@ class TestRuntime < Minitest::Test
 
   def test_binary_keys_and_values_round_trip
     r = cluster_client
-    keys = (0..255).map { |b| "bin:#{b.chr.b}\x00\xFF".b }
+    keys = (0..255).map { |b| "bin:".b + b.chr.b + "\x00\xFF".b }
     values = keys.map { |k| k.reverse }
     r.mset(*keys.zip(values).flatten)
     got = r.mget(*keys)

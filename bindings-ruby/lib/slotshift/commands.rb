@@ -350,6 +350,8 @@ module Slotshift
     end
 
     def hscan_each(key, **options, &block)
+      return enum_for(:hscan_each, key, **options) unless block
+
       each_scanned(block) { |c| hscan(key, c, **options) }
     end
 
@@ -510,6 +512,8 @@ module Slotshift
     end
 
     def sscan_each(key, **options, &block)
+      return enum_for(:sscan_each, key, **options) unless block
+
       each_scanned(block) { |c| sscan(key, c, **options) }
     end
 
@@ -667,6 +671,8 @@ module Slotshift
     end
 
     def zscan_each(key, **options, &block)
+      return enum_for(:zscan_each, key, **options) unless block
+
       each_scanned(block) { |c| zscan(key, c, **options) }
     end
 
@@ -697,7 +703,16 @@ module Slotshift
     end
 
     def script(subcommand, *args)
-      send_command([:script, subcommand, *args])
+      subcommand = subcommand.to_s.downcase
+      return send_command([:script, subcommand, *args]) unless subcommand == "exists"
+
+      arg = args.first
+      send_command([:script, :exists, arg]) do |reply|
+        next reply unless reply.is_a?(Array)
+
+        reply = reply.map(&Reply::BOOL)
+        arg.is_a?(Array) ? reply : reply.first
+      end
     end
 
     private
@@ -720,8 +735,6 @@ module Slotshift
     end
 
     def each_scanned(block)
-      return enum_for(:each_scanned, block) { nil } unless block
-
       cursor = 0
       loop do
         cursor, items = yield(cursor)

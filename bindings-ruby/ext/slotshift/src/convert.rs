@@ -97,7 +97,7 @@ pub(crate) fn reply_to(ruby: &Ruby, reply: Reply) -> Value {
         }
         Reply::Verbatim { text, .. } => ruby.str_new(&text).as_value(),
         Reply::BigNumber(digits) => ruby.enc_str_new(&digits, ruby.utf8_encoding()).as_value(),
-        Reply::Error(e) => errors::instance(ruby, "server", e.to_string()),
+        Reply::Error(e) => errors::instance(ruby, "server", e.to_string().trim_end().to_owned()),
         other => ruby.str_new(&format!("{other:?}")).as_value(),
     }
 }
@@ -116,7 +116,9 @@ pub(crate) fn results_to(ruby: &Ruby, results: Vec<slotshift::Result<Reply>>) ->
     for r in results {
         let v = match r {
             Ok(reply) => reply_to(ruby, reply),
-            Err(e) => errors::instance(ruby, e.family().name(), e.to_string()),
+            Err(e) => {
+                errors::instance(ruby, e.family().name(), e.to_string().trim_end().to_owned())
+            }
         };
         let _ = a.push(v);
     }

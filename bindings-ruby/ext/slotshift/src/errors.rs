@@ -36,7 +36,9 @@ pub(crate) fn base(ruby: &Ruby, message: &str) -> Error {
 /// The Ruby exception for a core error: the class of its family, its message (a server
 /// error reply keeps the server's text, as redis-rb's `CommandError` does).
 pub(crate) fn from_core(ruby: &Ruby, e: &slotshift::Error) -> Error {
-    by_family(ruby, e.family().name(), e.to_string())
+    // Server lines can end in a space ("... with args beginning with: "); redis-rb's messages
+    // do not.
+    by_family(ruby, e.family().name(), e.to_string().trim_end().to_owned())
 }
 
 /// An exception object (not raised) for an error inside a pipeline or transaction reply.

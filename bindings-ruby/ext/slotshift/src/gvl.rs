@@ -88,25 +88,41 @@ fn interrupted(ruby: &Ruby) -> Error {
     }
 }
 
-/// Runs `fut` (a core call) to completion without the GVL; an interruption abandons it.
+/// Runs `fut` (a core call) to completion without the GVL. When Ruby wakes the thread (the
+/// unblocking function), the GVL is taken back to let Ruby deliver what is pending: a real
+/// interrupt (kill, Interrupt, Thread#raise) raises and abandons the call; anything else
+/// (a spurious wake-up) resumes the same call where it was.
 pub(crate) fn cancellable<T, Fut>(ruby: &Ruby, fut: Fut) -> Result<T, Error>
 where
     Fut: Future<Output = slotshift::Result<T>>,
 {
-    let out = without_gvl(ruby, |notify| {
-        slotshift::store::block_on(async {
-            tokio::select! {
-                biased;
-                r = fut => Some(r),
-                _ = notify.notified() => None,
-            }
-        })
-    })?;
-    match out {
-        Some(Ok(Some(Ok(v)))) => Ok(v),
-        Some(Ok(Some(Err(e)))) | Some(Err(e)) => Err(errors::from_core(ruby, &e)),
-        Some(Ok(None)) | None => Err(interrupted(ruby)),
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let out = without_gvl(ruby, |notify| {
+            slotshift::store::block_on(async {
+                tokio::select! {
+                    biased;
+                    r = &mut fut => Some(r),
+                    _ = notify.notified() => None,
+                }
+            })
+        })?;
+        match out {
+            Some(Ok(Some(Ok(v)))) => return Ok(v),
+            Some(Ok(Some(Err(e)))) | Some(Err(e)) => return Err(errors::from_core(ruby, &e)),
+            Some(Ok(None)) | None => deliver_interrupts()?,
+        }
     }
+}
+
+/// Lets Ruby raise what is pending for this thread (Interrupt, kill, Thread#raise).
+fn deliver_interrupts() -> Result<(), Error> {
+    // SAFETY: rb_thread_check_ints may raise; `protect` catches it and hands it back.
+    magnus::rb_sys::protect(|| {
+        unsafe { rb_sys::rb_thread_check_ints() };
+        rb_sys::Qnil as rb_sys::VALUE
+    })
+    .map(|_| ())
 }
 
 /// Runs blocking work that cannot be abandoned (it is bounded by the store's timeouts)

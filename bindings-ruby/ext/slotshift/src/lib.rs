@@ -536,9 +536,20 @@ fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
 
-/// `Init_slotshift`: defines `Slotshift::Native` and its classes.
-#[magnus::init(name = "slotshift")]
-fn init(ruby: &Ruby) -> Result<(), Error> {
+/// The entry point Ruby calls on `require "slotshift/slotshift"` (`Init_slotshift`).
+mod entry {
+    // The function magnus generates has no doc comment of its own.
+    #![allow(missing_docs)]
+
+    /// Defines `Slotshift::Native` and its classes.
+    #[magnus::init(name = "slotshift")]
+    fn init(ruby: &magnus::Ruby) -> Result<(), magnus::Error> {
+        super::define(ruby)
+    }
+}
+
+/// Defines `Slotshift::Native` and its classes.
+fn define(ruby: &Ruby) -> Result<(), Error> {
     let top = ruby.define_module("Slotshift")?;
     let native: RModule = top.define_module("Native")?;
     native.define_singleton_method("key_slot", function!(key_slot, 1))?;
