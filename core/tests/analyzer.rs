@@ -203,7 +203,12 @@ fn families() -> Vec<Family> {
             count: 10_000,
             kind: Kind::List,
             ttl: None,
-            make: |_, i| (format!("queue:jobs:{}", 5_000_000_000u64 + i as u64), vec![]),
+            make: |_, i| {
+                (
+                    format!("queue:jobs:{}", 5_000_000_000u64 + i as u64),
+                    vec![],
+                )
+            },
         },
         Family {
             pattern: "tags:<num>",
@@ -238,14 +243,24 @@ fn families() -> Vec<Family> {
             count: 5_000,
             kind: Kind::String,
             ttl: Some(30 * MIN),
-            make: |_, i| (format!("ratelimit:10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256), vec![]),
+            make: |_, i| {
+                (
+                    format!("ratelimit:10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
+                    vec![],
+                )
+            },
         },
         Family {
             pattern: "ratelimit6:<ip>",
             count: 5_000,
             kind: Kind::String,
             ttl: Some(30 * MIN),
-            make: |_, i| (format!("ratelimit6:2001:db8::{:x}:{:x}", i / 7 + 1, i + 1), vec![]),
+            make: |_, i| {
+                (
+                    format!("ratelimit6:2001:db8::{:x}:{:x}", i / 7 + 1, i + 1),
+                    vec![],
+                )
+            },
         },
         Family {
             // Loaded last: its keys live under a minute.
@@ -379,7 +394,11 @@ fn check_report(report: &Report, e: &Expected) {
         .collect();
     assert_eq!(found, e.keys, "patterns and key counts");
     for p in &report.patterns {
-        assert_eq!(p.memory.total, e.memory[&p.pattern], "memory of {}", p.pattern);
+        assert_eq!(
+            p.memory.total, e.memory[&p.pattern],
+            "memory of {}",
+            p.pattern
+        );
         assert_eq!(p.ttl.as_array(), e.ttl[&p.pattern], "ttl of {}", p.pattern);
         assert_eq!(
             p.types,
@@ -428,7 +447,10 @@ fn check_masked(report: &Report, ks: &Keyspace) {
     ];
     for (name, out) in outputs {
         for t in split(&out) {
-            assert!(!secret.contains(&t), "{name} output holds a raw id fragment {t:?}");
+            assert!(
+                !secret.contains(&t),
+                "{name} output holds a raw id fragment {t:?}"
+            );
         }
         // Sample keys are digests.
         for p in &report.patterns {
@@ -452,13 +474,9 @@ fn standalone_keyspace_of_known_shape() {
     let ks = keyspace(1);
     assert_eq!(ks.keys.len(), 200_000);
     assert!(ks.families.len() >= 12);
-    let t = std::time::Instant::now();
     load(&store, &ks);
-    eprintln!("load {:?}", t.elapsed());
     let e = expected(&store, &ks, None);
-    eprintln!("expected {:?}", t.elapsed());
     let report = analyze(&store, &options()).unwrap();
-    eprintln!("analyze {:?}", t.elapsed());
     check_report(&report, &e);
     check_masked(&report, &ks);
     assert_eq!(report.scope.kind, "standalone");
@@ -535,7 +553,11 @@ fn user_rules_apply() {
     let store = Store::open(&server.url()).unwrap();
     let mut cmds = Vec::new();
     for t in ["acme", "globex", "initech"] {
-        cmds.push(Cmd::from_args(["SET", &format!("cfg:tenant-{t}:color"), "x"]));
+        cmds.push(Cmd::from_args([
+            "SET",
+            &format!("cfg:tenant-{t}:color"),
+            "x",
+        ]));
     }
     store.pipeline(&cmds).unwrap();
     let mut o = options();
@@ -571,7 +593,11 @@ fn interrupted_then_resumed(store: &Store, count: usize, dir: &std::path::Path) 
     }));
     let partial = analyze(store, &o).unwrap();
     assert!(!partial.complete);
-    assert!(partial.total.keys < full.total.keys, "{}", partial.total.keys);
+    assert!(
+        partial.total.keys < full.total.keys,
+        "{}",
+        partial.total.keys
+    );
     assert!(partial.total.keys > 0);
     // The checkpoint holds no raw key.
     let text = std::fs::read_to_string(&path).unwrap();
@@ -636,7 +662,11 @@ fn slot_moving_during_the_scan_is_counted_once() {
     let mut cmds = Vec::new();
     for (tag, _) in &tags {
         for k in 0..250 {
-            cmds.push(Cmd::from_args(["SET", &format!("{{{tag}}}:member:{k}"), "v"]));
+            cmds.push(Cmd::from_args([
+                "SET",
+                &format!("{{{tag}}}:member:{k}"),
+                "v",
+            ]));
         }
     }
     for k in 0..10_000 {
@@ -683,7 +713,10 @@ fn slot_moving_during_the_scan_is_counted_once() {
     });
     // The moves happened while the scan ran (by the scan's own progress, not by time).
     assert!(at_start.load(Ordering::Relaxed) < 20_000);
-    assert!(at_end.load(Ordering::Relaxed) < 20_000, "the scan ended before the moves did");
+    assert!(
+        at_end.load(Ordering::Relaxed) < 20_000,
+        "the scan ended before the moves did"
+    );
     let counts: HashMap<String, u64> = report
         .patterns
         .iter()
@@ -721,24 +754,35 @@ fn bad_input_gives_clear_errors() {
     assert!(e.contains(&format!("127.0.0.1:{port}")), "{e}");
 
     // Wrong password: the error says so and does not print the password.
-    let server = Standalone::builder().password("right-horse").start().unwrap();
-    let e = Store::open(&format!("redis://:wrong-battery@127.0.0.1:{}", server.port()))
-        .and_then(|s| analyze(&s, &options()))
-        .unwrap_err();
+    let server = Standalone::builder()
+        .password("right-horse")
+        .start()
+        .unwrap();
+    let e = Store::open(&format!(
+        "redis://:wrong-battery@127.0.0.1:{}",
+        server.port()
+    ))
+    .and_then(|s| analyze(&s, &options()))
+    .unwrap_err();
     let text = e.to_string();
     assert!(text.contains("authentication failed"), "{text}");
     assert!(!text.contains("wrong-battery") && !text.contains("right-horse"));
 
     // Invalid rules.
-    let e = parse_rules("rules:\n  - match: '[z-a]'\n    replace: '<x>'\n", "rules.yml")
-        .unwrap_err()
-        .to_string();
+    let e = parse_rules(
+        "rules:\n  - match: '[z-a]'\n    replace: '<x>'\n",
+        "rules.yml",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("rules.yml") && e.contains("rule 1"), "{e}");
     let e = parse_rules("rules:\n  - match: 'a'\n    replace: 'x:y'\n", "rules.yml")
         .unwrap_err()
         .to_string();
     assert!(e.contains("separator"), "{e}");
-    let e = parse_rules("rulez: []\n", "rules.yml").unwrap_err().to_string();
+    let e = parse_rules("rulez: []\n", "rules.yml")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("rules.yml") && e.contains("rulez"), "{e}");
 
     // --rate 0, COUNT 0, resume without a checkpoint.
@@ -750,10 +794,16 @@ fn bad_input_gives_clear_errors() {
     assert!(e.to_string().contains("invalid rate 0"), "{e}");
     let mut o = options();
     o.count = 0;
-    assert!(analyze(&store, &o).unwrap_err().to_string().contains("count"));
+    assert!(analyze(&store, &o)
+        .unwrap_err()
+        .to_string()
+        .contains("count"));
     let mut o = options();
     o.resume = true;
-    assert!(analyze(&store, &o).unwrap_err().to_string().contains("checkpoint"));
+    assert!(analyze(&store, &o)
+        .unwrap_err()
+        .to_string()
+        .contains("checkpoint"));
     // A checkpoint that is not one.
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");

@@ -76,11 +76,6 @@ fn ranks_before(a: &TopKey, b: &TopKey) -> bool {
 }
 
 impl Stats {
-    /// Would a key of `memory` bytes enter the top list (before knowing how it is shown)?
-    pub fn may_enter_top(&self, memory: u64, top: usize) -> bool {
-        top > 0 && (self.top.len() < top || self.top.last().is_some_and(|l| memory >= l.memory))
-    }
-
     /// Adds a top-key candidate, keeping at most `top`.
     pub fn offer_top(&mut self, cand: TopKey, top: usize) {
         if top == 0 {
@@ -154,16 +149,19 @@ impl Aggregate {
         }
     }
 
-    /// The statistics for `pattern`. Past the hard limit (`4 × max_patterns` provisional
+    /// Runs `f` on the statistics for `pattern` (created if new). Past the hard limit (`4 × max_patterns` provisional
     /// patterns, checked by the caller after a fold), new patterns count under [`OTHER`].
-    pub fn entry(&mut self, pattern: String) -> &mut Stats {
-        if self.patterns.len() >= self.max_patterns.saturating_mul(4)
-            && !self.patterns.contains_key(&pattern)
-        {
-            self.truncated = true;
-            return self.patterns.entry(OTHER.to_owned()).or_default();
+    pub fn with_entry<R>(&mut self, pattern: &str, f: impl FnOnce(&mut Stats) -> R) -> R {
+        if let Some(stats) = self.patterns.get_mut(pattern) {
+            return f(stats);
         }
-        self.patterns.entry(pattern).or_default()
+        let key = if self.patterns.len() >= self.max_patterns.saturating_mul(4) {
+            self.truncated = true;
+            OTHER
+        } else {
+            pattern
+        };
+        f(self.patterns.entry(key.to_owned()).or_default())
     }
 
     /// Keeps the `max_patterns - 1` biggest patterns (by memory) and merges the others into
@@ -260,7 +258,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            agg.entry((*p).into()).add(i as u64, 0, 0);
+            agg.with_entry(p, |s| s.add(i as u64, 0, 0));
         }
         assert!(agg.truncated);
         assert_eq!(agg.patterns[OTHER].keys, 1);

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use super::aggregate::{ttl_index, type_index, Aggregate, TopKey};
 use super::checkpoint::{Checkpoint, Cursors, ScanCursor, FORMAT};
 use super::generalise::Generaliser;
-use super::pattern::Normaliser;
+use super::pattern::{Labels, Normaliser};
 use super::view::{SlotState, View};
 use super::{glob, AnalyzeOptions, AnalyzerError, ProgressInfo, Report, Scope};
 use crate::cluster::NodeAddr;
@@ -34,6 +34,18 @@ struct Pacer {
 }
 
 impl Pacer {
+    /// Reserves `n` keys; returns how long to wait before sending them.
+    fn reserve(&self, n: usize) -> Duration {
+        let mut next = self.next.lock();
+        let now = Instant::now();
+        if *next < now {
+            *next = now;
+        }
+        let start = *next;
+        *next += self.per_key * n as u32;
+        start.saturating_duration_since(now)
+    }
+
     fn acquire(&self, n: usize) {
         let wait = {
             let mut next = self.next.lock();
@@ -49,6 +61,16 @@ impl Pacer {
             std::thread::sleep(wait);
         }
     }
+}
+
+/// Probes in flight per master.
+const PROBE_DEPTH: usize = 2;
+
+/// One probed SCAN batch and the cursor that follows it.
+struct Batch {
+    probes: Vec<Probed>,
+    cursor: String,
+    finished: bool,
 }
 
 struct State {
@@ -143,7 +165,13 @@ fn escape_key(key: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    s
 }
 
 fn unhex(s: &str) -> Option<[u8; 32]> {
@@ -175,7 +203,10 @@ impl<'a> Engine<'a> {
             escape_key(key)
         } else {
             let d = blake3::keyed_hash(&self.digest_key, key);
-            format!("#{}", hex(&d.as_bytes()[..8]))
+            let mut s = String::with_capacity(17);
+            s.push('#');
+            s.push_str(&hex(&d.as_bytes()[..8]));
+            s
         }
     }
 
@@ -251,7 +282,7 @@ impl<'a> Engine<'a> {
 
     /// Merges probed keys into the aggregate and moves the cursors, under one lock.
     fn absorb(&self, probes: Vec<Probed>, commit: impl FnOnce(&mut Cursors)) {
-        let labelled: Vec<(Vec<String>, Probed)> = probes
+        let labelled: Vec<(Labels, Probed)> = probes
             .into_iter()
             .map(|p| (self.normaliser.labels(&p.key), p))
             .collect();
@@ -266,18 +297,37 @@ impl<'a> Engine<'a> {
         } = &mut *st;
         for (labels, p) in labelled {
             let pattern = gen.observe(&labels);
-            let stats = agg.entry(pattern);
-            stats.add(p.memory, p.type_idx, p.ttl_idx);
-            if stats.may_enter_top(p.memory, top) {
-                let shown = self.display(&p.key);
-                stats.offer_top(
-                    TopKey {
-                        memory: p.memory,
-                        key: shown,
-                    },
-                    top,
-                );
-            }
+            agg.with_entry(&pattern, |stats| {
+                stats.add(p.memory, p.type_idx, p.ttl_idx);
+                if top == 0 {
+                    return;
+                }
+                // Only keys that can enter the top list are shown (a digest costs ~100 ns);
+                // ties at the bottom are broken by the shown key, so the list does not depend
+                // on the order keys arrive in.
+                let enters = match stats.top.last() {
+                    Some(last) if stats.top.len() >= top => {
+                        if p.memory > last.memory {
+                            Some(self.display(&p.key))
+                        } else if p.memory == last.memory {
+                            let shown = self.display(&p.key);
+                            (shown < last.key).then_some(shown)
+                        } else {
+                            None
+                        }
+                    }
+                    _ => Some(self.display(&p.key)),
+                };
+                if let Some(shown) = enters {
+                    stats.offer_top(
+                        TopKey {
+                            memory: p.memory,
+                            key: shown,
+                        },
+                        top,
+                    );
+                }
+            });
         }
         commit(cursors);
         *keys += n;
@@ -309,10 +359,10 @@ impl<'a> Engine<'a> {
         cmd
     }
 
-    async fn scan_step(&self, node: &NodeAddr, cursor: &str) -> Result<(String, Vec<Vec<u8>>)> {
+    async fn scan_step(&self, node: &NodeAddr, cursor: String) -> Result<(String, Vec<Vec<u8>>)> {
         let reply = self
             .store
-            .call_on_async(node, &self.scan_cmd(cursor))
+            .call_on_async(node, &self.scan_cmd(&cursor))
             .await?;
         let name = node.to_string();
         let Reply::Array(mut parts) = reply else {
@@ -354,34 +404,79 @@ impl<'a> Engine<'a> {
         if start.done {
             return Ok(());
         }
-        let mut next = Some(runtime::block_on(self.scan_step(&node, &start.cursor))??);
-        while let Some((cursor, keys)) = next.take() {
+        // I/O here, aggregation on a second thread: the server always has a SCAN and up to
+        // PROBE_DEPTH probe pipelines to work on while the client normalises keys.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(PROBE_DEPTH);
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                while let Some(batch) = rx.blocking_recv() {
+                    let Batch {
+                        probes,
+                        cursor,
+                        finished,
+                    } = batch;
+                    self.absorb(probes, move |c| {
+                        if let Cursors::Scan(list) = c {
+                            if let Some(sc) = list.get_mut(idx) {
+                                sc.cursor = cursor;
+                                sc.done = finished;
+                            }
+                        }
+                    });
+                }
+            });
+            runtime::block_on(self.scan_io(&node, start.cursor, tx))?
+        })
+    }
+
+    async fn scan_io(
+        &self,
+        node: &NodeAddr,
+        cursor: String,
+        tx: tokio::sync::mpsc::Sender<Batch>,
+    ) -> Result<()> {
+        use futures_util::stream::{FuturesOrdered, StreamExt};
+        let mut scan = Some(Box::pin(self.scan_step(node, cursor)));
+        let mut inflight = FuturesOrdered::new();
+        loop {
             if self.stopped() {
                 break;
             }
-            self.pace(keys.len());
-            let finished = cursor == "0";
-            let (following, probes) = runtime::block_on(async {
-                let follow = async {
-                    if finished {
+            if scan.is_none() && inflight.is_empty() {
+                break;
+            }
+            let scanning = scan.is_some() && inflight.len() < PROBE_DEPTH;
+            tokio::select! {
+                r = async {
+                    match scan.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if scanning => {
+                    let (next, keys) = r?;
+                    let finished = next == "0";
+                    scan = if finished {
                         None
                     } else {
-                        Some(self.scan_step(&node, &cursor).await)
+                        Some(Box::pin(self.scan_step(node, next.clone())))
+                    };
+                    if let Some(p) = &self.pacer {
+                        let wait = p.reserve(keys.len());
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
                     }
-                };
-                futures_util::future::join(follow, self.probe_async(keys)).await
-            })?;
-            let probes = probes?;
-            let cur = cursor.clone();
-            self.absorb(probes, move |c| {
-                if let Cursors::Scan(list) = c {
-                    if let Some(sc) = list.get_mut(idx) {
-                        sc.cursor = cur;
-                        sc.done = finished;
+                    inflight.push_back(async move {
+                        (self.probe_async(keys).await, next, finished)
+                    });
+                }
+                Some((probes, cursor, finished)) = inflight.next(), if !inflight.is_empty() => {
+                    let batch = Batch { probes: probes?, cursor, finished };
+                    if tx.send(batch).await.is_err() {
+                        break;
                     }
                 }
-            });
-            next = following.transpose()?;
+            }
         }
         Ok(())
     }

@@ -31,10 +31,20 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::pattern::is_separator;
+use super::pattern::{is_separator, Labels};
 
 /// The generalised placeholder.
 pub const STAR: &str = "<*>";
+
+#[derive(Debug, Clone)]
+struct Memo {
+    pattern: String,
+    generation: u64,
+    walks: u8,
+}
+
+/// Memo entries kept at most (the memo is cleared when full).
+const MEMO_MAX: usize = 1 << 16;
 
 #[derive(Debug, Default, Clone)]
 struct Node {
@@ -48,6 +58,12 @@ struct Node {
 #[derive(Debug, Clone)]
 pub struct Generaliser {
     nodes: Vec<Node>,
+    /// Rule-level pattern → its provisional pattern, valid while `generation` is unchanged.
+    /// A path walked twice has every node's count at 2 or more, and counts are only ever
+    /// compared with 1, so a third walk would change nothing: the memo answers instead.
+    memo: HashMap<String, Memo>,
+    /// Bumped whenever a node is generalised (which can change provisional patterns).
+    generation: u64,
     cap: usize,
     max_nodes: usize,
     max_depth: usize,
@@ -99,6 +115,8 @@ impl Generaliser {
     pub fn new(cap: usize, max_nodes: usize, max_depth: usize) -> Generaliser {
         Generaliser {
             nodes: vec![Node::default()],
+            memo: HashMap::new(),
+            generation: 0,
             cap,
             max_nodes: max_nodes.max(1),
             max_depth,
@@ -132,6 +150,7 @@ impl Generaliser {
         if self.nodes[n as usize].general {
             return;
         }
+        self.generation += 1;
         self.nodes[n as usize].general = true;
         let children = std::mem::take(&mut self.nodes[n as usize].children);
         let mut ids: Vec<(Box<str>, u32)> = children.into_iter().collect();
@@ -179,8 +198,43 @@ impl Generaliser {
     }
 
     /// Records one key's labels; returns its provisional pattern.
-    pub fn observe(&mut self, labels: &[String]) -> String {
-        let mut out = String::with_capacity(labels.iter().map(|l| l.len() + 2).sum());
+    pub fn observe(&mut self, labels: &Labels) -> String {
+        if let Some(m) = self.memo.get(labels.as_str()) {
+            if m.generation == self.generation && m.walks >= 2 {
+                return m.pattern.clone();
+            }
+        }
+        let pattern = self.walk(labels);
+        if self.memo.len() >= MEMO_MAX {
+            self.memo.clear();
+        }
+        let generation = self.generation;
+        match self.memo.get_mut(labels.as_str()) {
+            Some(m) => {
+                m.walks = if m.generation == generation {
+                    m.walks.saturating_add(1)
+                } else {
+                    1
+                };
+                m.generation = generation;
+                m.pattern.clone_from(&pattern);
+            }
+            None => {
+                self.memo.insert(
+                    labels.as_str().to_owned(),
+                    Memo {
+                        pattern: pattern.clone(),
+                        generation,
+                        walks: 1,
+                    },
+                );
+            }
+        }
+        pattern
+    }
+
+    fn walk(&mut self, labels: &Labels) -> String {
+        let mut out = String::with_capacity(labels.as_str().len() + 8);
         let mut node: u32 = 0;
         self.nodes[0].count += 1;
         for (depth, label) in labels.iter().enumerate() {
@@ -191,10 +245,7 @@ impl Generaliser {
                 continue;
             }
             if !self.nodes[node as usize].general {
-                let existing = self.nodes[node as usize]
-                    .children
-                    .get(label.as_str())
-                    .copied();
+                let existing = self.nodes[node as usize].children.get(label).copied();
                 match existing {
                     Some(c) => {
                         out.push_str(label);
@@ -210,9 +261,7 @@ impl Generaliser {
                             self.collapse(node);
                         } else {
                             let c = self.new_node();
-                            self.nodes[node as usize]
-                                .children
-                                .insert(label.as_str().into(), c);
+                            self.nodes[node as usize].children.insert(label.into(), c);
                             if full {
                                 self.collapse(node);
                             } else {
@@ -245,6 +294,7 @@ impl Generaliser {
     /// Applies the end-of-scan rule (positions where every key has its own value, at least
     /// four of them, become `<*>`), top down.
     pub fn finish(&mut self) {
+        self.memo.clear();
         let mut stack = vec![0u32];
         while let Some(n) = stack.pop() {
             let node = &self.nodes[n as usize];
@@ -313,6 +363,8 @@ impl Generaliser {
     /// Restores a saved tree (with this generaliser's limits).
     pub fn restore(&mut self, saved: &SavedNode, exhausted: bool) {
         self.nodes = vec![Node::default()];
+        self.memo.clear();
+        self.generation += 1;
         self.exhausted = exhausted;
         self.restore_into(0, saved);
     }

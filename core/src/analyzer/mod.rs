@@ -79,7 +79,7 @@ mod report;
 mod view;
 
 pub use aggregate::{TopKey, TTL_BUCKETS, TYPES};
-pub use pattern::{load_rules, parse_rules, Normaliser, Rule};
+pub use pattern::{load_rules, parse_rules, Labels, Normaliser, Rule};
 pub use report::{human, Memory, PatternReport, Report, Scope, TtlBuckets};
 
 use crate::store::Store;

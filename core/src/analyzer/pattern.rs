@@ -185,7 +185,7 @@ impl Normaliser {
 
     /// Normalises `key` into labels: each label is a separator (or nothing, for the first) and
     /// the classified segment after it. Joined, the labels are the rule-level pattern.
-    pub fn labels(&self, key: &[u8]) -> Vec<String> {
+    pub fn labels(&self, key: &[u8]) -> Labels {
         let mut owned: Option<Vec<u8>> = None;
         for rule in &self.user {
             let current: &[u8] = owned.as_deref().unwrap_or(key);
@@ -228,24 +228,61 @@ impl Normaliser {
 
     /// The rule-level pattern of `key` (before auto-generalisation).
     pub fn pattern(&self, key: &[u8]) -> String {
-        self.labels(key).concat()
+        self.labels(key).text
     }
 }
 
-fn split_classify(text: &[u8]) -> Vec<String> {
-    let mut labels = Vec::with_capacity(8);
+/// A key's labels in one buffer: `text` is the rule-level pattern, `ends` where each label
+/// ends in it.
+#[derive(Debug, Clone, Default)]
+pub struct Labels {
+    text: String,
+    ends: smallvec::SmallVec<[u32; 12]>,
+}
+
+impl Labels {
+    /// The rule-level pattern (all labels joined).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The labels, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&e| {
+            let l = self.text.get(start..e as usize).unwrap_or("");
+            start = e as usize;
+            l
+        })
+    }
+
+    /// How many labels.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True for no label (never returned by the normaliser, which gives at least one).
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+fn split_classify(text: &[u8]) -> Labels {
+    let mut labels = Labels {
+        text: String::with_capacity(text.len() + 8),
+        ends: smallvec::SmallVec::new(),
+    };
     let mut start = 0;
     let mut sep: Option<u8> = None;
     let mut i = 0;
     while i <= text.len() {
         let at_end = i == text.len();
         if at_end || is_separator(text[i]) {
-            let mut label = String::with_capacity(i - start + 1);
             if let Some(s) = sep {
-                label.push(char::from(s));
+                labels.text.push(char::from(s));
             }
-            classify(&text[start..i], &mut label);
-            labels.push(label);
+            classify(&text[start..i], &mut labels.text);
+            labels.ends.push(labels.text.len() as u32);
             if !at_end {
                 sep = Some(text[i]);
             }
