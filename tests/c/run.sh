@@ -68,6 +68,10 @@ for k, v in env.items():
 EOF
 )"
 export SLOTSHIFT_FIXTURES=$PWD/tests/fixtures
+# The docs/c.md examples read these.
+export SLOTSHIFT_URL=$SLOTSHIFT_TEST_STANDALONE
+export SLOTSHIFT_NEW_URL=$SLOTSHIFT_TEST_CLUSTER
+export SLOTSHIFT_OLD_URL=$SLOTSHIFT_TEST_STANDALONE2
 SLOTSHIFT_CARGO_VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 export SLOTSHIFT_CARGO_VERSION
 
