@@ -91,13 +91,11 @@ fn bad(command: &'static str, reply: &Reply) -> Error {
     MigrateError::Reply { command, detail }.into()
 }
 
+/// The replies of one pipeline, in order.
+pub(crate) type Replies = Vec<Result<Reply>>;
+
 /// Runs two pipelines, one per store, at the same time.
-pub(crate) fn pair(
-    src: &Store,
-    dst: &Store,
-    a: &[Cmd],
-    b: &[Cmd],
-) -> Result<(Vec<Result<Reply>>, Vec<Result<Reply>>)> {
+pub(crate) fn pair(src: &Store, dst: &Store, a: &[Cmd], b: &[Cmd]) -> Result<(Replies, Replies)> {
     let (ra, rb) = runtime::block_on(async {
         let fa = async {
             if a.is_empty() {

@@ -549,18 +549,20 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
     }
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let final_diff = if opts.final_diff && complete && !opts.dry_run && !cancelled() {
-        let mut d = DiffOptions::default();
-        d.filter = opts.filter.clone();
-        d.ttl_tolerance = opts.ttl_tolerance;
-        d.batch = opts.batch;
-        d.workers = opts.workers;
-        d.rate = opts.rate;
-        d.big_key_bytes = opts.big_key_bytes;
-        d.rounds = opts.rounds.max(1);
-        d.round_interval = opts.round_interval.max(Duration::from_millis(100));
-        d.mismatch_log = opts.mismatch_log.clone();
-        d.progress = opts.progress.clone();
-        d.cancel = opts.cancel.clone();
+        let d = DiffOptions {
+            filter: opts.filter.clone(),
+            ttl_tolerance: opts.ttl_tolerance,
+            batch: opts.batch,
+            workers: opts.workers,
+            rate: opts.rate,
+            big_key_bytes: opts.big_key_bytes,
+            rounds: opts.rounds.max(1),
+            round_interval: opts.round_interval.max(Duration::from_millis(100)),
+            mismatch_log: opts.mismatch_log.clone(),
+            progress: opts.progress.clone(),
+            cancel: opts.cancel.clone(),
+            ..DiffOptions::default()
+        };
         Some(diff(src, dst, &d)?)
     } else {
         None
