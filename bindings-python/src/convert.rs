@@ -8,7 +8,6 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, 
 use slotshift::command::Cmd;
 use slotshift::reply::Reply;
 
-use crate::errors::ResponseError;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -146,7 +145,7 @@ fn text<'py>(py: Python<'py>, bytes: &[u8], decode: bool) -> PyResult<Bound<'py,
 
 /// An error reply as a `ResponseError` instance (inside arrays and pipelines it is a value).
 pub fn response_error<'py>(py: Python<'py>, e: &slotshift::reply::ServerError) -> Bound<'py, PyAny> {
-    ResponseError::new_err(e.to_string()).into_value(py).into_bound(py).into_any()
+    crate::errors::response_error(py, e.to_string())
 }
 
 /// A reply as a Python value: nil → None, integers → int, bulk and simple strings → bytes (str

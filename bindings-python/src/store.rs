@@ -10,7 +10,7 @@ use slotshift::config::Deployment;
 use slotshift::store::{ScanOptions, StoreKind, StoreOptions};
 
 use crate::convert;
-use crate::errors::{to_py, ConnectionError};
+use crate::errors::{new_err, to_py};
 
 /// Seconds (a Python number) as a `Duration`; `ValueError` naming `what` if negative or not finite.
 pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
@@ -99,7 +99,7 @@ impl Store {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
-        .ok_or_else(|| ConnectionError::new_err("this client is closed"))
+        .ok_or_else(|| Python::attach(|py| new_err(py, "connection", "this client is closed".to_owned())))
     }
 
     fn connect(py: Python<'_>, deployment: Deployment, opts: OptionArgs, decode: bool) -> PyResult<Store> {

@@ -15,6 +15,7 @@ from ._slotshift import (
     CrossSlotError as CrossSlotError,
     EmbeddedServerError as EmbeddedServerError,
     InvalidCommandError as InvalidCommandError,
+    MigrateError as MigrateError,
     MultiStoreError as MultiStoreError,
     PipelineError as PipelineError,
     ResponseError as ResponseError,
@@ -40,7 +41,7 @@ from .multistore import PHASES as PHASES, MultiStore as MultiStore
 
 __all__ = [
     "AnalyzerError", "Client", "ConfigError", "ConnectionError", "CrossSlotError",
-    "EmbeddedServerError", "InvalidCommandError", "MultiStore", "MultiStoreError", "PHASES",
+    "EmbeddedServerError", "InvalidCommandError", "MigrateError", "MultiStore", "MultiStoreError", "PHASES",
     "Pipeline", "PipelineError", "Recorded", "Recorder", "Report", "ResponseError",
     "RoutingError", "SlotError", "SlotshiftError", "__version__", "allow_cross_slot", "analyze",
     "error_class", "key_slot", "key_slots", "metrics_text", "report_dict",

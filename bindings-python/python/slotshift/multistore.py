@@ -136,7 +136,8 @@ class MultiStore(Commands):
             raise ValueError("execute_command needs at least the command name")
         r = self._call(*args)
         name = args[0]
-        cb = CALLBACKS.get((name.decode() if isinstance(name, bytes) else str(name)).upper())
+        # As redis-py: the conversion is looked up by a str command name only.
+        cb = CALLBACKS.get(name.upper()) if isinstance(name, str) else None
         return r if cb is None else cb(r)
 
     def pipeline(self, transaction: bool = True, shard_hint: None = None) -> Pipeline:

@@ -1,0 +1,102 @@
+"""Real servers for the suite: one `slotshift servers up --json` per session (a standalone
+server and a 3-master cluster), stopped with SIGTERM at the end, also when tests fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.cluster
+
+import slotshift
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+
+
+def fixture(name: str) -> Any:
+    """A shared test vector file of tests/fixtures."""
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, Any]]:
+    binary = os.environ.get("SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift"))
+    if not Path(binary).exists():
+        pytest.fail(f"{binary} is missing: run `make cli` first (or set SLOTSHIFT_BIN)")
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        [binary, "servers", "up", "--json", "--standalone", "--cluster", "3x0"],
+        stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+    )
+    try:
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(120)
+        if not line or not line[0]:
+            log.seek(0)
+            pytest.fail("slotshift servers up printed no URLs: " + log.read().decode(errors="replace"))
+        urls: dict[str, Any] = json.loads(line[0])
+        yield urls
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def standalone_url(servers: dict[str, Any]) -> str:
+    url: str = servers["standalone"]
+    return url
+
+
+@pytest.fixture(scope="session")
+def cluster_urls(servers: dict[str, Any]) -> list[str]:
+    urls: list[str] = servers["cluster"]
+    return urls
+
+
+@pytest.fixture()
+def r(standalone_url: str) -> Iterator[slotshift.Client]:
+    """A slotshift client on the standalone server, emptied first."""
+    with slotshift.Client.from_url(standalone_url) as client:
+        client.flushdb()
+        yield client
+
+
+@pytest.fixture()
+def rc(cluster_urls: list[str]) -> Iterator[slotshift.Client]:
+    """A slotshift client on the cluster, emptied first."""
+    with slotshift.Client.from_urls(cluster_urls) as client:
+        client.flushdb()
+        yield client
+
+
+@pytest.fixture()
+def peer(standalone_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(standalone_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def peer_cluster(cluster_urls: list[str]) -> Iterator[redis.cluster.RedisCluster]:
+    client = redis.cluster.RedisCluster.from_url(cluster_urls[0])
+    yield client
+    client.close()
