@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod demo;
+mod diff;
+mod migrate;
 mod pipe;
 mod servers;
 mod slot;
@@ -24,6 +26,10 @@ enum Command {
     Analyze(analyze::Args),
     /// Run the main job on an embedded topology.
     Demo(demo::Args),
+    /// Compare two deployments both ways: missing, extra, type, value, TTL (exit 2 on differences).
+    Diff(diff::Args),
+    /// Copy what is missing or different (DUMP/RESTORE ABSTTL), re-check, then diff.
+    Migrate(migrate::Args),
     /// Send commands from stdin through the router (mass insertion into a cluster).
     Pipe(pipe::Args),
     /// Print the hash slot of each key.
@@ -41,6 +47,8 @@ fn main() {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Pipe(args) => pipe::run(args),
         Command::Slot(args) => slot::run(args),
         Command::Status(args) => status::run(args),

@@ -1,0 +1,192 @@
+//! `slotshift diff`: compare two deployments both ways (see `docs/migrate.md`).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use slotshift::config::Deployment;
+use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, Progress, ProgressFn};
+use slotshift::store::{Store, StoreOptions};
+
+/// Where the data comes from and goes to, and which keys: shared by `diff` and `migrate`.
+#[derive(clap::Args)]
+pub struct Endpoints {
+    /// The source: a server, Sentinel or cluster URL (`redis://`, `rediss://`,
+    /// `redis+sentinel://`); any node of a cluster.
+    #[arg(long, value_name = "URL", required_unless_present = "source_config")]
+    source: Option<String>,
+    /// The source as a YAML file (`url:` or `nodes:` + `username:` / `password:`).
+    #[arg(long, value_name = "FILE", conflicts_with = "source")]
+    source_config: Option<PathBuf>,
+    /// The destination URL.
+    #[arg(
+        long,
+        value_name = "URL",
+        required_unless_present = "destination_config"
+    )]
+    destination: Option<String>,
+    /// The destination as a YAML file.
+    #[arg(long, value_name = "FILE", conflicts_with = "destination")]
+    destination_config: Option<PathBuf>,
+    /// Only keys matching this Redis glob (SCAN MATCH).
+    #[arg(long = "match", value_name = "PATTERN")]
+    pub match_pattern: Option<String>,
+    /// Only keys of this type (SCAN TYPE): string, list, set, zset, hash, stream.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub key_type: Option<String>,
+    /// Only keys whose hash slot is in A-B: split one job across several machines.
+    #[arg(long, value_name = "A-B")]
+    pub slots: Option<String>,
+    /// SCAN COUNT and keys per batch.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Batches in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Keys per second (protects production); a positive integer.
+    #[arg(long, value_name = "KEYS_PER_S")]
+    pub rate: Option<u64>,
+    /// TTLs that differ by at most this many milliseconds are equal.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub ttl_tolerance: u64,
+    /// Re-check rounds for keys that differed.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: u32,
+    /// Save progress here (atomically, every second and on Ctrl-C).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Continue from --checkpoint.
+    #[arg(long, requires = "checkpoint")]
+    pub resume: bool,
+    /// Write the remaining differences here as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub mismatches: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn open(url: &Option<String>, file: &Option<PathBuf>, what: &str) -> Result<Store, String> {
+    let res = match (url, file) {
+        (_, Some(f)) => Deployment::from_yaml_file(f)
+            .map_err(slotshift::Error::from)
+            .and_then(|d| Store::connect(&d, StoreOptions::default())),
+        (Some(u), None) => Store::open(u),
+        (None, None) => return Err(format!("give --{what} URL or --{what}-config FILE")),
+    };
+    res.map_err(|e| format!("{what}: {e}"))
+}
+
+impl Endpoints {
+    /// Opens both stores.
+    pub fn open(&self) -> Result<(Store, Store), String> {
+        let src = open(&self.source, &self.source_config, "source")?;
+        let dst = open(&self.destination, &self.destination_config, "destination")?;
+        Ok((src, dst))
+    }
+
+    /// The key filter.
+    pub fn filter(&self) -> Result<KeyFilter, slotshift::Error> {
+        let mut f = KeyFilter::default();
+        f.pattern.clone_from(&self.match_pattern);
+        f.key_type.clone_from(&self.key_type);
+        if let Some(s) = &self.slots {
+            f.slots = Some(KeyFilter::parse_slots(s)?);
+        }
+        Ok(f)
+    }
+}
+
+/// Ctrl-C once: stop cleanly (checkpoint saved); twice: exit at once.
+pub fn cancel_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register_conditional_shutdown(
+        signal_hook::consts::SIGINT,
+        130,
+        cancel.clone(),
+    )?;
+    signal_hook::flag::register(signal_hook::consts::SIGINT, cancel.clone())?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, cancel.clone())?;
+    Ok(cancel)
+}
+
+/// A progress bar fed by the library's progress callback.
+pub fn progress_bar(quiet: bool) -> Result<(ProgressBar, ProgressFn), Box<dyn std::error::Error>> {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(ProgressStyle::with_template(
+            "{prefix:>10} {bar:30} {pos}/{len} keys  {msg}",
+        )?);
+        bar
+    };
+    let shown = bar.clone();
+    let f: ProgressFn = Arc::new(move |p: &Progress| {
+        shown.set_prefix(p.stage);
+        shown.set_length(p.total.max(p.keys));
+        shown.set_position(p.keys);
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        shown.set_message(format!(
+            "{:.0} keys/s  differences {}  copied {}",
+            p.keys as f64 / secs,
+            p.differences,
+            p.copied
+        ));
+    });
+    Ok((bar, f))
+}
+
+/// Arguments of `slotshift diff`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    ends: Endpoints,
+    /// full (type, TTL, value), length (type, TTL, length) or outline (type, TTL).
+    #[arg(long, default_value = "full")]
+    mode: String,
+    /// Do not scan the destination for keys the source lacks.
+    #[arg(long)]
+    no_reverse: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let e = &args.ends;
+    let mut opts = DiffOptions::default();
+    opts.mode = DiffMode::parse(&args.mode)?;
+    opts.filter = e.filter()?;
+    opts.reverse = !args.no_reverse;
+    opts.batch = e.batch;
+    opts.workers = e.workers;
+    opts.rate = e.rate;
+    opts.ttl_tolerance = Duration::from_millis(e.ttl_tolerance);
+    opts.rounds = e.rounds;
+    opts.checkpoint.clone_from(&e.checkpoint);
+    opts.resume = e.resume;
+    opts.mismatch_log.clone_from(&e.mismatches);
+    let (src, dst) = e.open()?;
+    opts.cancel = Some(cancel_flag()?);
+    let (bar, progress) = progress_bar(e.quiet)?;
+    opts.progress = Some(progress);
+    let report = diff(&src, &dst, &opts);
+    bar.finish_and_clear();
+    let report = report?;
+    if e.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if !report.complete {
+        eprintln!("slotshift: interrupted; continue with --resume --checkpoint FILE");
+        std::process::exit(130);
+    }
+    if report.total_differences() > 0 {
+        std::process::exit(2);
+    }
+    Ok(())
+}

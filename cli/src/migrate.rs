@@ -1,0 +1,88 @@
+//! `slotshift migrate`: copy what is missing or different, then diff (see `docs/migrate.md`).
+
+use std::time::Duration;
+
+use slotshift::migrate::{migrate, CopyMethod, MigrateOptions};
+
+use crate::diff::{cancel_flag, progress_bar, Endpoints};
+
+/// Arguments of `slotshift migrate`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    ends: Endpoints,
+    /// auto (DUMP/RESTORE, type-by-type rewrite if the destination refuses the format), dump,
+    /// or rewrite.
+    #[arg(long, default_value = "auto")]
+    method: String,
+    /// Copy every scanned key without comparing first (fastest into an empty destination).
+    #[arg(long)]
+    no_compare: bool,
+    /// Delete destination keys the source does not have.
+    #[arg(long)]
+    delete_extra: bool,
+    /// Write nothing; report what would be copied.
+    #[arg(long)]
+    dry_run: bool,
+    /// Skip the final diff.
+    #[arg(long)]
+    no_final_diff: bool,
+}
+
+pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let e = &args.ends;
+    let mut opts = MigrateOptions::default();
+    opts.method = match args.method.as_str() {
+        "auto" => CopyMethod::Auto,
+        "dump" => CopyMethod::Dump,
+        "rewrite" => CopyMethod::Rewrite,
+        other => {
+            return Err(
+                format!("invalid --method {other:?}: expected auto, dump or rewrite").into(),
+            )
+        }
+    };
+    opts.filter = e.filter()?;
+    opts.compare = !args.no_compare;
+    opts.delete_extra = args.delete_extra;
+    opts.dry_run = args.dry_run;
+    opts.final_diff = !args.no_final_diff;
+    opts.batch = e.batch;
+    opts.workers = e.workers;
+    opts.rate = e.rate;
+    opts.ttl_tolerance = Duration::from_millis(e.ttl_tolerance);
+    opts.rounds = e.rounds;
+    opts.checkpoint.clone_from(&e.checkpoint);
+    opts.resume = e.resume;
+    opts.mismatch_log.clone_from(&e.mismatches);
+    let (src, dst) = e.open()?;
+    opts.cancel = Some(cancel_flag()?);
+    let (bar, progress) = progress_bar(e.quiet)?;
+    opts.progress = Some(progress);
+    let report = migrate(&src, &dst, &opts);
+    bar.finish_and_clear();
+    let report = report?;
+    if e.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if !report.complete {
+        match &e.checkpoint {
+            Some(cp) => eprintln!(
+                "slotshift: interrupted; continue with --resume --checkpoint {}",
+                cp.display()
+            ),
+            None => eprintln!("slotshift: interrupted (no --checkpoint: a new run starts over)"),
+        }
+        std::process::exit(130);
+    }
+    if report
+        .final_diff
+        .as_ref()
+        .is_some_and(|d| d.total_differences() > 0)
+    {
+        std::process::exit(2);
+    }
+    Ok(())
+}
