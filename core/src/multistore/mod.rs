@@ -517,6 +517,8 @@ impl Inner {
     fn record<T>(&self, side: Side, r: &Result<T>) {
         let h = &self.health[side.index()];
         match r {
+            // A cross-slot transaction is refused before sending: the store is fine.
+            Err(Error::Routing(crate::cluster::RoutingError::CrossSlotTransaction { .. })) => {}
             Err(Error::Connection(_)) | Err(Error::Routing(_)) => {
                 let n = h.failures.fetch_add(1, Ordering::AcqRel) + 1;
                 if n >= self.opts.breaker_threshold {

@@ -19,7 +19,12 @@ pub(super) trait Reached {
 }
 
 fn connection_error(e: &crate::Error) -> bool {
-    matches!(e, crate::Error::Connection(_) | crate::Error::Routing(_))
+    use crate::cluster::RoutingError;
+    match e {
+        crate::Error::Routing(RoutingError::CrossSlotTransaction { .. }) => false,
+        crate::Error::Connection(_) | crate::Error::Routing(_) => true,
+        _ => false,
+    }
 }
 
 impl Reached for Vec<Result<Reply>> {
@@ -136,10 +141,13 @@ impl Inner {
             let (mine, theirs) = tokio::join!(run(default), self.bounded(run(other)));
             (self.batch_on(default, mine)?, theirs)
         };
-        self.record(other, &theirs);
+        // One health record per batch, from what the batch shows.
         let theirs = match theirs {
             Ok(t) => match t.unreachable() {
-                None => Some(t),
+                None => {
+                    self.record::<()>(other, &Ok(()));
+                    Some(t)
+                }
                 Some(e) => {
                     let kind = error_kind(e);
                     self.record::<()>(other, &Err(clone_kind(e)));
@@ -148,6 +156,9 @@ impl Inner {
                 }
             },
             Err(e) => {
+                if connection_error(&e) {
+                    self.record::<()>(other, &Err(clone_kind(&e)));
+                }
                 self.non_default_failure(label, label.as_bytes(), &error_kind(&e), "-");
                 None
             }
