@@ -377,7 +377,9 @@ pub struct PartOutcome {
 /// A split command of which some parts failed: which keys, and what the rest answered.
 ///
 /// MSET is not atomic across slots: the keys of the parts that succeeded **were** written.
-#[derive(Debug)]
+///
+/// `Debug` is short (counts and the first failed parts, no keys): a split MGET can have
+/// thousands of parts.
 #[non_exhaustive]
 pub struct PartialFailure {
     /// The command (`MGET`).
@@ -465,6 +467,32 @@ impl fmt::Display for PartialFailure {
 }
 
 impl std::error::Error for PartialFailure {}
+
+impl fmt::Debug for PartialFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed: Vec<(Slot, usize, String)> = self
+            .failed_parts()
+            .take(5)
+            .map(|p| {
+                let e = p
+                    .result
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                (p.slot, p.keys.len(), e)
+            })
+            .collect();
+        f.debug_struct("PartialFailure")
+            .field("command", &self.command)
+            .field("merge", &self.merge)
+            .field("key_count", &self.key_count)
+            .field("parts", &self.parts.len())
+            .field("failed_parts", &self.failed_parts().count())
+            .field("first_failed (slot, keys, error)", &failed)
+            .finish()
+    }
+}
 
 /// Merges the parts' results (one per part of `plan`, in plan order) into one result per
 /// caller's command.
