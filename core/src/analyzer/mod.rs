@@ -84,6 +84,11 @@ pub use report::{human, Memory, PatternReport, Report, Scope, TtlBuckets};
 
 use crate::store::Store;
 
+/// The user guide page `docs/analyzer.md`, compiled so that its examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/analyzer.md")]
+pub struct UserGuide;
+
 /// Progress of a running analysis.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
