@@ -26,6 +26,8 @@ module Slotshift
   class MultiStoreError < Error; end
   # Embedded test servers could not start.
   class EmbeddedServerError < Error; end
+  # Diff/migrate options, same store on both sides, read-only destination, checkpoints.
+  class MigrateError < Error; end
 
   # Core error family (Error::family() in Rust) => exception class. One row per row of
   # tests/fixtures/errors.json; the native layer raises through this table only.
@@ -41,5 +43,6 @@ module Slotshift
     "analyzer" => AnalyzerError,
     "multistore" => MultiStoreError,
     "embedded" => EmbeddedServerError,
+    "migrate" => MigrateError,
   }.freeze
 end

@@ -74,20 +74,6 @@ fn without_gvl<R>(ruby: &Ruby, f: impl FnOnce(&Notify) -> R) -> Result<Option<R>
     }
 }
 
-/// Lets Ruby raise what interrupted the thread (Interrupt, kill); if nothing is pending,
-/// raises `Slotshift::ConnectionError`.
-fn interrupted(ruby: &Ruby) -> Error {
-    // SAFETY: rb_thread_check_ints may raise; `protect` catches it and hands it back.
-    let pending = magnus::rb_sys::protect(|| {
-        unsafe { rb_sys::rb_thread_check_ints() };
-        rb_sys::Qnil as rb_sys::VALUE
-    });
-    match pending {
-        Err(e) => e,
-        Ok(_) => errors::by_family(ruby, "connection", "slotshift: call interrupted".into()),
-    }
-}
-
 /// Runs `fut` (a core call) to completion without the GVL. When Ruby wakes the thread (the
 /// unblocking function), the GVL is taken back to let Ruby deliver what is pending: a real
 /// interrupt (kill, Interrupt, Thread#raise) raises and abandons the call; anything else
@@ -126,14 +112,19 @@ fn deliver_interrupts() -> Result<(), Error> {
 }
 
 /// Runs blocking work that cannot be abandoned (it is bounded by the store's timeouts)
-/// without the GVL.
+/// without the GVL. If Ruby has something pending before it starts, that is delivered first
+/// (raising for a real interrupt), then the work runs.
 pub(crate) fn blocking<T>(
     ruby: &Ruby,
     f: impl FnOnce() -> slotshift::Result<T>,
 ) -> Result<T, Error> {
-    match without_gvl(ruby, |_| f())? {
-        Some(Ok(v)) => Ok(v),
-        Some(Err(e)) => Err(errors::from_core(ruby, &e)),
-        None => Err(interrupted(ruby)),
+    let mut f = Some(f);
+    loop {
+        match without_gvl(ruby, |_| f.take().map(|f| f()))? {
+            Some(Some(Ok(v))) => return Ok(v),
+            Some(Some(Err(e))) => return Err(errors::from_core(ruby, &e)),
+            Some(None) => return Err(errors::base(ruby, "slotshift: blocking work ran twice")),
+            None => deliver_interrupts()?,
+        }
     }
 }
