@@ -11,6 +11,7 @@
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
+//! | [`multistore`] | one client over an old and a new store: GitLab's two flags, concurrent dual writes, compared pipelines |
 //! | [`migrate`] | diff both ways and copy with DUMP/RESTORE, resumable, rate-limited |
 //! | [`validator`] | finds commands a cluster would refuse (cross-slot), before the migration |
 //! | [`instrument`] | per-store stats, Prometheus text, JSON log fields, the command [`Recorder`](instrument::Recorder) |
