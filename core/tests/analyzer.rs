@@ -814,3 +814,21 @@ fn bad_input_gives_clear_errors() {
     let e = analyze(&store, &o).unwrap_err().to_string();
     assert!(e.contains("bad.json"), "{e}");
 }
+
+#[test]
+fn sentinel_master_is_analysed() {
+    let set = slotshift::testing::SentinelSet::start().unwrap();
+    let url = format!(
+        "redis+sentinel://{}/{}",
+        set.sentinel_addrs().join(","),
+        set.master_name()
+    );
+    let store = Store::open(&url).unwrap();
+    let ks = keyspace(200);
+    load(&store, &ks);
+    let e = expected(&store, &ks, None);
+    let report = analyze(&store, &options()).unwrap();
+    assert_eq!(report.scope.kind, "sentinel");
+    assert_eq!(report.scope.masters, 1);
+    check_report(&report, &e);
+}
