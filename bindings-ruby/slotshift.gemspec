@@ -10,7 +10,7 @@ Gem::Specification.new do |spec|
                      "pipeline batching, a cross-slot validator, the MultiStore for migrations, " \
                      "instrumentation and the keyspace analyzer."
   spec.authors = ["slotshift contributors"]
-  spec.license = "MIT OR Apache-2.0"
+  spec.licenses = ["MIT", "Apache-2.0"] # dual: either, at your option
   spec.homepage = "https://example.invalid/slotshift"
   spec.required_ruby_version = ">= 3.0"
 

@@ -9,7 +9,7 @@
 
 require "json"
 require "timeout"
-require "minitest/autorun"
+require ENV["SLOTSHIFT_NO_AUTORUN"] ? "minitest" : "minitest/autorun"
 require "slotshift"
 
 module TestServers

@@ -1,0 +1,37 @@
+# The Ruby gem: bindings-ruby/ (lib/, ext/slotshift = crate slotshift-ruby, test/).
+#
+#   make test-ruby    build the gem (core sources vendored), `gem install` it into
+#                     target/ruby/gems, run the minitest suite against the INSTALLED gem
+#   make bench-ruby   slotshift vs redis-rb 4.8 in one run (rows for docs/BENCHMARKS.md)
+#   make ruby-dev     build the extension into bindings-ruby/lib for quick local runs
+#
+# Everything comes from Debian packages (scripts/packages/ruby.txt) and cargo; the RubyGems
+# registry is never contacted (`gem install --local`).
+
+RUBY_GEM_DIR := $(CURDIR)/target/ruby/gems
+# Cargo's target dir for the gem's own build, kept between runs so reinstalling is incremental.
+RUBY_CARGO_TARGET := $(CURDIR)/target/ruby/cargo
+# The installed gem first, then Debian's gems (the trailing ':' keeps the default path).
+RUBY_TEST_ENV := GEM_PATH=$(RUBY_GEM_DIR): SLOTSHIFT_TEST_INSTALLED=1 SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT)
+
+TEST_TARGETS += test-ruby
+BENCH_TARGETS += bench-ruby
+
+.PHONY: ruby-gem ruby-install ruby-dev test-ruby bench-ruby
+
+ruby-gem:
+	cd bindings-ruby && rake gem
+
+ruby-install: ruby-gem
+	rm -rf $(RUBY_GEM_DIR)
+	SLOTSHIFT_CARGO_TARGET_DIR=$(RUBY_CARGO_TARGET) \
+		gem install --local --no-document --install-dir $(RUBY_GEM_DIR) bindings-ruby/pkg/slotshift.gem
+
+ruby-dev:
+	cd bindings-ruby && rake compile
+
+test-ruby: cli ruby-install
+	cd bindings-ruby && $(RUBY_TEST_ENV) ruby -Itest -e 'gem "slotshift"; Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }'
+
+bench-ruby: cli ruby-install
+	cd bindings-ruby && $(RUBY_TEST_ENV) ruby -Itest bench/bench.rb
