@@ -606,3 +606,32 @@ fn read_ramp_sends_a_share_of_reads_to_the_primary() {
     let moved = ms.metrics().hits(Side::Primary) - before;
     assert!(moved == 0 || moved == 10);
 }
+
+#[test]
+fn dual_write_waits_for_the_same_server_check() {
+    let (old, new) = (Standalone::start().unwrap(), Standalone::start().unwrap());
+    let (old_store, new_store) = (quick_store(&old.url()), quick_store(&new.url()));
+    new.kill().unwrap();
+    let mut opts = MultiStoreOptions::default();
+    opts.flags = FlagSource::InProcess(FlagState::new(true, false));
+    let ms = MultiStore::new("pending", new_store, old_store.clone(), opts).unwrap();
+    // The new store cannot be asked for its run id: dual-write is held off, and the writes
+    // it would have sent there are counted.
+    assert!(!ms.same_server());
+    assert_eq!(ms.phase(), Phase::SecondaryOnly);
+    ms.call(&cmd(&["SET", "k", "v"])).unwrap();
+    assert_eq!(get(&old_store, "k"), bulk("v"));
+    assert_eq!(ms.metrics().get(Counter::NonDefaultWriteFailure, "set"), 1);
+    // Once it answers, the check (retried every second) lets dual-write start.
+    new.node().restart().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ms.phase() != Phase::DualWriteSecondaryDefault {
+        assert!(
+            Instant::now() < deadline,
+            "the same-server check never completed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ms.call(&cmd(&["SET", "k2", "v"])).unwrap();
+    assert_eq!(get(&quick_store(&new.url()), "k2"), bulk("v"));
+}

@@ -476,11 +476,25 @@ impl Inner {
     }
 
     async fn phase(&self) -> Phase {
+        self.phase_pending().await.0
+    }
+
+    /// The phase, and whether dual-write was asked for but is held off because the same-server
+    /// check has not succeeded yet (a store unreachable so far).
+    async fn phase_pending(&self) -> (Phase, bool) {
         let mut flags = self.flags.current().await;
-        if flags.dual_write && self.sameness() != Sameness::Different {
-            flags.dual_write = false;
+        let mut pending = false;
+        if flags.dual_write {
+            match self.sameness() {
+                Sameness::Different => {}
+                Sameness::Same => flags.dual_write = false,
+                Sameness::Unknown => {
+                    flags.dual_write = false;
+                    pending = true;
+                }
+            }
         }
-        flags.phase()
+        (flags.phase(), pending)
     }
 
     /// `fut` (a call to the non-default store), cut off after `non_default_timeout`.
@@ -592,7 +606,16 @@ impl Inner {
         if class == Class::Unknown {
             self.unknown(cmd)?;
         }
-        let phase = self.phase().await;
+        let (phase, pending) = self.phase_pending().await;
+        if pending && matches!(class, Class::Write | Class::BlockingPop) {
+            // Not written to the other store: count it like any other missed dual write.
+            self.non_default_failure(
+                "write",
+                cmd.name(),
+                "same_server_check_pending",
+                &metrics::key_digest(cmd),
+            );
+        }
         match route::plan(class, phase) {
             Plan::Only(side) => match (class, info) {
                 (Class::Read, Some(info)) => self.read(cmd, info, phase).await,
