@@ -19,7 +19,9 @@ fn keys() -> Vec<Vec<u8>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let url = args.get(1).ok_or("usage: boundary_bench URL SLOT_ROUNDS CALLS")?;
+    let url = args
+        .get(1)
+        .ok_or("usage: boundary_bench URL SLOT_ROUNDS CALLS")?;
     let rounds: usize = args.get(2).map_or(Ok(2000), |s| s.parse())?;
     let calls: usize = args.get(3).map_or(Ok(20_000), |s| s.parse())?;
     let keys = keys();

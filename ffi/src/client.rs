@@ -118,7 +118,15 @@ pub extern "C" fn slotshift_client_new(
     out: *mut *mut slotshift_client,
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
-    guard(|| open("slotshift_client_new", url, StoreOptions::default(), out, err))
+    guard(|| {
+        open(
+            "slotshift_client_new",
+            url,
+            StoreOptions::default(),
+            out,
+            err,
+        )
+    })
 }
 
 /// Connects to a cluster from `n` seed URLs (each NUL-terminated UTF-8, any nodes of the same
@@ -185,7 +193,9 @@ pub extern "C" fn slotshift_client_new_with_options(
 
 /// The kind of deployment `client` talks to (`SLOTSHIFT_DEPLOYMENT_KIND_UNKNOWN` for NULL).
 #[no_mangle]
-pub extern "C" fn slotshift_client_kind(client: *const slotshift_client) -> slotshift_deployment_kind {
+pub extern "C" fn slotshift_client_kind(
+    client: *const slotshift_client,
+) -> slotshift_deployment_kind {
     guard(|| try_ref(client).map_or(slotshift_deployment_kind::Unknown, |s| kind_of(s.kind())))
 }
 

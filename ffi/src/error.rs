@@ -269,7 +269,8 @@ pub(crate) fn fail(
     message: impl Into<String>,
 ) -> slotshift_result {
     if !err.is_null() {
-        let detail = crate::ffi::to_raw::<slotshift_error>(ErrorDetail::new(result, message.into()));
+        let detail =
+            crate::ffi::to_raw::<slotshift_error>(ErrorDetail::new(result, message.into()));
         // SAFETY: `err` is not NULL and the caller gives a writable `slotshift_error *`.
         unsafe { err.write(detail) };
     }
@@ -291,7 +292,11 @@ pub(crate) fn fail_arg(
 }
 
 /// [`fail`] for a NULL parameter, naming it.
-pub(crate) fn null(err: *mut *mut slotshift_error, function: &str, param: &str) -> slotshift_result {
+pub(crate) fn null(
+    err: *mut *mut slotshift_error,
+    function: &str,
+    param: &str,
+) -> slotshift_result {
     fail(
         err,
         slotshift_result::NullParameter,
@@ -416,7 +421,10 @@ mod tests {
         let e = Error::from(slotshift_core::reply::ServerError::parse(
             "WRONGTYPE Operation against a key holding the wrong kind of value",
         ));
-        assert_eq!(slotshift_result::of_error(&e), slotshift_result::ServerWrongtype);
+        assert_eq!(
+            slotshift_result::of_error(&e),
+            slotshift_result::ServerWrongtype
+        );
         let e = Error::from(slotshift_core::reply::ServerError::parse("ERR something"));
         assert_eq!(slotshift_result::of_error(&e), slotshift_result::Server);
         let e = Error::from(slotshift_core::slot::Slot::try_from(99_999u32).unwrap_err());
@@ -453,7 +461,10 @@ mod tests {
         let mut err: *mut slotshift_error = std::ptr::null_mut();
         let r = fail(&mut err, slotshift_result::InvalidArgument, "bad\0value");
         assert_eq!(r, slotshift_result::InvalidArgument);
-        assert_eq!(slotshift_error_result(err), slotshift_result::InvalidArgument);
+        assert_eq!(
+            slotshift_error_result(err),
+            slotshift_result::InvalidArgument
+        );
         let msg = unsafe { std::ffi::CStr::from_ptr(slotshift_error_message(err)) };
         assert_eq!(msg.to_str().unwrap(), "bad\\0value");
         slotshift_error_free(err);

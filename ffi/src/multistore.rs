@@ -103,7 +103,8 @@ pub extern "C" fn slotshift_multistore_flags(
     primary_default: *mut bool,
 ) -> slotshift_result {
     guard(|| {
-        let (Some(ms), Some(d), Some(p)) = (try_ref(ms), try_out(dual_write), try_out(primary_default))
+        let (Some(ms), Some(d), Some(p)) =
+            (try_ref(ms), try_out(dual_write), try_out(primary_default))
         else {
             return slotshift_result::NullParameter;
         };

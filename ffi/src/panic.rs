@@ -7,8 +7,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::error::slotshift_result;
 use crate::client::slotshift_deployment_kind;
+use crate::error::slotshift_result;
 use crate::reply::slotshift_value_type;
 use crate::validator::slotshift_validation_mode;
 

@@ -254,9 +254,11 @@ pub extern "C" fn slotshift_reply_element(
         };
         let element = match r {
             Reply::Array(v) | Reply::Set(v) => v.get(index),
-            Reply::Map(pairs) => pairs
-                .get(index / 2)
-                .map(|(k, v)| if index % 2 == 0 { k } else { v }),
+            Reply::Map(pairs) => {
+                pairs
+                    .get(index / 2)
+                    .map(|(k, v)| if index.is_multiple_of(2) { k } else { v })
+            }
             _ => return slotshift_result::ReplyWrongType,
         };
         match element {
@@ -341,7 +343,10 @@ mod tests {
         assert_eq!(slotshift_reply_type(reply), slotshift_value_type::Array);
         assert_eq!(slotshift_reply_len(reply), 4);
         let mut e: *const slotshift_reply = std::ptr::null();
-        assert_eq!(slotshift_reply_element(reply, 0, &mut e), slotshift_result::Ok);
+        assert_eq!(
+            slotshift_reply_element(reply, 0, &mut e),
+            slotshift_result::Ok
+        );
         let mut v = 0i64;
         assert_eq!(slotshift_reply_integer(e, &mut v), slotshift_result::Ok);
         assert_eq!(v, 7);
@@ -350,14 +355,26 @@ mod tests {
             slotshift_reply_bytes(e, &mut p, &mut n),
             slotshift_result::ReplyWrongType
         );
-        assert_eq!(slotshift_reply_element(reply, 1, &mut e), slotshift_result::Ok);
-        assert_eq!(slotshift_reply_bytes(e, &mut p, &mut n), slotshift_result::Ok);
+        assert_eq!(
+            slotshift_reply_element(reply, 1, &mut e),
+            slotshift_result::Ok
+        );
+        assert_eq!(
+            slotshift_reply_bytes(e, &mut p, &mut n),
+            slotshift_result::Ok
+        );
         assert_eq!(unsafe { std::slice::from_raw_parts(p, n) }, b"a\0b");
-        assert_eq!(slotshift_reply_element(reply, 3, &mut e), slotshift_result::Ok);
+        assert_eq!(
+            slotshift_reply_element(reply, 3, &mut e),
+            slotshift_result::Ok
+        );
         assert_eq!(slotshift_reply_len(e), 2);
         let mut b = false;
         let mut val: *const slotshift_reply = std::ptr::null();
-        assert_eq!(slotshift_reply_element(e, 1, &mut val), slotshift_result::Ok);
+        assert_eq!(
+            slotshift_reply_element(e, 1, &mut val),
+            slotshift_result::Ok
+        );
         assert_eq!(slotshift_reply_boolean(val, &mut b), slotshift_result::Ok);
         assert!(b);
         assert_eq!(
