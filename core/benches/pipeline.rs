@@ -135,7 +135,7 @@ fn main() {
     let mut ratios = Vec::new();
     let (mut on_rate, mut off_rate) = (0.0f64, 0.0f64);
     for round in 0..PAIRED_ROUNDS {
-        let (on, offr) = if round % 2 == 0 {
+        let (on, offr) = if round.is_multiple_of(2) {
             let on = workload(&ours);
             (on, workload(&off))
         } else {
