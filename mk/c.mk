@@ -47,7 +47,7 @@ ffi-test-lib:
 c-programs: ffi-test-lib
 	@mkdir -p $(C_BUILD)
 	gcc $(C_FLAGS) -DSLOTSHIFT_TEST_HOOKS -o $(C_BUILD)/test_slotshift \
-		tests/c/test_slotshift.c tests/c/double_include.c $(C_LINK_DEBUG)
+		tests/c/test_slotshift.c tests/c/double_include.c $(C_LINK_DEBUG) -pthread
 	g++ $(CXX_FLAGS) -o $(C_BUILD)/cpp_compile tests/c/cpp_compile.cpp $(C_LINK_DEBUG)
 
 ## The examples of docs/c.md, extracted as written and built against an installed copy

@@ -10,6 +10,7 @@
  *
  * A missing variable is a failure, never a skip. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -872,6 +873,61 @@ static void test_analyzer(void) {
     slotshift_client_free(c);
 }
 
+/* One client shared by four threads at once (clients are thread-safe), each with its own
+ * allow scope and recorder (both belong to the calling thread). */
+struct worker {
+    const slotshift_client *client;
+    int id;
+    int ok;
+    size_t recorded;
+    bool allowed_elsewhere;
+};
+
+static void *work(void *arg) {
+    struct worker *w = arg;
+    slotshift_recorder *rec = NULL;
+    if (slotshift_recorder_start(NULL, 0, &rec) != SLOTSHIFT_RESULT_OK) return NULL;
+    if (w->id == 0) slotshift_validator_allow_enter();
+    char key[32], value[32];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "c:thread:%d:%d", w->id, i);
+        snprintf(value, sizeof value, "%d-%d", w->id, i);
+        slotshift_reply *r = NULL;
+        if (call(w->client, &r, NULL, "SET", key, value, NULL) == SLOTSHIFT_RESULT_OK) {
+            slotshift_reply_free(r);
+            r = NULL;
+            if (call(w->client, &r, NULL, "GET", key, NULL) == SLOTSHIFT_RESULT_OK &&
+                bytes_are(r, value, strlen(value)))
+                w->ok++;
+        }
+        slotshift_reply_free(r);
+    }
+    if (w->id == 0) slotshift_validator_allow_exit();
+    else w->allowed_elsewhere = slotshift_validator_is_allowed();
+    w->recorded = slotshift_recorder_count(rec);
+    slotshift_recorder_free(rec);
+    return NULL;
+}
+
+static void test_threads(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = cluster_client(&err);
+    if (c == NULL) return;
+    pthread_t threads[4];
+    struct worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct worker){.client = c, .id = i, .ok = 0, .recorded = 0, .allowed_elsewhere = false};
+        CHECK(pthread_create(&threads[i], NULL, work, &workers[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(workers[i].ok == 100);
+        CHECK(workers[i].recorded == 200); /* its own 200 commands, none of the others' */
+        CHECK(!workers[i].allowed_elsewhere);
+    }
+    slotshift_client_free(c);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -899,6 +955,7 @@ int main(void) {
     test_validator();
     test_metrics_and_recorder();
     test_analyzer();
+    test_threads();
     test_panic_guard();
     printf("%d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;
