@@ -158,11 +158,11 @@ pub fn reply_to_py(py: Python<'_>, reply: Reply, decode: bool) -> PyResult<Bound
         Reply::Bulk(b) => text(py, &b, decode)?,
         Reply::Status(s) => text(py, s.as_bytes(), decode)?,
         Reply::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(reply_to_py(py, item, decode)?)?;
-            }
-            list.into_any()
+            let converted = items
+                .into_iter()
+                .map(|item| reply_to_py(py, item, decode))
+                .collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, converted)?.into_any()
         }
         Reply::Map(pairs) => {
             let dict = PyDict::new(py);

@@ -6,6 +6,8 @@
 //! (`python/slotshift/`) on top of this module.
 
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyList;
 
 mod analyze;
 mod convert;
@@ -21,18 +23,28 @@ fn key_slot(key: &Bound<'_, PyAny>) -> PyResult<u16> {
     Ok(slotshift::slot::key_slot(&key).into())
 }
 
+/// The 16,384 slot numbers as Python ints, made once: `key_slots` hands out references
+/// instead of allocating an int per key.
+static SLOT_INTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
+
 /// The hash slot of every key of `keys` (a sequence of bytes or str), in order.
 #[pyfunction]
-fn key_slots(keys: &Bound<'_, PyAny>) -> PyResult<Vec<u16>> {
+fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
     let items = convert::sequence_items(keys, "keys")?;
     let mut borrowed = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         borrowed.push(convert::borrow_key(item, i)?);
     }
-    Ok(slotshift::slot::key_slots(&borrowed)
-        .into_iter()
-        .map(u16::from)
-        .collect())
+    let slots = slotshift::slot::key_slots(&borrowed);
+    let ints = SLOT_INTS.get_or_try_init(py, || -> PyResult<Vec<Py<PyAny>>> {
+        (0u16..16384)
+            .map(|s| Ok(s.into_pyobject(py)?.into_any().unbind()))
+            .collect()
+    })?;
+    PyList::new(
+        py,
+        slots.into_iter().map(|s| ints[usize::from(u16::from(s))].bind(py)),
+    )
 }
 
 /// Prometheus text exposition of every store's figures and every counter of this process.

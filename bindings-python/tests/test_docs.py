@@ -1,0 +1,35 @@
+"""Every Python example of docs/python.md runs as written against the suite's servers."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import REPO
+
+import slotshift
+
+EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python.md").read_text(), re.S)
+
+
+@pytest.fixture()
+def doc_env(standalone_url: str, cluster_urls: list[str]) -> Iterator[None]:
+    os.environ["REDIS_URL"] = standalone_url
+    os.environ["REDIS_CLUSTER_URLS"] = ",".join(cluster_urls)
+    for c in (slotshift.Client.from_url(standalone_url), slotshift.Client.from_urls(cluster_urls)):
+        c.flushdb()
+        c.close()
+    yield
+    del os.environ["REDIS_URL"], os.environ["REDIS_CLUSTER_URLS"]
+
+
+def test_docs_have_examples() -> None:
+    assert len(EXAMPLES) >= 10
+
+
+@pytest.mark.parametrize("code", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_doc_example_runs(doc_env: None, code: str) -> None:
+    exec(compile(code, "docs/python.md", "exec"), {"__name__": "docs_example"})
