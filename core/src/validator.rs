@@ -253,18 +253,43 @@ fn distinct_slots(keys: &[Vec<u8>]) -> Vec<Slot> {
 
 static GLOBAL_MODE: AtomicU8 = AtomicU8::new(0);
 
+/// The mode `SLOTSHIFT_CROSS_SLOT_VALIDATION` asks for: `Ok(None)` when it is unset, an error
+/// naming the variable and its value when it is not a mode. Opening a
+/// [`Store`](crate::store::Store) checks it, so a typo fails at start-up instead of silently
+/// turning validation off.
+pub fn env_mode() -> Result<Option<Mode>, crate::config::ConfigError> {
+    parse_env_mode(std::env::var_os(ENV_MODE))
+}
+
+fn parse_env_mode(
+    value: Option<std::ffi::OsString>,
+) -> Result<Option<Mode>, crate::config::ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    let invalid = |v: &str| crate::config::ConfigError::InvalidEnvironment {
+        variable: ENV_MODE,
+        value: v.chars().take(64).collect(),
+        expected: "raise, count or off",
+    };
+    let text = value
+        .to_str()
+        .ok_or_else(|| invalid(&value.to_string_lossy()))?;
+    text.parse()
+        .map(Some)
+        .map_err(|_: InvalidMode| invalid(text))
+}
+
 /// The global mode: as set by [`set_mode`], else `SLOTSHIFT_CROSS_SLOT_VALIDATION` (read once;
-/// a value that is not a mode is logged and taken as `off`), else `off`.
+/// [`env_mode`] reports a bad value — here it is logged and taken as `off`), else `off`.
 pub fn mode() -> Mode {
     if let Some(m) = Mode::from_u8(GLOBAL_MODE.load(Ordering::Relaxed)) {
         return m;
     }
-    let m = match std::env::var(ENV_MODE) {
-        Ok(v) => v.parse().unwrap_or_else(|e: InvalidMode| {
-            log::error!("{ENV_MODE}: {e}; cross-slot validation is off");
+    let m = match env_mode() {
+        Ok(m) => m.unwrap_or(Mode::Off),
+        Err(e) => {
+            log::error!("{e}; cross-slot validation is off");
             Mode::Off
-        }),
-        Err(_) => Mode::Off,
+        }
     };
     let _ = GLOBAL_MODE.compare_exchange(0, m.to_u8(), Ordering::Relaxed, Ordering::Relaxed);
     Mode::from_u8(GLOBAL_MODE.load(Ordering::Relaxed)).unwrap_or(m)
@@ -454,6 +479,20 @@ fn json_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn env_mode_names_the_variable_and_the_value() {
+        use std::ffi::OsString;
+        assert_eq!(super::parse_env_mode(None).unwrap(), None);
+        assert_eq!(
+            super::parse_env_mode(Some(OsString::from("Raise"))).unwrap(),
+            Some(super::Mode::Raise)
+        );
+        let e = super::parse_env_mode(Some(OsString::from("rase")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "environment variable SLOTSHIFT_CROSS_SLOT_VALIDATION=\"rase\" is invalid: expected raise, count or off");
+    }
+
     use super::*;
 
     #[test]

@@ -228,6 +228,16 @@ pub enum ConfigError {
     /// An empty list of URLs or cluster nodes.
     #[error("no Redis URL or node given")]
     NoSeeds,
+    /// An environment variable holds a value slotshift cannot use.
+    #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
+    InvalidEnvironment {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value (at most 64 characters of it).
+        value: String,
+        /// What it may hold.
+        expected: &'static str,
+    },
     /// A TLS deployment, but this build has no TLS support, or a unix socket on a platform
     /// without them.
     #[error("`{url}` cannot be reached by this build: {reason}")]

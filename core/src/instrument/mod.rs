@@ -538,6 +538,7 @@ pub(crate) struct Probe {
 
 impl StoreHooks {
     pub(crate) fn new(opts: &crate::store::StoreOptions) -> Result<StoreHooks, Error> {
+        crate::validator::env_mode()?;
         let name: Arc<str> = Arc::from(opts.name.as_str());
         Ok(StoreHooks {
             stats: opts.instrument.then(|| store_stats(&name)),
