@@ -57,7 +57,11 @@ impl Report {
     /// The patterns, largest memory first.
     #[getter]
     fn patterns(&self) -> Vec<String> {
-        self.inner.patterns.iter().map(|p| p.pattern.clone()).collect()
+        self.inner
+            .patterns
+            .iter()
+            .map(|p| p.pattern.clone())
+            .collect()
     }
 }
 
@@ -81,7 +85,9 @@ pub fn analyze(
 ) -> PyResult<Report> {
     let mut opts = AnalyzeOptions::default();
     if count < 1 {
-        return Err(PyValueError::new_err(format!("count must be a positive integer, got {count}")));
+        return Err(PyValueError::new_err(format!(
+            "count must be a positive integer, got {count}"
+        )));
     }
     opts.count = count as usize;
     if let Some(m) = r#match {
@@ -90,11 +96,14 @@ pub fn analyze(
     opts.key_type = key_type;
     opts.samples = samples;
     if rate == Some(0) {
-        return Err(PyValueError::new_err("rate must be a positive number of keys per second"));
+        return Err(PyValueError::new_err(
+            "rate must be a positive number of keys per second",
+        ));
     }
     opts.rate = rate;
     if let Some(text) = rules {
-        opts.rules = slotshift::analyzer::parse_rules(&text, "rules").map_err(|e| to_py(py, e.into()))?;
+        opts.rules =
+            slotshift::analyzer::parse_rules(&text, "rules").map_err(|e| to_py(py, e.into()))?;
     }
     opts.show_keys = show_keys;
     opts.top = top;

@@ -4,10 +4,11 @@ use std::borrow::Cow;
 
 use pyo3::exceptions::{PyTypeError, PyUnicodeDecodeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PySequence, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PySequence, PyString,
+};
 use slotshift::command::Cmd;
 use slotshift::reply::Reply;
-
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
@@ -80,7 +81,10 @@ pub fn cmds_from_py(commands: &Bound<'_, PyAny>) -> PyResult<Vec<Cmd>> {
 }
 
 /// The items of a list, tuple or other sequence (`TypeError` naming `what` otherwise).
-pub fn sequence_items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+pub fn sequence_items<'py>(
+    obj: &Bound<'py, PyAny>,
+    what: &str,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if let Ok(list) = obj.cast::<PyList>() {
         return Ok(list.iter().collect());
     }
@@ -144,7 +148,10 @@ fn text<'py>(py: Python<'py>, bytes: &[u8], decode: bool) -> PyResult<Bound<'py,
 }
 
 /// An error reply as a `ResponseError` instance (inside arrays and pipelines it is a value).
-pub fn response_error<'py>(py: Python<'py>, e: &slotshift::reply::ServerError) -> Bound<'py, PyAny> {
+pub fn response_error<'py>(
+    py: Python<'py>,
+    e: &slotshift::reply::ServerError,
+) -> Bound<'py, PyAny> {
     crate::errors::response_error(py, e.to_string())
 }
 

@@ -53,7 +53,9 @@ fn build(py: Python<'_>) -> PyResult<Classes> {
         let doc = CString::new(format!("Core error family `{family}`: {what}."))
             .map_err(|_| PyValueError::new_err(format!("errors.json: bad text for {name:?}")))?;
         let class = PyErr::new_type(py, &qualified, Some(&doc), Some(&base), None)?;
-        classes.by_family.insert(family.to_owned(), class.clone_ref(py));
+        classes
+            .by_family
+            .insert(family.to_owned(), class.clone_ref(py));
         classes.ordered.push((name.to_owned(), class));
     }
     Ok(classes)
@@ -93,7 +95,10 @@ pub fn new_err(py: Python<'_>, family: &str, message: String) -> PyErr {
 
 /// An error reply as a `ResponseError` instance (inside arrays and pipelines it is a value).
 pub fn response_error<'py>(py: Python<'py>, message: String) -> Bound<'py, PyAny> {
-    new_err(py, "server", message).into_value(py).into_bound(py).into_any()
+    new_err(py, "server", message)
+        .into_value(py)
+        .into_bound(py)
+        .into_any()
 }
 
 /// Adds the classes to the module.

@@ -43,7 +43,9 @@ fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'
     })?;
     PyList::new(
         py,
-        slots.into_iter().map(|s| ints[usize::from(u16::from(s))].bind(py)),
+        slots
+            .into_iter()
+            .map(|s| ints[usize::from(u16::from(s))].bind(py)),
     )
 }
 

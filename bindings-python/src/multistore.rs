@@ -145,7 +145,12 @@ impl MultiStore {
 
     /// Sets the flags (in process; or the shared key). A flag left `None` keeps its value.
     #[pyo3(signature = (dual_write=None, primary_default=None))]
-    fn set_flags(&self, py: Python<'_>, dual_write: Option<bool>, primary_default: Option<bool>) -> PyResult<()> {
+    fn set_flags(
+        &self,
+        py: Python<'_>,
+        dual_write: Option<bool>,
+        primary_default: Option<bool>,
+    ) -> PyResult<()> {
         py.detach(|| {
             let now = self.inner.flags();
             self.inner.set_flags(FlagState::new(
@@ -164,7 +169,11 @@ impl MultiStore {
 
     /// Sends one command by the MultiStore's rules; errors are the default store's.
     #[pyo3(signature = (*args))]
-    fn call<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cmd = convert::cmd_from_iter(args.iter())?;
         match py.detach(|| self.inner.call(&cmd)) {
             Ok(reply) => convert::reply_to_py(py, reply, self.decode),
@@ -173,7 +182,11 @@ impl MultiStore {
     }
 
     /// A pipeline (compared on both stores while dual-write is on and it writes).
-    fn pipeline<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn pipeline<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let cmds = convert::cmds_from_py(commands)?;
         match py.detach(|| self.inner.pipeline(&cmds)) {
             Ok(results) => convert::results_to_py(py, results, self.decode),
@@ -182,7 +195,11 @@ impl MultiStore {
     }
 
     /// MULTI/EXEC on the default store (and the other while dual-write is on).
-    fn transaction<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
+    fn transaction<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
         let cmds = convert::cmds_from_py(commands)?;
         match py.detach(|| self.inner.transaction(&cmds)) {
             Ok(Some(replies)) => {
@@ -212,10 +229,6 @@ impl MultiStore {
         }
         let out = PyDict::new(py);
         out.set_item("counters", counters)?;
-        for (label, side) in [("primary", Side::Primary), ("secondary", Side::Secondary)] {
-            let _ = label;
-            let _ = side;
-        }
         let hits = PyDict::new(py);
         hits.set_item("primary", snap.hits(Side::Primary))?;
         hits.set_item("secondary", snap.hits(Side::Secondary))?;

@@ -29,7 +29,14 @@ fn entries<'py>(py: Python<'py>, log: Vec<Recorded>) -> PyResult<Bound<'py, PyLi
         for a in &r.args {
             args.append(PyBytes::new(py, a))?;
         }
-        list.append(PyTuple::new(py, [r.store.into_pyobject(py)?.into_any(), args.into_any(), via_name(r.via).into_pyobject(py)?.into_any()])?)?;
+        list.append(PyTuple::new(
+            py,
+            [
+                r.store.into_pyobject(py)?.into_any(),
+                args.into_any(),
+                via_name(r.via).into_pyobject(py)?.into_any(),
+            ],
+        )?)?;
     }
     Ok(list)
 }
@@ -41,7 +48,9 @@ impl Recorder {
     #[pyo3(signature = (pattern=None))]
     fn new(pattern: Option<&Bound<'_, PyAny>>) -> PyResult<Recorder> {
         let inner = match pattern {
-            Some(p) => slotshift::instrument::Recorder::start_with_pattern(convert::key_bytes(p, "pattern")?),
+            Some(p) => slotshift::instrument::Recorder::start_with_pattern(convert::key_bytes(
+                p, "pattern",
+            )?),
             None => slotshift::instrument::Recorder::start(),
         };
         Ok(Recorder { inner })
@@ -75,7 +84,11 @@ impl Recorder {
     }
 
     /// The recorded commands with a key matching `pattern` (Redis glob).
-    fn by_key<'py>(&self, py: Python<'py>, pattern: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn by_key<'py>(
+        &self,
+        py: Python<'py>,
+        pattern: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let p = convert::key_bytes(pattern, "pattern")?.into_owned();
         entries(py, self.inner.by_key(p))
     }

@@ -14,8 +14,11 @@ use crate::errors::{new_err, to_py};
 
 /// Seconds (a Python number) as a `Duration`; `ValueError` naming `what` if negative or not finite.
 pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{what} must be a non-negative number of seconds, got {value}")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} must be a non-negative number of seconds, got {value}"
+        ))
+    })
 }
 
 /// Store options from keyword arguments (`None`: the core's default, or the URL's value).
@@ -99,10 +102,17 @@ impl Store {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
-        .ok_or_else(|| Python::attach(|py| new_err(py, "connection", "this client is closed".to_owned())))
+        .ok_or_else(|| {
+            Python::attach(|py| new_err(py, "connection", "this client is closed".to_owned()))
+        })
     }
 
-    fn connect(py: Python<'_>, deployment: Deployment, opts: OptionArgs, decode: bool) -> PyResult<Store> {
+    fn connect(
+        py: Python<'_>,
+        deployment: Deployment,
+        opts: OptionArgs,
+        decode: bool,
+    ) -> PyResult<Store> {
         let opts = opts.apply(&deployment)?;
         let store = py
             .detach(|| slotshift::store::Store::connect(&deployment, opts))
@@ -150,9 +160,10 @@ impl Store {
             let items = convert::sequence_items(url, "urls")?;
             let mut urls = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                urls.push(item.extract::<String>().map_err(|_| {
-                    PyTypeError::new_err(format!("urls[{i}] must be a str"))
-                })?);
+                urls.push(
+                    item.extract::<String>()
+                        .map_err(|_| PyTypeError::new_err(format!("urls[{i}] must be a str")))?,
+                );
             }
             Deployment::from_urls(&urls).map_err(|e| to_py(py, e.into()))?
         };
@@ -189,7 +200,11 @@ impl Store {
 
     /// Sends one command (its name and arguments); an error reply raises `ResponseError`.
     #[pyo3(signature = (*args))]
-    fn call<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cmd = convert::cmd_from_iter(args.iter())?;
         let store = self.core()?;
         match py.detach(|| store.call(&cmd)) {
@@ -200,7 +215,11 @@ impl Store {
 
     /// Sends commands as a pipeline (per node on a cluster, through the CrossSlot batcher);
     /// returns one result per command, failed ones as exception instances.
-    fn pipeline<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn pipeline<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let cmds = convert::cmds_from_py(commands)?;
         let store = self.core()?;
         match py.detach(|| store.pipeline(&cmds)) {
@@ -210,7 +229,11 @@ impl Store {
     }
 
     /// Runs commands in MULTI/EXEC; `None` when the transaction was aborted.
-    fn transaction<'py>(&self, py: Python<'py>, commands: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
+    fn transaction<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
         let cmds = convert::cmds_from_py(commands)?;
         let store = self.core()?;
         match py.detach(|| store.transaction(&cmds)) {
@@ -235,7 +258,11 @@ impl Store {
 
     /// Sends one command to every master; returns the replies in `masters()` order.
     #[pyo3(signature = (*args))]
-    fn call_on_masters<'py>(&self, py: Python<'py>, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyList>> {
+    fn call_on_masters<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let cmd = convert::cmd_from_iter(args.iter())?;
         let store = self.core()?;
         let replies = py
@@ -256,20 +283,30 @@ impl Store {
 
     /// Iterates over batches of keys of every master (SCAN).
     #[pyo3(signature = (r#match=None, count=None, _type=None))]
-    fn scan(&self, py: Python<'_>, r#match: Option<&Bound<'_, PyAny>>, count: Option<i64>, _type: Option<String>) -> PyResult<ScanIter> {
+    fn scan(
+        &self,
+        py: Python<'_>,
+        r#match: Option<&Bound<'_, PyAny>>,
+        count: Option<i64>,
+        _type: Option<String>,
+    ) -> PyResult<ScanIter> {
         let mut options = ScanOptions::default();
         if let Some(m) = r#match {
             options.pattern = Some(convert::key_bytes(m, "match")?.into_owned());
         }
         if let Some(c) = count {
             if c < 1 {
-                return Err(PyValueError::new_err(format!("count must be a positive integer, got {c}")));
+                return Err(PyValueError::new_err(format!(
+                    "count must be a positive integer, got {c}"
+                )));
             }
             options.count = Some(c as usize);
         }
         options.key_type = _type;
         let store = self.core()?;
-        let scan = py.detach(|| store.scan(options)).map_err(|e| to_py(py, e))?;
+        let scan = py
+            .detach(|| store.scan(options))
+            .map_err(|e| to_py(py, e))?;
         Ok(ScanIter {
             scan: Mutex::new(scan),
             decode: self.decode,
@@ -297,7 +334,11 @@ impl Store {
 
     fn __repr__(&self) -> String {
         match self.core() {
-            Ok(s) => format!("<slotshift Store kind={:?} name={:?}>", format!("{:?}", s.kind()).to_lowercase(), s.options().name),
+            Ok(s) => format!(
+                "<slotshift Store kind={:?} name={:?}>",
+                format!("{:?}", s.kind()).to_lowercase(),
+                s.options().name
+            ),
             Err(_) => "<slotshift Store (closed)>".to_owned(),
         }
     }
@@ -327,7 +368,11 @@ impl ScanIter {
             Some(Ok(keys)) => {
                 let list = PyList::empty(py);
                 for k in keys {
-                    list.append(convert::reply_to_py(py, slotshift::reply::Reply::Bulk(k), self.decode)?)?;
+                    list.append(convert::reply_to_py(
+                        py,
+                        slotshift::reply::Reply::Bulk(k),
+                        self.decode,
+                    )?)?;
                 }
                 Ok(Some(list))
             }
