@@ -30,23 +30,31 @@ static SLOT_INTS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
 /// The hash slot of every key of `keys` (a sequence of bytes or str), in order.
 #[pyfunction]
 fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-    let items = convert::sequence_items(keys, "keys")?;
-    let mut borrowed = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        borrowed.push(convert::borrow_key(item, i)?);
-    }
-    let slots = slotshift::slot::key_slots(&borrowed);
     let ints = SLOT_INTS.get_or_try_init(py, || -> PyResult<Vec<Py<PyAny>>> {
         (0u16..16384)
             .map(|s| Ok(s.into_pyobject(py)?.into_any().unbind()))
             .collect()
     })?;
-    PyList::new(
-        py,
-        slots
-            .into_iter()
-            .map(|s| ints[usize::from(u16::from(s))].bind(py)),
-    )
+    let slot_int = |i: usize, item: &Bound<'py, PyAny>| -> PyResult<&Py<PyAny>> {
+        let key = convert::borrow_key(item, i)?;
+        Ok(&ints[usize::from(u16::from(slotshift::slot::key_slot(key)))])
+    };
+    // A list (the common case) is read in place; other sequences are collected first.
+    let slots = if let Ok(list) = keys.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(slot_int(i, &item)?.bind(py));
+        }
+        out
+    } else {
+        let items = convert::sequence_items(keys, "keys")?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            out.push(slot_int(i, item)?.bind(py));
+        }
+        out
+    };
+    PyList::new(py, slots)
 }
 
 /// Prometheus text exposition of every store's figures and every counter of this process.
