@@ -52,6 +52,20 @@ class TestFeatures < Minitest::Test
     assert_equal "new", new.get("s:6")
   end
 
+  def test_multistore_flags_shared_through_a_redis_key
+    old = standalone_client(11)
+    new = cluster_client
+    old.flushdb
+    a = Slotshift::MultiStore.new(name: "shared", primary: new, secondary: old, flags: :shared_key,
+                                  flags_key: "slotshift:flags", flags_cache_ttl: 0)
+    b = Slotshift::MultiStore.new(name: "shared", primary: new, secondary: old, flags: :shared_key,
+                                  flags_key: "slotshift:flags", flags_cache_ttl: 0)
+    assert_equal :secondary_only, b.phase
+    a.use_primary_and_secondary_stores = true
+    assert_equal "1", old.hget("slotshift:flags", "use_primary_and_secondary_stores_for_shared")
+    assert_equal :dual_write_secondary_default, b.phase, "another process's view follows the key"
+  end
+
   def test_multistore_same_server_is_detected
     a = standalone_client(7)
     b = standalone_client(7)

@@ -364,25 +364,30 @@ impl NMulti {
         })
     }
 
+    // The flag methods may read or write the shared flags key in Redis (FlagSource::SharedKey):
+    // network calls, so without the GVL like the others.
     fn set_flags(
         ruby: &Ruby,
         rb_self: &Self,
         dual_write: bool,
         primary_default: bool,
     ) -> Result<(), Error> {
-        rb_self
-            .ms
-            .set_flags(FlagState::new(dual_write, primary_default))
-            .map_err(|e| errors::from_core(ruby, &e))
+        let ms = rb_self.ms.clone();
+        gvl::blocking(ruby, move || {
+            ms.set_flags(FlagState::new(dual_write, primary_default))
+        })
     }
 
-    fn flags(&self) -> (bool, bool) {
-        let f = self.ms.flags();
-        (f.dual_write, f.primary_default)
+    fn flags(ruby: &Ruby, rb_self: &Self) -> Result<(bool, bool), Error> {
+        let ms = rb_self.ms.clone();
+        let f = gvl::blocking(ruby, move || Ok(ms.flags()))?;
+        Ok((f.dual_write, f.primary_default))
     }
 
-    fn phase(&self) -> String {
-        format!("{:?}", self.ms.phase())
+    fn phase(ruby: &Ruby, rb_self: &Self) -> Result<String, Error> {
+        let ms = rb_self.ms.clone();
+        let p = gvl::blocking(ruby, move || Ok(ms.phase()))?;
+        Ok(format!("{p:?}"))
     }
 
     fn name(&self) -> String {
