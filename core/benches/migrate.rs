@@ -112,6 +112,7 @@ fn main() {
     // 3. diff of N identical keys, both ways.
     let mut d = DiffOptions::default();
     d.batch = 1000;
+    d.workers = env("SLOTSHIFT_BENCH_DIFF_WORKERS", d.workers);
     reset_hwm();
     let t = Instant::now();
     let report = diff(&src, &dst, &d).unwrap();
