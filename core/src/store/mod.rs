@@ -127,8 +127,13 @@ impl Store {
     /// Opens a store from a URL or seed list as [`Deployment::parse`] reads it, with the
     /// timeouts the URL gives.
     pub fn open(url: &str) -> Result<Store> {
+        Store::open_with_options(url, StoreOptions::default())
+    }
+
+    /// [`Store::open`] starting from `opts` instead of the defaults: the timeouts the URL
+    /// gives replace those of `opts` (used by the C binding's options).
+    pub fn open_with_options(url: &str, mut opts: StoreOptions) -> Result<Store> {
         let deployment = Deployment::parse(url)?;
-        let mut opts = StoreOptions::default();
         if let Some(server) = deployment.servers().first() {
             opts.connect_timeout = server.connect_timeout;
             if let Some(t) = server.command_timeout {
