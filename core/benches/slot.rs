@@ -11,7 +11,11 @@ fn bare_crc16_table() -> [u16; 256] {
     for (i, entry) in table.iter_mut().enumerate() {
         let mut crc = (i as u16) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
         *entry = crc;
     }

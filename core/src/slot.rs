@@ -56,7 +56,10 @@ impl Slot {
 impl TryFrom<u32> for Slot {
     type Error = SlotError;
     fn try_from(value: u32) -> Result<Self, SlotError> {
-        u16::try_from(value).ok().and_then(Slot::new).ok_or(SlotError(value))
+        u16::try_from(value)
+            .ok()
+            .and_then(Slot::new)
+            .ok_or(SlotError(value))
     }
 }
 
@@ -103,7 +106,8 @@ pub fn hash_tag(key: &[u8]) -> &[u8] {
 
 /// CRC16/XMODEM with slice-by-16 tables: 16 independent lookups per 16 bytes instead of one
 /// dependent lookup per byte.
-static CRC16_XMODEM: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
+static CRC16_XMODEM: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// CRC16/XMODEM (polynomial 0x1021, initial value 0, no reflection) of `bytes`.
 #[inline]
@@ -153,7 +157,10 @@ mod tests {
 
     #[test]
     fn tagged_keys_share_a_slot() {
-        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"{user1000}.followers"));
+        assert_eq!(
+            key_slot(b"{user1000}.following"),
+            key_slot(b"{user1000}.followers")
+        );
         assert_eq!(key_slot(b"foo{bar}{zap}"), key_slot(b"bar"));
     }
 

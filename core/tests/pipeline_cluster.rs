@@ -235,7 +235,11 @@ fn resharding_under_the_batcher() {
             let ports: Vec<u16> = masters.iter().map(|m| m.port()).collect();
             while !stop.load(Ordering::SeqCst) && moved < 60 {
                 let node = |p: u16| cluster.node_by_port(p).unwrap();
-                let from = node(if i.is_multiple_of(2) { ports[0] } else { ports[2] });
+                let from = node(if i.is_multiple_of(2) {
+                    ports[0]
+                } else {
+                    ports[2]
+                });
                 let to = node(ports[1]);
                 moved += cluster.move_slots(3, from, to).unwrap().len();
                 i += 1;

@@ -10,7 +10,10 @@ fn fixture() -> serde_json::Value {
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
 }
 
 fn fixture_vectors() -> Vec<(Vec<u8>, u16)> {
@@ -18,7 +21,12 @@ fn fixture_vectors() -> Vec<(Vec<u8>, u16)> {
         .as_array()
         .expect("vectors")
         .iter()
-        .map(|v| (hex(v["key_hex"].as_str().expect("key_hex")), v["slot"].as_u64().expect("slot") as u16))
+        .map(|v| {
+            (
+                hex(v["key_hex"].as_str().expect("key_hex")),
+                v["slot"].as_u64().expect("slot") as u16,
+            )
+        })
         .collect()
 }
 
@@ -26,7 +34,10 @@ fn fixture_vectors() -> Vec<(Vec<u8>, u16)> {
 fn shared_vectors_match() {
     let doc = fixture();
     let check = &doc["crc16_check"];
-    assert_eq!(u64::from(crc16(check["input"].as_str().unwrap().as_bytes())), check["crc16"].as_u64().unwrap());
+    assert_eq!(
+        u64::from(crc16(check["input"].as_str().unwrap().as_bytes())),
+        check["crc16"].as_u64().unwrap()
+    );
     for pair in doc["same_slot"].as_array().unwrap() {
         let a = pair[0].as_str().unwrap().as_bytes();
         let b = pair[1].as_str().unwrap().as_bytes();
@@ -39,7 +50,10 @@ fn shared_vectors_match() {
     }
     let keys: Vec<&[u8]> = vectors.iter().map(|(k, _)| k.as_slice()).collect();
     let batch = key_slots(&keys);
-    assert_eq!(batch.iter().map(|s| s.get()).collect::<Vec<_>>(), vectors.iter().map(|(_, s)| *s).collect::<Vec<_>>());
+    assert_eq!(
+        batch.iter().map(|s| s.get()).collect::<Vec<_>>(),
+        vectors.iter().map(|(_, s)| *s).collect::<Vec<_>>()
+    );
 }
 
 /// Random binary keys, biased towards braces, NUL and invalid UTF-8, so hash tags of every shape occur.
@@ -50,7 +64,13 @@ fn random_keys(n: usize) -> Vec<Vec<u8>> {
         .map(|_| {
             let len = rng.gen_range(0..48);
             (0..len)
-                .map(|_| if rng.gen_bool(0.35) { alphabet[rng.gen_range(0..alphabet.len())] } else { rng.gen() })
+                .map(|_| {
+                    if rng.gen_bool(0.35) {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    } else {
+                        rng.gen()
+                    }
+                })
                 .collect()
         })
         .collect()
@@ -59,7 +79,10 @@ fn random_keys(n: usize) -> Vec<Vec<u8>> {
 #[test]
 fn slots_equal_the_servers_cluster_keyslot() {
     let cluster = Cluster::start(1, 0).expect("start a one-node cluster");
-    let mut conn = cluster.nodes()[0].client().get_connection().expect("connect");
+    let mut conn = cluster.nodes()[0]
+        .client()
+        .get_connection()
+        .expect("connect");
     let mut keys: Vec<Vec<u8>> = fixture_vectors().into_iter().map(|(k, _)| k).collect();
     keys.extend(random_keys(5000));
     let mut pipe = redis::pipe();
@@ -73,5 +96,8 @@ fn slots_equal_the_servers_cluster_keyslot() {
         braces += usize::from(k.contains(&b'{') && k.contains(&b'}'));
         assert_eq!(key_slot(k).get(), *s, "key {k:?}");
     }
-    assert!(braces > 1000, "the corpus must exercise hash tags ({braces} keys with braces)");
+    assert!(
+        braces > 1000,
+        "the corpus must exercise hash tags ({braces} keys with braces)"
+    );
 }
