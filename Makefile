@@ -7,7 +7,7 @@ CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 SLOTSHIFT := target/debug/slotshift
 
-TEST_TARGETS := test-rust
+TEST_TARGETS := lint test-rust
 BENCH_TARGETS := bench-rust
 
 .PHONY: setup build test test-rust demo bench bench-rust lint fmt command-table cli
@@ -30,11 +30,11 @@ test: setup
 
 test-rust:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --workspace --lib --bins --tests --examples --no-fail-fast $(if $(CI),--profile ci)
+	$(CARGO) nextest run --lib --bins --tests --examples --no-fail-fast $(if $(CI),--profile ci)
 else
-	$(CARGO) test --workspace --lib --bins --tests --examples --no-fail-fast
+	$(CARGO) test --lib --bins --tests --examples --no-fail-fast
 endif
-	$(CARGO) test --workspace --doc
+	$(CARGO) test --doc
 
 ## make demo: the main job.
 demo: setup
@@ -47,9 +47,11 @@ bench: setup
 bench-rust:
 	$(CARGO) bench -p slotshift
 
+## make lint: rustfmt and clippy -D warnings on the default members (core, cli, ffi); the
+## binding crates are linted by their own targets.
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

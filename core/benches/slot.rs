@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench -p slotshift --bench slot`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items.
+
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// The floor: a bare table-driven CRC16/XMODEM loop with no hash-tag handling at all.

@@ -1,4 +1,5 @@
 //! Hash slots against the shared vectors and against a real server's `CLUSTER KEYSLOT`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 
 use rand::{Rng, SeedableRng};
 use slotshift::slot::{crc16, key_slot, key_slots};
