@@ -12,6 +12,7 @@ use pyo3::types::PyList;
 mod analyze;
 mod convert;
 mod errors;
+mod migrate;
 mod multistore;
 mod recorder;
 mod store;
@@ -93,11 +94,15 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(allow_active, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_class, m)?)?;
     m.add_function(wrap_pyfunction!(analyze::analyze, m)?)?;
+    m.add_function(wrap_pyfunction!(migrate::diff, m)?)?;
+    m.add_function(wrap_pyfunction!(migrate::migrate, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::ScanIter>()?;
     m.add_class::<multistore::MultiStore>()?;
     m.add_class::<recorder::Recorder>()?;
     m.add_class::<analyze::Report>()?;
+    m.add_class::<migrate::DiffReport>()?;
+    m.add_class::<migrate::MigrateReport>()?;
     errors::register(m)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 """slotshift: a redis-py-shaped client on a Rust core — cluster slot routing, CrossSlot
-pipeline batching, the MultiStore for zero-downtime migrations, the keyspace analyzer.
+pipeline batching, the MultiStore for zero-downtime migrations, the keyspace analyzer,
+``diff`` and ``migrate`` between deployments.
 
     >>> import slotshift
     >>> slotshift.key_slot("{user1000}.following") == slotshift.key_slot("{user1000}.followers")
@@ -37,12 +38,19 @@ from .instrument import (
     analyze as analyze,
     report_dict as report_dict,
 )
+from .migration import (
+    DiffReport as DiffReport,
+    MigrateReport as MigrateReport,
+    diff as diff,
+    migrate as migrate,
+)
 from .multistore import PHASES as PHASES, MultiStore as MultiStore
 
 __all__ = [
     "AnalyzerError", "Client", "ConfigError", "ConnectionError", "CrossSlotError",
-    "EmbeddedServerError", "InvalidCommandError", "MigrateError", "MultiStore", "MultiStoreError", "PHASES",
+    "DiffReport", "EmbeddedServerError", "InvalidCommandError", "MigrateError", "MigrateReport",
+    "MultiStore", "MultiStoreError", "PHASES",
     "Pipeline", "PipelineError", "Recorded", "Recorder", "Report", "ResponseError",
     "RoutingError", "SlotError", "SlotshiftError", "__version__", "allow_cross_slot", "analyze",
-    "error_class", "key_slot", "key_slots", "metrics_text", "report_dict",
+    "diff", "error_class", "key_slot", "key_slots", "metrics_text", "migrate", "report_dict",
 ]

@@ -8,9 +8,11 @@ __all__ = [
     "ConfigError",
     "ConnectionError",
     "CrossSlotError",
+    "DiffReport",
     "EmbeddedServerError",
     "InvalidCommandError",
     "MigrateError",
+    "MigrateReport",
     "MultiStore",
     "MultiStoreError",
     "PipelineError",
@@ -27,10 +29,12 @@ __all__ = [
     "allow_enter",
     "allow_exit",
     "analyze",
+    "diff",
     "error_class",
     "key_slot",
     "key_slots",
     "metrics_text",
+    "migrate",
 ]
 
 _Arg: TypeAlias = bytes | str | int | float | bytearray | memoryview
@@ -70,6 +74,30 @@ def analyze(
     top: int = 10,
     digest_key: str | None = None,
 ) -> Report: ...
+def diff(
+    source: Store,
+    destination: Store,
+    *,
+    mode: str = "full",
+    match: str | None = None,
+    key_type: str | None = None,
+    slots: str | None = None,
+    rate: int | None = None,
+    ttl_tolerance: float = 1.0,
+    reverse: bool = True,
+) -> DiffReport: ...
+def migrate(
+    source: Store,
+    destination: Store,
+    *,
+    match: str | None = None,
+    key_type: str | None = None,
+    slots: str | None = None,
+    rate: int | None = None,
+    dry_run: bool = False,
+    ttl_tolerance: float = 1.0,
+    delete_extra: bool = False,
+) -> MigrateReport: ...
 @final
 class Store:
     @staticmethod
@@ -188,3 +216,35 @@ class Report:
     def complete(self) -> bool: ...
     @property
     def patterns(self) -> list[str]: ...
+
+@final
+class DiffReport:
+    def to_json(self) -> str: ...
+    def to_text(self) -> str: ...
+    @property
+    def total_differences(self) -> int: ...
+    @property
+    def differences(self) -> dict[str, int]: ...
+    @property
+    def source_keys(self) -> int: ...
+    @property
+    def destination_keys(self) -> int: ...
+    @property
+    def complete(self) -> bool: ...
+
+@final
+class MigrateReport:
+    def to_json(self) -> str: ...
+    def to_text(self) -> str: ...
+    @property
+    def copied(self) -> int: ...
+    @property
+    def keys_scanned(self) -> int: ...
+    @property
+    def equal(self) -> int: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def final_diff(self) -> DiffReport | None: ...

@@ -1,0 +1,206 @@
+//! `diff()` and `migrate()`: the core's store-to-store compare and copy, and their reports.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use slotshift::migrate::{DiffKind, DiffMode, DiffOptions, KeyFilter, MigrateOptions};
+
+use crate::errors::to_py;
+use crate::store::Store;
+
+/// The report of a diff.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct DiffReport {
+    inner: slotshift::migrate::DiffReport,
+}
+
+#[pymethods]
+impl DiffReport {
+    /// The report as JSON text (the CLI's `diff --format json`).
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// The report as text.
+    fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+
+    /// Differences left after the re-check rounds, every kind together.
+    #[getter]
+    fn total_differences(&self) -> u64 {
+        self.inner.total_differences()
+    }
+
+    /// Differences left per kind: `missing`, `extra`, `type`, `value`, `ttl`.
+    #[getter]
+    fn differences(&self) -> HashMap<&'static str, u64> {
+        DiffKind::ALL
+            .iter()
+            .map(|k| (k.name(), self.inner.count(*k)))
+            .collect()
+    }
+
+    /// Keys scanned on the source.
+    #[getter]
+    fn source_keys(&self) -> u64 {
+        self.inner.source_keys
+    }
+
+    /// Keys scanned on the destination (the reverse pass).
+    #[getter]
+    fn destination_keys(&self) -> u64 {
+        self.inner.destination_keys
+    }
+
+    /// False when the diff was cancelled.
+    #[getter]
+    fn complete(&self) -> bool {
+        self.inner.complete
+    }
+}
+
+/// The report of a migration.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct MigrateReport {
+    inner: slotshift::migrate::MigrateReport,
+}
+
+#[pymethods]
+impl MigrateReport {
+    /// The report as JSON text (the CLI's `migrate --format json`).
+    fn to_json(&self) -> String {
+        self.inner.to_json()
+    }
+
+    /// The report as text.
+    fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+
+    /// Keys written to the destination (restored and rewritten; would-be copies in a dry run).
+    #[getter]
+    fn copied(&self) -> u64 {
+        self.inner.copied()
+    }
+
+    /// Keys scanned on the source.
+    #[getter]
+    fn keys_scanned(&self) -> u64 {
+        self.inner.keys_scanned
+    }
+
+    /// Keys already equal on the destination (not copied).
+    #[getter]
+    fn equal(&self) -> u64 {
+        self.inner.equal
+    }
+
+    /// True when nothing was written.
+    #[getter]
+    fn dry_run(&self) -> bool {
+        self.inner.dry_run
+    }
+
+    /// False when the migration was cancelled.
+    #[getter]
+    fn complete(&self) -> bool {
+        self.inner.complete
+    }
+
+    /// The closing diff's report, when one ran.
+    #[getter]
+    fn final_diff(&self) -> Option<DiffReport> {
+        self.inner
+            .final_diff
+            .clone()
+            .map(|inner| DiffReport { inner })
+    }
+}
+
+/// `ttl_tolerance` (seconds, a float) as a `Duration`; a clear error for negative or NaN.
+fn tolerance(seconds: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        PyValueError::new_err(format!(
+            "ttl_tolerance must be a non-negative number of seconds, got {seconds}"
+        ))
+    })
+}
+
+/// The key filter from the keyword arguments.
+fn filter(
+    py: Python<'_>,
+    r#match: Option<String>,
+    key_type: Option<String>,
+    slots: Option<&str>,
+) -> PyResult<KeyFilter> {
+    let mut f = KeyFilter::default();
+    f.pattern = r#match;
+    f.key_type = key_type;
+    if let Some(s) = slots {
+        f.slots = Some(KeyFilter::parse_slots(s).map_err(|e| to_py(py, e))?);
+    }
+    Ok(f)
+}
+
+/// Compares the keys of `source` and `destination`.
+#[pyfunction]
+#[pyo3(signature = (source, destination, *, mode="full", r#match=None, key_type=None,
+    slots=None, rate=None, ttl_tolerance=1.0, reverse=true))]
+#[allow(clippy::too_many_arguments)]
+pub fn diff(
+    py: Python<'_>,
+    source: &Store,
+    destination: &Store,
+    mode: &str,
+    r#match: Option<String>,
+    key_type: Option<String>,
+    slots: Option<&str>,
+    rate: Option<u64>,
+    ttl_tolerance: f64,
+    reverse: bool,
+) -> PyResult<DiffReport> {
+    let mut opts = DiffOptions::default();
+    opts.mode = DiffMode::parse(mode).map_err(|e| to_py(py, e))?;
+    opts.filter = filter(py, r#match, key_type, slots)?;
+    opts.rate = rate;
+    opts.ttl_tolerance = tolerance(ttl_tolerance)?;
+    opts.reverse = reverse;
+    let (src, dst) = (source.core()?, destination.core()?);
+    let report = py
+        .detach(|| slotshift::migrate::diff(&src, &dst, &opts))
+        .map_err(|e| to_py(py, e))?;
+    Ok(DiffReport { inner: report })
+}
+
+/// Copies the keys of `source` that are missing or different on `destination`.
+#[pyfunction]
+#[pyo3(signature = (source, destination, *, r#match=None, key_type=None, slots=None,
+    rate=None, dry_run=false, ttl_tolerance=1.0, delete_extra=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn migrate(
+    py: Python<'_>,
+    source: &Store,
+    destination: &Store,
+    r#match: Option<String>,
+    key_type: Option<String>,
+    slots: Option<&str>,
+    rate: Option<u64>,
+    dry_run: bool,
+    ttl_tolerance: f64,
+    delete_extra: bool,
+) -> PyResult<MigrateReport> {
+    let mut opts = MigrateOptions::default();
+    opts.filter = filter(py, r#match, key_type, slots)?;
+    opts.rate = rate;
+    opts.dry_run = dry_run;
+    opts.ttl_tolerance = tolerance(ttl_tolerance)?;
+    opts.delete_extra = delete_extra;
+    let (src, dst) = (source.core()?, destination.core()?);
+    let report = py
+        .detach(|| slotshift::migrate::migrate(&src, &dst, &opts))
+        .map_err(|e| to_py(py, e))?;
+    Ok(MigrateReport { inner: report })
+}

@@ -1,0 +1,79 @@
+"""slotshift.diff / slotshift.migrate from a standalone server to the 3-master cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import slotshift
+
+N = 40
+
+
+def plant(r: slotshift.Client) -> None:
+    for i in range(N // 4):
+        r.set(f"mig:s:{i}", b"v\x00\xff" + str(i).encode())
+        r.hset(f"mig:h:{i}", mapping={"a": str(i), "b": "x"})
+        r.rpush(f"mig:l:{i}", "1", "2", str(i))
+        r.set(f"mig:t:{i}", "ttl", ex=3600)
+    r.set("other:key", "not matched")
+
+
+def test_diff_migrate_diff(r: slotshift.Client, rc: slotshift.Client) -> None:
+    plant(r)
+    before = slotshift.diff(r, rc, match="mig:*")
+    assert before.complete
+    assert before.source_keys == N
+    assert before.total_differences == N
+    assert before.differences["missing"] == N
+    assert before.differences["extra"] == 0
+    doc = json.loads(before.to_json())
+    assert doc["source_keys"] == N
+    assert "missing" in before.to_text()
+
+    dry = slotshift.migrate(r, rc, match="mig:*", dry_run=True)
+    assert dry.dry_run and dry.copied == N
+    assert rc.dbsize() == 0
+
+    report = slotshift.migrate(r, rc, match="mig:*")
+    assert report.complete and not report.dry_run
+    assert report.keys_scanned == N and report.copied == N
+    final = report.final_diff
+    assert final is not None and final.total_differences == 0
+    assert json.loads(report.to_json())["keys_scanned"] == N
+    assert report.to_text()
+
+    after = slotshift.diff(r, rc, match="mig:*")
+    assert after.total_differences == 0 and after.source_keys == N
+    assert rc.get("mig:s:3") == b"v\x00\xff3"
+    assert rc.hgetall("mig:h:2") == {b"a": b"2", b"b": b"x"}
+    assert rc.lrange("mig:l:1", 0, -1) == [b"1", b"2", b"1"]
+    assert 3500 < rc.ttl("mig:t:0") <= 3600
+    assert rc.get("other:key") is None
+
+    again = slotshift.migrate(r, rc, match="mig:*")
+    assert again.copied == 0 and again.equal == N
+
+
+def test_same_store_is_a_migrate_error(r: slotshift.Client, standalone_url: str) -> None:
+    assert slotshift.error_class("migrate") is slotshift.MigrateError
+    with slotshift.Client.from_url(standalone_url) as same:
+        with pytest.raises(slotshift.MigrateError, match="same store"):
+            slotshift.diff(r, same)
+        with pytest.raises(slotshift.MigrateError, match="same store"):
+            slotshift.migrate(r, same)
+
+
+def test_bad_options(r: slotshift.Client, rc: slotshift.Client) -> None:
+    with pytest.raises(slotshift.MigrateError, match="mode"):
+        slotshift.diff(r, rc, mode="deep")
+    with pytest.raises(slotshift.MigrateError, match="rate"):
+        slotshift.migrate(r, rc, rate=0)
+    with pytest.raises(slotshift.MigrateError, match="slots"):
+        slotshift.diff(r, rc, slots="9-2")
+    with pytest.raises(ValueError, match="ttl_tolerance"):
+        slotshift.diff(r, rc, ttl_tolerance=-1.0)
+    with pytest.raises(TypeError, match="source"):
+        slotshift.migrate(r.store, rc)  # type: ignore[arg-type]
+    assert issubclass(slotshift.MigrateError, slotshift.SlotshiftError)
