@@ -33,6 +33,8 @@ pub mod error;
 pub mod instrument;
 pub mod migrate;
 pub mod multistore;
+mod pace;
+mod persist;
 pub mod pipeline;
 pub mod reply;
 pub mod slot;

@@ -16,6 +16,7 @@ use super::view::{SlotState, View};
 use super::{glob, AnalyzeOptions, AnalyzerError, ProgressInfo, Report, Scope};
 use crate::cluster::NodeAddr;
 use crate::command::Cmd;
+use crate::pace::Pacer;
 use crate::reply::{Reply, ServerError};
 use crate::store::{runtime, Store, StoreKind};
 use crate::{Error, Result};
@@ -26,42 +27,6 @@ const SLOT_CHUNK: usize = 32;
 const SLOT_ATTEMPTS: usize = 10;
 /// Labels tracked per key by the generaliser.
 const MAX_DEPTH: usize = 32;
-
-/// Paces all workers together to `rate` keys per second.
-struct Pacer {
-    per_key: Duration,
-    next: Mutex<Instant>,
-}
-
-impl Pacer {
-    /// Reserves `n` keys; returns how long to wait before sending them.
-    fn reserve(&self, n: usize) -> Duration {
-        let mut next = self.next.lock();
-        let now = Instant::now();
-        if *next < now {
-            *next = now;
-        }
-        let start = *next;
-        *next += self.per_key * n as u32;
-        start.saturating_duration_since(now)
-    }
-
-    fn acquire(&self, n: usize) {
-        let wait = {
-            let mut next = self.next.lock();
-            let now = Instant::now();
-            if *next < now {
-                *next = now;
-            }
-            let start = *next;
-            *next += self.per_key * n as u32;
-            start.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
-}
 
 /// Probes in flight per master.
 const PROBE_DEPTH: usize = 2;
@@ -815,10 +780,7 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
             cursors,
             keys: keys_before,
         }),
-        pacer: opts.rate.map(|r| Pacer {
-            per_key: Duration::from_secs_f64(1.0 / r as f64),
-            next: Mutex::new(Instant::now()),
-        }),
+        pacer: Pacer::new(opts.rate),
         stop: AtomicBool::new(false),
         error: Mutex::new(None),
         keys_this_run: AtomicU64::new(0),

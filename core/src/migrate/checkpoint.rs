@@ -2,7 +2,6 @@
 //! counters and the keys still waiting for a re-check, written atomically.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -63,26 +62,7 @@ impl Checkpoint {
             path: path.display().to_string(),
             reason: e,
         };
-        let json = serde_json::to_vec(self).map_err(|e| err(e.to_string()))?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "checkpoint".into());
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&json)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(e.to_string())
-        })
+        crate::persist::write_json_atomic(path, self).map_err(err)
     }
 
     /// Reads `path`; `Ok(None)` if there is no such file.

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::NodeAddr;
 use crate::command::Cmd;
+pub(crate) use crate::pace::Pacer;
 use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -28,41 +29,6 @@ pub struct MasterCursor {
     pub cursor: String,
     /// The scan of this master is finished.
     pub done: bool,
-}
-
-/// Paces all workers together to a number of keys per second.
-pub(crate) struct Pacer {
-    per_key: Duration,
-    next: Mutex<Instant>,
-}
-
-impl Pacer {
-    pub(crate) fn new(rate: Option<u64>) -> Option<Pacer> {
-        let rate = rate.filter(|&r| r > 0)?;
-        Some(Pacer {
-            per_key: Duration::from_nanos(1_000_000_000 / rate.max(1)),
-            next: Mutex::new(Instant::now()),
-        })
-    }
-
-    /// Waits until `n` more keys may go.
-    pub(crate) fn acquire(&self, n: usize) {
-        let wait = {
-            let mut next = self.next.lock();
-            let now = Instant::now();
-            if *next < now {
-                *next = now;
-            }
-            let start = *next;
-            *next += self
-                .per_key
-                .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-            start.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
 }
 
 /// How to walk.
@@ -336,13 +302,6 @@ pub(crate) fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pacer_off_without_rate() {
-        assert!(Pacer::new(None).is_none());
-        assert!(Pacer::new(Some(0)).is_none());
-        assert!(Pacer::new(Some(10)).is_some());
-    }
 
     #[test]
     fn scan_reply_parses() {
