@@ -392,11 +392,37 @@ typedef struct slotshift_client slotshift_client;
 typedef struct slotshift_client_options slotshift_client_options;
 
 /**
+ * Options for `slotshift_diff()`: a builder owned by the caller
+ * (`slotshift_diff_options_free()`), not consumed by `slotshift_diff()`. Not safe for
+ * concurrent mutation.
+ */
+typedef struct slotshift_diff_options slotshift_diff_options;
+
+/**
+ * What `slotshift_diff()` found. Owned by the caller (`slotshift_diff_report_free()`);
+ * immutable, may be read from several threads.
+ */
+typedef struct slotshift_diff_report slotshift_diff_report;
+
+/**
  * The runtime detail of one failure: its code and a message (the core error's text, never a
  * password). Owned by the caller, who frees it with `slotshift_error_free()`. Immutable: may be
  * read from any thread.
  */
 typedef struct slotshift_error slotshift_error;
+
+/**
+ * Options for `slotshift_migrate()`: a builder owned by the caller
+ * (`slotshift_migrate_options_free()`), not consumed by `slotshift_migrate()`. Not safe for
+ * concurrent mutation.
+ */
+typedef struct slotshift_migrate_options slotshift_migrate_options;
+
+/**
+ * What `slotshift_migrate()` did. Owned by the caller (`slotshift_migrate_report_free()`);
+ * immutable, may be read from several threads.
+ */
+typedef struct slotshift_migrate_report slotshift_migrate_report;
 
 /**
  * A MultiStore over two clients.
@@ -784,6 +810,176 @@ slotshift_result slotshift_recorder_count_key(const slotshift_recorder *recorder
  * Stops and frees a recorder. NULL is a no-op.
  */
 void slotshift_recorder_free(slotshift_recorder *recorder);
+
+/**
+ * New diff options with the defaults: mode `full`, every key, both ways, TTL tolerance 1 s,
+ * 3 re-check rounds, no rate limit. NULL only on a caught panic.
+ */
+slotshift_diff_options *slotshift_diff_options_new(void);
+
+/**
+ * How deeply keys on both sides are compared: `mode` is `"full"` (type, TTL and value),
+ * `"length"` (type, TTL and length) or `"outline"` (type and TTL). Another name gives
+ * `SLOTSHIFT_RESULT_MIGRATE` with a detail naming it (when `err` is not NULL).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_options_set_mode(slotshift_diff_options *opts,
+                                                 const char *mode,
+                                                 slotshift_error **err);
+
+/**
+ * Compares only keys matching the Redis glob `pattern` (NUL-terminated UTF-8; `SCAN … MATCH`),
+ * on both sides. NULL clears the filter.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_options_set_match(slotshift_diff_options *opts,
+                                                  const char *pattern);
+
+/**
+ * Compares only keys of type `key_type` (`string`, `list`, `set`, `zset`, `hash`, `stream`;
+ * `SCAN … TYPE`). NULL clears the filter.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_options_set_type(slotshift_diff_options *opts,
+                                                 const char *key_type);
+
+/**
+ * At most `keys_per_second` keys per second, both passes together; 0: no limit (default).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_options_set_rate(slotshift_diff_options *opts,
+                                                 uint64_t keys_per_second);
+
+/**
+ * TTLs that differ by at most `ms` milliseconds are equal, and a key missing on one side whose
+ * other copy expires within `ms` is not a difference. Default 1000.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_options_set_ttl_tolerance_ms(slotshift_diff_options *opts,
+                                                             uint64_t ms);
+
+/**
+ * Frees diff options. NULL is a no-op.
+ */
+void slotshift_diff_options_free(slotshift_diff_options *opts);
+
+/**
+ * Compares `source` with `destination` key by key, both ways: keys missing on the destination,
+ * extra keys on it, and keys whose type, value or TTL differ (re-checked a few rounds, so
+ * writes in flight converge away). `opts` may be NULL (the defaults). On success `*out` is the
+ * report (owned). The same store on both sides, bad options and refused reads give
+ * `SLOTSHIFT_RESULT_MIGRATE`. Blocks for the whole comparison.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff(const slotshift_client *source,
+                                const slotshift_client *destination,
+                                const slotshift_diff_options *opts,
+                                slotshift_diff_report **out,
+                                slotshift_error **err);
+
+/**
+ * The number of differences left after the re-check rounds (0 for NULL).
+ */
+uint64_t slotshift_diff_report_differences(const slotshift_diff_report *report);
+
+/**
+ * The diff report as JSON (`complete`, `mode`, `source_keys`, `destination_keys`,
+ * `differences` per kind, `mismatches`, …): `*json` points to `*len` bytes (NUL-terminated as
+ * well), **owned by the report**, valid until `slotshift_diff_report_free()`.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_report_json(const slotshift_diff_report *report,
+                                            const char **json,
+                                            size_t *len);
+
+/**
+ * Frees a diff report. NULL is a no-op.
+ */
+void slotshift_diff_report_free(slotshift_diff_report *report);
+
+/**
+ * New migrate options with the defaults: every key, compare before copying, verify, TTL
+ * tolerance 1 s, no rate limit, a final diff, not a dry run. NULL only on a caught panic.
+ */
+slotshift_migrate_options *slotshift_migrate_options_new(void);
+
+/**
+ * Copies only keys matching the Redis glob `pattern` (NUL-terminated UTF-8; `SCAN … MATCH`).
+ * NULL clears the filter.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_match(slotshift_migrate_options *opts,
+                                                     const char *pattern);
+
+/**
+ * Copies only keys of type `key_type` (`string`, `list`, `set`, `zset`, `hash`, `stream`).
+ * NULL clears the filter.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_type(slotshift_migrate_options *opts,
+                                                    const char *key_type);
+
+/**
+ * At most `keys_per_second` keys per second; 0: no limit (default).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_rate(slotshift_migrate_options *opts,
+                                                    uint64_t keys_per_second);
+
+/**
+ * TTL tolerance of the comparisons, in milliseconds, as in
+ * `slotshift_diff_options_set_ttl_tolerance_ms()`. Default 1000.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_ttl_tolerance_ms(slotshift_migrate_options *opts,
+                                                                uint64_t ms);
+
+/**
+ * `true`: write nothing on the destination, only report what would be copied.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_dry_run(slotshift_migrate_options *opts,
+                                                       bool dry_run);
+
+/**
+ * Frees migrate options. NULL is a no-op.
+ */
+void slotshift_migrate_options_free(slotshift_migrate_options *opts);
+
+/**
+ * Copies what is missing or different from `source` to `destination` (`DUMP` / `RESTORE`,
+ * TTLs kept), verifies it, and by default ends with a full diff. `opts` may be NULL (the
+ * defaults). On success `*out` is the report (owned). The same store on both sides, a
+ * read-only destination, bad options and refused copies give `SLOTSHIFT_RESULT_MIGRATE`.
+ * Blocks for the whole copy.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate(const slotshift_client *source,
+                                   const slotshift_client *destination,
+                                   const slotshift_migrate_options *opts,
+                                   slotshift_migrate_report **out,
+                                   slotshift_error **err);
+
+/**
+ * The number of keys written on the destination (restored + rewritten); for a dry run, the
+ * number that would have been written. 0 for NULL.
+ */
+uint64_t slotshift_migrate_report_copied(const slotshift_migrate_report *report);
+
+/**
+ * The migrate report as JSON (`complete`, `dry_run`, `keys_scanned`, `restored`, `rewritten`,
+ * `equal`, `final_diff`, …): `*json` points to `*len` bytes (NUL-terminated as well), **owned
+ * by the report**, valid until `slotshift_migrate_report_free()`.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_report_json(const slotshift_migrate_report *report,
+                                               const char **json,
+                                               size_t *len);
+
+/**
+ * Frees a migrate report. NULL is a no-op.
+ */
+void slotshift_migrate_report_free(slotshift_migrate_report *report);
 
 /**
  * Creates a MultiStore named `name` (NUL-terminated; its flags are

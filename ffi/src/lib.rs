@@ -15,7 +15,7 @@
 //! - a panic never crosses the boundary: it becomes `SLOTSHIFT_RESULT_PANIC` (or NULL / 0).
 //!
 //! The module layout follows the header's sections: [`error`], [`slot`], [`reply`],
-//! [`client`], [`multistore`], [`validator`], [`instrument`], [`analyzer`].
+//! [`client`], [`multistore`], [`validator`], [`instrument`], [`analyzer`], [`migrate`].
 #![allow(non_camel_case_types)]
 // Every export checks its pointers before dereferencing them; the `# Safety` of each is the
 // caller's contract stated in the header (valid, live handles; buffers of the given length).
@@ -30,6 +30,7 @@ pub mod client;
 pub mod error;
 mod ffi;
 pub mod instrument;
+pub mod migrate;
 pub mod multistore;
 pub mod panic;
 pub mod reply;

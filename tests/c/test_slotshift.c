@@ -873,6 +873,148 @@ static void test_analyzer(void) {
     slotshift_client_free(c);
 }
 
+/* Diff and migrate, standalone (the second one) -> cluster: keys planted on the source are
+ * missing on the destination, a dry run copies nothing, migrate copies them, a second diff
+ * finds nothing; the same store on both sides is the migrate family. */
+static void test_diff_and_migrate(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *src = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), &src, &err), err);
+    slotshift_client *dst = cluster_client(&err);
+    if (src == NULL || dst == NULL) {
+        slotshift_client_free(src);
+        slotshift_client_free(dst);
+        clear_error(&err);
+        return;
+    }
+    char key[64], value[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(key, sizeof key, "c:mig:%d", i);
+        snprintf(value, sizeof value, "value-%d", i);
+        slotshift_reply *r = NULL;
+        CHECK_OK(call(src, &r, &err, "SET", key, value, NULL), err);
+        slotshift_reply_free(r);
+    }
+    slotshift_reply *r = NULL;
+    CHECK_OK(call(src, &r, &err, "HSET", "c:mig:hash", "f1", "v1", "f2", "v2", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(src, &r, &err, "EXPIRE", "c:mig:hash", "3600", NULL), err);
+    slotshift_reply_free(r);
+    /* Not matched by the pattern: never copied. */
+    r = NULL;
+    CHECK_OK(call(src, &r, &err, "SET", "c:nomig:1", "x", NULL), err);
+    slotshift_reply_free(r);
+
+    slotshift_diff_options *d = slotshift_diff_options_new();
+    CHECK_OK(slotshift_diff_options_set_mode(d, "full", &err), err);
+    CHECK_OK(slotshift_diff_options_set_match(d, "c:mig:*"), NULL);
+    CHECK_OK(slotshift_diff_options_set_rate(d, 0), NULL);
+    CHECK_OK(slotshift_diff_options_set_ttl_tolerance_ms(d, 2000), NULL);
+    slotshift_diff_report *dr = NULL;
+    CHECK_OK(slotshift_diff(src, dst, d, &dr, &err), err);
+    CHECK(slotshift_diff_report_differences(dr) == 41);
+    const char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(slotshift_diff_report_json(dr, &json, &len), NULL);
+    CHECK(json != NULL && strlen(json) == len);
+    CHECK(json != NULL && strstr(json, "\"missing\": 41") != NULL);
+    slotshift_diff_report_free(dr);
+
+    /* A dry run reports what it would copy and writes nothing. */
+    slotshift_migrate_options *m = slotshift_migrate_options_new();
+    CHECK_OK(slotshift_migrate_options_set_match(m, "c:mig:*"), NULL);
+    CHECK_OK(slotshift_migrate_options_set_rate(m, 100000), NULL);
+    CHECK_OK(slotshift_migrate_options_set_ttl_tolerance_ms(m, 2000), NULL);
+    CHECK_OK(slotshift_migrate_options_set_dry_run(m, true), NULL);
+    slotshift_migrate_report *mr = NULL;
+    CHECK_OK(slotshift_migrate(src, dst, m, &mr, &err), err);
+    CHECK(slotshift_migrate_report_copied(mr) == 41);
+    CHECK_OK(slotshift_migrate_report_json(mr, &json, &len), NULL);
+    CHECK(json != NULL && strstr(json, "\"dry_run\": true") != NULL);
+    slotshift_migrate_report_free(mr);
+    r = NULL;
+    CHECK_OK(call(dst, &r, &err, "EXISTS", "c:mig:0", NULL), err);
+    int64_t n = -1;
+    CHECK_OK(slotshift_reply_integer(r, &n), NULL);
+    CHECK(n == 0);
+    slotshift_reply_free(r);
+
+    /* The copy. */
+    CHECK_OK(slotshift_migrate_options_set_dry_run(m, false), NULL);
+    mr = NULL;
+    CHECK_OK(slotshift_migrate(src, dst, m, &mr, &err), err);
+    CHECK(slotshift_migrate_report_copied(mr) == 41);
+    CHECK_OK(slotshift_migrate_report_json(mr, &json, &len), NULL);
+    CHECK(json != NULL && strlen(json) == len);
+    CHECK(json != NULL && strstr(json, "\"dry_run\": false") != NULL);
+    slotshift_migrate_report_free(mr);
+    r = NULL;
+    CHECK_OK(call(dst, &r, &err, "GET", "c:mig:7", NULL), err);
+    CHECK(bytes_are(r, "value-7", 7));
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(dst, &r, &err, "TTL", "c:mig:hash", NULL), err);
+    n = -1;
+    CHECK_OK(slotshift_reply_integer(r, &n), NULL);
+    CHECK(n > 3000 && n <= 3600);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(dst, &r, &err, "EXISTS", "c:nomig:1", NULL), err);
+    n = -1;
+    CHECK_OK(slotshift_reply_integer(r, &n), NULL);
+    CHECK(n == 0);
+    slotshift_reply_free(r);
+
+    /* Nothing left to find, in each mode. */
+    const char *modes[] = {"full", "length", "outline"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_OK(slotshift_diff_options_set_mode(d, modes[i], &err), err);
+        dr = NULL;
+        CHECK_OK(slotshift_diff(src, dst, d, &dr, &err), err);
+        CHECK(dr != NULL && slotshift_diff_report_differences(dr) == 0);
+        slotshift_diff_report_free(dr);
+    }
+
+    /* The migrate family: the same store on both sides, and an unknown mode. */
+    dr = NULL;
+    CHECK_RESULT(slotshift_diff(src, src, d, &dr, &err), SLOTSHIFT_RESULT_MIGRATE, err);
+    CHECK(dr == NULL);
+    CHECK(err != NULL && slotshift_error_result(err) == SLOTSHIFT_RESULT_MIGRATE);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "same store") != NULL);
+    clear_error(&err);
+    mr = NULL;
+    CHECK_RESULT(slotshift_migrate(dst, dst, NULL, &mr, &err), SLOTSHIFT_RESULT_MIGRATE, err);
+    CHECK(mr == NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_diff_options_set_mode(d, "deep", &err), SLOTSHIFT_RESULT_MIGRATE, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "deep") != NULL);
+    clear_error(&err);
+
+    /* NULL parameters. */
+    CHECK_RESULT(slotshift_diff(NULL, dst, d, &dr, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_migrate(src, NULL, m, &mr, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_migrate(src, dst, m, NULL, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_diff_options_set_mode(NULL, "full", NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_diff_options_set_mode(d, NULL, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_migrate_options_set_dry_run(NULL, true), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK_RESULT(slotshift_diff_report_json(NULL, &json, &len), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK(slotshift_diff_report_differences(NULL) == 0);
+    CHECK(slotshift_migrate_report_copied(NULL) == 0);
+    /* NULL clears a filter. */
+    CHECK_OK(slotshift_migrate_options_set_type(m, NULL), NULL);
+    slotshift_diff_options_free(NULL);
+    slotshift_migrate_options_free(NULL);
+    slotshift_diff_report_free(NULL);
+    slotshift_migrate_report_free(NULL);
+
+    slotshift_diff_options_free(d);
+    slotshift_migrate_options_free(m);
+    slotshift_client_free(src);
+    slotshift_client_free(dst);
+}
+
 /* One client shared by four threads at once (clients are thread-safe), each with its own
  * allow scope and recorder (both belong to the calling thread). */
 struct worker {
@@ -955,6 +1097,7 @@ int main(void) {
     test_validator();
     test_metrics_and_recorder();
     test_analyzer();
+    test_diff_and_migrate();
     test_threads();
     test_panic_guard();
     printf("%d checks, %d failed\n", check_count, check_failures);
