@@ -23,10 +23,11 @@
  * - A panic inside the library never crosses this boundary: it comes back as
  *   SLOTSHIFT_RESULT_PANIC (or the fallback) and the process goes on.
  * - Threads: clients, MultiStores, replies, reports and errors may be used from many threads
- *   at once; builders (client options, pipelines, analyzer options) may not be mutated
- *   concurrently. The allow scope and the recorder belong to the calling thread.
+ *   at once; builders (client options, pipelines, analyzer, diff and migrate options) may not
+ *   be mutated concurrently. The allow scope and the recorder belong to the calling thread.
  * - Blocking: functions that talk to servers (client/MultiStore creation, _call, _pipeline,
- *   _transaction, slotshift_analyze) block the calling thread until the reply or the timeout.
+ *   _transaction, slotshift_analyze, slotshift_diff, slotshift_migrate) block the calling
+ *   thread until the reply or the timeout.
  * - Shutdown: free replies, then MultiStores, then clients (any order is memory-safe:
  *   MultiStores hold their own references to connections). Background threads of the
  *   library's runtime live until the process exits.
