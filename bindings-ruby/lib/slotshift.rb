@@ -80,6 +80,115 @@ module Slotshift
     Report.new(Native.analyze(client.native, options.transform_keys(&:to_s)))
   end
 
+  # Compares two deployments key by key (both ways: keys missing on the destination, extra
+  # keys, type, value, TTL), with re-check rounds so writes in flight converge away. `source`
+  # and `destination` are Slotshift::Clients (standalone, Sentinel or cluster, any mix).
+  # Options: mode: ("full", "length", "outline"), match:, type:, rate: (keys/s),
+  # ttl_tolerance: (seconds). Returns a Slotshift::DiffReport.
+  def diff(source, destination, **options)
+    check_migrate_args("diff", source, destination, options, %i[mode match type rate ttl_tolerance])
+    DiffReport.new(*Native.diff(source.native, destination.native, migrate_options(options)))
+  end
+
+  # Copies the keys missing or different on `destination` from `source` (DUMP/RESTORE with
+  # TTLs kept, verified, ending with a full diff). Options: match:, type:, rate: (keys/s),
+  # ttl_tolerance: (seconds), dry_run: (report what would be copied, write nothing).
+  # Returns a Slotshift::MigrateReport.
+  def migrate(source, destination, **options)
+    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance dry_run])
+    MigrateReport.new(*Native.migrate(source.native, destination.native, migrate_options(options)))
+  end
+
+  class << self
+    private
+
+    def check_migrate_args(name, source, destination, options, allowed)
+      unknown = options.keys - allowed
+      raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
+
+      { "source" => source, "destination" => destination }.each do |what, c|
+        raise TypeError, "#{name} needs a Slotshift::Client as #{what}, got #{c.class}" unless c.is_a?(Client)
+      end
+    end
+
+    def migrate_options(options)
+      options.to_h { |k, v| [k.to_s, v.is_a?(Symbol) ? v.to_s : v] }
+    end
+  end
+
+  # A report of Slotshift.diff or Slotshift.migrate: #to_json is the core's JSON report, #to_h
+  # its parsed form, #to_s / #to_text the core's text form.
+  class MigrationReport
+    def initialize(json, text)
+      @json = json
+      @text = text
+      @data = JSON.parse(json)
+    end
+
+    def to_json(*_args)
+      @json
+    end
+
+    def to_text
+      @text
+    end
+    alias to_s to_text
+
+    def to_h
+      @data
+    end
+
+    def [](key)
+      @data[key.to_s]
+    end
+
+    # Whether the walk finished (false when it was stopped early).
+    def complete?
+      @data["complete"] == true
+    end
+  end
+
+  # What Slotshift.diff found.
+  class DiffReport < MigrationReport
+    # Differences left after the re-check rounds, all kinds together.
+    attr_reader :total_differences
+
+    def initialize(json, text, total_differences)
+      super(json, text)
+      @total_differences = total_differences
+    end
+
+    # The mismatches listed in the report (Hashes: "key", "kind", "detail").
+    def mismatches
+      @data.fetch("mismatches", [])
+    end
+
+    def inspect
+      "#<Slotshift::DiffReport #{total_differences} differences>"
+    end
+  end
+
+  # What Slotshift.migrate did.
+  class MigrateReport < MigrationReport
+    # Keys written on the destination (restored plus rewritten); in a dry run, the keys that
+    # would be.
+    attr_reader :copied
+
+    def initialize(json, text, copied)
+      super(json, text)
+      @copied = copied
+    end
+
+    # The final diff's report (a DiffReport's Hash), or nil without one.
+    def final_diff
+      @data["final_diff"]
+    end
+
+    def inspect
+      "#<Slotshift::MigrateReport #{copied} copied>"
+    end
+  end
+
   # What Slotshift.analyze found. #to_json is the core's JSON report; #to_h its parsed form.
   class Report
     def initialize(json)

@@ -537,6 +537,61 @@ fn analyze(ruby: &Ruby, store: &NStore, options: RHash) -> Result<String, Error>
     Ok(report.to_json())
 }
 
+/// The `SCAN` filter shared by diff and migrate: `match:` and `type:`.
+fn key_filter(ruby: &Ruby, options: RHash) -> Result<slotshift::migrate::KeyFilter, Error> {
+    let mut f = slotshift::migrate::KeyFilter::default();
+    f.pattern = opt_string(ruby, options, "match")?;
+    f.key_type = opt_string(ruby, options, "type")?;
+    Ok(f)
+}
+
+/// `Slotshift.diff`: the core's JSON report, its text form and its total of differences.
+fn diff(
+    ruby: &Ruby,
+    source: &NStore,
+    destination: &NStore,
+    options: RHash,
+) -> Result<(String, String, u64), Error> {
+    let mut o = slotshift::migrate::DiffOptions::default();
+    if let Some(mode) = opt_string(ruby, options, "mode")? {
+        o.mode =
+            slotshift::migrate::DiffMode::parse(&mode).map_err(|e| errors::from_core(ruby, &e))?;
+    }
+    o.filter = key_filter(ruby, options)?;
+    o.rate = opt_u64(ruby, options, "rate")?;
+    if let Some(d) = opt_duration(ruby, options, "ttl_tolerance")? {
+        o.ttl_tolerance = d;
+    }
+    let (src, dst) = (source.store.clone(), destination.store.clone());
+    let report = gvl::blocking(ruby, move || slotshift::migrate::diff(&src, &dst, &o))?;
+    Ok((
+        report.to_json(),
+        report.to_text(),
+        report.total_differences(),
+    ))
+}
+
+/// `Slotshift.migrate`: the core's JSON report, its text form and the keys copied.
+fn migrate(
+    ruby: &Ruby,
+    source: &NStore,
+    destination: &NStore,
+    options: RHash,
+) -> Result<(String, String, u64), Error> {
+    let mut o = slotshift::migrate::MigrateOptions::default();
+    o.filter = key_filter(ruby, options)?;
+    o.rate = opt_u64(ruby, options, "rate")?;
+    if let Some(d) = opt_duration(ruby, options, "ttl_tolerance")? {
+        o.ttl_tolerance = d;
+    }
+    if let Some(b) = opt_bool(options, "dry_run") {
+        o.dry_run = b;
+    }
+    let (src, dst) = (source.store.clone(), destination.store.clone());
+    let report = gvl::blocking(ruby, move || slotshift::migrate::migrate(&src, &dst, &o))?;
+    Ok((report.to_json(), report.to_text(), report.copied()))
+}
+
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
 }
@@ -567,6 +622,8 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("validator_counts", function!(validator_counts, 1))?;
     native.define_singleton_method("error_families", function!(error_families, 0))?;
     native.define_singleton_method("analyze", function!(analyze, 2))?;
+    native.define_singleton_method("diff", function!(diff, 3))?;
+    native.define_singleton_method("migrate", function!(migrate, 3))?;
     native.define_singleton_method("version", function!(version, 0))?;
 
     let store = native.define_class("Store", ruby.class_object())?;
