@@ -47,10 +47,7 @@ impl Recorded {
         let cmd = Cmd::from_args(&self.args);
         KeyTable::builtin()
             .keys(&cmd)
-            .map(|keys| {
-                keys.iter()
-                    .any(|k| crate::analyzer::glob::matches(pattern, k))
-            })
+            .map(|keys| keys.iter().any(|k| crate::glob::matches(pattern, k)))
             .unwrap_or(false)
     }
 }

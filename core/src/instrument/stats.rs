@@ -7,8 +7,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use smallvec::SmallVec;
 
-use crate::cluster::RouterStats;
 use crate::command::{Cmd, KeyTable};
+use crate::net::RouterStats;
 use crate::reply::Reply;
 use crate::Error;
 
@@ -247,7 +247,7 @@ fn int_len(i: i64) -> u64 {
 pub(crate) fn error_kind(e: &Error) -> &'static str {
     match e {
         Error::Server(_) => "server",
-        Error::Connection(c) if c.kind == crate::store::ConnectionErrorKind::Timeout => "timeout",
+        Error::Connection(c) if c.kind == crate::net::ConnectionErrorKind::Timeout => "timeout",
         Error::Connection(_) => "connection",
         Error::Routing(_) => "routing",
         Error::Validator(_) => "cross_slot",

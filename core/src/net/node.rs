@@ -11,8 +11,7 @@ use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
 
-use crate::cluster::NodeAddr;
-use crate::store::{ConnectionError, ConnectionErrorKind, StoreOptions};
+use crate::net::{ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
 
 /// A request that failed below the protocol: no reply came back.
 #[derive(Debug)]
@@ -64,7 +63,7 @@ pub(crate) fn addr_of(info: &ConnectionInfo) -> NodeAddr {
 }
 
 impl NodeConn {
-    pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &StoreOptions) -> NodeConn {
+    pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &NetOptions) -> NodeConn {
         NodeConn {
             addr: addr_of(&info),
             info,
