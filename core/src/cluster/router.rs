@@ -354,8 +354,7 @@ impl Router {
                 Outcome::Error(e) => e,
             },
             Err(failure) => {
-                let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                if broken || (failure.sent && !unit.resend_on_loss) {
+                if !failure.retryable(unit.resend_on_loss) {
                     self.counters.connection_error();
                     return FirstTry::Done(Err(Error::Connection(failure.error)));
                 }
@@ -488,9 +487,7 @@ impl Router {
                             if *readonly {
                                 states[i].avoid_replica = true;
                             }
-                            // A peer that sends bytes that are not RESP is broken, not busy.
-                            let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                            if !broken && (!failure.sent || units[i].resend_on_loss) {
+                            if failure.retryable(units[i].resend_on_loss) {
                                 states[i].last = Some(failure.error.to_string());
                                 need_refresh = true;
                                 need_backoff = true;

@@ -21,6 +21,19 @@ pub(crate) struct NodeFailure {
     pub(crate) sent: bool,
 }
 
+impl NodeFailure {
+    /// Whether the router may try the request again (on the same or a new owner): not after a
+    /// timeout (the caller's timeout is the budget it gave; waiting again would outlast it),
+    /// not after bytes that are not RESP (the peer is broken, not busy), and not when the
+    /// request may have run unless it is safe to run twice.
+    pub(crate) fn retryable(&self, resend_on_loss: bool) -> bool {
+        !matches!(
+            self.error.kind,
+            ConnectionErrorKind::Protocol | ConnectionErrorKind::Timeout
+        ) && (!self.sent || resend_on_loss)
+    }
+}
+
 pub(crate) struct NodeConn {
     pub(crate) addr: NodeAddr,
     info: ConnectionInfo,

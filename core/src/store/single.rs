@@ -109,8 +109,7 @@ impl Single {
                 Err(failure) => {
                     self.counters.connection_error();
                     for &i in &pending {
-                        let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                        if !broken && (!failure.sent || units[i].resend_on_loss) {
+                        if failure.retryable(units[i].resend_on_loss) {
                             last[i] = failure.error.to_string();
                             next.push(i);
                         } else {
