@@ -163,6 +163,9 @@ fn a_paused_server_ends_in_a_timeout_within_the_deadline() {
     let server = Standalone::start().unwrap();
     let mut opts = StoreOptions::default();
     opts.response_timeout = Duration::from_millis(300);
+    // Opening a new connection to a stopped server waits for its handshake: the connect
+    // timeout is the caller's too.
+    opts.connect_timeout = Duration::from_millis(300);
     opts.retry_deadline = Duration::from_secs(1);
     let store = Store::connect(&Deployment::parse(&server.url()).unwrap(), opts).unwrap();
     store.call(&cmd(&["SET", "k", "v"])).unwrap();
