@@ -22,9 +22,18 @@ fn keys_on_every_master(cluster: &Cluster, n: usize) -> Vec<String> {
     let keys: Vec<String> = (0..n).map(|i| format!("route:{i}")).collect();
     let owners: BTreeSet<u16> = keys
         .iter()
-        .map(|k| cluster.master_for_slot(key_slot(k.as_bytes())).unwrap().port())
+        .map(|k| {
+            cluster
+                .master_for_slot(key_slot(k.as_bytes()))
+                .unwrap()
+                .port()
+        })
         .collect();
-    assert_eq!(owners.len(), 3, "the keys must spread over the three masters");
+    assert_eq!(
+        owners.len(),
+        3,
+        "the keys must spread over the three masters"
+    );
     keys
 }
 
@@ -48,7 +57,10 @@ fn all_shards_commands_reach_every_master() {
 
     // DBSIZE sums the masters (one master alone holds about a third).
     let per_master = dbsize_of_each_master(&cluster);
-    assert!(per_master.iter().all(|&n| n > 0 && n < 30), "{per_master:?}");
+    assert!(
+        per_master.iter().all(|&n| n > 0 && n < 30),
+        "{per_master:?}"
+    );
     assert_eq!(store.call(&cmd(&["DBSIZE"])).unwrap(), Reply::Int(30));
 
     // KEYS returns every master's keys.
@@ -64,14 +76,20 @@ fn all_shards_commands_reach_every_master() {
 
     // SCRIPT LOAD reaches every node, so EVALSHA works for keys on every master.
     let sha = store
-        .call(&cmd(&["SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])"]))
+        .call(&cmd(&[
+            "SCRIPT",
+            "LOAD",
+            "return redis.call('GET', KEYS[1])",
+        ]))
         .unwrap();
     let sha = String::from_utf8(sha.as_bytes().unwrap().to_vec()).unwrap();
     for k in &keys {
         let got = store.call(&cmd(&["EVALSHA", &sha, "1", k])).unwrap();
         assert_eq!(got, Reply::Bulk(k.as_bytes().to_vec()), "{k}");
     }
-    let exists = store.call(&cmd(&["SCRIPT", "EXISTS", &sha, "0000"])).unwrap();
+    let exists = store
+        .call(&cmd(&["SCRIPT", "EXISTS", &sha, "0000"]))
+        .unwrap();
     assert_eq!(exists, Reply::Array(vec![Reply::Int(1), Reply::Int(0)]));
 
     // The same through a pipeline: a fan-out keeps its place among the other commands.
@@ -102,7 +120,10 @@ fn all_shards_commands_reach_every_master() {
     for k in &keys {
         store.call(&cmd(&["SET", k, "again"])).unwrap();
     }
-    assert_eq!(store.call(&cmd(&["FLUSHALL"])).unwrap(), Reply::Status("OK".into()));
+    assert_eq!(
+        store.call(&cmd(&["FLUSHALL"])).unwrap(),
+        Reply::Status("OK".into())
+    );
     assert_eq!(dbsize_of_each_master(&cluster), vec![0, 0, 0]);
     assert_eq!(store.call(&cmd(&["DBSIZE"])).unwrap(), Reply::Int(0));
 }
@@ -121,10 +142,7 @@ fn a_fan_out_that_fails_on_one_master_is_an_error() {
 fn errorstat_moved(node: &slotshift::testing::Node) -> u64 {
     node.info_field("errorstats", "errorstat_MOVED")
         .unwrap()
-        .and_then(|v| {
-            v.strip_prefix("count=")
-                .map(|n| n.parse::<u64>().unwrap())
-        })
+        .and_then(|v| v.strip_prefix("count=").map(|n| n.parse::<u64>().unwrap()))
         .unwrap_or(0)
 }
 
@@ -148,7 +166,11 @@ fn one_get_after_its_slot_moved_meets_the_old_owner_once() {
 
     let got = store.call(&cmd(&["GET", "moving"])).unwrap();
     assert_eq!(got, Reply::Bulk(b"value".to_vec()));
-    assert_eq!(errorstat_moved(old), 1, "the old owner was asked more than once");
+    assert_eq!(
+        errorstat_moved(old),
+        1,
+        "the old owner was asked more than once"
+    );
     assert_eq!(store.stats().moved, 1);
     // The slot map learned the move: the next GET goes straight to the new owner.
     store.call(&cmd(&["GET", "moving"])).unwrap();
@@ -182,5 +204,42 @@ fn the_callers_timeouts_are_the_ones_used() {
     opts.response_timeout = Duration::from_millis(300);
     let url = format!("{}?command_timeout=1500ms", cluster.url());
     let store = Store::open_with_options(&url, opts).unwrap();
-    assert_eq!(store.options().response_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        store.options().response_timeout,
+        Duration::from_millis(1500)
+    );
+}
+
+#[test]
+fn the_slot_map_is_refreshed_without_a_moved() {
+    let cluster = Cluster::start(3, 0).unwrap();
+    let mut opts = StoreOptions::default();
+    opts.topology_refresh_interval = Some(Duration::from_millis(200));
+    let store = Store::open_with_options(&cluster.url(), opts).unwrap();
+    store.call(&cmd(&["SET", "drifting", "value"])).unwrap();
+    let slot = key_slot(b"drifting");
+    let old = cluster.master_for_slot(slot).unwrap();
+    let new = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id() != old.id())
+        .unwrap();
+    cluster.move_slot(slot, old, new).unwrap();
+    cluster.reset_stats().unwrap();
+    let refreshes = store.stats().refreshes;
+    // Wait (bounded) until the background refresh has run twice: the move is then known.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.stats().refreshes < refreshes + 2 {
+        assert!(Instant::now() < deadline, "no periodic refresh ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = store.call(&cmd(&["GET", "drifting"])).unwrap();
+    assert_eq!(got, Reply::Bulk(b"value".to_vec()));
+    assert_eq!(
+        errorstat_moved(old),
+        0,
+        "the store still sent the GET to the old owner"
+    );
+    assert_eq!(store.stats().moved, 0);
 }
