@@ -139,6 +139,19 @@ fn a_fan_out_that_fails_on_one_master_is_an_error() {
     assert!(matches!(err, Error::Server(_)), "{err}");
 }
 
+/// Moves `slot` with its keys to another master; returns its old owner.
+fn move_to_another_master(cluster: &Cluster, slot: slotshift::Slot) -> &slotshift::testing::Node {
+    let old = cluster.master_for_slot(slot).unwrap();
+    let new = cluster
+        .masters()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id() != old.id())
+        .unwrap();
+    cluster.move_slot(slot, old, new).unwrap();
+    old
+}
+
 fn errorstat_moved(node: &slotshift::testing::Node) -> u64 {
     node.info_field("errorstats", "errorstat_MOVED")
         .unwrap()
@@ -154,14 +167,7 @@ fn one_get_after_its_slot_moved_meets_the_old_owner_once() {
     let store = Store::open_with_options(&cluster.url(), opts).unwrap();
     store.call(&cmd(&["SET", "moving", "value"])).unwrap();
     let slot = key_slot(b"moving");
-    let old = cluster.master_for_slot(slot).unwrap();
-    let new = cluster
-        .masters()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.id() != old.id())
-        .unwrap();
-    cluster.move_slot(slot, old, new).unwrap();
+    let old = move_to_another_master(&cluster, slot);
     cluster.reset_stats().unwrap();
 
     let got = store.call(&cmd(&["GET", "moving"])).unwrap();
@@ -218,14 +224,7 @@ fn the_slot_map_is_refreshed_without_a_moved() {
     let store = Store::open_with_options(&cluster.url(), opts).unwrap();
     store.call(&cmd(&["SET", "drifting", "value"])).unwrap();
     let slot = key_slot(b"drifting");
-    let old = cluster.master_for_slot(slot).unwrap();
-    let new = cluster
-        .masters()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.id() != old.id())
-        .unwrap();
-    cluster.move_slot(slot, old, new).unwrap();
+    let old = move_to_another_master(&cluster, slot);
     cluster.reset_stats().unwrap();
     let refreshes = store.stats().refreshes;
     // Wait (bounded) until the background refresh has run twice: the move is then known.
