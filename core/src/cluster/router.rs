@@ -369,9 +369,8 @@ impl Router {
                     reply: e.to_string(),
                 })))
             }
-            Verdict::Redirect(redirect) if readonly => {
+            Verdict::Redirect(_) if readonly => {
                 // A replica that redirects to its master: read this one from the master.
-                let _ = redirect;
                 state.avoid_replica = true;
                 FirstTry::Rounds(state)
             }

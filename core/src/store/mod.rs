@@ -358,11 +358,12 @@ impl Store {
     async fn first_non_nil(&self, router: &Arc<Router>, cmd: &Cmd) -> Result<Reply> {
         let masters: Vec<NodeAddr> = router.topology().masters().cloned().collect();
         let start = router.next_rotation() % masters.len().max(1);
+        let template = self.unit(cmd);
         let mut last = Ok(Reply::Nil);
         for addr in masters.iter().cycle().skip(start).take(masters.len()) {
             let unit = Unit {
                 route: Route::Node(addr.clone()),
-                ..self.unit(cmd)
+                ..template.clone()
             };
             last = only(router.send_grouped(&[unit]).await);
             if !matches!(last, Ok(Reply::Nil)) {
