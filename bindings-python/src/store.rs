@@ -7,7 +7,8 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use slotshift::config::Deployment;
-use slotshift::store::{ScanOptions, StoreKind, StoreOptions};
+use slotshift::keyspace::ScanOptions;
+use slotshift::store::{StoreKind, StoreOptions};
 
 use crate::convert;
 use crate::errors::{new_err, to_py};
@@ -344,7 +345,7 @@ impl Store {
 /// Batches of keys from `Store.scan`, master after master.
 #[pyclass(module = "slotshift._slotshift", frozen)]
 pub struct ScanIter {
-    scan: Mutex<slotshift::store::Scan>,
+    scan: Mutex<slotshift::keyspace::Scan>,
     decode: bool,
 }
 

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | [`slot`] | CRC16 hash slots with the cluster spec's hash-tag rule |
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
+//! | [`keyspace`] | the one keyspace walk (SCAN per master, or slot by slot on a cluster, exactly once under resharding) that the analyzer, diff and migrate share |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
 //! | [`route`] | where a command goes on a cluster (the command tips), how fan-out replies become one |
@@ -34,6 +35,7 @@ pub mod config;
 pub mod error;
 pub mod glob;
 pub mod instrument;
+pub mod keyspace;
 pub mod migrate;
 pub mod multistore;
 pub mod net;

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use slotshift::cluster::RoutingError;
 use slotshift::command::Cmd;
 use slotshift::config::Deployment;
+use slotshift::keyspace::ScanOptions;
 use slotshift::reply::Reply;
 use slotshift::slot::key_slot;
-use slotshift::store::{ConnectionErrorKind, ScanOptions, Store, StoreKind, StoreOptions};
+use slotshift::store::{ConnectionErrorKind, Store, StoreKind, StoreOptions};
 use slotshift::testing::Cluster;
 use slotshift::Error;
 

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use slotshift::command::Cmd;
+use slotshift::keyspace::ScanOptions;
 use slotshift::multistore::{Counter, FlagSource, MultiStore, MultiStoreOptions, Phase};
 use slotshift::reply::Reply;
-use slotshift::store::{ScanOptions, Store};
+use slotshift::store::Store;
 use slotshift::testing::{Cluster, Standalone};
 
 const THREADS: usize = 4;

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use slotshift::command::Cmd;
 use slotshift::config::Deployment;
+use slotshift::keyspace::ScanOptions;
 use slotshift::reply::Reply;
-use slotshift::store::{ConnectionErrorKind, ScanOptions, Store, StoreKind, StoreOptions};
+use slotshift::store::{ConnectionErrorKind, Store, StoreKind, StoreOptions};
 use slotshift::testing::Standalone;
 use slotshift::Error;
 

@@ -15,53 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::aggregate::Stats;
 use super::generalise::SavedNode;
 use super::AnalyzerError;
-
-/// Where each master's scan stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cursors {
-    /// Standalone or Sentinel: one SCAN cursor per master (`None` when finished).
-    Scan(Vec<ScanCursor>),
-    /// Cluster: a bitmap of finished slots (16384 bits as 256 words).
-    Slots(Vec<u64>),
-}
-
-/// A master's SCAN position.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScanCursor {
-    /// `host:port`.
-    pub node: String,
-    /// The next cursor to send.
-    pub cursor: String,
-    /// True once the cursor came back to 0.
-    pub done: bool,
-}
-
-impl Cursors {
-    /// No slot done yet.
-    pub fn empty_slots() -> Cursors {
-        Cursors::Slots(vec![0; 256])
-    }
-
-    /// Is `slot` finished?
-    pub fn slot_done(&self, slot: u16) -> bool {
-        match self {
-            Cursors::Slots(bits) => bits
-                .get(usize::from(slot / 64))
-                .is_some_and(|w| w & (1u64 << (slot % 64)) != 0),
-            Cursors::Scan(_) => false,
-        }
-    }
-
-    /// Marks `slot` finished.
-    pub fn mark_slot(&mut self, slot: u16) {
-        if let Cursors::Slots(bits) = self {
-            if let Some(w) = bits.get_mut(usize::from(slot / 64)) {
-                *w |= 1u64 << (slot % 64);
-            }
-        }
-    }
-}
+use crate::keyspace::Positions;
 
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,8 +30,8 @@ pub struct Checkpoint {
     pub keys: u64,
     /// Wall time spent so far, ms.
     pub elapsed_ms: u64,
-    /// Scan positions.
-    pub cursors: Cursors,
+    /// The walk's positions.
+    pub positions: Positions,
     /// The partial aggregate, by pattern (folded through `tree`).
     pub patterns: BTreeMap<String, Stats>,
     /// The generaliser's tree.
@@ -88,8 +42,8 @@ pub struct Checkpoint {
     pub truncated: bool,
 }
 
-/// The current checkpoint format.
-pub const FORMAT: u32 = 1;
+/// The current checkpoint format (2: the shared walk's positions replace format 1's cursors).
+pub const FORMAT: u32 = 2;
 
 impl Checkpoint {
     /// Writes the checkpoint to `path` atomically (a temporary file in the same directory,
@@ -109,14 +63,17 @@ impl Checkpoint {
             reason: e,
         };
         let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-        let cp: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
-        if cp.format != FORMAT {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| err(e.to_string()))?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(u64::from(FORMAT)) {
             return Err(err(format!(
-                "format {} is not the supported format {FORMAT}",
-                cp.format
+                "format {} is not the supported format {FORMAT}; run without --resume to start \
+                 over",
+                format.map_or_else(|| "missing".to_owned(), |f| f.to_string())
             )));
         }
-        Ok(cp)
+        serde_json::from_value(value).map_err(|e| err(e.to_string()))
     }
 
     /// Checks that `settings` are the checkpoint's.
@@ -146,10 +103,9 @@ mod tests {
 
     #[test]
     fn slots_bitmap_and_atomic_round_trip() {
-        let mut c = Cursors::empty_slots();
+        let mut c = Positions::default();
         c.mark_slot(0);
         c.mark_slot(16383);
-        assert!(c.slot_done(0) && c.slot_done(16383) && !c.slot_done(1));
         let dir = std::env::temp_dir().join(format!("slotshift-cp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("cp.json");
@@ -159,7 +115,7 @@ mod tests {
             digest_key: "00".into(),
             keys: 3,
             elapsed_ms: 5,
-            cursors: c.clone(),
+            positions: c.clone(),
             patterns: BTreeMap::new(),
             tree: SavedNode::default(),
             exhausted: false,
@@ -167,11 +123,14 @@ mod tests {
         };
         cp.save(&path).unwrap();
         let back = Checkpoint::load(&path).unwrap();
-        assert_eq!(back.cursors, c);
+        assert_eq!(back.positions, c);
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
         let other = BTreeMap::from([("match".to_string(), "user:*".to_string())]);
         let e = back.check(&path, &other).unwrap_err().to_string();
         assert!(e.contains("match") && e.contains("user:*"), "{e}");
+        std::fs::write(&path, br#"{"format":1,"cursors":{"slots":[]}}"#).unwrap();
+        let e = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(e.contains("format 1") && e.contains("cp.json"), "{e}");
         std::fs::write(&path, b"{not json").unwrap();
         assert!(Checkpoint::load(&path)
             .unwrap_err()

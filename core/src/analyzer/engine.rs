@@ -1,47 +1,31 @@
 //! The scan engine: workers per master, probes, pacing, checkpoints, progress.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use parking_lot::Mutex;
 
 use super::aggregate::{ttl_index, type_index, Aggregate, TopKey};
-use super::checkpoint::{Checkpoint, Cursors, ScanCursor, FORMAT};
+use super::checkpoint::{Checkpoint, FORMAT};
 use super::generalise::Generaliser;
 use super::pattern::{Labels, Normaliser};
-use super::view::{SlotState, View};
-use super::{glob, AnalyzeOptions, AnalyzerError, ProgressInfo, Report, Scope};
-use crate::cluster::NodeAddr;
+use super::{AnalyzeOptions, AnalyzerError, ProgressInfo, Report, Scope};
 use crate::command::Cmd;
+use crate::keyspace::{dbsize, escape_key, shape, walk, Filter, Positions, WalkError, WalkOptions};
 use crate::pace::Pacer;
-use crate::reply::{Reply, ServerError};
-use crate::store::{runtime, Store, StoreKind};
+use crate::reply::Reply;
+use crate::store::{Store, StoreKind};
 use crate::{Error, Result};
 
-/// Slots listed per round trip group on a cluster master.
-const SLOT_CHUNK: usize = 32;
-/// How often a slot whose owner moves is retried.
-const SLOT_ATTEMPTS: usize = 10;
 /// Labels tracked per key by the generaliser.
 const MAX_DEPTH: usize = 32;
-
-/// Probes in flight per master.
-const PROBE_DEPTH: usize = 2;
-
-/// One probed SCAN batch and the cursor that follows it.
-struct Batch {
-    probes: Vec<Probed>,
-    cursor: String,
-    finished: bool,
-}
 
 struct State {
     agg: Aggregate,
     gen: Generaliser,
-    cursors: Cursors,
+    positions: Positions,
     keys: u64,
 }
 
@@ -59,74 +43,37 @@ struct Engine<'a> {
     normaliser: Normaliser,
     digest_key: [u8; 32],
     state: Mutex<State>,
-    pacer: Option<Pacer>,
-    stop: AtomicBool,
-    error: Mutex<Option<Error>>,
     keys_this_run: AtomicU64,
 }
 
 fn bad_reply(node: &str, command: &str, reply: &Reply) -> Error {
-    let shape = match reply {
-        Reply::Nil => "nil".to_owned(),
-        Reply::Int(i) => format!("integer {i}"),
-        Reply::Bulk(b) => format!("bulk string of {} bytes", b.len()),
-        Reply::Status(s) => format!("status {s:?}"),
-        Reply::Array(a) => format!("array of {}", a.len()),
-        Reply::Error(e) => format!("error {}", e.code()),
-        _ => "another reply type".to_owned(),
-    };
     Error::Analyzer(AnalyzerError::UnexpectedReply {
         node: node.to_owned(),
         command: command.to_owned(),
-        reply: shape,
+        reply: shape(reply),
     })
 }
 
-fn key_list(node: &NodeAddr, reply: Reply) -> Result<Vec<Vec<u8>>> {
-    match reply {
-        Reply::Array(items) | Reply::Set(items) => items
-            .into_iter()
-            .map(|k| match k {
-                Reply::Bulk(b) => Ok(b),
-                other => Err(bad_reply(
-                    &node.to_string(),
-                    "CLUSTER GETKEYSINSLOT",
-                    &other,
-                )),
-            })
-            .collect(),
-        other => Err(bad_reply(
-            &node.to_string(),
-            "CLUSTER GETKEYSINSLOT",
-            &other,
-        )),
-    }
-}
-
-fn getkeys(slot: u16) -> Cmd {
-    Cmd::from_args([
-        "CLUSTER".to_owned(),
-        "GETKEYSINSLOT".to_owned(),
-        slot.to_string(),
-        i32::MAX.to_string(),
-    ])
-}
-
-/// Escapes a raw key for display (`--show-keys`).
-fn escape_key(key: &[u8]) -> String {
-    let mut s = String::with_capacity(key.len());
-    for &b in key {
-        if b.is_ascii_graphic() || b == b' ' {
-            if b == b'\\' {
-                s.push_str("\\\\");
-            } else {
-                s.push(char::from(b));
-            }
-        } else {
-            s.push_str(&format!("\\x{b:02x}"));
+/// The walk's errors as analyzer errors.
+fn walk_error(e: WalkError) -> Error {
+    match e {
+        WalkError::SlotUnstable { slot, attempts } => {
+            Error::Analyzer(AnalyzerError::SlotUnstable { slot, attempts })
         }
+        WalkError::UnexpectedReply {
+            node,
+            command,
+            reply,
+        } => Error::Analyzer(AnalyzerError::UnexpectedReply {
+            node,
+            command: command.to_owned(),
+            reply,
+        }),
+        other => Error::Analyzer(AnalyzerError::Checkpoint {
+            path: "(positions)".into(),
+            reason: other.to_string(),
+        }),
     }
-    s
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -151,18 +98,6 @@ fn unhex(s: &str) -> Option<[u8; 32]> {
 }
 
 impl<'a> Engine<'a> {
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-
-    fn fail(&self, e: Error) {
-        let mut slot = self.error.lock();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
     fn display(&self, key: &[u8]) -> String {
         if self.opts.show_keys {
             escape_key(key)
@@ -195,12 +130,21 @@ impl<'a> Engine<'a> {
         cmds
     }
 
-    async fn probe_async(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Probed>> {
+    /// Probes a batch and labels its keys (on a worker thread, outside any lock).
+    fn probe(&self, keys: Vec<Vec<u8>>) -> Result<Vec<(Labels, Probed)>> {
+        Ok(self
+            .probe_keys(keys)?
+            .into_iter()
+            .map(|p| (self.normaliser.labels(&p.key), p))
+            .collect())
+    }
+
+    fn probe_keys(&self, keys: Vec<Vec<u8>>) -> Result<Vec<Probed>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let cmds = self.probe_cmds(&keys);
-        let replies = self.store.pipeline_async(&cmds).await?;
+        let replies = self.store.pipeline(&cmds)?;
         let mut out = Vec::with_capacity(keys.len());
         let mut it = replies.into_iter();
         for key in keys {
@@ -245,19 +189,16 @@ impl<'a> Engine<'a> {
         Ok(out)
     }
 
-    /// Merges probed keys into the aggregate and moves the cursors, under one lock.
-    fn absorb(&self, probes: Vec<Probed>, commit: impl FnOnce(&mut Cursors)) {
-        let labelled: Vec<(Labels, Probed)> = probes
-            .into_iter()
-            .map(|p| (self.normaliser.labels(&p.key), p))
-            .collect();
+    /// Merges probed keys into the aggregate and records the positions that include them,
+    /// under one lock: a checkpoint never holds half a batch.
+    fn absorb(&self, labelled: Vec<(Labels, Probed)>, positions: &Positions) {
         let n = labelled.len() as u64;
         let top = self.opts.top;
         let mut st = self.state.lock();
         let State {
             agg,
             gen,
-            cursors,
+            positions: saved,
             keys,
         } = &mut *st;
         for (labels, p) in labelled {
@@ -294,259 +235,13 @@ impl<'a> Engine<'a> {
                 }
             });
         }
-        commit(cursors);
+        saved.clone_from(positions);
         *keys += n;
         if agg.patterns.len() > self.opts.max_patterns.saturating_mul(2) {
             agg.refold(|p| gen.fold(p));
         }
         drop(st);
         self.keys_this_run.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn pace(&self, n: usize) {
-        if let Some(p) = &self.pacer {
-            p.acquire(n);
-        }
-    }
-
-    // ---- standalone / Sentinel ----
-
-    fn scan_cmd(&self, cursor: &str) -> Cmd {
-        let mut cmd = Cmd::new("SCAN");
-        cmd.arg(cursor);
-        if let Some(p) = &self.opts.match_pattern {
-            cmd.arg("MATCH").arg(p);
-        }
-        cmd.arg("COUNT").arg(self.opts.count.to_string());
-        if let Some(t) = &self.opts.key_type {
-            cmd.arg("TYPE").arg(t);
-        }
-        cmd
-    }
-
-    async fn scan_step(&self, node: &NodeAddr, cursor: String) -> Result<(String, Vec<Vec<u8>>)> {
-        let reply = self
-            .store
-            .call_on_async(node, &self.scan_cmd(&cursor))
-            .await?;
-        let name = node.to_string();
-        let Reply::Array(mut parts) = reply else {
-            return Err(bad_reply(&name, "SCAN", &reply));
-        };
-        if parts.len() != 2 {
-            return Err(bad_reply(&name, "SCAN", &Reply::Array(parts)));
-        }
-        let keys = parts.pop().unwrap_or(Reply::Nil);
-        let cur = parts.pop().unwrap_or(Reply::Nil);
-        let cursor = match cur.as_bytes() {
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => return Err(bad_reply(&name, "SCAN", &cur)),
-        };
-        let mut keys = match keys {
-            Reply::Array(items) | Reply::Set(items) => items
-                .into_iter()
-                .filter_map(|k| match k {
-                    Reply::Bulk(b) => Some(b),
-                    _ => None,
-                })
-                .collect::<Vec<_>>(),
-            other => return Err(bad_reply(&name, "SCAN", &other)),
-        };
-        let mut seen = HashSet::with_capacity(keys.len());
-        keys.retain(|k| seen.insert(k.clone()));
-        Ok((cursor, keys))
-    }
-
-    fn run_scan(&self, idx: usize, node: NodeAddr) -> Result<()> {
-        let start = {
-            let st = self.state.lock();
-            match &st.cursors {
-                Cursors::Scan(c) => c.get(idx).cloned(),
-                Cursors::Slots(_) => None,
-            }
-        };
-        let Some(start) = start else { return Ok(()) };
-        if start.done {
-            return Ok(());
-        }
-        // I/O here, aggregation on a second thread: the server always has a SCAN and up to
-        // PROBE_DEPTH probe pipelines to work on while the client normalises keys.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(PROBE_DEPTH);
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                while let Some(batch) = rx.blocking_recv() {
-                    let Batch {
-                        probes,
-                        cursor,
-                        finished,
-                    } = batch;
-                    self.absorb(probes, move |c| {
-                        if let Cursors::Scan(list) = c {
-                            if let Some(sc) = list.get_mut(idx) {
-                                sc.cursor = cursor;
-                                sc.done = finished;
-                            }
-                        }
-                    });
-                }
-            });
-            runtime::block_on(self.scan_io(&node, start.cursor, tx))?
-        })
-    }
-
-    async fn scan_io(
-        &self,
-        node: &NodeAddr,
-        cursor: String,
-        tx: tokio::sync::mpsc::Sender<Batch>,
-    ) -> Result<()> {
-        use futures_util::stream::{FuturesOrdered, StreamExt};
-        let mut scan = Some(Box::pin(self.scan_step(node, cursor)));
-        let mut inflight = FuturesOrdered::new();
-        loop {
-            if self.stopped() {
-                break;
-            }
-            if scan.is_none() && inflight.is_empty() {
-                break;
-            }
-            let scanning = scan.is_some() && inflight.len() < PROBE_DEPTH;
-            tokio::select! {
-                r = async {
-                    match scan.as_mut() {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                }, if scanning => {
-                    let (next, keys) = r?;
-                    let finished = next == "0";
-                    scan = if finished {
-                        None
-                    } else {
-                        Some(Box::pin(self.scan_step(node, next.clone())))
-                    };
-                    if let Some(p) = &self.pacer {
-                        let wait = p.reserve(keys.len());
-                        if !wait.is_zero() {
-                            tokio::time::sleep(wait).await;
-                        }
-                    }
-                    inflight.push_back(async move {
-                        (self.probe_async(keys).await, next, finished)
-                    });
-                }
-                Some((probes, cursor, finished)) = inflight.next(), if !inflight.is_empty() => {
-                    let batch = Batch { probes: probes?, cursor, finished };
-                    if tx.send(batch).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    // ---- cluster ----
-
-    async fn view_of(&self, node: &NodeAddr) -> Result<View> {
-        let reply = self
-            .store
-            .call_on_async(node, &Cmd::from_args(["CLUSTER", "NODES"]))
-            .await?;
-        let text = reply
-            .as_bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .ok_or_else(|| bad_reply(&node.to_string(), "CLUSTER NODES", &reply))?;
-        View::parse(&text, node)
-            .ok_or_else(|| bad_reply(&node.to_string(), "CLUSTER NODES", &Reply::Nil))
-    }
-
-    async fn list_on(&self, node: &NodeAddr, slot: u16) -> Result<Vec<Vec<u8>>> {
-        let reply = self.store.call_on_async(node, &getkeys(slot)).await?;
-        key_list(node, reply)
-    }
-
-    /// Lists `slot` given that `first` (listed from `node`) may not be the whole slot.
-    async fn settle_slot(
-        &self,
-        slot: u16,
-        mut node: NodeAddr,
-        mut listed: Option<(Vec<Vec<u8>>, SlotState)>,
-    ) -> Result<Vec<Vec<u8>>> {
-        for _ in 0..SLOT_ATTEMPTS {
-            let (keys, state) = match listed.take() {
-                Some(x) => x,
-                None => {
-                    let keys = self.list_on(&node, slot).await?;
-                    let view = self.view_of(&node).await?;
-                    (keys, view.state(slot))
-                }
-            };
-            match state {
-                SlotState::Stable => return Ok(keys),
-                SlotState::Migrating(target) => {
-                    let more = self.list_on(&target, slot).await?;
-                    let mut seen: HashSet<Vec<u8>> =
-                        HashSet::with_capacity(keys.len() + more.len());
-                    let mut all = Vec::with_capacity(keys.len() + more.len());
-                    for k in keys.into_iter().chain(more) {
-                        if seen.insert(k.clone()) {
-                            all.push(k);
-                        }
-                    }
-                    return Ok(all);
-                }
-                SlotState::Elsewhere(owner) => node = owner,
-                SlotState::Unowned => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-        Err(Error::Analyzer(AnalyzerError::SlotUnstable {
-            slot,
-            attempts: SLOT_ATTEMPTS,
-        }))
-    }
-
-    fn run_slots(&self, owner: NodeAddr, slots: Vec<u16>) -> Result<()> {
-        for chunk in slots.chunks(SLOT_CHUNK) {
-            if self.stopped() {
-                break;
-            }
-            let per_slot: Vec<Vec<Vec<u8>>> = runtime::block_on(async {
-                let lists = join_all(chunk.iter().map(|&s| self.list_on(&owner, s))).await;
-                // Asked after the listings completed, on the same node.
-                let view = self.view_of(&owner).await?;
-                let mut out = Vec::with_capacity(chunk.len());
-                for (&s, list) in chunk.iter().zip(lists) {
-                    let list = list?;
-                    let state = view.state(s);
-                    out.push(if state == SlotState::Stable {
-                        list
-                    } else {
-                        self.settle_slot(s, owner.clone(), Some((list, state)))
-                            .await?
-                    });
-                }
-                Ok::<_, Error>(out)
-            })??;
-            let mut keys: Vec<Vec<u8>> = per_slot.into_iter().flatten().collect();
-            if let Some(p) = &self.opts.match_pattern {
-                keys.retain(|k| glob::matches(p, k));
-            }
-            let mut probes = Vec::with_capacity(keys.len());
-            let count = self.opts.count.max(1);
-            while !keys.is_empty() {
-                let rest = keys.split_off(keys.len().min(count));
-                let batch = std::mem::replace(&mut keys, rest);
-                self.pace(batch.len());
-                probes.extend(runtime::block_on(self.probe_async(batch))??);
-            }
-            self.absorb(probes, |c| {
-                for &s in chunk {
-                    c.mark_slot(s);
-                }
-            });
-        }
-        Ok(())
     }
 
     // ---- checkpoints ----
@@ -562,7 +257,7 @@ impl<'a> Engine<'a> {
             let State {
                 agg,
                 gen,
-                cursors,
+                positions,
                 keys,
             } = &mut *st;
             agg.refold(|p| gen.fold(p));
@@ -572,7 +267,7 @@ impl<'a> Engine<'a> {
                 digest_key: hex(&self.digest_key),
                 keys: *keys,
                 elapsed_ms,
-                cursors: cursors.clone(),
+                positions: positions.clone(),
                 patterns: agg
                     .patterns
                     .iter()
@@ -693,20 +388,7 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
     let mut agg = Aggregate::new(opts.top, opts.max_patterns);
     let mut keys_before = 0;
     let mut elapsed_before = 0;
-    let fresh_cursors = match kind {
-        StoreKind::Cluster => Cursors::empty_slots(),
-        _ => Cursors::Scan(
-            masters
-                .iter()
-                .map(|m| ScanCursor {
-                    node: m.to_string(),
-                    cursor: "0".into(),
-                    done: false,
-                })
-                .collect(),
-        ),
-    };
-    let mut cursors = fresh_cursors;
+    let mut positions = Positions::default();
     if let (true, Some(path)) = (opts.resume, &opts.checkpoint) {
         let cp = Checkpoint::load(path)?;
         cp.check(path, &settings)?;
@@ -728,47 +410,10 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
         agg.truncated = cp.truncated;
         keys_before = cp.keys;
         elapsed_before = cp.elapsed_ms;
-        cursors = cp.cursors;
+        positions = cp.positions;
     }
 
-    // Work per master.
-    enum Job {
-        Scan(usize, NodeAddr),
-        Slots(NodeAddr, Vec<u16>),
-    }
-    let mut jobs = Vec::new();
-    match kind {
-        StoreKind::Cluster => {
-            let topology = store.topology()?.ok_or_else(|| {
-                Error::Server(ServerError::new("ERR", "cluster store without a topology"))
-            })?;
-            for shard in topology.shards() {
-                let slots: Vec<u16> = shard
-                    .ranges
-                    .iter()
-                    .flat_map(|&(lo, hi)| lo..=hi)
-                    .filter(|&s| !cursors.slot_done(s))
-                    .collect();
-                if !slots.is_empty() {
-                    jobs.push(Job::Slots(shard.master.clone(), slots));
-                }
-            }
-        }
-        _ => {
-            for (i, m) in masters.iter().enumerate() {
-                jobs.push(Job::Scan(i, m.clone()));
-            }
-        }
-    }
-    let mut total = 0u64;
-    for m in &masters {
-        total += store
-            .call_on(m, &Cmd::from_args(["DBSIZE"]))?
-            .as_int()
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0);
-    }
-
+    let total = dbsize(store, walk_error)?;
     let engine = Engine {
         store,
         opts,
@@ -777,75 +422,69 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
         state: Mutex::new(State {
             agg,
             gen,
-            cursors,
+            positions: positions.clone(),
             keys: keys_before,
         }),
-        pacer: Pacer::new(opts.rate),
-        stop: AtomicBool::new(false),
-        error: Mutex::new(None),
         keys_this_run: AtomicU64::new(0),
     };
-
+    let filter = Filter {
+        pattern: opts.match_pattern.clone(),
+        key_type: opts.key_type.clone(),
+        slots: None,
+        // The probe asks TYPE anyway and drops other types.
+        check_type: false,
+    };
+    let pacer = Pacer::new(opts.rate);
+    // Stops the walk: the caller's cancel flag, or a checkpoint that cannot be written.
+    let stop = AtomicBool::new(false);
+    let wopts = WalkOptions {
+        filter: &filter,
+        batch: opts.count,
+        workers: (masters.len() * 2).clamp(2, 8),
+        pacer: pacer.as_ref(),
+        cancel: opts.cancel.as_deref().into_iter().chain([&stop]).collect(),
+        start: positions,
+        map: walk_error,
+    };
     let started = Instant::now();
     let mut cancelled = false;
     let mut last_checkpoint = keys_before;
     let mut checkpoint_error = None;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|job| {
-                let engine = &engine;
-                scope.spawn(move || {
-                    let r = match job {
-                        Job::Scan(i, node) => engine.run_scan(i, node),
-                        Job::Slots(node, slots) => engine.run_slots(node, slots),
-                    };
-                    if let Err(e) = r {
-                        engine.fail(e);
-                    }
-                })
-            })
-            .collect();
-        loop {
-            let done = handles.iter().all(|h| h.is_finished());
-            if let Some(c) = &opts.cancel {
-                if c.load(Ordering::Relaxed) && !engine.stopped() {
-                    cancelled = true;
-                    engine.stop.store(true, Ordering::Relaxed);
+    let work = |keys: Vec<Vec<u8>>| engine.probe(keys);
+    let commit = |labelled: Vec<(Labels, Probed)>, at: &Positions| engine.absorb(labelled, at);
+    let walked = walk(store, &wopts, &work, &commit, &mut |snap| {
+        if let Some(c) = &opts.cancel {
+            if c.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+                cancelled = true;
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        let n = engine.keys_this_run.load(Ordering::Relaxed);
+        if let Some(p) = &opts.progress {
+            let elapsed = started.elapsed();
+            let rate = n as f64 / elapsed.as_secs_f64().max(1e-3);
+            let keys = keys_before + n;
+            p.update(&ProgressInfo {
+                keys,
+                total,
+                keys_per_sec: rate,
+                eta: (rate > 0.0)
+                    .then(|| Duration::from_secs_f64(total.saturating_sub(keys) as f64 / rate)),
+                elapsed,
+            });
+        }
+        if let Some(path) = &opts.checkpoint {
+            if !snap.last && keys_before + n >= last_checkpoint + opts.checkpoint_every {
+                last_checkpoint = keys_before + n;
+                let ms = elapsed_before + started.elapsed().as_millis() as u64;
+                if let Err(e) = engine.checkpoint(path, &settings, ms) {
+                    checkpoint_error = Some(e);
+                    stop.store(true, Ordering::Relaxed);
                 }
             }
-            let n = engine.keys_this_run.load(Ordering::Relaxed);
-            if let Some(p) = &opts.progress {
-                let elapsed = started.elapsed();
-                let rate = n as f64 / elapsed.as_secs_f64().max(1e-3);
-                let keys = keys_before + n;
-                p.update(&ProgressInfo {
-                    keys,
-                    total,
-                    keys_per_sec: rate,
-                    eta: (rate > 0.0)
-                        .then(|| Duration::from_secs_f64(total.saturating_sub(keys) as f64 / rate)),
-                    elapsed,
-                });
-            }
-            if let Some(path) = &opts.checkpoint {
-                if !done && keys_before + n >= last_checkpoint + opts.checkpoint_every {
-                    last_checkpoint = keys_before + n;
-                    let ms = elapsed_before + started.elapsed().as_millis() as u64;
-                    if let Err(e) = engine.checkpoint(path, &settings, ms) {
-                        checkpoint_error = Some(e);
-                        engine.stop.store(true, Ordering::Relaxed);
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
     });
     let elapsed_ms = elapsed_before + started.elapsed().as_millis() as u64;
-    let failure = engine.error.lock().take();
     if let Some(path) = &opts.checkpoint {
         // Saved whatever happened: a failed or cancelled run resumes from here.
         engine.checkpoint(path, &settings, elapsed_ms)?;
@@ -853,9 +492,8 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
     if let Some(e) = checkpoint_error {
         return Err(Error::Analyzer(e));
     }
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    let walked = walked?;
+    let cancelled = cancelled || !walked.complete;
     let st = engine.state.into_inner();
     let mut gen = st.gen;
     let mut agg = st.agg;

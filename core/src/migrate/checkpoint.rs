@@ -1,16 +1,17 @@
-//! Checkpoints of a diff or a migration: the stage, each master's committed `SCAN` cursor,
-//! counters and the keys still waiting for a re-check, written atomically.
+//! Checkpoints of a diff or a migration: the stage, the walk's committed positions (a `SCAN`
+//! cursor per master, or finished slots on a cluster), counters and the keys still waiting for
+//! a re-check, written atomically.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::walk::MasterCursor;
 use super::MigrateError;
+use crate::keyspace::Positions;
 
-/// The current checkpoint format.
-pub(crate) const FORMAT: u32 = 1;
+/// The current checkpoint format (2: the walk's positions replace format 1's SCAN cursors).
+pub(crate) const FORMAT: u32 = 2;
 
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -22,8 +23,8 @@ pub(crate) struct Checkpoint {
     pub settings: BTreeMap<String, String>,
     /// The stage in progress (`forward`, `reverse`, `copy`, `copied`).
     pub stage: String,
-    /// The scanned store's cursors in that stage.
-    pub cursors: Vec<MasterCursor>,
+    /// The scanned store's walk positions in that stage.
+    pub positions: Positions,
     /// Counters so far.
     pub counters: BTreeMap<String, u64>,
     /// Keys waiting for a re-check.
@@ -76,13 +77,17 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(err(e.to_string())),
         };
-        let cp: Checkpoint = serde_json::from_slice(&text).map_err(|e| err(e.to_string()))?;
-        if cp.format != FORMAT {
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| err(e.to_string()))?;
+        let format = value.get("format").and_then(serde_json::Value::as_u64);
+        if format != Some(u64::from(FORMAT)) {
             return Err(err(format!(
-                "format {} (this build reads {FORMAT})",
-                cp.format
+                "format {} is not this build's format {FORMAT}; delete the file (or run \
+                 without resume) to start over",
+                format.map_or_else(|| "missing".to_owned(), |f| f.to_string())
             )));
         }
+        let cp: Checkpoint = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         Ok(Some(cp))
     }
 
@@ -143,6 +148,9 @@ mod tests {
         let e = back.check(&path, "diff", &other).unwrap_err();
         assert!(e.to_string().contains("pattern"), "{e}");
         assert!(back.check(&path, "migrate", &cp.settings).is_err());
+        std::fs::write(&path, br#"{"format":1,"job":"diff","cursors":[]}"#).unwrap();
+        let e = Checkpoint::load(&path).unwrap_err().to_string();
+        assert!(e.contains("format 1") && e.contains("slotshift-cp-"), "{e}");
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -71,19 +71,8 @@ pub(crate) struct Finding {
     pub detail: String,
 }
 
-/// A key as text: printable ASCII as is, other bytes as `\xNN`, `"` and `\` escaped.
-pub fn escape_key(key: &[u8]) -> String {
-    let mut out = String::with_capacity(key.len());
-    for &b in key {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(char::from(b)),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
-}
+/// A key as text; the one implementation lives in [`crate::keyspace::escape_key`].
+pub use crate::keyspace::escape_key;
 
 fn bad(command: &'static str, reply: &Reply) -> Error {
     let mut detail = format!("{reply:?}");
@@ -113,7 +102,27 @@ pub(crate) fn pair(src: &Store, dst: &Store, a: &[Cmd], b: &[Cmd]) -> Result<(Re
         };
         futures_util::future::join(fa, fb).await
     })?;
-    Ok((ra?, rb?))
+    let (ra, rb) = (ra?, rb?);
+    if ra.len() != a.len() || rb.len() != b.len() {
+        return Err(MigrateError::MissingReply {
+            command: "a compared pipeline",
+        }
+        .into());
+    }
+    Ok((ra, rb))
+}
+
+/// `store.pipeline(cmds)`, refusing a reply list shorter (or longer) than the commands: a
+/// missing reply is an error, never a silent nil.
+pub(crate) fn pipeline_all(store: &Store, cmds: &[Cmd], command: &'static str) -> Result<Replies> {
+    if cmds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let replies = store.pipeline(cmds)?;
+    if replies.len() != cmds.len() {
+        return Err(MigrateError::MissingReply { command }.into());
+    }
+    Ok(replies)
 }
 
 fn ok(r: Result<Reply>) -> Result<Reply> {
@@ -332,8 +341,14 @@ pub(crate) fn compare_with_meta(
 
 fn call2(src: &Store, dst: &Store, a: Cmd, b: Cmd) -> Result<(Reply, Reply)> {
     let (mut ra, mut rb) = pair(src, dst, &[a], &[b])?;
-    let a = ra.pop().unwrap_or(Ok(Reply::Nil));
-    let b = rb.pop().unwrap_or(Ok(Reply::Nil));
+    let missing = || -> crate::Error {
+        MigrateError::MissingReply {
+            command: "a compared command",
+        }
+        .into()
+    };
+    let a = ra.pop().ok_or_else(missing)?;
+    let b = rb.pop().ok_or_else(missing)?;
     Ok((ok(a)?, ok(b)?))
 }
 
@@ -455,19 +470,17 @@ fn scan_loop(
             .with_arg("COUNT")
             .with_arg(chunk.to_string());
         let reply = ok(Ok(src.call(&c)?))?;
-        let mut parts = items(reply);
-        if parts.len() != 2 {
+        let parts = items(reply);
+        let n = parts.len();
+        let Ok([next, elems]) = <[Reply; 2]>::try_from(parts) else {
             return Err(MigrateError::Reply {
                 command: "SCAN family",
-                detail: format!("{} parts", parts.len()),
+                detail: format!("{n} parts"),
             }
             .into());
-        }
-        let elems = items(parts.pop().unwrap_or(Reply::Nil));
-        cursor = parts
-            .pop()
-            .and_then(|c| bytes(&c))
-            .unwrap_or_else(|| b"0".to_vec());
+        };
+        let elems = items(elems);
+        cursor = bytes(&next).ok_or_else(|| bad("SCAN family", &next))?;
         if !elems.is_empty() {
             if let Some(d) = each(elems)? {
                 return Ok(Some(d));
@@ -573,12 +586,6 @@ mod tests {
         assert!(ttl_differs(5000, -1, 1000));
         assert!(!ttl_differs(5000, 4200, 1000));
         assert!(ttl_differs(5000, 3900, 1000));
-    }
-
-    #[test]
-    fn keys_are_escaped() {
-        assert_eq!(escape_key(b"a:b"), "a:b");
-        assert_eq!(escape_key(b"a\"\\\n\xff"), "a\\\"\\\\\\x0a\\xff");
     }
 
     #[test]

@@ -1,8 +1,19 @@
-//! [`migrate`]: copy what is missing or different, with `DUMP` / `RESTORE … REPLACE ABSTTL`
-//! or a type-by-type rewrite, verify it, re-copy what changed meanwhile, end with a diff.
+//! [`migrate`]: copy what is missing or different, with `DUMP` / `RESTORE … REPLACE` or a
+//! type-by-type rewrite, verify it, re-copy what changed meanwhile, end with a diff.
+//!
+//! # TTLs without the local clock
+//!
+//! A key's TTL is read as `PTTL` in the same pipeline as its `DUMP` (one round trip), and the
+//! instant the pipeline was sent is taken from the monotonic clock ([`Instant`]). The copy is
+//! written with the *relative* TTL `PTTL − elapsed` (`RESTORE key ttl …`, or `PEXPIRE` after a
+//! rewrite), where `elapsed` is measured from that instant to the moment the write is sent: the
+//! destination computes the expiry on its own clock, so the migrating host's wall clock — skewed,
+//! or stepped while the job runs — never enters. Counting from the send of the read makes the
+//! copy's TTL shorter than the source's by at most one round trip, never longer. A key whose
+//! remaining TTL reaches 0 has expired at the source and is not copied.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -12,22 +23,44 @@ use crate::store::Store;
 use crate::{Error, Result};
 
 use super::checkpoint::{Checkpoint, FORMAT};
-use super::compare::{compare_keys, escape_key, Finding, Settings};
-use super::diff::{filter_settings, validate_common, Pending, Reporter};
-use super::walk::{dbsize, walk, MasterCursor, Pacer, WalkOptions};
+use super::compare::{compare_keys, pipeline_all, Finding, Settings};
+use super::diff::{filter_settings, validate_common, walk_error, Pending, Reporter};
 use super::{
     check_pair, check_writable, diff, CopyMethod, DiffKind, DiffMode, DiffOptions, MigrateError,
     MigrateOptions, MigrateReport,
 };
+use crate::keyspace::escape_key;
+use crate::keyspace::{dbsize, walk, Positions, WalkOptions};
+use crate::pace::Pacer;
 
 /// Elements per write command (and per read) in a type-by-type rewrite.
 const REWRITE_CHUNK: usize = 1000;
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+/// What is left of a TTL of `pttl` ms read at `read_at`: `None` when it has run out. `-1`
+/// (no expiry) stays `Some(-1)`.
+fn remaining(pttl: i64, read_at: Instant) -> Option<i64> {
+    if pttl < 0 {
+        return Some(-1);
+    }
+    let elapsed = i64::try_from(read_at.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let left = pttl.saturating_sub(elapsed);
+    (left > 0).then_some(left)
+}
+
+/// A reply of the wrong shape to `command` (its shape only: it may hold keys or values).
+fn reply_error(command: &'static str, reply: &Reply) -> Error {
+    MigrateError::Reply {
+        command,
+        detail: crate::keyspace::shape(reply),
+    }
+    .into()
+}
+
+fn pttl_of(r: Result<Reply>) -> Result<i64> {
+    match server_err(r)? {
+        Reply::Int(n) => Ok(n),
+        other => Err(reply_error("PTTL", &other)),
+    }
 }
 
 fn server_err(r: Result<Reply>) -> Result<Reply> {
@@ -73,36 +106,37 @@ impl Copier<'_> {
             cmds.push(Cmd::new("PTTL").with_arg(k));
             cmds.push(Cmd::new("DUMP").with_arg(k));
         }
-        let replies = self.src.pipeline(&cmds)?;
-        // One clock reading per batch: PTTL + now = the absolute expiry in unix ms.
-        let now = now_ms();
-        let mut restores = Vec::with_capacity(keys.len());
-        let mut which = Vec::with_capacity(keys.len());
+        // The monotonic instant the reads were sent: every PTTL was taken after it.
+        let read_at = Instant::now();
+        let replies = pipeline_all(self.src, &cmds, "PTTL/DUMP")?;
+        let mut read = Vec::with_capacity(keys.len());
         let mut gone = Vec::new();
         let mut it = replies.into_iter();
         for k in keys {
             let (Some(p), Some(d)) = (it.next(), it.next()) else {
-                break;
-            };
-            let pttl = server_err(p)?.as_int().unwrap_or(-2);
-            let payload = match server_err(d)? {
-                Reply::Bulk(b) if pttl != -2 => b,
-                _ => {
-                    gone.push(k.clone());
-                    continue;
+                return Err(MigrateError::MissingReply {
+                    command: "PTTL/DUMP",
                 }
+                .into());
+            };
+            let pttl = pttl_of(p)?;
+            match server_err(d)? {
+                Reply::Bulk(b) if pttl != -2 => read.push((k, pttl, b)),
+                _ => gone.push(k.clone()),
+            }
+        }
+        let mut restores = Vec::with_capacity(read.len());
+        let mut which = Vec::with_capacity(read.len());
+        for (k, pttl, payload) in read {
+            // Measured now, just before the writes are sent.
+            let Some(left) = remaining(pttl, read_at) else {
+                continue; // expired at the source meanwhile
             };
             let mut c = Cmd::new("RESTORE");
-            c.arg(k);
-            if pttl >= 0 {
-                c.arg(now.saturating_add(pttl.max(1)).to_string());
-            } else {
-                c.arg("0");
-            }
-            c.arg(&payload).arg("REPLACE");
-            if pttl >= 0 {
-                c.arg("ABSTTL");
-            }
+            c.arg(k)
+                .arg(left.max(0).to_string())
+                .arg(&payload)
+                .arg("REPLACE");
             restores.push(c);
             which.push(k.clone());
         }
@@ -114,7 +148,7 @@ impl Copier<'_> {
                 .fetch_add(which.len() as u64, Ordering::Relaxed);
             return Ok(which);
         }
-        let replies = self.dst.pipeline(&restores)?;
+        let replies = pipeline_all(self.dst, &restores, "RESTORE")?;
         let mut written = Vec::with_capacity(which.len());
         for (k, r) in which.into_iter().zip(replies) {
             match server_err(r) {
@@ -150,7 +184,7 @@ impl Copier<'_> {
             return Ok(());
         }
         let cmds: Vec<Cmd> = keys.iter().map(|k| Cmd::new("DEL").with_arg(k)).collect();
-        for r in self.dst.pipeline(&cmds)? {
+        for r in pipeline_all(self.dst, &cmds, "DEL")? {
             let n = server_err(r)?.as_int().unwrap_or(0);
             self.deleted
                 .fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
@@ -160,12 +194,25 @@ impl Copier<'_> {
 
     /// Rewrites one key type by type; false when it no longer exists at the source.
     fn rewrite_key(&self, key: &[u8]) -> Result<bool> {
-        let ty = server_err(Ok(self.src.call(&Cmd::new("TYPE").with_arg(key))?))?;
+        let read_at = Instant::now();
+        let meta = pipeline_all(
+            self.src,
+            &[
+                Cmd::new("TYPE").with_arg(key),
+                Cmd::new("PTTL").with_arg(key),
+            ],
+            "TYPE/PTTL",
+        )?;
+        let mut meta = meta.into_iter();
+        let (Some(ty), Some(pttl)) = (meta.next(), meta.next()) else {
+            return Err(MigrateError::MissingReply {
+                command: "TYPE/PTTL",
+            }
+            .into());
+        };
+        let ty = server_err(ty)?;
         let ty = ty.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
-        let pttl = server_err(Ok(self.src.call(&Cmd::new("PTTL").with_arg(key))?))?
-            .as_int()
-            .unwrap_or(-2);
-        let now = now_ms();
+        let pttl = pttl_of(pttl)?;
         if ty == b"none" || pttl == -2 {
             if self.opts.delete_extra {
                 self.delete(&[key.to_vec()])?;
@@ -222,21 +269,23 @@ impl Copier<'_> {
                             .with_arg("COUNT")
                             .with_arg(REWRITE_CHUNK.to_string()),
                     )?;
-                    let mut parts = match r {
-                        Reply::Array(p) => p,
-                        other => {
-                            return Err(MigrateError::Reply {
-                                command: "SCAN family",
-                                detail: format!("{other:?}"),
+                    let bad_reply = |r: &Reply| reply_error("SCAN family", r);
+                    let r = server_err(Ok(r))?;
+                    let (next, elems) = match r {
+                        Reply::Array(p) if p.len() == 2 => {
+                            let mut p = p.into_iter();
+                            match (p.next(), p.next()) {
+                                (Some(c), Some(e)) => (c, e),
+                                _ => return Err(bad_reply(&Reply::Nil)),
                             }
-                            .into())
                         }
+                        other => return Err(bad_reply(&other)),
                     };
-                    let items = flat(parts.pop().unwrap_or(Reply::Nil));
-                    cursor = parts
-                        .pop()
-                        .and_then(|c| c.as_bytes().map(<[u8]>::to_vec))
-                        .unwrap_or_else(|| b"0".to_vec());
+                    let items = flat(elems);
+                    cursor = next
+                        .as_bytes()
+                        .map(<[u8]>::to_vec)
+                        .ok_or_else(|| bad_reply(&next))?;
                     if !items.is_empty() {
                         let mut c = Cmd::new(write);
                         c.arg(key);
@@ -270,19 +319,29 @@ impl Copier<'_> {
                             .with_arg("COUNT")
                             .with_arg(REWRITE_CHUNK.to_string()),
                     )?;
-                    let entries = match r {
+                    let bad_entry = |r: &Reply| reply_error("XRANGE", r);
+                    let entries = match server_err(Ok(r))? {
                         Reply::Array(e) => e,
-                        _ => Vec::new(),
+                        other => return Err(bad_entry(&other)),
                     };
                     let n = entries.len();
                     let mut last = None;
                     for e in entries {
-                        let Reply::Array(mut parts) = e else { continue };
-                        let fields = flat(parts.pop().unwrap_or(Reply::Nil));
-                        let Some(id) = parts.pop().and_then(|i| i.as_bytes().map(<[u8]>::to_vec))
-                        else {
-                            continue;
+                        let (id, fields) = match e {
+                            Reply::Array(p) if p.len() == 2 => {
+                                let mut p = p.into_iter();
+                                match (p.next(), p.next()) {
+                                    (Some(id), Some(f)) => (id, f),
+                                    _ => return Err(bad_entry(&Reply::Nil)),
+                                }
+                            }
+                            other => return Err(bad_entry(&other)),
                         };
+                        let fields = flat(fields);
+                        let id = id
+                            .as_bytes()
+                            .map(<[u8]>::to_vec)
+                            .ok_or_else(|| bad_entry(&id))?;
                         let mut c = Cmd::new("XADD");
                         c.arg(key).arg(&id);
                         for f in &fields {
@@ -309,11 +368,11 @@ impl Copier<'_> {
             }
         }
         if pttl >= 0 {
-            writes.push(
-                Cmd::new("PEXPIREAT")
-                    .with_arg(key)
-                    .with_arg(now.saturating_add(pttl.max(1)).to_string()),
-            );
+            // Measured after the value was read, just before the writes are sent.
+            let Some(left) = remaining(pttl, read_at) else {
+                return Ok(false); // expired at the source meanwhile
+            };
+            writes.push(Cmd::new("PEXPIRE").with_arg(key).with_arg(left.to_string()));
         }
         self.rewritten.fetch_add(1, Ordering::Relaxed);
         if self.opts.dry_run {
@@ -341,7 +400,7 @@ impl Copier<'_> {
         } else {
             // A big key: written in chunks, not atomically (the verify round re-checks it).
             for chunk in writes.chunks(64) {
-                for r in self.dst.pipeline(chunk)? {
+                for r in pipeline_all(self.dst, chunk, "rewrite")? {
                     server_err(r).map_err(|e| fail(e.to_string()))?;
                 }
             }
@@ -366,7 +425,7 @@ fn flat(r: Reply) -> Vec<Vec<u8>> {
 }
 
 /// Copies every source key (that the filter keeps) which is missing or different on the
-/// destination: `DUMP` / `RESTORE … REPLACE ABSTTL` (type-by-type rewrite when the formats do
+/// destination: `DUMP` / `RESTORE … REPLACE` (type-by-type rewrite when the formats do
 /// not match or when asked), routed per slot and pipelined per destination node, `workers`
 /// batches at a time, paced to `rate`. Each copied batch is compared again; keys that changed
 /// at the source while being copied are re-copied in up to `rounds` rounds. Ends with a full
@@ -417,15 +476,16 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
     let pacer = Pacer::new(opts.rate);
     let cancel = opts.cancel.as_deref();
     let start_stage = cp.stage.clone();
-    let resume_cursors = cp.cursors.clone();
+    let resume_cursors = cp.positions.clone();
+    let filter = opts.filter.walk_filter();
     let cp = Mutex::new(cp);
-    let save = |stage: &str, cursors: &[MasterCursor]| -> Result<(), MigrateError> {
+    let save = |stage: &str, positions: &Positions| -> Result<(), MigrateError> {
         let Some(path) = &opts.checkpoint else {
             return Ok(());
         };
         let mut c = cp.lock();
         c.stage = stage.to_owned();
-        c.cursors = cursors.to_vec();
+        c.positions = positions.clone();
         for (name, v) in [
             ("scanned", &scanned),
             ("restored", &copier.restored),
@@ -445,22 +505,24 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
             progress: opts.progress.as_ref(),
             checkpoint: opts.checkpoint.as_deref(),
             last_save: Instant::now(),
+            last_progress: None,
             started: Instant::now(),
-            total: dbsize(src)?,
+            total: dbsize(src, walk_error)?,
         };
         let base = scanned.load(Ordering::Relaxed);
         let wopts = WalkOptions {
-            filter: &opts.filter,
+            filter: &filter,
             batch: opts.batch,
             workers: opts.workers,
             pacer: pacer.as_ref(),
-            cancel,
+            cancel: cancel.into_iter().collect(),
             start: resume_cursors,
+            map: walk_error,
         };
         let work =
             |keys: Vec<Vec<u8>>| -> Result<()> { copy_batch(&copier, &pending, &settings, keys) };
         let mut save_err = None;
-        let walked = walk(src, &wopts, &work, &mut |snap| {
+        let walked = walk(src, &wopts, &work, &|(), _| {}, &mut |snap| {
             scanned.store(base + snap.keys, Ordering::Relaxed);
             let copied =
                 copier.restored.load(Ordering::Relaxed) + copier.rewritten.load(Ordering::Relaxed);
@@ -474,19 +536,20 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         }
         complete &= walked.complete;
         if walked.complete {
-            save("copied", &[])?;
+            save("copied", &Positions::default())?;
         }
     }
 
     // With delete_extra: destination keys the source does not have are deleted.
     if complete && opts.delete_extra && !cancelled_now(cancel) {
         let wopts = WalkOptions {
-            filter: &opts.filter,
+            filter: &filter,
             batch: opts.batch,
             workers: opts.workers,
             pacer: pacer.as_ref(),
-            cancel,
-            start: Vec::new(),
+            cancel: cancel.into_iter().collect(),
+            start: Positions::default(),
+            map: walk_error,
         };
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
             let cmds: Vec<Cmd> = keys
@@ -494,7 +557,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
                 .map(|k| Cmd::new("EXISTS").with_arg(k))
                 .collect();
             let mut absent = Vec::new();
-            for (k, r) in keys.into_iter().zip(src.pipeline(&cmds)?) {
+            for (k, r) in keys.into_iter().zip(pipeline_all(src, &cmds, "EXISTS")?) {
                 if server_err(r)?.as_int() == Some(0) {
                     absent.push(k);
                 }
@@ -505,7 +568,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
             }
             Ok(())
         };
-        let walked = walk(dst, &wopts, &work, &mut |_| {})?;
+        let walked = walk(dst, &wopts, &work, &|(), _| {}, &mut |_| {})?;
         complete &= walked.complete;
     }
 
@@ -545,7 +608,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         current = next;
     }
     if complete {
-        save("done", &[])?;
+        save("done", &Positions::default())?;
     }
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let final_diff = if opts.final_diff && complete && !opts.dry_run && !cancelled() {

@@ -14,11 +14,12 @@ use crate::Result;
 
 use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, FORMAT};
 use super::compare::{compare_keys, escape_key, pair, Finding, Settings};
-use super::walk::{dbsize, walk, MasterCursor, Pacer, Snapshot, WalkOptions};
 use super::{
     check_pair, DiffKind, DiffOptions, DiffReport, KeyFilter, MigrateError, Mismatch, Progress,
     ProgressFn,
 };
+use crate::keyspace::{dbsize, walk, Positions, Snapshot, WalkOptions};
+use crate::pace::Pacer;
 
 /// Differences waiting for a re-check, bounded; the overflow is only counted.
 pub(crate) struct Pending {
@@ -93,6 +94,11 @@ impl Pending {
     }
 }
 
+/// The walk's errors as migrate errors.
+pub(crate) fn walk_error(e: crate::keyspace::WalkError) -> crate::Error {
+    MigrateError::Walk(e).into()
+}
+
 pub(crate) fn validate_common(batch: usize, workers: usize, rate: Option<u64>) -> Result<()> {
     if batch == 0 {
         return Err(MigrateError::invalid("batch", batch, "must be at least 1").into());
@@ -136,6 +142,8 @@ pub(crate) struct Reporter<'a> {
     pub progress: Option<&'a ProgressFn>,
     pub checkpoint: Option<&'a Path>,
     pub last_save: Instant,
+    /// When the progress callback last ran (it runs about five times a second).
+    pub last_progress: Option<Instant>,
     pub started: Instant,
     pub total: u64,
 }
@@ -147,9 +155,14 @@ impl Reporter<'_> {
         snap: &Snapshot<'_>,
         differences: u64,
         copied: u64,
-        save: &dyn Fn(&[MasterCursor]) -> Result<(), MigrateError>,
+        save: &dyn Fn(&Positions) -> Result<(), MigrateError>,
     ) -> Result<(), MigrateError> {
-        if let Some(p) = self.progress {
+        let due = snap.last
+            || self
+                .last_progress
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(200));
+        if let (Some(p), true) = (self.progress, due) {
+            self.last_progress = Some(Instant::now());
             p(&Progress {
                 stage,
                 keys: snap.keys,
@@ -163,7 +176,7 @@ impl Reporter<'_> {
             && (snap.last || self.last_save.elapsed() >= Duration::from_secs(1))
         {
             self.last_save = Instant::now();
-            save(snap.cursors)?;
+            save(snap.positions)?;
         }
         Ok(())
     }
@@ -212,13 +225,13 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
     let pacer = Pacer::new(opts.rate);
     let cancel = opts.cancel.as_deref();
     let cp = Mutex::new(cp);
-    let save = |stage: &str, cursors: &[MasterCursor]| -> Result<(), MigrateError> {
+    let save = |stage: &str, positions: &Positions| -> Result<(), MigrateError> {
         let Some(path) = &opts.checkpoint else {
             return Ok(());
         };
         let mut c = cp.lock();
         c.stage = stage.to_owned();
-        c.cursors = cursors.to_vec();
+        c.positions = positions.clone();
         c.counters
             .insert("source_keys".into(), source_keys.load(Ordering::Relaxed));
         c.counters.insert(
@@ -230,7 +243,8 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
     };
     let mut complete = true;
     let start_stage = cp.lock().stage.clone();
-    let resume_cursors = cp.lock().cursors.clone();
+    let resume_cursors = cp.lock().positions.clone();
+    let filter = opts.filter.walk_filter();
 
     // Forward: every source key against the destination.
     if start_stage == "forward" {
@@ -238,24 +252,26 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             progress: opts.progress.as_ref(),
             checkpoint: opts.checkpoint.as_deref(),
             last_save: Instant::now(),
+            last_progress: None,
             started: Instant::now(),
-            total: dbsize(src)?,
+            total: dbsize(src, walk_error)?,
         };
         let base = source_keys.load(Ordering::Relaxed);
         let wopts = WalkOptions {
-            filter: &opts.filter,
+            filter: &filter,
             batch: opts.batch,
             workers: opts.workers,
             pacer: pacer.as_ref(),
-            cancel,
+            cancel: cancel.into_iter().collect(),
             start: resume_cursors.clone(),
+            map: walk_error,
         };
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
             pending.add(compare_keys(src, dst, &keys, &settings)?);
             Ok(())
         };
         let mut save_err = None;
-        let walked = walk(src, &wopts, &work, &mut |snap| {
+        let walked = walk(src, &wopts, &work, &|(), _| {}, &mut |snap| {
             source_keys.store(base + snap.keys, Ordering::Relaxed);
             let found = pending.found.load(Ordering::Relaxed);
             if let Err(e) = rep.tick("diff", snap, found, 0, &|c| save("forward", c)) {
@@ -267,7 +283,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
         }
         complete &= walked.complete;
         if walked.complete {
-            save("reverse", &[])?;
+            save("reverse", &Positions::default())?;
         }
     }
 
@@ -277,22 +293,24 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             progress: opts.progress.as_ref(),
             checkpoint: opts.checkpoint.as_deref(),
             last_save: Instant::now(),
+            last_progress: None,
             started: Instant::now(),
-            total: dbsize(dst)?,
+            total: dbsize(dst, walk_error)?,
         };
         let base = destination_keys.load(Ordering::Relaxed);
         let start = if start_stage == "reverse" {
             resume_cursors
         } else {
-            Vec::new()
+            Positions::default()
         };
         let wopts = WalkOptions {
-            filter: &opts.filter,
+            filter: &filter,
             batch: opts.batch,
             workers: opts.workers,
             pacer: pacer.as_ref(),
-            cancel,
+            cancel: cancel.into_iter().collect(),
             start,
+            map: walk_error,
         };
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
             let cmds: Vec<Cmd> = keys
@@ -310,7 +328,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             Ok(())
         };
         let mut save_err = None;
-        let walked = walk(dst, &wopts, &work, &mut |snap| {
+        let walked = walk(dst, &wopts, &work, &|(), _| {}, &mut |snap| {
             destination_keys.store(base + snap.keys, Ordering::Relaxed);
             let found = pending.found.load(Ordering::Relaxed);
             if let Err(e) = rep.tick("reverse", snap, found, 0, &|c| save("reverse", c)) {
@@ -322,7 +340,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
         }
         complete &= walked.complete;
         if walked.complete {
-            save("rounds", &[])?;
+            save("rounds", &Positions::default())?;
         }
     }
 
@@ -361,7 +379,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
         if let Some(path) = &opts.checkpoint {
             let mut c = cp.lock();
             c.stage = "done".into();
-            c.cursors.clear();
+            c.positions = Positions::default();
             c.pending.clear();
             c.save(path)?;
         }

@@ -63,6 +63,17 @@ pub enum MigrateError {
         /// What came back.
         detail: String,
     },
+    /// The keyspace walk failed (a slot that kept moving, a malformed listing, a resume that
+    /// does not fit the store).
+    #[error(transparent)]
+    Walk(#[from] crate::keyspace::WalkError),
+    /// A reply that should have come back did not (a pipeline returned fewer replies than
+    /// commands sent).
+    #[error("no reply to {command} (a pipeline returned fewer replies than commands)")]
+    MissingReply {
+        /// The command.
+        command: &'static str,
+    },
     /// The mismatch log could not be written.
     #[error("mismatch log {path}: {reason}")]
     MismatchLog {

@@ -3,10 +3,12 @@
 //! Both work between any two stores — standalone, Sentinel or cluster, in any combination —
 //! and are built from the same pieces:
 //!
-//! - **a streamed walk** ([`walk`]): `SCAN` on every master of the scanned store (masters in
-//!   parallel), batches handed to a few workers, a shared rate limit, a checkpoint of the
-//!   SCAN cursors that only moves past a batch once that batch is finished, cancellation.
-//!   Memory is bounded by the batches in flight, never by the key count.
+//! - **the keyspace walk** ([`crate::keyspace`]): `SCAN` on every master of a standalone or
+//!   Sentinel store, slot by slot on a cluster (`CLUSTER GETKEYSINSLOT` with a bounded count,
+//!   both sides of a migrating slot, so a cluster that reshards meanwhile is walked once per
+//!   key), batches handed to a few workers, a shared rate limit, a checkpoint of the positions
+//!   that only moves past a batch once that batch is finished, cancellation. Memory is bounded
+//!   by the batches in flight (and the largest slot's listing), never by the key count.
 //! - **a type-aware comparison** ([`compare`]): per batch, `TYPE` / `PTTL` / `MEMORY USAGE`
 //!   pipelined on both stores at once; then `DUMP` on both for keys below the big-key size
 //!   (equal payloads are equal values); keys whose payloads differ, and big keys, are compared
@@ -20,7 +22,9 @@
 //!
 //! [`diff`] compares both ways (keys missing on the destination, extra keys on the
 //! destination, type, value, TTL beyond a tolerance) in one of three [`DiffMode`]s.
-//! [`migrate`] copies with `DUMP` / `RESTORE … REPLACE ABSTTL` (millisecond TTLs kept), falls
+//! [`migrate`] copies with `DUMP` / `RESTORE … REPLACE` and the TTL as the source's `PTTL` less
+//! the time elapsed since it was read (a monotonic clock: a skewed or stepped clock on the
+//! migrating host changes nothing), falls
 //! back to a type-by-type rewrite when the destination refuses the source's DUMP format,
 //! verifies what it copied, re-copies keys that changed while being copied, and can end with a
 //! full [`diff`].
@@ -56,7 +60,6 @@ mod copy;
 mod diff;
 mod error;
 mod report;
-pub mod walk;
 
 pub use copy::migrate;
 pub use diff::diff;
@@ -154,13 +157,13 @@ impl KeyFilter {
         Ok((a, b))
     }
 
-    pub(crate) fn keeps(&self, key: &[u8]) -> bool {
-        match self.slots {
-            Some((a, b)) => {
-                let s = crate::slot::key_slot(key).get();
-                a <= s && s <= b
-            }
-            None => true,
+    /// The walk's filter (the type is checked with `TYPE` where a slot listing cannot).
+    pub(crate) fn walk_filter(&self) -> crate::keyspace::Filter {
+        crate::keyspace::Filter {
+            pattern: self.pattern.as_ref().map(|p| p.as_bytes().to_vec()),
+            key_type: self.key_type.clone(),
+            slots: self.slots,
+            check_type: true,
         }
     }
 }
@@ -257,13 +260,13 @@ impl std::fmt::Debug for DiffOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum CopyMethod {
-    /// `DUMP` / `RESTORE … REPLACE ABSTTL`; when the destination refuses the payload's format
+    /// `DUMP` / `RESTORE … REPLACE` with the relative TTL; when the destination refuses the payload's format
     /// (another major version), that key and every later one is rewritten type by type.
     #[default]
     Auto,
     /// Always `DUMP` / `RESTORE`; a refused payload is an error.
     Dump,
-    /// Always type by type (`DEL` + `SET`/`RPUSH`/`HSET`/`SADD`/`ZADD`/`XADD` + `PEXPIREAT`,
+    /// Always type by type (`DEL` + `SET`/`RPUSH`/`HSET`/`SADD`/`ZADD`/`XADD` + `PEXPIRE`,
     /// in one transaction per key, chunked for big keys).
     Rewrite,
 }

@@ -38,12 +38,10 @@ use crate::{Error, Result};
 
 mod options;
 pub(crate) mod runtime;
-mod scan;
 mod single;
 
 pub use crate::net::{ConnectionError, ConnectionErrorKind};
 pub use options::StoreOptions;
-pub use scan::{Scan, ScanOptions};
 
 /// Runs `future` to completion on the runtime the blocking API uses, from blocking code (what
 /// [`Store::call`] does around [`Store::call_async`]). For bindings that race a call against
@@ -557,11 +555,6 @@ impl Store {
         }
         run_ids.sort();
         Ok(ServerId { run_ids, db })
-    }
-
-    /// Iterates over the keys of every master (SCAN, master by master).
-    pub fn scan(&self, options: ScanOptions) -> Result<Scan> {
-        Ok(Scan::new(self.clone(), self.masters()?, options))
     }
 
     /// What the router has seen so far (redirects, retries, refreshes).

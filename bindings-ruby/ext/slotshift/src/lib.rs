@@ -14,8 +14,9 @@ use magnus::{
 use parking_lot::Mutex;
 use slotshift::config::Deployment;
 use slotshift::instrument::Recorder;
+use slotshift::keyspace::{Scan, ScanOptions};
 use slotshift::multistore::{FlagSource, FlagState, MultiStore, MultiStoreOptions};
-use slotshift::store::{Scan, ScanOptions, Store, StoreKind, StoreOptions};
+use slotshift::store::{Store, StoreKind, StoreOptions};
 
 mod convert;
 mod errors;
