@@ -41,6 +41,7 @@ pub mod slot;
 pub mod store;
 #[cfg(feature = "embedded")]
 pub mod testing;
+mod text;
 pub mod validator;
 
 pub use error::{Error, Result};
