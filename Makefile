@@ -47,9 +47,11 @@ bench: setup
 bench-rust:
 	$(CARGO) bench -p slotshift
 
-## make lint: rustfmt and clippy -D warnings on the default members (core, cli, ffi); the
-## binding crates are linted by their own targets.
+## make lint: the core's layering (scripts/layers.py: no import cycle, nothing above the
+## transport imported by it), rustfmt and clippy -D warnings on the default members (core,
+## cli, ffi); the binding crates are linted by their own targets.
 lint:
+	python3 scripts/layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 

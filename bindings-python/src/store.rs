@@ -38,12 +38,9 @@ pub struct OptionArgs {
 impl OptionArgs {
     fn apply(self, deployment: &Deployment) -> PyResult<StoreOptions> {
         let mut opts = StoreOptions::default();
-        // The URL's own timeouts first (as `Store::open` reads them), then the keywords.
+        // The timeouts the URL states first (as `Store::open` reads them), then the keywords.
         if let Some(server) = deployment.servers().first() {
-            opts.connect_timeout = server.connect_timeout;
-            if let Some(t) = server.command_timeout {
-                opts.response_timeout = t;
-            }
+            opts.apply_url_timeouts(server);
         }
         if let Some(t) = self.connect_timeout {
             opts.connect_timeout = seconds(t, "connect_timeout")?;

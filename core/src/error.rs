@@ -27,7 +27,7 @@ pub enum Error {
     Server(#[from] crate::reply::ServerError),
     /// A connection could not be opened, broke, or timed out (names the node).
     #[error(transparent)]
-    Connection(#[from] crate::store::ConnectionError),
+    Connection(#[from] crate::net::ConnectionError),
     /// A command could not be routed: redirect loops, unknown nodes, uncovered slots,
     /// cross-slot transactions, retry deadline, malformed topology.
     #[error(transparent)]

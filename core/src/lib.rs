@@ -11,6 +11,8 @@
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
+//! | [`route`] | where a command goes on a cluster (the command tips), how fan-out replies become one |
+//! | [`net`] | the transport: node connections, units of work and their outcomes, connection errors |
 //! | [`multistore`] | one client over an old and a new store: GitLab's two flags, concurrent dual writes, compared pipelines |
 //! | [`migrate`] | diff both ways and copy with DUMP/RESTORE, resumable, rate-limited |
 //! | [`validator`] | finds commands a cluster would refuse (cross-slot), before the migration |
@@ -30,13 +32,17 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+pub mod glob;
 pub mod instrument;
+mod lockfree;
 pub mod migrate;
 pub mod multistore;
+pub mod net;
 mod pace;
 mod persist;
 pub mod pipeline;
 pub mod reply;
+pub mod route;
 pub mod slot;
 pub mod store;
 #[cfg(feature = "embedded")]

@@ -383,8 +383,8 @@ impl Counters {
 
 /// Counters by store name. Lock-free (a grow-only list, one entry per name): counting and
 /// reading never wait, also in a child forked while another thread was here.
-static REGISTRY: crate::instrument::AppendList<(String, Arc<Counters>)> =
-    crate::instrument::AppendList::new();
+static REGISTRY: crate::lockfree::AppendList<(String, Arc<Counters>)> =
+    crate::lockfree::AppendList::new();
 
 pub(crate) fn counters_for(store: &str) -> Arc<Counters> {
     REGISTRY

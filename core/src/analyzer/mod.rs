@@ -73,7 +73,7 @@ mod aggregate;
 mod checkpoint;
 mod engine;
 pub mod generalise;
-pub mod glob;
+pub use crate::glob;
 pub mod pattern;
 mod report;
 mod view;

@@ -5,169 +5,40 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::future::join_all;
 use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
-use crate::cluster::node::{info_for, NodeConn, NodeFailure};
-use crate::cluster::{classify, NodeAddr, Redirect, RoutingError, Topology, Verdict};
-use crate::command::Cmd;
-use crate::reply::{Reply, ServerError};
+use crate::cluster::{RoutingError, Topology};
+use crate::net::node::{info_for, NodeConn};
+use crate::net::unit::blocking_wait;
+use crate::net::{
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
+    NodeAddr, Outcome, Redirect, Route, Unit, Verdict,
+};
+use crate::reply::Reply;
 use crate::slot::Slot;
-use crate::store::{ConnectionErrorKind, StoreOptions};
 use crate::Error;
 
-/// Where a unit of work goes.
-#[derive(Debug, Clone)]
-pub(crate) enum Route {
-    /// The master (or, for reads when allowed, a replica) of a slot.
-    Slot { slot: Slot, replica: bool },
-    /// Any master (keyless commands).
-    AnyMaster,
-    /// One node, by address (per-master commands such as SCAN).
-    Node(NodeAddr),
-}
-
-/// One command, or one MULTI/EXEC transaction, to be routed as a whole.
-#[derive(Debug, Clone)]
-pub(crate) struct Unit<'a> {
-    /// One command, or the commands between MULTI and EXEC (borrowed from the caller; turned
-    /// into the wire format only when sent).
-    pub(crate) cmds: &'a [Cmd],
-    pub(crate) transaction: bool,
-    pub(crate) route: Route,
-    /// May be sent again after a connection loss (read-only, or the caller said idempotent).
-    pub(crate) resend_on_loss: bool,
-}
-
-impl<'a> Unit<'a> {
-    pub(crate) fn single(cmd: &'a Cmd, route: Route, resend_on_loss: bool) -> Unit<'a> {
-        Unit {
-            cmds: std::slice::from_ref(cmd),
-            transaction: false,
-            route,
-            resend_on_loss,
-        }
-    }
-
-    fn slot(&self) -> Slot {
-        match self.route {
-            Route::Slot { slot, .. } => slot,
-            _ => Slot::MIN,
-        }
-    }
-}
-
-/// Counters the router keeps: the hook point for instrumentation.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    moved: AtomicU64,
-    ask: AtomicU64,
-    tryagain: AtomicU64,
-    retries: AtomicU64,
-    refreshes: AtomicU64,
-    connection_errors: AtomicU64,
-    commands: AtomicU64,
-}
-
-/// A snapshot of what a store's router has seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RouterStats {
-    /// MOVED redirects followed.
-    pub moved: u64,
-    /// ASK redirects followed.
-    pub ask: u64,
-    /// TRYAGAIN replies retried.
-    pub tryagain: u64,
-    /// Retries after CLUSTERDOWN, LOADING, MASTERDOWN, READONLY or a connection loss.
-    pub retries: u64,
-    /// Full topology refreshes done.
-    pub refreshes: u64,
-    /// Requests that failed below the protocol (connect, I/O, timeout).
-    pub connection_errors: u64,
-    /// Commands sent (each ASKING, MULTI and EXEC included).
-    pub commands: u64,
-}
-
-impl Counters {
-    pub(crate) fn snapshot(&self) -> RouterStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        RouterStats {
-            moved: get(&self.moved),
-            ask: get(&self.ask),
-            tryagain: get(&self.tryagain),
-            retries: get(&self.retries),
-            refreshes: get(&self.refreshes),
-            connection_errors: get(&self.connection_errors),
-            commands: get(&self.commands),
-        }
-    }
-
-    pub(crate) fn add_commands(&self, n: usize) {
-        self.commands.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    pub(crate) fn connection_error(&self) {
-        self.connection_errors.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn retry(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// What came back for one unit.
-pub(crate) enum Outcome {
+/// How a lone command's first attempt ended.
+enum FirstTry {
     Done(Result<Reply, Error>),
-    Error(ServerError),
+    /// Go on with the rounds, from this state.
+    Rounds(UnitState),
 }
 
-/// Splits a unit's replies into its result, or the error the router must act on.
-fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<redis::Value>) -> Outcome {
-    if !asking && !unit.transaction {
-        return plain_outcome(replies.pop());
-    }
-    if asking {
-        if let Some(redis::Value::ServerError(e)) = replies.first() {
-            return Outcome::Done(Err(Error::Server(ServerError::from_redis(e))));
-        }
-        replies.remove(0);
-    }
-    if !unit.transaction {
-        return match replies.pop().map(Reply::from_value) {
-            Some(Reply::Error(e)) => Outcome::Error(e),
-            Some(r) => Outcome::Done(Ok(r)),
-            None => Outcome::Done(Ok(Reply::Nil)),
-        };
-    }
-    // MULTI, QUEUED…, EXEC
-    let exec = replies.pop().map(Reply::from_value).unwrap_or(Reply::Nil);
-    for r in replies {
-        if let redis::Value::ServerError(e) = r {
-            let e = ServerError::from_redis(&e);
-            if classify(&e, "") != Verdict::Final {
-                // Refused at queue time, so EXEC aborted and nothing ran: route it again.
-                return Outcome::Error(e);
-            }
-        }
-    }
-    match exec {
-        Reply::Error(e) if classify(&e, "") != Verdict::Final => Outcome::Error(e),
-        Reply::Error(e) => Outcome::Done(Err(Error::Server(e))),
-        r => Outcome::Done(Ok(r)),
-    }
-}
-
-/// The outcome of a plain (one command, no ASKING) unit from its one reply.
-fn plain_outcome(reply: Option<redis::Value>) -> Outcome {
-    match reply.map(Reply::from_value) {
-        Some(Reply::Error(e)) => Outcome::Error(e),
-        Some(r) => Outcome::Done(Ok(r)),
-        None => Outcome::Done(Ok(Reply::Nil)),
-    }
+/// A node answered fewer replies than it was sent commands.
+fn missing_reply(addr: &NodeAddr) -> Error {
+    Error::Connection(
+        ConnectionError::new(
+            addr,
+            ConnectionErrorKind::Protocol,
+            "a reply is missing".to_owned(),
+        )
+        .outcome_unknown(),
+    )
 }
 
 /// Per-unit routing state across rounds.
@@ -182,7 +53,7 @@ struct UnitState {
 }
 
 pub(crate) struct Router {
-    opts: Arc<StoreOptions>,
+    opts: Arc<NetOptions>,
     template: ConnectionInfo,
     seeds: Vec<NodeAddr>,
     topology: RwLock<Arc<Topology>>,
@@ -200,7 +71,7 @@ impl Router {
     pub(crate) async fn connect(
         template: ConnectionInfo,
         seeds: Vec<NodeAddr>,
-        opts: Arc<StoreOptions>,
+        opts: Arc<NetOptions>,
     ) -> Result<Arc<Router>, Error> {
         let router = Arc::new(Router {
             opts,
@@ -215,6 +86,7 @@ impl Router {
             counters: Counters::default(),
         });
         router.refresh(true).await?;
+        router.start_periodic_refresh();
         Ok(router)
     }
 
@@ -223,9 +95,9 @@ impl Router {
         template: ConnectionInfo,
         seeds: Vec<NodeAddr>,
         topology: Topology,
-        opts: Arc<StoreOptions>,
+        opts: Arc<NetOptions>,
     ) -> Arc<Router> {
-        Arc::new(Router {
+        let router = Arc::new(Router {
             opts,
             template,
             seeds,
@@ -236,7 +108,15 @@ impl Router {
             refresh_scheduled: AtomicBool::new(false),
             next_replica: AtomicUsize::new(0),
             counters: Counters::default(),
-        })
+        });
+        router.start_periodic_refresh();
+        router
+    }
+
+    /// A number that grows by one each call: where a caller starts when it walks the masters
+    /// one by one (spreads `RANDOMKEY` over them).
+    pub(crate) fn next_rotation(&self) -> usize {
+        self.next_replica.fetch_add(1, Ordering::Relaxed)
     }
 
     pub(crate) fn topology(&self) -> Arc<Topology> {
@@ -301,7 +181,7 @@ impl Router {
         }
         let current = self.topology();
         let mut candidates: Vec<NodeAddr> = current.masters().cloned().collect();
-        let rotate = self.counters.refreshes.load(Ordering::Relaxed) as usize;
+        let rotate = self.counters.refreshes() as usize;
         if !candidates.is_empty() {
             let len = candidates.len();
             candidates.rotate_left(rotate % len);
@@ -316,7 +196,7 @@ impl Router {
             let node = self.node(addr, false);
             match Self::fetch_topology(&node, self.is_tls()).await {
                 Ok(t) if t.covered() > 0 || current.covered() == 0 => {
-                    self.counters.refreshes.fetch_add(1, Ordering::Relaxed);
+                    self.counters.refreshed();
                     self.install(t);
                     *last = Some(Instant::now());
                     return Ok(());
@@ -348,6 +228,29 @@ impl Router {
         self.nodes
             .write()
             .retain(|(addr, _), _| keep.contains(addr) || self.seeds.contains(addr));
+    }
+
+    /// Refreshes the slot map every `topology_refresh_interval` in the background, so that
+    /// slots which moved are learned before a command meets their old owner. The task holds
+    /// only a weak reference: it ends with the router. Needs a runtime (the router is built
+    /// inside one); without one there is no periodic refresh, only the MOVED-driven one.
+    fn start_periodic_refresh(self: &Arc<Self>) {
+        let Some(every) = self.opts.topology_refresh_interval else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(router) = weak.upgrade() else { break };
+                if let Err(e) = router.refresh(false).await {
+                    log::debug!("periodic topology refresh failed: {e}");
+                }
+            }
+        });
     }
 
     /// Starts one background refresh unless one is already scheduled.
@@ -410,26 +313,33 @@ impl Router {
         self: &Arc<Self>,
         units: &[Unit<'_>],
     ) -> Vec<Result<Reply, Error>> {
+        let mut seed = None;
         if let [unit] = units {
-            if let Some(done) = self.first_try(unit).await {
-                return vec![done];
+            match self.first_try(unit).await {
+                FirstTry::Done(done) => return vec![done],
+                FirstTry::Rounds(state) => seed = Some(state),
             }
         }
-        self.send_rounds(units).await
+        self.send_rounds(units, seed).await
     }
 
-    /// One plain command's first attempt, without the bookkeeping of rounds. `None` when the
+    /// One plain command's first attempt, without the bookkeeping of rounds. `Rounds` when the
     /// reply calls for the redirect/retry rules: nothing ran (a redirect or a refusal), or a
-    /// connection loss that allows a resend — so sending again through the rounds is safe.
-    async fn first_try(&self, unit: &Unit<'_>) -> Option<Result<Reply, Error>> {
+    /// connection loss that allows a resend — so sending again through the rounds is safe. A
+    /// redirect is applied here (the slot map learns a MOVED, an ASK is remembered in the
+    /// state handed on), so the rounds do not send to the node that redirected.
+    async fn first_try(self: &Arc<Self>, unit: &Unit<'_>) -> FirstTry {
         if unit.transaction || unit.cmds.len() != 1 {
-            return None;
+            return FirstTry::Rounds(UnitState::default());
         }
-        let fresh = UnitState::default();
-        let (addr, readonly) = {
-            let topology = self.topology();
-            let (addr, readonly) = self.target(unit, &fresh, &topology)?;
-            (addr.clone(), readonly)
+        let mut state = UnitState::default();
+        let generation = self.generation.load(Ordering::Acquire);
+        let topology = self.topology();
+        let Some((addr, readonly)) = self
+            .target(unit, &state, &topology)
+            .map(|(a, r)| (a.clone(), r))
+        else {
+            return FirstTry::Rounds(state);
         };
         let node = self.node(&addr, readonly);
         self.counters.add_commands(1);
@@ -437,32 +347,64 @@ impl Router {
             Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await,
             None => node.send_one(&unit.cmds[0].to_redis()).await,
         };
-        match sent {
-            Ok(value) => match plain_outcome(Some(value)) {
-                Outcome::Done(r) => Some(r),
-                Outcome::Error(e) if classify(&e, &addr.host) == Verdict::Final => {
-                    Some(Err(Error::Server(e)))
-                }
-                Outcome::Error(_) => None,
+        let e = match sent {
+            Ok(value) => match Outcome::of_reply(value) {
+                Outcome::Done(r) => return FirstTry::Done(r.map_err(Error::Server)),
+                Outcome::Missing => return FirstTry::Done(Err(missing_reply(&addr))),
+                Outcome::Error(e) => e,
             },
             Err(failure) => {
-                let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                if broken || (failure.sent && !unit.resend_on_loss) {
+                if !failure.retryable(unit.resend_on_loss) {
                     self.counters.connection_error();
-                    Some(Err(Error::Connection(failure.error)))
-                } else {
-                    None
+                    return FirstTry::Done(Err(Error::Connection(failure.error)));
                 }
+                return FirstTry::Rounds(state);
+            }
+        };
+        match classify(&e, &addr.host) {
+            Verdict::Final => FirstTry::Done(Err(Error::Server(e))),
+            Verdict::Malformed => {
+                FirstTry::Done(Err(Error::Routing(RoutingError::MalformedRedirect {
+                    from: addr.to_string(),
+                    reply: e.to_string(),
+                })))
+            }
+            Verdict::Redirect(_) if readonly => {
+                // A replica that redirects to its master: read this one from the master.
+                state.avoid_replica = true;
+                FirstTry::Rounds(state)
+            }
+            Verdict::Redirect(redirect) => {
+                if topology.knows(redirect.target()) {
+                    state.redirects = 1;
+                    state.path.push(format!("{addr} ({redirect})"));
+                    self.follow(&redirect, generation, &mut state);
+                }
+                FirstTry::Rounds(state)
+            }
+            Verdict::Backoff | Verdict::RefreshBackoff => {
+                if readonly {
+                    state.avoid_replica = true;
+                }
+                state.last = Some(format!("{addr}: {e}"));
+                FirstTry::Rounds(state)
             }
         }
     }
 
-    async fn send_rounds(self: &Arc<Self>, units: &[Unit<'_>]) -> Vec<Result<Reply, Error>> {
+    async fn send_rounds(
+        self: &Arc<Self>,
+        units: &[Unit<'_>],
+        seed: Option<UnitState>,
+    ) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
         let mut results: Vec<Option<Result<Reply, Error>>> =
             (0..units.len()).map(|_| None).collect();
         let mut states: Vec<UnitState> = (0..units.len()).map(|_| UnitState::default()).collect();
+        if let (Some(seed), Some(first)) = (seed, states.first_mut()) {
+            *first = seed;
+        }
         let mut pending: Vec<usize> = (0..units.len()).collect();
         let mut round: u32 = 0;
         let mut refreshed_for_unserved = false;
@@ -483,7 +425,7 @@ impl Router {
                 let found = if groups.len() <= 16 {
                     groups
                         .iter()
-                        .position(|((a, r), _)| *r == readonly && same_addr(a, addr))
+                        .position(|((a, r), _)| *r == readonly && a.same_as(addr))
                 } else {
                     if index.is_empty() {
                         index.extend(groups.iter().enumerate().map(|(g, (k, _))| (k.clone(), g)));
@@ -544,9 +486,7 @@ impl Router {
                             if *readonly {
                                 states[i].avoid_replica = true;
                             }
-                            // A peer that sends bytes that are not RESP is broken, not busy.
-                            let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                            if !broken && (!failure.sent || units[i].resend_on_loss) {
+                            if failure.retryable(units[i].resend_on_loss) {
                                 states[i].last = Some(failure.error.to_string());
                                 need_refresh = true;
                                 need_backoff = true;
@@ -562,7 +502,11 @@ impl Router {
                             states[i].asking = None;
                             let e = match outcome {
                                 Outcome::Done(r) => {
-                                    results[i] = Some(r);
+                                    results[i] = Some(r.map_err(Error::Server));
+                                    continue;
+                                }
+                                Outcome::Missing => {
+                                    results[i] = Some(Err(missing_reply(addr)));
                                     continue;
                                 }
                                 Outcome::Error(e) => e,
@@ -597,11 +541,11 @@ impl Router {
                                         unknown.push((i, redirect.clone(), addr.to_string()));
                                         continue;
                                     }
-                                    self.follow(i, &redirect, generation, &mut states);
+                                    self.follow(&redirect, generation, &mut states[i]);
                                     next.push(i);
                                 }
                                 Verdict::Backoff => {
-                                    self.counters.tryagain.fetch_add(1, Ordering::Relaxed);
+                                    self.counters.tryagain();
                                     states[i].last = Some(format!("{addr}: {e}"));
                                     need_backoff = true;
                                     next.push(i);
@@ -636,7 +580,7 @@ impl Router {
                 for (i, redirect, from) in unknown {
                     let (Redirect::Moved(slot, to) | Redirect::Ask(slot, to)) = &redirect;
                     if topology.knows(to) {
-                        self.follow(i, &redirect, generation, &mut states);
+                        self.follow(&redirect, generation, &mut states[i]);
                         next.push(i);
                     } else {
                         results[i] =
@@ -689,176 +633,17 @@ impl Router {
             .collect()
     }
 
-    fn follow(
-        self: &Arc<Self>,
-        i: usize,
-        redirect: &Redirect,
-        generation: u64,
-        states: &mut [UnitState],
-    ) {
+    fn follow(self: &Arc<Self>, redirect: &Redirect, generation: u64, state: &mut UnitState) {
         match redirect {
             Redirect::Moved(slot, to) => {
-                self.counters.moved.fetch_add(1, Ordering::Relaxed);
+                self.counters.moved();
                 self.apply_moved(*slot, to, generation);
                 self.schedule_refresh();
             }
             Redirect::Ask(_, to) => {
-                self.counters.ask.fetch_add(1, Ordering::Relaxed);
-                states[i].asking = Some(to.clone());
+                self.counters.ask();
+                state.asking = Some(to.clone());
             }
-        }
-    }
-}
-
-/// Sends one node's units as one pipeline (a lone plain command as one command).
-pub(crate) async fn send_to_node(
-    node: &NodeConn,
-    idxs: &[usize],
-    units: &[Unit<'_>],
-    asking: impl Fn(usize) -> bool,
-    counters: &Counters,
-) -> Result<Vec<Outcome>, NodeFailure> {
-    if let [i] = idxs {
-        let unit = &units[*i];
-        if !unit.transaction && !asking(*i) && unit.cmds.len() == 1 {
-            counters.add_commands(1);
-            let value = match blocking_wait(&unit.cmds[0]) {
-                Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await?,
-                None => node.send_one(&unit.cmds[0].to_redis()).await?,
-            };
-            return Ok(vec![plain_outcome(Some(value))]);
-        }
-    }
-    let mut pipe = redis::Pipeline::with_capacity(idxs.len());
-    let mut counts = Vec::with_capacity(idxs.len());
-    for &i in idxs {
-        let unit = &units[i];
-        let mut n = 0;
-        if asking(i) {
-            pipe.add_command(redis::cmd("ASKING"));
-            n += 1;
-        }
-        if unit.transaction {
-            pipe.add_command(redis::cmd("MULTI"));
-            n += 1;
-        }
-        for c in unit.cmds {
-            pipe.add_command(c.to_redis());
-            n += 1;
-        }
-        if unit.transaction {
-            pipe.add_command(redis::cmd("EXEC"));
-            n += 1;
-        }
-        counts.push(n);
-    }
-    let total: usize = counts.iter().sum();
-    counters.add_commands(total);
-    let values = node.send_pipeline(&pipe, total).await?;
-    let mut values = values.into_iter();
-    Ok(idxs
-        .iter()
-        .zip(counts)
-        .map(|(&i, n)| {
-            if n == 1 {
-                return plain_outcome(values.next());
-            }
-            let replies: Vec<redis::Value> = values.by_ref().take(n).collect();
-            unit_outcome(&units[i], asking(i), replies)
-        })
-        .collect())
-}
-
-/// For a command that blocks the connection (BLPOP, XREAD … BLOCK, WAIT …): how long it may
-/// block (`Some(None)`: for ever). `None` for every other command.
-fn blocking_wait(cmd: &Cmd) -> Option<Option<Duration>> {
-    let name = cmd.name().to_ascii_uppercase();
-    let secs = |arg: Option<&[u8]>| {
-        let v: f64 = arg
-            .and_then(|a| std::str::from_utf8(a).ok())
-            .and_then(|a| a.trim().parse().ok())
-            .unwrap_or(0.0);
-        if v > 0.0 && v.is_finite() {
-            Some(Duration::from_secs_f64(v.min(1e9)))
-        } else {
-            None
-        }
-    };
-    let millis = |arg: Option<&[u8]>| secs(arg).map(|d| d / 1000);
-    let last = cmd.len().checked_sub(1).and_then(|i| cmd.get(i));
-    Some(match name.as_slice() {
-        b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" | b"BLMOVE" | b"BRPOPLPUSH" => secs(last),
-        b"BLMPOP" | b"BZMPOP" => secs(cmd.get(1)),
-        b"WAIT" => millis(cmd.get(2)),
-        b"WAITAOF" => millis(cmd.get(3)),
-        b"XREAD" | b"XREADGROUP" => {
-            let block = cmd.args().position(|a| a.eq_ignore_ascii_case(b"BLOCK"))?;
-            millis(cmd.get(block + 1))
-        }
-        _ => return None,
-    })
-}
-
-/// Address equality, checking the shared host string by pointer first (the common case: both
-/// come from the same topology).
-fn same_addr(a: &NodeAddr, b: &NodeAddr) -> bool {
-    a.port == b.port && (Arc::ptr_eq(&a.host, &b.host) || a.host == b.host)
-}
-
-/// Exponential backoff with jitter, capped.
-pub(crate) fn backoff(opts: &StoreOptions, round: u32) -> Duration {
-    let base = opts.backoff_base.as_millis() as u64;
-    let exp = base.saturating_mul(1u64 << round.min(16));
-    let capped = exp.min(opts.backoff_max.as_millis() as u64).max(1);
-    // Jitter without a RNG dependency: the low bits of the clock.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    let jitter = nanos % (capped / 2 + 1);
-    Duration::from_millis(capped / 2 + jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn wait(args: &[&str]) -> Option<Option<Duration>> {
-        blocking_wait(&Cmd::from_args(args))
-    }
-
-    #[test]
-    fn blocking_commands_and_their_waits() {
-        assert_eq!(
-            wait(&["BLPOP", "a", "b", "1.5"]),
-            Some(Some(Duration::from_millis(1500)))
-        );
-        assert_eq!(wait(&["blpop", "a", "0"]), Some(None));
-        assert_eq!(
-            wait(&["BLMPOP", "2", "1", "k", "LEFT"]),
-            Some(Some(Duration::from_secs(2)))
-        );
-        assert_eq!(
-            wait(&["XREAD", "COUNT", "1", "BLOCK", "250", "STREAMS", "s", "$"]),
-            Some(Some(Duration::from_millis(250)))
-        );
-        assert_eq!(wait(&["XREAD", "STREAMS", "s", "0"]), None);
-        assert_eq!(
-            wait(&["WAIT", "1", "100"]),
-            Some(Some(Duration::from_millis(100)))
-        );
-        assert_eq!(wait(&["GET", "k"]), None);
-    }
-
-    #[test]
-    fn backoff_is_capped_and_positive() {
-        let opts = StoreOptions::default();
-        for round in 0..40 {
-            let pause = backoff(&opts, round);
-            assert!(
-                pause > Duration::ZERO && pause <= opts.backoff_max,
-                "{round}: {pause:?}"
-            );
         }
     }
 }

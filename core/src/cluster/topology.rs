@@ -10,52 +10,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::cluster::RoutingError;
+pub use crate::net::NodeAddr;
 use crate::reply::Reply;
 use crate::slot::{Slot, SLOT_COUNT};
 
 const NO_SHARD: u16 = u16::MAX;
-
-/// A node's address as the cluster announces it: host and port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeAddr {
-    /// Host name or IP address (IPv6 without brackets).
-    pub host: Arc<str>,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl NodeAddr {
-    /// An address from its parts.
-    pub fn new(host: &str, port: u16) -> NodeAddr {
-        NodeAddr {
-            host: Arc::from(host),
-            port,
-        }
-    }
-
-    /// Parses `host:port` as redirects carry it: split on the last colon (IPv6 addresses are
-    /// not bracketed); an empty host means `default_host` (the node that sent the redirect).
-    pub fn parse_endpoint(text: &str, default_host: &str) -> Option<NodeAddr> {
-        let (host, port) = text.rsplit_once(':')?;
-        let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let host = if host.is_empty() { default_host } else { host };
-        if host == "?" || host.is_empty() {
-            return None;
-        }
-        Some(NodeAddr::new(host, port))
-    }
-}
-
-impl fmt::Display for NodeAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
 
 /// One shard: a master and its replicas, and the slots it serves.
 #[derive(Debug, Clone, PartialEq, Eq)]

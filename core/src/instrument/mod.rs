@@ -29,16 +29,15 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use crate::command::Cmd;
+use crate::lockfree::AppendList;
 use crate::reply::Reply;
 use crate::validator::StoreValidator;
 use crate::Error;
 
-mod lockfree;
 mod recorder;
 mod registry;
 mod stats;
 
-pub(crate) use lockfree::AppendList;
 pub use recorder::{Recorded, Recorder, Via};
 pub use registry::{counter, Counter};
 pub(crate) use registry::{families, Exposition, Family, Kind, Value as SampleValue};
@@ -53,7 +52,7 @@ pub use stats::{
 pub struct UserGuide;
 
 // ---------------------------------------------------------------------------------------------
-// Registry of store names (lock-free: see `lockfree`)
+// Registry of store names (lock-free: see `crate::lockfree`)
 
 static STORES: AppendList<Arc<StoreStats>> = AppendList::new();
 
@@ -319,6 +318,21 @@ pub(crate) struct StoreHooks {
     pub(crate) batch_limit: usize,
 }
 
+/// What the hooks of one store are built from (the store's name, whether it counts, its
+/// validation mode and batch limit): [`StoreOptions::hooks`](crate::store::StoreOptions::hooks).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HookOptions {
+    /// The store's name (metrics label, validator counts).
+    pub name: String,
+    /// Count calls, durations, bytes, errors.
+    pub instrument: bool,
+    /// This store's cross-slot validation mode; `None`: the global mode.
+    pub cross_slot_validation: Option<crate::validator::Mode>,
+    /// Commands per batch of the CrossSlot batcher; `None`: the environment, else 1000.
+    pub batch_limit: Option<usize>,
+}
+
 /// Started by [`StoreHooks::before`]; carries the clock when stats are on.
 #[derive(Debug)]
 pub(crate) struct Probe {
@@ -326,7 +340,7 @@ pub(crate) struct Probe {
 }
 
 impl StoreHooks {
-    pub(crate) fn new(opts: &crate::store::StoreOptions) -> Result<StoreHooks, Error> {
+    pub(crate) fn new(opts: &HookOptions) -> Result<StoreHooks, Error> {
         crate::validator::env_mode()?;
         let name: Arc<str> = Arc::from(opts.name.as_str());
         Ok(StoreHooks {

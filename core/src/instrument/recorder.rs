@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::lockfree::AppendList;
 use crate::command::{Cmd, KeyTable};
+use crate::lockfree::AppendList;
 
 /// How a recorded command was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +46,7 @@ impl Recorded {
         let cmd = Cmd::from_args(&self.args);
         KeyTable::builtin()
             .keys(&cmd)
-            .map(|keys| {
-                keys.iter()
-                    .any(|k| crate::analyzer::glob::matches(pattern, k))
-            })
+            .map(|keys| keys.iter().any(|k| crate::glob::matches(pattern, k)))
             .unwrap_or(false)
     }
 }

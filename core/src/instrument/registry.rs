@@ -13,8 +13,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::lockfree::AppendList;
 use super::stats::Histogram;
+use crate::lockfree::AppendList;
 use crate::text::escape_label;
 
 /// What a family measures.

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use smallvec::SmallVec;
 
-use super::lockfree::AppendList;
-use crate::cluster::RouterStats;
 use crate::command::{Cmd, KeyTable};
+use crate::lockfree::AppendList;
+use crate::net::RouterStats;
 use crate::reply::Reply;
 use crate::Error;
 
@@ -432,7 +432,7 @@ pub(crate) fn error_kind(e: &Error) -> &'static str {
 fn error_kind_index(e: &Error) -> usize {
     match e {
         Error::Server(_) => 0,
-        Error::Connection(c) if c.kind == crate::store::ConnectionErrorKind::Timeout => 1,
+        Error::Connection(c) if c.kind == crate::net::ConnectionErrorKind::Timeout => 1,
         Error::Connection(_) => 2,
         Error::Routing(_) => 3,
         Error::Validator(_) => 4,

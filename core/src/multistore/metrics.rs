@@ -17,7 +17,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::flags::Side;
-use crate::instrument::{AppendList, Exposition, Family, Kind, SampleValue};
+use crate::instrument::{Exposition, Family, Kind, SampleValue};
+use crate::lockfree::AppendList;
 
 pub(crate) use crate::instrument::{command_label, error_log_kind as error_kind};
 

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::metrics::{error_kind, key_digest, Counter, Metrics};
 use crate::command::Cmd;
-use crate::instrument::AppendList;
+use crate::lockfree::AppendList;
 use crate::store::Store;
 
 struct Job {

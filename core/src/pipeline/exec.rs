@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
-use crate::cluster::router::{Route, Router, Unit};
+use crate::cluster::router::Router;
 use crate::cluster::{NodeAddr, RoutingError};
 use crate::command::{Cmd, KeyTable};
+use crate::net::{NetOptions, Route, Unit};
 use crate::reply::Reply;
-use crate::store::StoreOptions;
 use crate::Error;
 
 use super::{merge, plan, NodeBatches, Part, PipelineError, Plan};
@@ -25,7 +25,7 @@ pub(crate) type BatchObserver<'a> = Option<&'a (dyn Fn(usize) + Send + Sync)>;
 /// Plans, sends and merges `cmds` on the cluster behind `router`.
 pub(crate) async fn run(
     router: &Arc<Router>,
-    opts: &StoreOptions,
+    opts: &NetOptions,
     cmds: &[Cmd],
     limit: usize,
     observe: BatchObserver<'_>,
@@ -65,7 +65,7 @@ pub(crate) async fn run(
     }
     let results = results
         .into_iter()
-        .map(|r| r.unwrap_or(Ok(Reply::Nil)))
+        .map(|r| r.unwrap_or_else(|| Err(Error::Pipeline(PipelineError::NoReply))))
         .collect();
     merge(plan, cmds, results)
 }
@@ -74,7 +74,7 @@ pub(crate) async fn run(
 /// deadline are spent), the node's later batches are not sent: they fail at once.
 async fn node_stream(
     router: &Arc<Router>,
-    opts: &StoreOptions,
+    opts: &NetOptions,
     cmds: &[Cmd],
     parts: &[Part<NodeAddr>],
     group: &NodeBatches<NodeAddr>,
@@ -129,7 +129,7 @@ fn units<'a>(
     parts: &'a [Part<NodeAddr>],
     idxs: &[usize],
     cmds: &'a [Cmd],
-    opts: &StoreOptions,
+    opts: &NetOptions,
 ) -> Vec<Unit<'a>> {
     let table = KeyTable::builtin();
     idxs.iter()

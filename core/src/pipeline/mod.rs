@@ -97,6 +97,9 @@ pub enum PipelineError {
         /// The earlier failure.
         cause: String,
     },
+    /// A part came back without a reply (the transport lost it); what it did is unknown.
+    #[error("a part of the pipeline came back without a reply; its outcome is unknown")]
+    NoReply,
 }
 
 /// How the parts of a split command are merged.
@@ -507,7 +510,7 @@ pub fn merge<N>(
         results
             .get_mut(i)
             .and_then(Option::take)
-            .unwrap_or(Ok(Reply::Nil))
+            .unwrap_or_else(|| Err(Error::Pipeline(PipelineError::NoReply)))
     };
     plan.commands
         .into_iter()

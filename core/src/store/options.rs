@@ -1,9 +1,9 @@
-//! Store options and connection errors.
+//! Store options: one place for every default.
 
-use std::fmt;
 use std::time::Duration;
 
-use crate::cluster::NodeAddr;
+use crate::config::{ServerConfig, DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT};
+use crate::net::NetOptions;
 
 /// How a store connects, times out and retries. Start from `StoreOptions::default()` and set
 /// the fields you need.
@@ -17,9 +17,11 @@ use crate::cluster::NodeAddr;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StoreOptions {
-    /// Time allowed to open a connection (TCP, TLS, AUTH/HELLO). Default 2 s.
+    /// Time allowed to open a connection (TCP, TLS, AUTH/HELLO). Default 5 s
+    /// ([`DEFAULT_CONNECT_TIMEOUT`], the same a URL without `?connect_timeout=` means).
     pub connect_timeout: Duration,
-    /// Time allowed for a reply (a whole pipeline's replies) once sent. Default 2 s.
+    /// Time allowed for a reply (a whole pipeline's replies) once sent. Default 10 s
+    /// ([`DEFAULT_COMMAND_TIMEOUT`], the same a URL without `?command_timeout=` means).
     pub response_timeout: Duration,
     /// Total time a command may spend being retried (TRYAGAIN, CLUSTERDOWN, LOADING, connection
     /// loss, failover). Default 10 s.
@@ -29,6 +31,10 @@ pub struct StoreOptions {
     /// A topology refresh is not repeated sooner than this (MOVED storms, CLUSTERDOWN). Default
     /// 100 ms.
     pub min_refresh_interval: Duration,
+    /// A cluster's slot map is refreshed in the background this often even when no MOVED
+    /// arrives, so slots that moved are learned before a command meets the old owner
+    /// (`None`: only on MOVED and errors). Default 30 s.
+    pub topology_refresh_interval: Option<Duration>,
     /// First backoff pause; it doubles each round up to `backoff_max`. Default 10 ms.
     pub backoff_base: Duration,
     /// Longest backoff pause. Default 400 ms.
@@ -56,11 +62,12 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
         StoreOptions {
-            connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(2),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            response_timeout: DEFAULT_COMMAND_TIMEOUT.unwrap_or(NO_TIMEOUT),
             retry_deadline: Duration::from_secs(10),
             max_redirects: 16,
             min_refresh_interval: Duration::from_millis(100),
+            topology_refresh_interval: Some(Duration::from_secs(30)),
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(400),
             read_from_replicas: false,
@@ -73,90 +80,44 @@ impl Default for StoreOptions {
     }
 }
 
-/// What kind of connection failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionErrorKind {
-    /// The connection could not be opened (refused, unknown host, TLS handshake).
-    Connect,
-    /// The server refused the credentials (`WRONGPASS`, `NOAUTH`, `NOPERM` at connect).
-    Auth,
-    /// No reply within the timeout.
-    Timeout,
-    /// The connection broke.
-    Io,
-    /// The server sent bytes that are not RESP, or too many/few replies.
-    Protocol,
-}
+/// What `?command_timeout=none` means: no reply timeout worth the name.
+const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
-impl fmt::Display for ConnectionErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ConnectionErrorKind::Connect => "connect failed",
-            ConnectionErrorKind::Auth => "authentication failed",
-            ConnectionErrorKind::Timeout => "timed out",
-            ConnectionErrorKind::Io => "connection lost",
-            ConnectionErrorKind::Protocol => "protocol error",
-        })
-    }
-}
-
-/// A connection-level failure, naming the node (never a password).
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{node}: {kind}: {message}{}", if *.outcome_unknown { " (the command may have run)" } else { "" })]
-#[non_exhaustive]
-pub struct ConnectionError {
-    /// The node's address.
-    pub node: String,
-    /// What failed.
-    pub kind: ConnectionErrorKind,
-    /// Details from the I/O layer.
-    pub message: String,
-    /// True when the command may have reached the server before the failure.
-    pub outcome_unknown: bool,
-}
-
-impl ConnectionError {
-    pub(crate) fn new(
-        node: &NodeAddr,
-        kind: ConnectionErrorKind,
-        message: String,
-    ) -> ConnectionError {
-        ConnectionError {
-            node: node.to_string(),
-            kind,
-            message,
-            outcome_unknown: false,
+impl StoreOptions {
+    /// Takes the timeouts a URL states (`?connect_timeout=`, `?command_timeout=`); a timeout
+    /// the URL does not state leaves the one in `self` as the caller set it.
+    pub fn apply_url_timeouts(&mut self, server: &ServerConfig) {
+        if server.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+            self.connect_timeout = server.connect_timeout;
+        }
+        if server.command_timeout != DEFAULT_COMMAND_TIMEOUT {
+            self.response_timeout = server.command_timeout.unwrap_or(NO_TIMEOUT);
         }
     }
 
-    pub(crate) fn outcome_unknown(mut self) -> ConnectionError {
-        self.outcome_unknown = !matches!(
-            self.kind,
-            ConnectionErrorKind::Connect | ConnectionErrorKind::Auth
-        );
-        self
+    /// The hooks' part of these options (instrumentation, validator, batch limit).
+    pub fn hooks(&self) -> crate::instrument::HookOptions {
+        crate::instrument::HookOptions {
+            name: self.name.clone(),
+            instrument: self.instrument,
+            cross_slot_validation: self.cross_slot_validation,
+            batch_limit: self.batch_limit,
+        }
     }
 
-    pub(crate) fn from_redis(
-        node: &NodeAddr,
-        e: &redis::RedisError,
-        connecting: bool,
-    ) -> ConnectionError {
-        let code = e.code().unwrap_or_default();
-        let kind = if matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
-            || matches!(code, "WRONGPASS" | "NOAUTH" | "NOPERM")
-        {
-            ConnectionErrorKind::Auth
-        } else if e.is_timeout() {
-            ConnectionErrorKind::Timeout
-        } else if matches!(e.kind(), redis::ErrorKind::Parse) {
-            ConnectionErrorKind::Protocol
-        } else if connecting {
-            ConnectionErrorKind::Connect
-        } else {
-            ConnectionErrorKind::Io
-        };
-        ConnectionError::new(node, kind, e.to_string())
+    /// The transport's part of these options (what node connections and routers read).
+    pub fn net(&self) -> NetOptions {
+        NetOptions {
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+            retry_deadline: self.retry_deadline,
+            max_redirects: self.max_redirects,
+            min_refresh_interval: self.min_refresh_interval,
+            topology_refresh_interval: self.topology_refresh_interval,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
+            read_from_replicas: self.read_from_replicas,
+            idempotent_writes: self.idempotent_writes,
+        }
     }
 }

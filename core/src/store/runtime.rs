@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::cluster::NodeAddr;
-use crate::instrument::AppendList;
+use crate::lockfree::AppendList;
 use crate::store::{ConnectionError, ConnectionErrorKind};
 
 /// The runtimes this process image has had, newest first, each with the pid that built it: at

@@ -10,11 +10,13 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
-use crate::cluster::node::{info_for, NodeConn};
-use crate::cluster::router::{backoff, Counters, Outcome, Unit};
-use crate::cluster::{classify, NodeAddr, RoutingError, Verdict};
+use crate::cluster::RoutingError;
+use crate::net::node::{addr_of, info_for, NodeConn, NodeFailure};
+use crate::net::{
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
+    NodeAddr, Outcome, Unit, Verdict,
+};
 use crate::reply::Reply;
-use crate::store::{ConnectionError, ConnectionErrorKind, StoreOptions};
 use crate::Error;
 
 pub(crate) struct SentinelSource {
@@ -25,7 +27,7 @@ pub(crate) struct SentinelSource {
 }
 
 pub(crate) struct Single {
-    opts: Arc<StoreOptions>,
+    opts: Arc<NetOptions>,
     node: RwLock<Arc<NodeConn>>,
     sentinel: Option<SentinelSource>,
     pub(crate) counters: Counters,
@@ -33,7 +35,7 @@ pub(crate) struct Single {
 }
 
 impl Single {
-    pub(crate) fn standalone(node: NodeConn, opts: Arc<StoreOptions>) -> Single {
+    pub(crate) fn standalone(node: NodeConn, opts: Arc<NetOptions>) -> Single {
         Single {
             opts,
             node: RwLock::new(Arc::new(node)),
@@ -45,7 +47,7 @@ impl Single {
 
     pub(crate) async fn sentinel(
         source: SentinelSource,
-        opts: Arc<StoreOptions>,
+        opts: Arc<NetOptions>,
     ) -> Result<Single, Error> {
         let master = discover(&source, &opts).await?;
         Ok(Single {
@@ -74,12 +76,12 @@ impl Single {
         match discover(source, &self.opts).await {
             Ok(info) => {
                 let current = self.node();
-                if crate::cluster::node::addr_of(&info) != current.addr {
+                if addr_of(&info) != current.addr {
                     log::info!(
                         "sentinel master '{}' moved from {} to {}",
                         source.master_name,
                         current.addr,
-                        crate::cluster::node::addr_of(&info)
+                        addr_of(&info)
                     );
                     *self.node.write() = Arc::new(NodeConn::new(info, false, &self.opts));
                 }
@@ -107,8 +109,7 @@ impl Single {
                 Err(failure) => {
                     self.counters.connection_error();
                     for &i in &pending {
-                        let broken = failure.error.kind == ConnectionErrorKind::Protocol;
-                        if !broken && (!failure.sent || units[i].resend_on_loss) {
+                        if failure.retryable(units[i].resend_on_loss) {
                             last[i] = failure.error.to_string();
                             next.push(i);
                         } else {
@@ -128,7 +129,17 @@ impl Single {
                 Ok(outcomes) => {
                     for (&i, outcome) in pending.iter().zip(outcomes) {
                         match outcome {
-                            Outcome::Done(r) => results[i] = Some(r),
+                            Outcome::Done(r) => results[i] = Some(r.map_err(Error::Server)),
+                            Outcome::Missing => {
+                                results[i] = Some(Err(Error::Connection(
+                                    ConnectionError::new(
+                                        &node.addr,
+                                        ConnectionErrorKind::Protocol,
+                                        "a reply is missing".to_owned(),
+                                    )
+                                    .outcome_unknown(),
+                                )));
+                            }
                             Outcome::Error(e) => match classify(&e, &node.addr.host) {
                                 Verdict::Backoff => {
                                     last[i] = format!("{}: {e}", node.addr);
@@ -172,7 +183,16 @@ impl Single {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or(Ok(Reply::Nil)))
+            .map(|r| {
+                // Every unit leaves the loop with a result; a gap would be a bug, reported
+                // as one instead of a silent nil.
+                r.unwrap_or_else(|| {
+                    Err(Error::Routing(RoutingError::DeadlineExceeded {
+                        elapsed: start.elapsed(),
+                        last: "no reply".into(),
+                    }))
+                })
+            })
             .collect()
     }
 }
@@ -183,12 +203,12 @@ pub(crate) async fn send_units(
     idxs: &[usize],
     units: &[Unit<'_>],
     counters: &Counters,
-) -> Result<Vec<Outcome>, crate::cluster::node::NodeFailure> {
-    crate::cluster::router::send_to_node(node, idxs, units, |_| false, counters).await
+) -> Result<Vec<Outcome>, NodeFailure> {
+    send_to_node(node, idxs, units, |_| false, counters).await
 }
 
 /// Finds the master through the sentinels.
-async fn discover(source: &SentinelSource, opts: &StoreOptions) -> Result<ConnectionInfo, Error> {
+async fn discover(source: &SentinelSource, opts: &NetOptions) -> Result<ConnectionInfo, Error> {
     let mut last = String::from("no sentinel configured");
     for sentinel in &source.sentinels {
         let cmd = redis::cmd("SENTINEL")

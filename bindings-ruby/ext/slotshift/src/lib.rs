@@ -91,10 +91,7 @@ fn opt_bytes(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<Vec<u8>>, Error>
 fn store_options(ruby: &Ruby, h: RHash, deployment: &Deployment) -> Result<StoreOptions, Error> {
     let mut o = StoreOptions::default();
     if let Some(server) = deployment.servers().first() {
-        o.connect_timeout = server.connect_timeout;
-        if let Some(t) = server.command_timeout {
-            o.response_timeout = t;
-        }
+        o.apply_url_timeouts(server);
     }
     if let Some(d) = opt_duration(ruby, h, "connect_timeout")? {
         o.connect_timeout = d;

@@ -11,8 +11,7 @@ use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
 
-use crate::cluster::NodeAddr;
-use crate::store::{ConnectionError, ConnectionErrorKind, StoreOptions};
+use crate::net::{ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
 
 /// A request that failed below the protocol: no reply came back.
 #[derive(Debug)]
@@ -20,6 +19,19 @@ pub(crate) struct NodeFailure {
     pub(crate) error: ConnectionError,
     /// Whether the bytes may have reached the server (false: the connection never opened).
     pub(crate) sent: bool,
+}
+
+impl NodeFailure {
+    /// Whether the router may try the request again (on the same or a new owner): not after a
+    /// timeout (the caller's timeout is the budget it gave; waiting again would outlast it),
+    /// not after bytes that are not RESP (the peer is broken, not busy), and not when the
+    /// request may have run unless it is safe to run twice.
+    pub(crate) fn retryable(&self, resend_on_loss: bool) -> bool {
+        !matches!(
+            self.error.kind,
+            ConnectionErrorKind::Protocol | ConnectionErrorKind::Timeout
+        ) && (!self.sent || resend_on_loss)
+    }
 }
 
 pub(crate) struct NodeConn {
@@ -64,7 +76,7 @@ pub(crate) fn addr_of(info: &ConnectionInfo) -> NodeAddr {
 }
 
 impl NodeConn {
-    pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &StoreOptions) -> NodeConn {
+    pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &NetOptions) -> NodeConn {
         NodeConn {
             addr: addr_of(&info),
             info,
