@@ -22,15 +22,17 @@
 
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
-use crate::cluster::node::{addr_of, NodeConn};
-use crate::cluster::router::{Route, Router, Unit};
-use crate::cluster::{NodeAddr, RouterStats, RoutingError, Topology};
+use crate::cluster::router::Router;
+use crate::cluster::{RouterStats, RoutingError, Topology};
 use crate::command::{Cmd, KeyTable};
 use crate::config::{Deployment, SentinelConfig, ServerConfig};
-use crate::reply::Reply;
+use crate::lockfree::AppendList;
+use crate::net::node::{addr_of, NodeConn};
+use crate::net::{NetOptions, NodeAddr, Route, Unit};
+use crate::reply::{Reply, ServerError};
+use crate::route::{Aggregate, AggregateError, Nodes, Policy};
 use crate::slot::{key_slot, Slot};
 use crate::{Error, Result};
 
@@ -39,7 +41,8 @@ pub(crate) mod runtime;
 mod scan;
 mod single;
 
-pub use options::{ConnectionError, ConnectionErrorKind, StoreOptions};
+pub use crate::net::{ConnectionError, ConnectionErrorKind};
+pub use options::StoreOptions;
 pub use scan::{Scan, ScanOptions};
 
 /// Runs `future` to completion on the runtime the blocking API uses, from blocking code (what
@@ -102,10 +105,38 @@ struct Shared {
     spec: Spec,
     kind: StoreKind,
     opts: Arc<StoreOptions>,
-    /// The backend and the pid that built it.
-    backend: RwLock<(u32, Arc<Backend>)>,
+    /// The transport's part of `opts`, shared with the connections and the router.
+    net: Arc<NetOptions>,
+    /// Each process's backend with the pid that built it, newest first: one entry per process
+    /// of a fork chain that used the store. Lock-free (a lock a parent thread held at `fork()`
+    /// would stay held in the child forever); an inherited entry is never dropped, see `Drop`.
+    backends: AppendList<(u32, Arc<Backend>)>,
     /// Validator, recorder, stats and batch limit (core::instrument).
     hooks: crate::instrument::StoreHooks,
+}
+
+impl Shared {
+    /// The backend this process built, if it has one yet.
+    fn own_backend(&self, pid: u32) -> Option<Arc<Backend>> {
+        self.backends
+            .iter()
+            .find(|(owner, _)| *owner == pid)
+            .map(|(_, b)| b.clone())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // A backend inherited from a parent process is left as it is: its connections' tasks
+        // ran on the parent's runtime, whose threads do not exist here, so tearing it down
+        // could wait for them. One extra reference keeps the list's drop from freeing it.
+        let pid = std::process::id();
+        for (owner, backend) in self.backends.iter() {
+            if *owner != pid {
+                std::mem::forget(backend.clone());
+            }
+        }
+    }
 }
 
 /// A connection to one deployment. Cheap to clone (clones share connections); safe to share
@@ -130,15 +161,13 @@ impl Store {
         Store::open_with_options(url, StoreOptions::default())
     }
 
-    /// [`Store::open`] starting from `opts` instead of the defaults: the timeouts the URL
-    /// gives replace those of `opts` (used by the C binding's options).
+    /// [`Store::open`] starting from `opts` instead of the defaults: a timeout the URL states
+    /// (`?connect_timeout=`, `?command_timeout=`) replaces the one in `opts`; every other
+    /// setting of `opts` is used as given ([`StoreOptions::apply_url_timeouts`]).
     pub fn open_with_options(url: &str, mut opts: StoreOptions) -> Result<Store> {
         let deployment = Deployment::parse(url)?;
         if let Some(server) = deployment.servers().first() {
-            opts.connect_timeout = server.connect_timeout;
-            if let Some(t) = server.command_timeout {
-                opts.response_timeout = t;
-            }
+            opts.apply_url_timeouts(server);
         }
         Store::connect(&deployment, opts)
     }
@@ -152,6 +181,7 @@ impl Store {
     /// [`Store::connect`] for async callers (inside a tokio runtime). Connections opened this
     /// way are driven by the caller's runtime, which must outlive the store.
     pub async fn connect_async(deployment: &Deployment, opts: StoreOptions) -> Result<Store> {
+        let net = Arc::new(opts.net());
         let opts = Arc::new(opts);
         let spec = match deployment {
             Deployment::Server(server) => Spec::Standalone(connection_info(server)?),
@@ -175,14 +205,19 @@ impl Store {
                 return Err(Error::Config(crate::config::ConfigError::NoSeeds));
             }
         };
-        let hooks = crate::instrument::StoreHooks::new(&opts)?;
-        let (spec, kind, backend) = build(spec, &opts, true).await?;
+        let hooks = crate::instrument::StoreHooks::new(&opts.hooks())?;
+        let (spec, kind, backend) = build(spec, &net, true).await?;
         let store = Store {
             shared: Arc::new(Shared {
                 spec,
                 kind,
                 opts,
-                backend: RwLock::new((std::process::id(), Arc::new(backend))),
+                net,
+                backends: {
+                    let list = AppendList::new();
+                    list.push((std::process::id(), Arc::new(backend)));
+                    list
+                },
                 hooks,
             }),
         };
@@ -208,22 +243,19 @@ impl Store {
 
     async fn backend(&self) -> Result<Arc<Backend>> {
         let pid = std::process::id();
-        {
-            let current = self.shared.backend.read();
-            if current.0 == pid {
-                return Ok(current.1.clone());
-            }
+        if let Some(own) = self.shared.own_backend(pid) {
+            return Ok(own);
         }
-        // A forked child: build fresh connections; leave the parent's untouched.
+        // A forked child: build fresh connections; leave the parent's untouched. Threads of
+        // the child racing here may each build one; the first published wins.
         let spec = clone_spec(&self.shared.spec);
-        let (_, _, backend) = build(spec, &self.shared.opts, false).await?;
+        let (_, _, backend) = build(spec, &self.shared.net, false).await?;
         let backend = Arc::new(backend);
-        let mut current = self.shared.backend.write();
-        if current.0 != pid {
-            let inherited = std::mem::replace(&mut *current, (pid, backend.clone()));
-            std::mem::forget(inherited);
-        }
-        Ok(current.1.clone())
+        let (_, own) = self
+            .shared
+            .backends
+            .get_or_insert_with(|(owner, _)| *owner == pid, || (pid, backend));
+        Ok(own.clone())
     }
 
     fn unit<'a>(&self, cmd: &'a Cmd) -> Unit<'a> {
@@ -253,6 +285,11 @@ impl Store {
         })
     }
 
+    /// Sends one unit; its one result.
+    async fn send_one(&self, unit: Unit<'_>) -> Result<Reply> {
+        only(self.send(std::slice::from_ref(&unit)).await?)
+    }
+
     /// Sends one command; an error reply is `Err(Error::Server)`.
     pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
         runtime::block_on(self.call_async(cmd))?
@@ -267,37 +304,124 @@ impl Store {
         result
     }
 
-    /// Sends many commands through the CrossSlot batcher (a cluster) or as one pipeline.
-    async fn batched(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        let backend = self.backend().await?;
-        let Backend::Cluster(router) = &*backend else {
-            let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
-            return self.send(&units).await;
-        };
+    /// Sends commands without a fan-out policy through the CrossSlot batcher.
+    async fn batched(&self, router: &Arc<Router>, cmds: &[Cmd]) -> Vec<Result<Reply>> {
         let hooks = &self.shared.hooks;
         let observer = hooks.batch_observer();
         let observe = observer
             .as_ref()
             .map(|f| f as &(dyn Fn(usize) + Send + Sync));
-        Ok(
-            crate::pipeline::exec::run(router, &self.shared.opts, cmds, hooks.batch_limit, observe)
-                .await,
-        )
+        crate::pipeline::exec::run(router, &self.shared.net, cmds, hooks.batch_limit, observe).await
     }
 
     async fn call_routed(&self, cmd: &Cmd) -> Result<Reply> {
-        if self.shared.kind == StoreKind::Cluster && crate::pipeline::needs_split(cmd) {
-            return self
-                .batched(std::slice::from_ref(cmd))
-                .await?
-                .pop()
-                .unwrap_or(Ok(Reply::Nil));
+        let backend = self.backend().await?;
+        match &*backend {
+            Backend::Single(single) => only(single.send(&[self.unit(cmd)]).await),
+            Backend::Cluster(router) => self.call_cluster(router, cmd).await,
         }
-        let unit = self.unit(cmd);
-        self.send(std::slice::from_ref(&unit))
-            .await?
-            .pop()
-            .unwrap_or(Ok(Reply::Nil))
+    }
+
+    /// One command on a cluster, as [`route::policy`](crate::route::policy) says.
+    async fn call_cluster(&self, router: &Arc<Router>, cmd: &Cmd) -> Result<Reply> {
+        match crate::route::policy(cmd) {
+            Policy::FanOut { nodes, reply } => self.fan_out(router, cmd, nodes, reply).await,
+            Policy::FirstNonNil => self.first_non_nil(router, cmd).await,
+            _ if crate::pipeline::needs_split(cmd) => {
+                only(self.batched(router, std::slice::from_ref(cmd)).await)
+            }
+            _ => only(router.send_grouped(&[self.unit(cmd)]).await),
+        }
+    }
+
+    /// Sends `cmd` to every master (or every node), all at once, and makes their replies one.
+    async fn fan_out(
+        &self,
+        router: &Arc<Router>,
+        cmd: &Cmd,
+        nodes: Nodes,
+        how: Aggregate,
+    ) -> Result<Reply> {
+        let topology = router.topology();
+        let addrs: Vec<NodeAddr> = match nodes {
+            Nodes::Masters => topology.masters().cloned().collect(),
+            Nodes::All => topology
+                .shards()
+                .iter()
+                .flat_map(|s| std::iter::once(&s.master).chain(&s.replicas))
+                .cloned()
+                .collect(),
+        };
+        drop(topology);
+        let template = self.unit(cmd);
+        let units: Vec<Unit> = addrs
+            .iter()
+            .map(|addr| Unit {
+                route: Route::Node(addr.clone()),
+                ..template.clone()
+            })
+            .collect();
+        let results = router.send_grouped(&units).await;
+        let named = addrs.iter().map(ToString::to_string).zip(results).collect();
+        crate::route::aggregate(how, named).map_err(|e| match e {
+            AggregateError::Server { error, .. } => Error::Server(error),
+            AggregateError::Failed { error, .. } => error,
+            AggregateError::Shape { node, how } => Error::Server(ServerError::new(
+                "ERR",
+                format!(
+                    "{}: the reply of {node} cannot be aggregated ({how:?})",
+                    String::from_utf8_lossy(cmd.name())
+                ),
+            )),
+            AggregateError::NoNodes => Error::Routing(RoutingError::NoTopology {
+                tried: Vec::new(),
+                last: "the slot map names no master".into(),
+            }),
+        })
+    }
+
+    /// Asks one master after another (starting from a different one each call) until one
+    /// answers something other than nil: `RANDOMKEY` on a cluster whose shards may be empty.
+    async fn first_non_nil(&self, router: &Arc<Router>, cmd: &Cmd) -> Result<Reply> {
+        let masters: Vec<NodeAddr> = router.topology().masters().cloned().collect();
+        let start = router.next_rotation() % masters.len().max(1);
+        let template = self.unit(cmd);
+        let mut last = Ok(Reply::Nil);
+        for addr in masters.iter().cycle().skip(start).take(masters.len()) {
+            let unit = Unit {
+                route: Route::Node(addr.clone()),
+                ..template.clone()
+            };
+            last = only(router.send_grouped(&[unit]).await);
+            if !matches!(last, Ok(Reply::Nil)) {
+                break;
+            }
+        }
+        last
+    }
+
+    /// A cluster pipeline: commands with a fan-out policy run on their own, in their place
+    /// (the commands before them first, the ones after them after), the others through the
+    /// CrossSlot batcher.
+    async fn pipeline_cluster(&self, router: &Arc<Router>, cmds: &[Cmd]) -> Vec<Result<Reply>> {
+        let mut out = Vec::with_capacity(cmds.len());
+        let mut start = 0;
+        for (i, cmd) in cmds.iter().enumerate() {
+            if matches!(
+                crate::route::policy(cmd),
+                Policy::FanOut { .. } | Policy::FirstNonNil
+            ) {
+                if start < i {
+                    out.extend(self.batched(router, &cmds[start..i]).await);
+                }
+                out.push(self.call_cluster(router, cmd).await);
+                start = i + 1;
+            }
+        }
+        if start < cmds.len() {
+            out.extend(self.batched(router, &cmds[start..]).await);
+        }
+        out
     }
 
     /// Sends many commands as pipelines (one per node on a cluster, all nodes at once) and
@@ -311,11 +435,15 @@ impl Store {
     pub async fn pipeline_async(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
         let hooks = &self.shared.hooks;
         let probe = hooks.before(cmds, crate::instrument::Via::Pipeline)?;
-        let result = if self.shared.kind == StoreKind::Cluster {
-            self.batched(cmds).await
-        } else {
-            let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
-            self.send(&units).await
+        let result = match self.backend().await {
+            Ok(backend) => match &*backend {
+                Backend::Cluster(router) => Ok(self.pipeline_cluster(router, cmds).await),
+                Backend::Single(single) => {
+                    let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
+                    Ok(single.send(&units).await)
+                }
+            },
+            Err(e) => Err(e),
         };
         hooks.after_pipeline(probe, cmds, &result);
         result
@@ -371,11 +499,10 @@ impl Store {
             route,
             resend_on_loss: readonly,
         };
-        match self.send(std::slice::from_ref(&unit)).await?.pop() {
-            Some(Ok(Reply::Array(items))) => Ok(Some(items)),
-            Some(Ok(Reply::Nil)) | None => Ok(None),
-            Some(Ok(other)) => Ok(Some(vec![other])),
-            Some(Err(e)) => Err(e),
+        match self.send_one(unit).await? {
+            Reply::Array(items) => Ok(Some(items)),
+            Reply::Nil => Ok(None),
+            other => Ok(Some(vec![other])),
         }
     }
 
@@ -388,10 +515,7 @@ impl Store {
     pub async fn call_on_async(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
         let mut unit = self.unit(cmd);
         unit.route = Route::Node(node.clone());
-        self.send(std::slice::from_ref(&unit))
-            .await?
-            .pop()
-            .unwrap_or(Ok(Reply::Nil))
+        self.send_one(unit).await
     }
 
     /// The masters: every master that serves slots on a cluster, the server otherwise.
@@ -423,7 +547,12 @@ impl Store {
         let mut cmd = Cmd::new("PUBLISH");
         cmd.arg(channel).arg(message);
         let reply = self.call(&cmd)?;
-        Ok(reply.as_int().unwrap_or(0))
+        reply.as_int().ok_or_else(|| {
+            Error::Server(ServerError::new(
+                "ERR",
+                format!("PUBLISH answered {reply:?}, not a count of receivers"),
+            ))
+        })
     }
 
     /// Which server(s) this store reaches: every master's run id and the database.
@@ -464,7 +593,15 @@ impl Store {
 
     /// What the router has seen so far (redirects, retries, refreshes).
     pub fn stats(&self) -> RouterStats {
-        let backend = self.shared.backend.read().1.clone();
+        let pid = std::process::id();
+        // Before a forked child's first call, the inherited backend's counters.
+        let Some(backend) = self
+            .shared
+            .own_backend(pid)
+            .or_else(|| self.shared.backends.iter().next().map(|(_, b)| b.clone()))
+        else {
+            return RouterStats::default();
+        };
         match &*backend {
             Backend::Single(single) => single.counters.snapshot(),
             Backend::Cluster(router) => router.counters.snapshot(),
@@ -546,7 +683,7 @@ fn clone_spec(spec: &Spec) -> Spec {
 /// node yields a cluster store seeded with it.
 async fn build(
     spec: Spec,
-    opts: &Arc<StoreOptions>,
+    opts: &Arc<NetOptions>,
     detect: bool,
 ) -> Result<(Spec, StoreKind, Backend)> {
     match spec {
@@ -615,5 +752,21 @@ async fn build(
                 Backend::Single(Box::new(single)),
             ))
         }
+    }
+}
+
+/// The one result of a one-unit send. A missing result is an error, never a silent nil.
+fn only(results: Vec<Result<Reply>>) -> Result<Reply> {
+    let mut results = results.into_iter();
+    match (results.next(), results.next()) {
+        (Some(r), None) => r,
+        (got, _) => Err(Error::Connection(ConnectionError::new(
+            &NodeAddr::new("local", 0),
+            ConnectionErrorKind::Protocol,
+            format!(
+                "expected one result, got {}",
+                if got.is_some() { "more" } else { "none" }
+            ),
+        ))),
     }
 }
