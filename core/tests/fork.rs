@@ -164,6 +164,9 @@ fn forked_children_never_hang_and_their_writes_arrive() {
                 Err(e) => failures.push(format!("round {round}: {e}")),
             },
         }
+        if failures.len() >= 3 {
+            break; // enough to show the defect; do not wait out every hung child
+        }
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -175,7 +178,7 @@ fn forked_children_never_hang_and_their_writes_arrive() {
     recorder.stop();
     assert!(
         failures.is_empty(),
-        "{} of {ROUNDS} rounds failed: {failures:?}",
+        "{} rounds failed (of {ROUNDS}, stopping at 3): {failures:?}",
         failures.len()
     );
 
