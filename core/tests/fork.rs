@@ -127,7 +127,7 @@ fn forked_children_never_hang_and_their_writes_arrive() {
                     let key = format!("parent:{t}:{}", i % 64);
                     ms.call(&cmd(&["SET", &key, "x"])).unwrap();
                     ms.call(&cmd(&["GET", &key])).unwrap();
-                    if i % 16 == 0 {
+                    if i.is_multiple_of(16) {
                         // A cross-slot read, counted by the validator.
                         let other = format!("parent:{t}:{}", (i + 1) % 64);
                         ms.call(&cmd(&["MGET", &key, &other])).unwrap();
