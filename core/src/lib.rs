@@ -36,6 +36,7 @@ pub mod error;
 pub mod glob;
 pub mod instrument;
 pub mod keyspace;
+mod lockfree;
 pub mod migrate;
 pub mod multistore;
 pub mod net;
@@ -48,6 +49,7 @@ pub mod slot;
 pub mod store;
 #[cfg(feature = "embedded")]
 pub mod testing;
+mod text;
 pub mod validator;
 
 pub use error::{Error, Result};

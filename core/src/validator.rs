@@ -42,14 +42,11 @@
 //! ```
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-
-use once_cell::sync::Lazy;
-use parking_lot::Mutex;
 
 use crate::command::{Cmd, KeyTable};
 use crate::slot::{key_slot, Slot};
@@ -384,25 +381,30 @@ impl Counters {
     }
 }
 
-static REGISTRY: Lazy<Mutex<HashMap<String, Arc<Counters>>>> = Lazy::new(Default::default);
+/// Counters by store name. Lock-free (a grow-only list, one entry per name): counting and
+/// reading never wait, also in a child forked while another thread was here.
+static REGISTRY: crate::lockfree::AppendList<(String, Arc<Counters>)> =
+    crate::lockfree::AppendList::new();
 
 pub(crate) fn counters_for(store: &str) -> Arc<Counters> {
-    REGISTRY.lock().entry(store.to_owned()).or_default().clone()
+    REGISTRY
+        .get_or_insert_with(|(n, _)| n == store, || (store.to_owned(), Arc::default()))
+        .1
+        .clone()
 }
 
 /// The counts of the store(s) named `store` (zero for a name never seen).
 pub fn counts(store: &str) -> Counts {
     REGISTRY
-        .lock()
-        .get(store)
-        .map(|c| c.snapshot())
+        .iter()
+        .find(|(n, _)| n == store)
+        .map(|(_, c)| c.snapshot())
         .unwrap_or_default()
 }
 
 /// The counts of every store, by name.
 pub fn all_counts() -> BTreeMap<String, Counts> {
     REGISTRY
-        .lock()
         .iter()
         .map(|(k, v)| (k.clone(), v.snapshot()))
         .collect()

@@ -249,3 +249,53 @@ fn recorder_captures_pipelines_and_filters() {
     assert_eq!(live.count(), 2);
     drop(live);
 }
+
+/// Every `*_total` sample of a scrape, by series (name and labels).
+fn counter_samples(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| series.split('{').next().unwrap().ends_with("_total"))
+        .map(|(series, v)| (series.to_owned(), v.parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn counters_never_go_down_when_a_store_is_dropped() {
+    let cluster = Cluster::start(3, 0).unwrap();
+    let store = store(&cluster.url(), "instr_dropped", true);
+    // A key in the highest slot of one master: `move_slots` moves exactly that slot.
+    let masters = cluster.masters().unwrap();
+    let (from, to) = (masters[0], masters[1]);
+    let slot = *cluster.slots_of(from).unwrap().iter().max().unwrap();
+    let key = (0..)
+        .map(|i| format!("moving:{i}"))
+        .find(|k| slotshift::key_slot(k.as_bytes()) == slot)
+        .unwrap();
+    store.call(&c(&["SET", &key, "v"])).unwrap();
+    cluster.move_slots(1, from, to).unwrap();
+    // The store's map is stale: this GET is redirected.
+    assert_eq!(
+        store.call(&c(&["GET", &key])).unwrap(),
+        slotshift::reply::Reply::Bulk(b"v".to_vec())
+    );
+    let before = counter_samples(&instrument::render_prometheus_with_prefix("m"));
+    let moved = r#"m_redirections_total{instance_name="instr_dropped",kind="moved"}"#;
+    assert!(before[moved] >= 1, "{before:?}");
+
+    drop(store);
+    let after = counter_samples(&instrument::render_prometheus_with_prefix("m"));
+    for (series, v) in &before {
+        let now = after.get(series).copied();
+        assert!(now >= Some(*v), "{series} went from {v} to {now:?}");
+    }
+    // A new store under the same name adds to the totals, it does not replace them.
+    let again = store_named(&cluster.url(), "instr_dropped");
+    again.call(&c(&["GET", &key])).unwrap();
+    let later = counter_samples(&instrument::render_prometheus_with_prefix("m"));
+    assert!(later[moved] >= before[moved]);
+}
+
+fn store_named(url: &str, name: &str) -> Store {
+    store(url, name, true)
+}

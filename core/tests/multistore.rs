@@ -176,7 +176,7 @@ fn pipeline_diff_counter_moves_and_readonly_pipelines_stay_on_the_default() {
     assert_eq!(ms.metrics().get(Counter::PipelineDiff, "multi"), 1);
     assert!(ms
         .metrics_text()
-        .contains("slotshift_multi_store_pipelined_diff_error_total{command=\"multi\",instance_name=\"pipes\"} 1"));
+        .contains("slotshift_multi_store_pipelined_diff_error_total{instance_name=\"pipes\",command=\"multi\"} 1"));
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn unknown_commands_raise_in_strict_mode_and_are_counted_otherwise() {
         "gitlab_redis_multi_store_method_missing_total{instance_name=\"lax\",command=\"frobnicate\"} 1"
     ));
     assert!(lax.metrics().prometheus_text("gitlab_redis").contains(
-        "gitlab_redis_multi_store_method_missing_total{command=\"frobnicate\",instance_name=\"lax\"} 1"
+        "gitlab_redis_multi_store_method_missing_total{instance_name=\"lax\",command=\"frobnicate\"} 1"
     ));
 }
 

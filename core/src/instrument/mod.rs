@@ -23,23 +23,25 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-use once_cell::sync::Lazy;
-use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
 use crate::command::Cmd;
+use crate::lockfree::AppendList;
 use crate::reply::Reply;
 use crate::validator::StoreValidator;
 use crate::Error;
 
 mod recorder;
+mod registry;
 mod stats;
 
 pub use recorder::{Recorded, Recorder, Via};
+pub use registry::{counter, Counter};
+pub(crate) use registry::{families, Exposition, Family, Kind, Value as SampleValue};
+pub(crate) use stats::{command_label, error_log_kind};
 pub use stats::{
     read_size, CommandStats, Histogram, StoreSnapshot, StoreStats, DURATION_BUCKETS, SIZE_BUCKETS,
 };
@@ -50,31 +52,32 @@ pub use stats::{
 pub struct UserGuide;
 
 // ---------------------------------------------------------------------------------------------
-// Registry
+// Registry of store names (lock-free: see `crate::lockfree`)
 
-static STORES: Lazy<Mutex<BTreeMap<String, Arc<StoreStats>>>> = Lazy::new(Default::default);
-static PREFIX: Lazy<RwLock<String>> = Lazy::new(|| RwLock::new("slotshift".to_owned()));
+static STORES: AppendList<Arc<StoreStats>> = AppendList::new();
 
 /// The live figures of the store name `name` (created on first use).
 pub fn store_stats(name: &str) -> Arc<StoreStats> {
     STORES
-        .lock()
-        .entry(name.to_owned())
-        .or_insert_with(|| Arc::new(StoreStats::new(Arc::from(name))))
+        .get_or_insert_with(
+            |s| s.name() == name,
+            || Arc::new(StoreStats::new(Arc::from(name))),
+        )
         .clone()
 }
 
 /// A snapshot of one store name's figures, if any store of that name was instrumented.
 pub fn stats(name: &str) -> Option<StoreSnapshot> {
-    let s = STORES.lock().get(name).cloned();
-    s.map(|s| s.snapshot())
+    STORES
+        .iter()
+        .find(|s| s.name() == name)
+        .map(|s| s.snapshot())
 }
 
 /// Snapshots of every instrumented store, by name.
 pub fn snapshot() -> Snapshot {
-    let stores: Vec<Arc<StoreStats>> = STORES.lock().values().cloned().collect();
     Snapshot {
-        stores: stores
+        stores: STORES
             .iter()
             .map(|s| (s.name().to_owned(), s.snapshot()))
             .collect(),
@@ -94,109 +97,17 @@ pub fn set_prefix(prefix: &str) -> Result<(), InvalidPrefix> {
     if !ok {
         return Err(InvalidPrefix(prefix.chars().take(64).collect()));
     }
-    *PREFIX.write() = prefix.to_owned();
+    registry::set_prefix(prefix);
     Ok(())
 }
 
 /// The metric name prefix.
 pub fn prefix() -> String {
-    PREFIX.read().clone()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Named counters (the MultiStore's `<prefix>_multi_store_*_total`, and any other module's)
-
-/// A counter with labels, registered by name; rendered as `<prefix>_<name>_total`.
-#[derive(Debug, Clone)]
-pub struct Counter {
-    inner: Arc<CounterInner>,
-}
-
-#[derive(Debug)]
-struct CounterInner {
-    name: String,
-    help: String,
-    values: Mutex<BTreeMap<Vec<(String, String)>, u64>>,
-}
-
-static COUNTERS: Lazy<Mutex<BTreeMap<String, Counter>>> = Lazy::new(Default::default);
-
-/// The counter named `name` (without prefix and `_total`), registered on first use.
-pub fn counter(name: &str, help: &str) -> Counter {
-    COUNTERS
-        .lock()
-        .entry(name.to_owned())
-        .or_insert_with(|| Counter {
-            inner: Arc::new(CounterInner {
-                name: name.to_owned(),
-                help: help.to_owned(),
-                values: Mutex::new(BTreeMap::new()),
-            }),
-        })
-        .clone()
-}
-
-impl Counter {
-    /// Adds one for these labels.
-    pub fn inc(&self, labels: &[(&str, &str)]) {
-        self.inc_by(labels, 1);
-    }
-
-    /// Adds `n` for these labels.
-    pub fn inc_by(&self, labels: &[(&str, &str)], n: u64) {
-        let key: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        *self.inner.values.lock().entry(key).or_default() += n;
-    }
-
-    /// The value for these labels.
-    pub fn get(&self, labels: &[(&str, &str)]) -> u64 {
-        let key: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.inner.values.lock().get(&key).copied().unwrap_or(0)
-    }
+    registry::prefix()
 }
 
 // ---------------------------------------------------------------------------------------------
 // Prometheus text exposition
-
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-fn fmt_f64(v: f64) -> String {
-    if v.is_infinite() {
-        "+Inf".to_owned()
-    } else {
-        format!("{v}")
-    }
-}
-
-fn histogram(out: &mut String, name: &str, base: &[(&str, &str)], h: &Histogram) {
-    let cum = h.cumulative();
-    for (i, c) in cum.iter().enumerate() {
-        let le = h.bounds().get(i).map_or("+Inf".to_owned(), |b| fmt_f64(*b));
-        let mut l: Vec<(&str, &str)> = base.to_vec();
-        l.push(("le", &le));
-        let _ = writeln!(out, "{name}_bucket{} {c}", labels(&l));
-    }
-    let _ = writeln!(out, "{name}_sum{} {}", labels(base), fmt_f64(h.sum()));
-    let _ = writeln!(out, "{name}_count{} {}", labels(base), h.count());
-}
 
 /// Every figure in the Prometheus text format (version 0.0.4), names prefixed with
 /// [`prefix`].
@@ -204,193 +115,70 @@ pub fn render_prometheus() -> String {
     render_prometheus_with_prefix(&prefix())
 }
 
-/// [`render_prometheus`] with an explicit prefix.
-pub fn render_prometheus_with_prefix(p: &str) -> String {
-    let snap = snapshot();
-    let mut out = String::new();
-    let head = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {p}_{name} {help}\n# TYPE {p}_{name} {kind}");
-    };
-    let stores: Vec<&StoreSnapshot> = snap.stores.values().collect();
+/// One figure of a command's stats.
+type PerCommand = fn(&CommandStats) -> u64;
+/// One figure of a store's snapshot.
+type PerStore = for<'a> fn(&'a StoreSnapshot) -> SampleValue<'a>;
 
-    head(
-        &mut out,
-        "requests_total",
-        "counter",
-        "Commands sent (a pipeline of N counts N).",
-    );
-    for s in &stores {
-        for (c, st) in &s.commands {
-            let _ = writeln!(
-                out,
-                "{p}_requests_total{} {}",
-                labels(&[("instance_name", &s.name), ("command", c)]),
-                st.calls
-            );
+/// [`render_prometheus`] with an explicit prefix: the store families (one header each, one
+/// sample per store name and label set), then every named counter.
+pub fn render_prometheus_with_prefix(p: &str) -> String {
+    use registry::Value::{Histogram as H, Int};
+    let snap = snapshot();
+    let stores: Vec<&StoreSnapshot> = snap.stores.values().collect();
+    let mut x = Exposition::new(p);
+    let per_command: [(&Family<'_>, PerCommand); 3] = [
+        (&families::REQUESTS, |c| c.calls),
+        (&families::WRITE_BYTES, |c| c.write_bytes),
+        (&families::READ_BYTES, |c| c.read_bytes),
+    ];
+    for (f, get) in per_command {
+        x.header(f);
+        for s in &stores {
+            for (c, st) in &s.commands {
+                x.sample(f, &[&s.name, c], Int(get(st)));
+            }
         }
     }
-    head(
-        &mut out,
-        "write_bytes_total",
-        "counter",
-        "Bytes of command arguments written (RESP framing excluded).",
-    );
+    x.header(&families::DURATION);
     for s in &stores {
         for (c, st) in &s.commands {
-            let _ = writeln!(
-                out,
-                "{p}_write_bytes_total{} {}",
-                labels(&[("instance_name", &s.name), ("command", c)]),
-                st.write_bytes
-            );
+            x.sample(&families::DURATION, &[&s.name, c], H(&st.duration));
         }
     }
-    head(
-        &mut out,
-        "read_bytes_total",
-        "counter",
-        "Bytes of reply scalars read, as text.",
-    );
-    for s in &stores {
-        for (c, st) in &s.commands {
-            let _ = writeln!(
-                out,
-                "{p}_read_bytes_total{} {}",
-                labels(&[("instance_name", &s.name), ("command", c)]),
-                st.read_bytes
-            );
-        }
-    }
-    head(
-        &mut out,
-        "request_duration_seconds",
-        "histogram",
-        "Command durations (a pipeline of N: its time / N, N times).",
-    );
-    for s in &stores {
-        for (c, st) in &s.commands {
-            histogram(
-                &mut out,
-                &format!("{p}_request_duration_seconds"),
-                &[("instance_name", &s.name), ("command", c)],
-                &st.duration,
-            );
-        }
-    }
-    head(
-        &mut out,
-        "errors_total",
-        "counter",
-        "Failed commands by kind.",
-    );
+    x.header(&families::ERRORS);
     for s in &stores {
         for (k, n) in &s.errors {
-            let _ = writeln!(
-                out,
-                "{p}_errors_total{} {n}",
-                labels(&[("instance_name", &s.name), ("kind", k)])
-            );
+            x.sample(&families::ERRORS, &[&s.name, k], Int(*n));
         }
     }
-    head(
-        &mut out,
-        "redirections_total",
-        "counter",
-        "Redirections the cluster router followed, by kind.",
-    );
+    x.header(&families::REDIRECTIONS);
     for s in &stores {
         for (k, n) in [
             ("moved", s.router.moved),
             ("ask", s.router.ask),
             ("tryagain", s.router.tryagain),
         ] {
-            let _ = writeln!(
-                out,
-                "{p}_redirections_total{} {n}",
-                labels(&[("instance_name", &s.name), ("kind", k)])
-            );
+            x.sample(&families::REDIRECTIONS, &[&s.name, k], Int(n));
         }
     }
-    head(
-        &mut out,
-        "retries_total",
-        "counter",
-        "Retries after CLUSTERDOWN, LOADING, failover or connection loss.",
-    );
-    for s in &stores {
-        let _ = writeln!(
-            out,
-            "{p}_retries_total{} {}",
-            labels(&[("instance_name", &s.name)]),
-            s.router.retries
-        );
-    }
-    head(
-        &mut out,
-        "pipeline_commands",
-        "histogram",
-        "Commands per pipeline the caller sent.",
-    );
-    for s in &stores {
-        histogram(
-            &mut out,
-            &format!("{p}_pipeline_commands"),
-            &[("instance_name", &s.name)],
-            &s.pipelines,
-        );
-    }
-    head(
-        &mut out,
-        "batch_commands",
-        "histogram",
-        "Commands per batch the CrossSlot batcher sent to one node.",
-    );
-    for s in &stores {
-        histogram(
-            &mut out,
-            &format!("{p}_batch_commands"),
-            &[("instance_name", &s.name)],
-            &s.batches,
-        );
-    }
-    head(
-        &mut out,
-        "cross_slot_total",
-        "counter",
-        "Cross-slot commands outside an allow scope.",
-    );
-    for s in &stores {
-        let _ = writeln!(
-            out,
-            "{p}_cross_slot_total{} {}",
-            labels(&[("instance_name", &s.name)]),
-            s.cross_slot.cross_slot + s.cross_slot.refused
-        );
-    }
-    head(
-        &mut out,
-        "allowed_cross_slot_total",
-        "counter",
-        "Cross-slot commands inside an allow scope.",
-    );
-    for s in &stores {
-        let _ = writeln!(
-            out,
-            "{p}_allowed_cross_slot_total{} {}",
-            labels(&[("instance_name", &s.name)]),
-            s.cross_slot.allowed
-        );
-    }
-    let counters: Vec<Counter> = COUNTERS.lock().values().cloned().collect();
-    for c in counters {
-        let name = format!("{}_total", c.inner.name);
-        head(&mut out, &name, "counter", &c.inner.help);
-        for (l, v) in c.inner.values.lock().iter() {
-            let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let _ = writeln!(out, "{p}_{name}{} {v}", labels(&l));
+    let per_store: [(&Family<'_>, PerStore); 5] = [
+        (&families::RETRIES, |s| Int(s.router.retries)),
+        (&families::PIPELINE_COMMANDS, |s| H(&s.pipelines)),
+        (&families::BATCH_COMMANDS, |s| H(&s.batches)),
+        (&families::CROSS_SLOT, |s| {
+            Int(s.cross_slot.cross_slot + s.cross_slot.refused)
+        }),
+        (&families::ALLOWED_CROSS_SLOT, |s| Int(s.cross_slot.allowed)),
+    ];
+    for (f, get) in per_store {
+        x.header(f);
+        for s in &stores {
+            x.sample(f, &[&s.name], get(s));
         }
     }
-    out
+    registry::render_named(&mut x);
+    x.finish()
 }
 
 /// Same as [`render_prometheus`]: the name the bindings use.

@@ -3,12 +3,11 @@
 //! tests.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::command::{Cmd, KeyTable};
+use crate::lockfree::AppendList;
 
 /// How a recorded command was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +51,39 @@ impl Recorded {
     }
 }
 
-#[derive(Debug)]
+/// A recorder's state. The log is a lock-free list (entries numbered in capture order), so a
+/// `fork()` while another thread reads or appends to it leaves nothing locked in the child.
 struct Inner {
-    log: Mutex<Vec<Recorded>>,
+    log: AppendList<(u64, Recorded)>,
+    /// The number the next captured command gets.
+    next: AtomicU64,
+    /// Entries numbered below this were cleared.
+    cleared_below: AtomicU64,
     pattern: Option<Vec<u8>>,
     active: AtomicBool,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// The entries not cleared, in capture order.
+    fn entries(&self) -> Vec<&Recorded> {
+        let from = self.cleared_below.load(Ordering::Acquire);
+        let mut v: Vec<&(u64, Recorded)> = self.log.iter().filter(|(n, _)| *n >= from).collect();
+        v.sort_by_key(|(n, _)| *n);
+        v.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn push(&self, rec: Recorded) {
+        let n = self.next.fetch_add(1, Ordering::AcqRel);
+        self.log.push((n, rec));
+    }
 }
 
 /// Active recorders, all threads: lets the store skip the thread-local look-up when none is.
@@ -100,7 +127,9 @@ impl Recorder {
 
     fn start_inner(pattern: Option<Vec<u8>>) -> Recorder {
         let inner = Arc::new(Inner {
-            log: Mutex::new(Vec::new()),
+            log: AppendList::new(),
+            next: AtomicU64::new(0),
+            cleared_below: AtomicU64::new(0),
             pattern,
             active: AtomicBool::new(true),
         });
@@ -135,20 +164,19 @@ impl Recorder {
 
     /// Every recorded command, in order.
     pub fn log(&self) -> Vec<Recorded> {
-        self.inner.log.lock().clone()
+        self.inner.entries().into_iter().cloned().collect()
     }
 
     /// Number of recorded commands (counted now, not memoised).
     pub fn count(&self) -> usize {
-        self.inner.log.lock().len()
+        self.inner.entries().len()
     }
 
     /// The recorded commands named `name` (the command name only, ASCII case-insensitive).
     pub fn by_command(&self, name: &str) -> Vec<Recorded> {
         self.inner
-            .log
-            .lock()
-            .iter()
+            .entries()
+            .into_iter()
             .filter(|r| {
                 r.args
                     .first()
@@ -162,17 +190,17 @@ impl Recorder {
     pub fn by_key(&self, pattern: impl AsRef<[u8]>) -> Vec<Recorded> {
         let pattern = pattern.as_ref();
         self.inner
-            .log
-            .lock()
-            .iter()
+            .entries()
+            .into_iter()
             .filter(|r| r.keys_match(pattern))
             .cloned()
             .collect()
     }
 
-    /// Forgets what was recorded so far.
+    /// Forgets what was recorded so far (the memory is given back when the recorder goes).
     pub fn clear(&self) {
-        self.inner.log.lock().clear();
+        let n = self.inner.next.load(Ordering::Acquire);
+        self.inner.cleared_below.fetch_max(n, Ordering::AcqRel);
     }
 }
 
@@ -194,7 +222,6 @@ pub(crate) fn capture(store: &str, cmds: &[Cmd], via: Via) {
         let mut stack = s.borrow_mut();
         stack.retain(|r| r.active.load(Ordering::Acquire));
         for r in stack.iter() {
-            let mut log = r.log.lock();
             for c in cmds {
                 let rec = Recorded {
                     store: store.to_owned(),
@@ -202,7 +229,7 @@ pub(crate) fn capture(store: &str, cmds: &[Cmd], via: Via) {
                     via,
                 };
                 if r.pattern.as_ref().is_none_or(|p| rec.keys_match(p)) {
-                    log.push(rec);
+                    r.push(rec);
                 }
             }
         }

@@ -1,13 +1,17 @@
 //! Per-store figures: calls, durations, bytes, errors, pipeline and batch sizes.
+//!
+//! Every figure is an atomic, allocated when the store name is first seen (one cell per
+//! command of the key table, plus one for unknown commands): recording takes no lock, so a
+//! thread forked away in the middle of a call cannot leave the child waiting for one.
 
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::command::{Cmd, KeyTable};
+use crate::lockfree::AppendList;
 use crate::net::RouterStats;
 use crate::reply::Reply;
 use crate::Error;
@@ -31,6 +35,7 @@ pub struct Histogram {
     count: u64,
 }
 
+#[cfg(test)]
 impl Histogram {
     pub(crate) fn new(bounds: &'static [f64]) -> Histogram {
         Histogram {
@@ -52,7 +57,9 @@ impl Histogram {
         self.sum += value * n as f64;
         self.count += n;
     }
+}
 
+impl Histogram {
     /// The bucket bounds.
     pub fn bounds(&self) -> &'static [f64] {
         self.bounds
@@ -90,6 +97,75 @@ impl Histogram {
     }
 }
 
+/// A [`Histogram`] that threads update without a lock (the sum is an `f64` updated by
+/// compare-and-swap).
+pub(crate) struct AtomicHistogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    sum_bits: AtomicU64,
+    count: AtomicU64,
+}
+
+impl AtomicHistogram {
+    pub(crate) fn new(bounds: &'static [f64]) -> AtomicHistogram {
+        AtomicHistogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_bits: AtomicU64::new(0f64.to_bits()),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds `n` observations of `value`.
+    pub(crate) fn observe_n(&self, value: f64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let i = self
+            .bounds
+            .iter()
+            .position(|&b| value <= b)
+            .unwrap_or(self.bounds.len());
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+        let add = value * n as f64;
+        let _ = self
+            .sum_bits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + add).to_bits())
+            });
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// A copy (each figure read on its own: a copy taken during a call may count that call's
+    /// bucket and not yet its sum).
+    pub(crate) fn snapshot(&self) -> Histogram {
+        Histogram {
+            bounds: self.bounds,
+            counts: self
+                .counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            sum: f64::from_bits(self.sum_bits.load(Ordering::Relaxed)),
+            count: self.count.load(Ordering::Relaxed),
+        }
+    }
+
+    fn reset(&self) {
+        for c in self.counts.iter() {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.sum_bits.store(0f64.to_bits(), Ordering::Relaxed);
+        self.count.store(0, Ordering::Relaxed);
+    }
+}
+
 /// The figures of one command name on one store.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -106,13 +182,21 @@ pub struct CommandStats {
     pub duration: Histogram,
 }
 
-impl CommandStats {
-    fn new() -> CommandStats {
-        CommandStats {
-            calls: 0,
-            write_bytes: 0,
-            read_bytes: 0,
-            duration: Histogram::new(&DURATION_BUCKETS),
+/// The live figures of one command name.
+struct CommandCell {
+    calls: AtomicU64,
+    write_bytes: AtomicU64,
+    read_bytes: AtomicU64,
+    duration: AtomicHistogram,
+}
+
+impl CommandCell {
+    fn new() -> CommandCell {
+        CommandCell {
+            calls: AtomicU64::new(0),
+            write_bytes: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+            duration: AtomicHistogram::new(&DURATION_BUCKETS),
         }
     }
 }
@@ -126,7 +210,7 @@ pub struct StoreSnapshot {
     /// Per command name (lower case, as the key table spells it; `unknown` otherwise).
     pub commands: std::collections::BTreeMap<String, CommandStats>,
     /// Errors by kind (`server`, `connection`, `timeout`, `routing`, `cross_slot`,
-    /// `partial_failure`, `cannot_split`, `other`).
+    /// `partial_failure`, `cannot_split`, `multistore`, `other`).
     pub errors: std::collections::BTreeMap<&'static str, u64>,
     /// Caller's pipelines by size (commands).
     pub pipelines: Histogram,
@@ -134,7 +218,9 @@ pub struct StoreSnapshot {
     pub batches: Histogram,
     /// The largest batch sent.
     pub max_batch: u64,
-    /// Redirections and retries the store's router saw (summed over live stores of this name).
+    /// Redirections and retries the routers of the stores of this name saw: the live stores'
+    /// figures plus the last figures seen of the stores already dropped, so they never go
+    /// down.
     pub router: RouterStats,
     /// Cross-slot counts of the validator.
     pub cross_slot: crate::validator::Counts,
@@ -167,9 +253,9 @@ impl StoreSnapshot {
     }
 }
 
-/// Per-name sums of one call, before they go under the lock.
+/// Per-name sums of one call, before they reach the atomics.
 struct Tally {
-    label: &'static str,
+    index: usize,
     calls: u64,
     write: u64,
     read: u64,
@@ -177,20 +263,78 @@ struct Tally {
 
 type RouterSource = Box<dyn Fn() -> Option<RouterStats> + Send + Sync>;
 
-#[derive(Debug)]
-struct Inner {
-    commands: HashMap<&'static str, CommandStats>,
-    errors: HashMap<&'static str, u64>,
-    pipelines: Histogram,
-    batches: Histogram,
-    max_batch: u64,
+/// The router figures a source showed last (kept when the source is gone).
+#[derive(Default)]
+struct RouterFigures {
+    moved: AtomicU64,
+    ask: AtomicU64,
+    tryagain: AtomicU64,
+    retries: AtomicU64,
+    refreshes: AtomicU64,
+    connection_errors: AtomicU64,
+    commands: AtomicU64,
+}
+
+impl RouterFigures {
+    fn fields(&self) -> [&AtomicU64; 7] {
+        [
+            &self.moved,
+            &self.ask,
+            &self.tryagain,
+            &self.retries,
+            &self.refreshes,
+            &self.connection_errors,
+            &self.commands,
+        ]
+    }
+
+    /// Raises each figure to `r`'s (never lowers one: scrapes racing each other keep the
+    /// larger).
+    fn raise_to(&self, r: &RouterStats) {
+        let new = [
+            r.moved,
+            r.ask,
+            r.tryagain,
+            r.retries,
+            r.refreshes,
+            r.connection_errors,
+            r.commands,
+        ];
+        for (a, v) in self.fields().into_iter().zip(new) {
+            a.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+
+    fn add_into(&self, out: &mut RouterStats) {
+        let [m, a, t, r, f, c, n] = self.fields().map(|x| x.load(Ordering::Relaxed));
+        out.moved += m;
+        out.ask += a;
+        out.tryagain += t;
+        out.retries += r;
+        out.refreshes += f;
+        out.connection_errors += c;
+        out.commands += n;
+    }
+}
+
+/// One store's router, as seen by the stats of its name.
+struct RouterEntry {
+    source: RouterSource,
+    last: RouterFigures,
+    /// The store is gone: `last` is final.
+    gone: AtomicBool,
 }
 
 /// The live figures of one store name. Shared by every store opened under that name.
 pub struct StoreStats {
     name: Arc<str>,
-    inner: Mutex<Inner>,
-    routers: Mutex<Vec<RouterSource>>,
+    /// One per key table command, then one for unknown commands.
+    commands: Box<[CommandCell]>,
+    errors: [AtomicU64; ERROR_KINDS.len()],
+    pipelines: AtomicHistogram,
+    batches: AtomicHistogram,
+    max_batch: AtomicU64,
+    routers: AppendList<RouterEntry>,
 }
 
 impl std::fmt::Debug for StoreStats {
@@ -201,12 +345,35 @@ impl std::fmt::Debug for StoreStats {
     }
 }
 
-/// The label of a command: the key table's (static, lower-case) name.
-pub(crate) fn command_label(cmd: &Cmd) -> &'static str {
+/// The index of a command's cell: its position in the key table, or the last cell.
+fn command_index(cmd: &Cmd) -> usize {
+    let table = KeyTable::builtin().commands();
     KeyTable::builtin()
         .get(cmd.name())
-        .map(|i| i.name())
-        .unwrap_or("unknown")
+        .and_then(|info| {
+            // The entry's position from its address in the table's slice (no search).
+            let offset = (info as *const _ as usize).checked_sub(table.as_ptr() as usize)?;
+            let i = offset / std::mem::size_of::<crate::command::CommandInfo>().max(1);
+            table.get(i).filter(|c| std::ptr::eq(*c, info)).map(|_| i)
+        })
+        .unwrap_or(table.len())
+}
+
+fn index_label(i: usize) -> &'static str {
+    KeyTable::builtin()
+        .commands()
+        .get(i)
+        .map_or("unknown", |c| c.name())
+}
+
+/// The label of a command name: the key table's (static, lower-case) name for a known
+/// command, otherwise the name itself made safe (lower case, printable, at most 32
+/// characters). The one command label of every metric and log line.
+pub(crate) fn command_label(name: &[u8]) -> std::borrow::Cow<'static, str> {
+    match KeyTable::builtin().get(name) {
+        Some(info) => std::borrow::Cow::Borrowed(info.name()),
+        None => std::borrow::Cow::Owned(crate::text::label_word(name, 32)),
+    }
 }
 
 /// GitLab's read size of a reply.
@@ -243,33 +410,60 @@ fn int_len(i: i64) -> u64 {
     n
 }
 
-/// The kind label of an error.
+/// Every error kind label, in a fixed order.
+const ERROR_KINDS: [&str; 9] = [
+    "server",
+    "timeout",
+    "connection",
+    "routing",
+    "cross_slot",
+    "partial_failure",
+    "cannot_split",
+    "multistore",
+    "other",
+];
+
+/// The kind label of an error: the one classification of metrics and logs (a log may add
+/// the server's error code, [`error_log_kind`]).
 pub(crate) fn error_kind(e: &Error) -> &'static str {
+    ERROR_KINDS[error_kind_index(e)]
+}
+
+fn error_kind_index(e: &Error) -> usize {
     match e {
-        Error::Server(_) => "server",
-        Error::Connection(c) if c.kind == crate::net::ConnectionErrorKind::Timeout => "timeout",
-        Error::Connection(_) => "connection",
-        Error::Routing(_) => "routing",
-        Error::Validator(_) => "cross_slot",
-        Error::Pipeline(crate::pipeline::PipelineError::PartialFailure(_)) => "partial_failure",
-        Error::Pipeline(crate::pipeline::PipelineError::CannotSplit { .. }) => "cannot_split",
-        Error::Pipeline(crate::pipeline::PipelineError::NodeFailed { .. }) => "connection",
-        _ => "other",
+        Error::Server(_) => 0,
+        Error::Connection(c) if c.kind == crate::net::ConnectionErrorKind::Timeout => 1,
+        Error::Connection(_) => 2,
+        Error::Routing(_) => 3,
+        Error::Validator(_) => 4,
+        Error::Pipeline(crate::pipeline::PipelineError::PartialFailure(_)) => 5,
+        Error::Pipeline(crate::pipeline::PipelineError::CannotSplit { .. }) => 6,
+        Error::Pipeline(crate::pipeline::PipelineError::NodeFailed { .. }) => 2,
+        Error::MultiStore(_) => 7,
+        _ => 8,
+    }
+}
+
+/// [`error_kind`] for a log line: with the server's error code (`server:WRONGTYPE`), never
+/// the error's text (which may quote a value).
+pub(crate) fn error_log_kind(e: &Error) -> String {
+    match e {
+        Error::Server(s) => format!("server:{}", s.code()),
+        _ => error_kind(e).to_owned(),
     }
 }
 
 impl StoreStats {
     pub(crate) fn new(name: Arc<str>) -> StoreStats {
+        let cells = KeyTable::builtin().commands().len() + 1;
         StoreStats {
             name,
-            inner: Mutex::new(Inner {
-                commands: HashMap::new(),
-                errors: HashMap::new(),
-                pipelines: Histogram::new(&SIZE_BUCKETS),
-                batches: Histogram::new(&SIZE_BUCKETS),
-                max_batch: 0,
-            }),
-            routers: Mutex::new(Vec::new()),
+            commands: (0..cells).map(|_| CommandCell::new()).collect(),
+            errors: Default::default(),
+            pipelines: AtomicHistogram::new(&SIZE_BUCKETS),
+            batches: AtomicHistogram::new(&SIZE_BUCKETS),
+            max_batch: AtomicU64::new(0),
+            routers: AppendList::new(),
         }
     }
 
@@ -278,11 +472,37 @@ impl StoreStats {
         &self.name
     }
 
+    /// Adds a live store's router counters (`source` answers `None` once the store is gone;
+    /// its last figures then stay in the totals).
     pub(crate) fn add_router_source(&self, source: RouterSource) {
-        let mut routers = self.routers.lock();
-        // Forget stores that are gone.
-        routers.retain(|s| s().is_some());
-        routers.push(source);
+        let first = source();
+        let entry = self.routers.push(RouterEntry {
+            source,
+            last: RouterFigures::default(),
+            gone: AtomicBool::new(false),
+        });
+        if let Some(r) = first {
+            entry.last.raise_to(&r);
+        }
+    }
+
+    /// The router figures: every store's last seen, refreshed from the live ones.
+    fn router(&self) -> RouterStats {
+        let mut out = RouterStats::default();
+        for e in self.routers.iter() {
+            if !e.gone.load(Ordering::Acquire) {
+                match (e.source)() {
+                    Some(r) => e.last.raise_to(&r),
+                    None => e.gone.store(true, Ordering::Release),
+                }
+            }
+            e.last.add_into(&mut out);
+        }
+        out
+    }
+
+    fn count_error(&self, e: &Error) {
+        self.errors[error_kind_index(e)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records commands and their results. `results` holds one entry per command, or is
@@ -296,22 +516,21 @@ impl StoreStats {
         pipelined: bool,
     ) {
         let per = elapsed.as_secs_f64() / cmds.len().max(1) as f64;
-        // Add up per command name without the lock (pipelines are mostly one or two names,
-        // so the name is compared with the previous command's before it is looked up).
+        // Add up per command name first (pipelines are mostly one or two names, so the name
+        // is compared with the previous command's before it is looked up).
         let mut local: SmallVec<[Tally; 4]> = SmallVec::new();
-        let mut errors: SmallVec<[&'static str; 2]> = SmallVec::new();
         let mut last: Option<(&[u8], usize)> = None;
         for cmd in cmds {
             let name = cmd.name();
             let i = match last {
                 Some((n, i)) if n == name => i,
                 _ => {
-                    let label = command_label(cmd);
-                    let i = match local.iter().position(|t| t.label == label) {
+                    let index = command_index(cmd);
+                    let i = match local.iter().position(|t| t.index == index) {
                         Some(i) => i,
                         None => {
                             local.push(Tally {
-                                label,
+                                index,
                                 calls: 0,
                                 write: 0,
                                 read: 0,
@@ -326,7 +545,7 @@ impl StoreStats {
             let read = match replies.next() {
                 Some(Ok(r)) => read_size(r),
                 Some(Err(e)) => {
-                    errors.push(error_kind(e));
+                    self.count_error(e);
                     0
                 }
                 None => 0,
@@ -337,84 +556,82 @@ impl StoreStats {
             t.read += read;
         }
         if let Some(e) = whole_error {
-            errors.push(error_kind(e));
+            self.count_error(e);
         }
-        let mut inner = self.inner.lock();
         if pipelined {
-            inner.pipelines.observe_n(cmds.len() as f64, 1);
+            self.pipelines.observe_n(cmds.len() as f64, 1);
         }
         for t in local {
-            let s = inner
-                .commands
-                .entry(t.label)
-                .or_insert_with(CommandStats::new);
-            s.calls += t.calls;
-            s.write_bytes += t.write;
-            s.read_bytes += t.read;
-            s.duration.observe_n(per, t.calls);
-        }
-        for e in errors {
-            *inner.errors.entry(e).or_default() += 1;
+            let Some(cell) = self.commands.get(t.index) else {
+                continue;
+            };
+            cell.calls.fetch_add(t.calls, Ordering::Relaxed);
+            cell.write_bytes.fetch_add(t.write, Ordering::Relaxed);
+            cell.read_bytes.fetch_add(t.read, Ordering::Relaxed);
+            cell.duration.observe_n(per, t.calls);
         }
     }
 
     /// Counts an error of a call that was not sent (refused by the validator).
     pub(crate) fn record_refused(&self, e: &Error) {
-        *self.inner.lock().errors.entry(error_kind(e)).or_default() += 1;
+        self.count_error(e);
     }
 
     pub(crate) fn record_batch(&self, size: usize) {
-        let mut inner = self.inner.lock();
-        inner.batches.observe_n(size as f64, 1);
-        inner.max_batch = inner.max_batch.max(size as u64);
+        self.batches.observe_n(size as f64, 1);
+        self.max_batch.fetch_max(size as u64, Ordering::Relaxed);
     }
 
     /// A snapshot of every figure.
     pub fn snapshot(&self) -> StoreSnapshot {
-        let inner = self.inner.lock();
-        let mut router = RouterStats::default();
-        for s in self.routers.lock().iter() {
-            if let Some(r) = s() {
-                router = add_router(router, r);
-            }
-        }
         StoreSnapshot {
             name: self.name.to_string(),
-            commands: inner
+            commands: self
                 .commands
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .enumerate()
+                .filter(|(_, c)| c.calls.load(Ordering::Relaxed) > 0 || c.duration.count() > 0)
+                .map(|(i, c)| {
+                    (
+                        index_label(i).to_owned(),
+                        CommandStats {
+                            calls: c.calls.load(Ordering::Relaxed),
+                            write_bytes: c.write_bytes.load(Ordering::Relaxed),
+                            read_bytes: c.read_bytes.load(Ordering::Relaxed),
+                            duration: c.duration.snapshot(),
+                        },
+                    )
+                })
                 .collect(),
-            errors: inner.errors.iter().map(|(k, v)| (*k, *v)).collect(),
-            pipelines: inner.pipelines.clone(),
-            batches: inner.batches.clone(),
-            max_batch: inner.max_batch,
-            router,
+            errors: ERROR_KINDS
+                .iter()
+                .zip(self.errors.iter())
+                .map(|(k, n)| (*k, n.load(Ordering::Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            pipelines: self.pipelines.snapshot(),
+            batches: self.batches.snapshot(),
+            max_batch: self.max_batch.load(Ordering::Relaxed),
+            router: self.router(),
             cross_slot: crate::validator::counts(&self.name),
         }
     }
 
     /// Sets every figure back to zero (the router's own counters are not touched).
     pub fn reset(&self) {
-        let mut inner = self.inner.lock();
-        inner.commands.clear();
-        inner.errors.clear();
-        inner.pipelines = Histogram::new(&SIZE_BUCKETS);
-        inner.batches = Histogram::new(&SIZE_BUCKETS);
-        inner.max_batch = 0;
+        for c in self.commands.iter() {
+            c.calls.store(0, Ordering::Relaxed);
+            c.write_bytes.store(0, Ordering::Relaxed);
+            c.read_bytes.store(0, Ordering::Relaxed);
+            c.duration.reset();
+        }
+        for e in &self.errors {
+            e.store(0, Ordering::Relaxed);
+        }
+        self.pipelines.reset();
+        self.batches.reset();
+        self.max_batch.store(0, Ordering::Relaxed);
     }
-}
-
-fn add_router(a: RouterStats, b: RouterStats) -> RouterStats {
-    let mut out = a;
-    out.moved += b.moved;
-    out.ask += b.ask;
-    out.tryagain += b.tryagain;
-    out.retries += b.retries;
-    out.refreshes += b.refreshes;
-    out.connection_errors += b.connection_errors;
-    out.commands += b.commands;
-    out
 }
 
 #[cfg(test)]

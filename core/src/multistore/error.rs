@@ -68,13 +68,7 @@ pub enum MultiStoreError {
     InvalidName(String),
 }
 
-/// Shortens a value quoted in an error.
+/// Shortens a value quoted in an error (at most 64 characters).
 pub(crate) fn shorten(value: &str) -> String {
-    if value.chars().count() <= 64 {
-        value.to_owned()
-    } else {
-        let mut s: String = value.chars().take(61).collect();
-        s.push_str("...");
-        s
-    }
+    crate::text::shorten(value, 64)
 }

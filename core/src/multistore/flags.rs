@@ -11,10 +11,8 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use super::error::{shorten, MultiStoreError};
 use crate::command::Cmd;
@@ -299,10 +297,66 @@ enum Inner {
         key: String,
         ttl: Duration,
         /// The last value read and when.
-        cache: Mutex<(Instant, FlagState)>,
-        /// One caller refreshes at a time; the others use the cached value meanwhile.
-        refreshing: AtomicBool,
+        cache: Cache,
     },
+}
+
+/// The shared key's last value, in atomics: read on every operation, and a lock here would
+/// hang a forked child if a parent thread held it at fork time.
+struct Cache {
+    base: Instant,
+    /// When it was read: ms since `base`.
+    read_at_ms: AtomicU64,
+    state: AtomicU8,
+    /// The pid of the process whose caller is refreshing it (0: nobody). A child that
+    /// inherits a refresh in progress (its thread is gone) takes over.
+    refreshing: AtomicU32,
+}
+
+impl Cache {
+    fn new(state: FlagState) -> Cache {
+        Cache {
+            base: Instant::now(),
+            read_at_ms: AtomicU64::new(0),
+            state: AtomicU8::new(state.bits()),
+            refreshing: AtomicU32::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    fn get(&self) -> (Duration, FlagState) {
+        let age = self
+            .now_ms()
+            .saturating_sub(self.read_at_ms.load(Ordering::Acquire));
+        (
+            Duration::from_millis(age),
+            FlagState::from_bits(self.state.load(Ordering::Acquire)),
+        )
+    }
+
+    fn put(&self, state: FlagState) {
+        self.state.store(state.bits(), Ordering::Release);
+        self.read_at_ms.store(self.now_ms(), Ordering::Release);
+    }
+
+    /// Whether this caller may refresh (one per process at a time).
+    fn start_refresh(&self) -> bool {
+        let me = std::process::id();
+        let now = self.refreshing.load(Ordering::Acquire);
+        if now == me {
+            return false;
+        }
+        self.refreshing
+            .compare_exchange(now, me, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn end_refresh(&self) {
+        self.refreshing.store(0, Ordering::Release);
+    }
 }
 
 impl Flags {
@@ -327,8 +381,7 @@ impl Flags {
                     store,
                     key,
                     ttl: cache_ttl,
-                    cache: Mutex::new((Instant::now(), state)),
-                    refreshing: AtomicBool::new(false),
+                    cache: Cache::new(state),
                 }
             }
         };
@@ -350,14 +403,9 @@ impl Flags {
                 key,
                 ttl,
                 cache,
-                refreshing,
             } => {
-                let (at, state) = *cache.lock();
-                if at.elapsed() < *ttl
-                    || refreshing
-                        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-                        .is_err()
-                {
+                let (age, state) = cache.get();
+                if age < *ttl || !cache.start_refresh() {
                     return state;
                 }
                 let fresh = read_shared(store, key, &self.names).await;
@@ -370,7 +418,7 @@ impl Flags {
                                 new.phase()
                             );
                         }
-                        *cache.lock() = (Instant::now(), new);
+                        cache.put(new);
                         new
                     }
                     Err(e) => {
@@ -379,11 +427,11 @@ impl Flags {
                             state.phase()
                         );
                         // Try again after another interval, not on every call.
-                        *cache.lock() = (Instant::now(), state);
+                        cache.put(state);
                         state
                     }
                 };
-                refreshing.store(false, Ordering::Release);
+                cache.end_refresh();
                 out
             }
         }
@@ -405,7 +453,7 @@ impl Flags {
                     .call_async(&cmd)
                     .await
                     .map_err(|e| shared_error(key, "written", e))?;
-                *cache.lock() = (Instant::now(), state);
+                cache.put(state);
                 Ok(())
             }
         }

@@ -9,15 +9,18 @@
 //! [`core::instrument`](crate::instrument) (named counters `multi_store_*`, rendered by
 //! [`instrument::render_prometheus`](crate::instrument::render_prometheus) with the process's
 //! prefix, [`instrument::set_prefix`](crate::instrument::set_prefix)). Both are fed from the
-//! functions of [`Metrics`] only.
+//! functions of [`Metrics`] only, both are rendered by the one renderer of `instrument`, and
+//! neither takes a lock (atomics and lock-free lists: safe across `fork()`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::Mutex;
-
 use super::flags::Side;
+use crate::instrument::{Exposition, Family, Kind, SampleValue};
+use crate::lockfree::AppendList;
+
+pub(crate) use crate::instrument::{command_label, error_log_kind as error_kind};
 
 /// One of the MultiStore's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,17 +43,26 @@ pub enum Counter {
     /// The asynchronous non-default write queue was full; the write was dropped (counted, and
     /// its key digest logged).
     QueueOverflow,
+    /// A write failed on the default store (the caller got the error) but succeeded on the
+    /// other store: the two stores now differ on that key.
+    DefaultWriteFailure,
+    /// Per-slot transactions sent to a non-default cluster store for a dual transaction whose
+    /// keys span slots (a cluster refuses one MULTI/EXEC across slots). Counted per
+    /// transaction sent, command `multi`.
+    PerSlotTransactions,
 }
 
 impl Counter {
     /// Every counter.
-    pub const ALL: [Counter; 6] = [
+    pub const ALL: [Counter; 8] = [
         Counter::ReadFallback,
         Counter::ShadowMismatch,
         Counter::PipelineDiff,
         Counter::NonDefaultWriteFailure,
         Counter::UnknownCommand,
         Counter::QueueOverflow,
+        Counter::DefaultWriteFailure,
+        Counter::PerSlotTransactions,
     ];
 
     /// The metric's name without prefix and `_total` (`pipelined_diff_error`).
@@ -62,6 +74,28 @@ impl Counter {
             Counter::NonDefaultWriteFailure => "non_default_write_failure",
             Counter::UnknownCommand => "method_missing",
             Counter::QueueOverflow => "async_queue_overflow",
+            Counter::DefaultWriteFailure => "default_write_failure",
+            Counter::PerSlotTransactions => "per_slot_transactions",
+        }
+    }
+
+    /// The family: `multi_store_<metric>_total{instance_name, command}`.
+    pub(crate) fn family(self) -> Family<'static> {
+        let name = match self {
+            Counter::ReadFallback => "multi_store_read_fallback_total",
+            Counter::ShadowMismatch => "multi_store_shadow_read_mismatch_total",
+            Counter::PipelineDiff => "multi_store_pipelined_diff_error_total",
+            Counter::NonDefaultWriteFailure => "multi_store_non_default_write_failure_total",
+            Counter::UnknownCommand => "multi_store_method_missing_total",
+            Counter::QueueOverflow => "multi_store_async_queue_overflow_total",
+            Counter::DefaultWriteFailure => "multi_store_default_write_failure_total",
+            Counter::PerSlotTransactions => "multi_store_per_slot_transactions_total",
+        };
+        Family {
+            name,
+            kind: Kind::Counter,
+            help: self.help(),
+            labels: &["instance_name", "command"],
         }
     }
 
@@ -77,9 +111,31 @@ impl Counter {
             Counter::QueueOverflow => {
                 "Non-default writes dropped because the async queue was full."
             }
+            Counter::DefaultWriteFailure => {
+                "Writes that failed on the default store (raised) but succeeded on the other."
+            }
+            Counter::PerSlotTransactions => {
+                "Per-slot transactions sent to a non-default cluster store for cross-slot transactions."
+            }
         }
     }
 }
+
+/// `multi_store_reads_total{instance_name, store, result}`.
+const READS: Family<'static> = Family {
+    name: "multi_store_reads_total",
+    kind: Kind::Counter,
+    help: "MultiStore reads by store and whether they found data.",
+    labels: &["instance_name", "store", "result"],
+};
+
+/// `multi_store_shadow_reads_total{instance_name}`.
+const SHADOW_READS: Family<'static> = Family {
+    name: "multi_store_shadow_reads_total",
+    kind: Kind::Counter,
+    help: "MultiStore sampled shadow reads.",
+    labels: &["instance_name"],
+};
 
 /// A copy of one MultiStore's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,56 +181,32 @@ impl MetricsSnapshot {
         self.misses[side.index()]
     }
 
-    /// Prometheus text exposition: `<prefix>_multi_store_<counter>_total{command=,
-    /// instance_name=}` and `<prefix>_multi_store_reads_total{instance_name=, result=, store=}`.
+    /// Prometheus text exposition (the process-wide renderer's format):
+    /// `<prefix>_multi_store_<counter>_total{instance_name=, command=}`,
+    /// `<prefix>_multi_store_reads_total{instance_name=, store=, result=}` and
+    /// `<prefix>_multi_store_shadow_reads_total{instance_name=}`.
     pub fn prometheus_text(&self, prefix: &str) -> String {
-        let mut out = String::new();
-        let inst = escape(&self.instance_name);
+        let mut x = Exposition::new(prefix);
+        let inst = self.instance_name.as_str();
         for counter in Counter::ALL {
-            let name = format!("{prefix}_multi_store_{}_total", counter.metric());
-            let _ = writeln!(out, "# HELP {name} {}", counter.help());
-            let _ = writeln!(out, "# TYPE {name} counter");
+            let f = counter.family();
+            x.header(&f);
             for ((c, cmd), v) in &self.counters {
                 if *c == counter {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{command=\"{}\",instance_name=\"{inst}\"}} {v}",
-                        escape(cmd)
-                    );
+                    x.sample(&f, &[inst, cmd], SampleValue::Int(*v));
                 }
             }
         }
-        let name = format!("{prefix}_multi_store_reads_total");
-        let _ = writeln!(
-            out,
-            "# HELP {name} Reads by store and whether they found data."
-        );
-        let _ = writeln!(out, "# TYPE {name} counter");
+        x.header(&READS);
         for side in [Side::Primary, Side::Secondary] {
             for (result, v) in [("hit", self.hits(side)), ("miss", self.misses(side))] {
-                let _ = writeln!(
-                    out,
-                    "{name}{{instance_name=\"{inst}\",result=\"{result}\",store=\"{}\"}} {v}",
-                    side.as_str()
-                );
+                x.sample(&READS, &[inst, side.as_str(), result], SampleValue::Int(v));
             }
         }
-        let name = format!("{prefix}_multi_store_shadow_reads_total");
-        let _ = writeln!(out, "# HELP {name} Sampled shadow reads made.");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        let _ = writeln!(
-            out,
-            "{name}{{instance_name=\"{inst}\"}} {}",
-            self.shadow_reads
-        );
-        out
+        x.header(&SHADOW_READS);
+        x.sample(&SHADOW_READS, &[inst], SampleValue::Int(self.shadow_reads));
+        x.finish()
     }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// The live counters of one MultiStore.
@@ -184,11 +216,12 @@ pub(crate) struct Metrics {
     registry: Vec<crate::instrument::Counter>,
     registry_reads: crate::instrument::Counter,
     registry_shadow: crate::instrument::Counter,
-    counters: Mutex<BTreeMap<(Counter, String), u64>>,
+    /// This MultiStore's own counts, per (counter, command label).
+    counters: AppendList<((Counter, String), AtomicU64)>,
     hits: [AtomicU64; 2],
     misses: [AtomicU64; 2],
-    /// How much of `hits`/`misses` has reached the registry (reads are pushed in batches:
-    /// one lock per 64 reads, not per read).
+    /// How much of `hits`/`misses` has reached the registry (reads are pushed in batches of
+    /// 64, not one by one).
     flushed_hits: [AtomicU64; 2],
     flushed_misses: [AtomicU64; 2],
     shadow_reads: AtomicU64,
@@ -197,24 +230,20 @@ pub(crate) struct Metrics {
 /// Reads per (store, result) pushed to the registry at once.
 const READ_BATCH: u64 = 64;
 
+/// A family's name without `_total`, as named counters are registered.
+fn base_name(f: &Family<'_>) -> String {
+    f.name.strip_suffix("_total").unwrap_or(f.name).to_owned()
+}
+
 impl Metrics {
     pub(crate) fn new(instance: &str) -> Metrics {
-        let reg = |name: &str, help: &str| crate::instrument::counter(name, help);
+        let reg = |f: &Family<'_>| crate::instrument::counter(&base_name(f), f.help);
         Metrics {
             instance: instance.to_owned(),
-            registry: Counter::ALL
-                .iter()
-                .map(|c| reg(&format!("multi_store_{}", c.metric()), c.help()))
-                .collect(),
-            registry_reads: reg(
-                "multi_store_reads",
-                "MultiStore reads by store and whether they found data.",
-            ),
-            registry_shadow: reg(
-                "multi_store_shadow_reads",
-                "MultiStore sampled shadow reads.",
-            ),
-            counters: Mutex::new(BTreeMap::new()),
+            registry: Counter::ALL.iter().map(|c| reg(&c.family())).collect(),
+            registry_reads: reg(&READS),
+            registry_shadow: reg(&SHADOW_READS),
+            counters: AppendList::new(),
             hits: Default::default(),
             misses: Default::default(),
             flushed_hits: Default::default(),
@@ -225,15 +254,26 @@ impl Metrics {
 
     /// Adds one to `counter` for `command` (a command name: lower-cased, shortened).
     pub(crate) fn incr(&self, counter: Counter, command: &[u8]) {
+        self.incr_by(counter, command, 1);
+    }
+
+    /// Adds `n` to `counter` for `command`.
+    pub(crate) fn incr_by(&self, counter: Counter, command: &[u8], n: u64) {
         let label = command_label(command);
         if let Some(c) = Counter::ALL
             .iter()
             .position(|c| *c == counter)
             .and_then(|i| self.registry.get(i))
         {
-            c.inc(&[("instance_name", &self.instance), ("command", &label)]);
+            c.inc_by(&[("instance_name", &self.instance), ("command", &label)], n);
         }
-        *self.counters.lock().entry((counter, label)).or_insert(0) += 1;
+        self.counters
+            .get_or_insert_with(
+                |((c, l), _)| *c == counter && *l == label,
+                || ((counter, label.to_string()), AtomicU64::new(0)),
+            )
+            .1
+            .fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn read(&self, side: Side, hit: bool) {
@@ -286,32 +326,16 @@ impl Metrics {
             |a: &[AtomicU64; 2]| [a[0].load(Ordering::Relaxed), a[1].load(Ordering::Relaxed)];
         MetricsSnapshot {
             instance_name: self.instance.clone(),
-            counters: self.counters.lock().clone(),
+            counters: self
+                .counters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+                .collect(),
             hits: load(&self.hits),
             misses: load(&self.misses),
             shadow_reads: self.shadow_reads.load(Ordering::Relaxed),
         }
     }
-}
-
-/// A command name as a label: lower case, printable ASCII, at most 32 characters (an unknown
-/// command's name is user input; it must not blow up the label set or carry bytes).
-pub(crate) fn command_label(name: &[u8]) -> String {
-    let mut s: String = name
-        .iter()
-        .take(32)
-        .map(|&b| {
-            if b.is_ascii_graphic() {
-                b.to_ascii_lowercase() as char
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if s.is_empty() {
-        s.push('?');
-    }
-    s
 }
 
 /// A short digest of a key or value for logs: 16 hex digits of BLAKE3. The same bytes give
@@ -334,17 +358,6 @@ pub(crate) fn key_digest(cmd: &crate::command::Cmd) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-/// What kind of error this is, for logs (never its text, which may quote a value).
-pub(crate) fn error_kind(e: &crate::Error) -> String {
-    match e {
-        crate::Error::Server(s) => format!("server:{}", s.code()),
-        crate::Error::Connection(c) => format!("connection:{:?}", c.kind).to_ascii_lowercase(),
-        crate::Error::Routing(_) => "routing".to_owned(),
-        crate::Error::MultiStore(_) => "multistore".to_owned(),
-        _ => "other".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,12 +377,12 @@ mod tests {
         assert_eq!(s.misses(Side::Secondary), 1);
         let text = s.prometheus_text("gitlab_redis");
         assert!(text.contains(
-            "gitlab_redis_multi_store_pipelined_diff_error_total{command=\"pipelined\",instance_name=\"sessions\"} 2"
+            "gitlab_redis_multi_store_pipelined_diff_error_total{instance_name=\"sessions\",command=\"pipelined\"} 2"
         ));
         assert!(
-            text.contains("gitlab_redis_multi_store_method_missing_total{command=\"frob?nicate\"")
+            text.contains("gitlab_redis_multi_store_method_missing_total{instance_name=\"sessions\",command=\"frob?nicate\"}")
         );
-        assert!(text.contains("result=\"hit\",store=\"primary\"} 1"));
+        assert!(text.contains("store=\"primary\",result=\"hit\"} 1"));
         // The same increments reached the process-wide registry.
         let global = crate::instrument::render_prometheus_with_prefix("gitlab_redis");
         assert!(global.contains(

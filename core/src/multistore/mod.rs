@@ -47,6 +47,7 @@ mod pipeline;
 mod queue;
 mod read;
 mod route;
+mod slots;
 mod write;
 
 pub use error::MultiStoreError;
@@ -581,6 +582,22 @@ impl Inner {
                 command_label(command),
             );
         }
+    }
+
+    /// Counts and logs a write (or batch) that failed on the default store — the caller got
+    /// the error — but succeeded on the other one: the stores now differ there. Logged with
+    /// the error's kind and the key's digest, never a value.
+    fn default_failure(&self, what: &str, command: &[u8], e: &Error, key_digest: &str) {
+        self.metrics
+            .incr(metrics::Counter::DefaultWriteFailure, command);
+        log::warn!(
+            "multistore name={} command={} error_kind={} key_digest={key_digest}: {what} failed \
+             on the default store (raised) but succeeded on the non-default store; the stores \
+             now differ",
+            self.name,
+            command_label(command),
+            metrics::error_kind(e),
+        );
     }
 
     /// Refuses (strict) or counts an unknown command.

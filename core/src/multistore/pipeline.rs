@@ -92,7 +92,9 @@ impl Inner {
         if !both {
             return self.store(default).transaction_async(cmds).await;
         }
-        let run = |side: Side| self.store(side).transaction_async(cmds);
+        // Refused on the default store: refused before the other store gets anything.
+        self.check_default_transaction(default, cmds)?;
+        let run = |side: Side| self.transaction_on(side, default, cmds);
         let (mine, theirs) = self.both(default, run, "multi").await?;
         match (&mine, &theirs) {
             (Some(m), Some(Some(t))) => {
@@ -139,6 +141,11 @@ impl Inner {
             (mine, self.bounded(run(other)).await)
         } else {
             let (mine, theirs) = tokio::join!(run(default), self.bounded(run(other)));
+            if let (Err(e), Ok(t)) = (&mine, &theirs) {
+                if t.unreachable().is_none() {
+                    self.default_failure(label, label.as_bytes(), e, "-");
+                }
+            }
             (self.batch_on(default, mine)?, theirs)
         };
         // One health record per batch, from what the batch shows.

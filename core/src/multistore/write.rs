@@ -41,6 +41,9 @@ impl Inner {
             return r;
         }
         let (r, o) = tokio::join!(self.call_side(default, cmd), self.call_other(other, cmd));
+        if let (Err(e), Ok(_)) = (&r, &o) {
+            self.default_failure("write", cmd.name(), e, &key_digest(cmd));
+        }
         self.note_other(cmd, &r, o);
         r
     }

@@ -22,13 +22,13 @@
 
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
 use crate::cluster::router::Router;
 use crate::cluster::{RouterStats, RoutingError, Topology};
 use crate::command::{Cmd, KeyTable};
 use crate::config::{Deployment, SentinelConfig, ServerConfig};
+use crate::lockfree::AppendList;
 use crate::net::node::{addr_of, NodeConn};
 use crate::net::{NetOptions, NodeAddr, Route, Unit};
 use crate::reply::{Reply, ServerError};
@@ -105,10 +105,36 @@ struct Shared {
     opts: Arc<StoreOptions>,
     /// The transport's part of `opts`, shared with the connections and the router.
     net: Arc<NetOptions>,
-    /// The backend and the pid that built it.
-    backend: RwLock<(u32, Arc<Backend>)>,
+    /// Each process's backend with the pid that built it, newest first: one entry per process
+    /// of a fork chain that used the store. Lock-free (a lock a parent thread held at `fork()`
+    /// would stay held in the child forever); an inherited entry is never dropped, see `Drop`.
+    backends: AppendList<(u32, Arc<Backend>)>,
     /// Validator, recorder, stats and batch limit (core::instrument).
     hooks: crate::instrument::StoreHooks,
+}
+
+impl Shared {
+    /// The backend this process built, if it has one yet.
+    fn own_backend(&self, pid: u32) -> Option<Arc<Backend>> {
+        self.backends
+            .iter()
+            .find(|(owner, _)| *owner == pid)
+            .map(|(_, b)| b.clone())
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // A backend inherited from a parent process is left as it is: its connections' tasks
+        // ran on the parent's runtime, whose threads do not exist here, so tearing it down
+        // could wait for them. One extra reference keeps the list's drop from freeing it.
+        let pid = std::process::id();
+        for (owner, backend) in self.backends.iter() {
+            if *owner != pid {
+                std::mem::forget(backend.clone());
+            }
+        }
+    }
 }
 
 /// A connection to one deployment. Cheap to clone (clones share connections); safe to share
@@ -185,7 +211,11 @@ impl Store {
                 kind,
                 opts,
                 net,
-                backend: RwLock::new((std::process::id(), Arc::new(backend))),
+                backends: {
+                    let list = AppendList::new();
+                    list.push((std::process::id(), Arc::new(backend)));
+                    list
+                },
                 hooks,
             }),
         };
@@ -211,22 +241,19 @@ impl Store {
 
     async fn backend(&self) -> Result<Arc<Backend>> {
         let pid = std::process::id();
-        {
-            let current = self.shared.backend.read();
-            if current.0 == pid {
-                return Ok(current.1.clone());
-            }
+        if let Some(own) = self.shared.own_backend(pid) {
+            return Ok(own);
         }
-        // A forked child: build fresh connections; leave the parent's untouched.
+        // A forked child: build fresh connections; leave the parent's untouched. Threads of
+        // the child racing here may each build one; the first published wins.
         let spec = clone_spec(&self.shared.spec);
         let (_, _, backend) = build(spec, &self.shared.net, false).await?;
         let backend = Arc::new(backend);
-        let mut current = self.shared.backend.write();
-        if current.0 != pid {
-            let inherited = std::mem::replace(&mut *current, (pid, backend.clone()));
-            std::mem::forget(inherited);
-        }
-        Ok(current.1.clone())
+        let (_, own) = self
+            .shared
+            .backends
+            .get_or_insert_with(|(owner, _)| *owner == pid, || (pid, backend));
+        Ok(own.clone())
     }
 
     fn unit<'a>(&self, cmd: &'a Cmd) -> Unit<'a> {
@@ -559,7 +586,15 @@ impl Store {
 
     /// What the router has seen so far (redirects, retries, refreshes).
     pub fn stats(&self) -> RouterStats {
-        let backend = self.shared.backend.read().1.clone();
+        let pid = std::process::id();
+        // Before a forked child's first call, the inherited backend's counters.
+        let Some(backend) = self
+            .shared
+            .own_backend(pid)
+            .or_else(|| self.shared.backends.iter().next().map(|(_, b)| b.clone()))
+        else {
+            return RouterStats::default();
+        };
         match &*backend {
             Backend::Single(single) => single.counters.snapshot(),
             Backend::Cluster(router) => router.counters.snapshot(),

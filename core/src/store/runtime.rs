@@ -5,28 +5,32 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
 use crate::cluster::NodeAddr;
+use crate::lockfree::AppendList;
 use crate::store::{ConnectionError, ConnectionErrorKind};
 
-static RUNTIME: Mutex<Option<(u32, Arc<tokio::runtime::Runtime>)>> = Mutex::new(None);
+/// The runtimes this process image has had, newest first, each with the pid that built it: at
+/// most one per process of a fork chain. A grow-only lock-free list rather than a mutex: every
+/// `block_on` reads it, and a mutex held by a parent thread at `fork()` would stay held in the
+/// child forever. Entries are never dropped — an inherited runtime's threads exist only in
+/// the parent, so dropping it in the child would wait for them.
+static RUNTIMES: AppendList<(u32, Arc<tokio::runtime::Runtime>)> = AppendList::new();
 
 /// This process's runtime.
 pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>, ConnectionError> {
     let pid = std::process::id();
-    let mut slot = RUNTIME.lock();
-    if let Some((owner, rt)) = slot.as_ref() {
-        if *owner == pid {
-            return Ok(rt.clone());
-        }
+    if let Some((_, rt)) = RUNTIMES.iter().find(|(owner, _)| *owner == pid) {
+        return Ok(rt.clone());
     }
-    if let Some((_, inherited)) = slot.take() {
-        // Inherited from the parent: dropping it would try to stop threads that only exist
-        // there. Leak it on purpose.
-        std::mem::forget(inherited);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // Another thread of this process may build one at the same time: the first published
+    // wins and the other is dropped (it belongs to this process, so that is safe).
+    let rt = Arc::new(build()?);
+    let entry = RUNTIMES.get_or_insert_with(|(owner, _)| *owner == pid, || (pid, rt));
+    Ok(entry.1.clone())
+}
+
+fn build() -> Result<tokio::runtime::Runtime, ConnectionError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("slotshift-io")
         .enable_all()
@@ -37,10 +41,7 @@ pub(crate) fn runtime() -> Result<Arc<tokio::runtime::Runtime>, ConnectionError>
                 ConnectionErrorKind::Io,
                 format!("cannot start the I/O runtime: {e}"),
             )
-        })?;
-    let rt = Arc::new(rt);
-    *slot = Some((pid, rt.clone()));
-    Ok(rt)
+        })
 }
 
 /// Runs `future` to completion from blocking code.
