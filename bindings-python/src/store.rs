@@ -254,31 +254,6 @@ impl Store {
         Ok(masters.iter().map(|m| m.to_string()).collect())
     }
 
-    /// Sends one command to every master; returns the replies in `masters()` order.
-    #[pyo3(signature = (*args))]
-    fn call_on_masters<'py>(
-        &self,
-        py: Python<'py>,
-        args: &Bound<'py, PyTuple>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let cmd = convert::cmd_from_iter(args.iter())?;
-        let store = self.core()?;
-        let replies = py
-            .detach(|| -> slotshift::Result<Vec<slotshift::reply::Reply>> {
-                let mut out = Vec::new();
-                for m in store.masters()? {
-                    out.push(store.call_on(&m, &cmd)?);
-                }
-                Ok(out)
-            })
-            .map_err(|e| to_py(py, e))?;
-        let list = PyList::empty(py);
-        for r in replies {
-            list.append(convert::reply_to_py(py, r, self.decode)?)?;
-        }
-        Ok(list)
-    }
-
     /// Iterates over batches of keys of every master (SCAN).
     #[pyo3(signature = (r#match=None, count=None, _type=None))]
     fn scan(

@@ -1,5 +1,6 @@
 """Real servers for the suite: one `slotshift servers up --json` per session (a standalone
-server and a 3-master cluster), stopped with SIGTERM at the end, also when tests fail."""
+server and a 3-master cluster; a second one with a 3x1 cluster for the tests that ask for it),
+stopped with SIGTERM at the end, also when tests fail."""
 
 from __future__ import annotations
 
@@ -28,14 +29,14 @@ def fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-@pytest.fixture(scope="session")
-def servers() -> Iterator[dict[str, Any]]:
+def servers_up(*topology: str) -> Iterator[dict[str, Any]]:
+    """Runs `slotshift servers up --json TOPOLOGY…`, yields its URLs, stops it (SIGTERM)."""
     binary = os.environ.get("SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift"))
     if not Path(binary).exists():
         pytest.fail(f"{binary} is missing: run `make cli` first (or set SLOTSHIFT_BIN)")
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [binary, "servers", "up", "--json", "--standalone", "--cluster", "3x0"],
+        [binary, "servers", "up", "--json", *topology],
         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
     )
     try:
@@ -58,6 +59,18 @@ def servers() -> Iterator[dict[str, Any]]:
         if proc.stdout is not None:
             proc.stdout.close()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[dict[str, Any]]:
+    yield from servers_up("--standalone", "--cluster", "3x0")
+
+
+@pytest.fixture(scope="session")
+def servers_3x1() -> Iterator[dict[str, Any]]:
+    """A standalone server and a cluster of 3 masters with one replica each, of their own
+    (started only when a test asks for them): tests that empty every master use these."""
+    yield from servers_up("--standalone", "--cluster", "3x1")
 
 
 @pytest.fixture(scope="session")

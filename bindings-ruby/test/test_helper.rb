@@ -2,7 +2,8 @@
 
 # The suite talks to real redis-server processes: `slotshift servers up --json` (the CLI of this
 # repository) starts a standalone server and a 3-master cluster on free loopback ports once per
-# run; they are stopped (SIGTERM, then wait) when the run ends, whatever happened.
+# run (and, for the tests that ask, a second standalone with a 3x1 cluster); they are stopped
+# (SIGTERM, then wait) when the run ends, whatever happened.
 #
 # SLOTSHIFT_BIN: the CLI (default: target/debug/slotshift of the repository; `make cli`).
 # SLOTSHIFT_TEST_INSTALLED=1: fail unless `slotshift` was loaded from an installed gem.
@@ -20,7 +21,11 @@ module TestServers
     # SLOTSHIFT_TEST_TOPOLOGY: the JSON line of an already running `slotshift servers up`
     # (for quick local runs); otherwise the suite starts its own.
     def topology
-      @topology ||= ENV["SLOTSHIFT_TEST_TOPOLOGY"] ? JSON.parse(ENV["SLOTSHIFT_TEST_TOPOLOGY"]) : start
+      @topology ||= if ENV["SLOTSHIFT_TEST_TOPOLOGY"]
+                      JSON.parse(ENV["SLOTSHIFT_TEST_TOPOLOGY"])
+                    else
+                      start("--standalone", "--cluster", "3x0")
+                    end
     end
 
     def standalone_url(db = 0)
@@ -31,19 +36,24 @@ module TestServers
       topology.fetch("cluster")
     end
 
+    # A standalone server and a cluster of 3 masters with one replica each, of their own
+    # (started on first use): tests that empty every master use these.
+    def topology_3x1
+      @topology_3x1 ||= start("--standalone", "--cluster", "3x1")
+    end
+
     def fixture(name)
       JSON.parse(File.read(File.join(FIXTURES, name)))
     end
 
     private
 
-    def start
+    def start(*topology)
       bin = ENV.fetch("SLOTSHIFT_BIN", File.join(ROOT, "target", "debug", "slotshift"))
       raise "the slotshift CLI is missing at #{bin}: run `make cli` first" unless File.executable?(bin)
 
       out_r, out_w = IO.pipe
-      pid = Process.spawn(bin, "servers", "up", "--json", "--standalone", "--cluster", "3x0",
-                          out: out_w, in: File::NULL)
+      pid = Process.spawn(bin, "servers", "up", "--json", *topology, out: out_w, in: File::NULL)
       out_w.close
       owner = Process.pid
       at_exit do

@@ -10,10 +10,15 @@
  *
  * A missing variable is a failure, never a skip. */
 #define _POSIX_C_SOURCE 200809L
+#include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -597,6 +602,207 @@ static void test_cluster(void) {
     slotshift_client_free(c);
 }
 
+/* --- A standalone-style connection to one node: a socket speaking RESP, no slotshift, so the
+ * checks of what each master holds do not trust the library they test. */
+
+/* A connected socket to `url` (redis://HOST:PORT), or -1. */
+static int node_open(const char *url) {
+    const char *hp = strstr(url, "://");
+    hp = hp != NULL ? hp + 3 : url;
+    const char *at = strrchr(hp, '@');
+    if (at != NULL) hp = at + 1;
+    const char *colon = strrchr(hp, ':');
+    if (colon == NULL) return -1;
+    char host[256], port[16];
+    size_t hl = (size_t)(colon - hp), pl = strcspn(colon + 1, "/");
+    if (hl >= sizeof host || pl >= sizeof port) return -1;
+    memcpy(host, hp, hl);
+    host[hl] = '\0';
+    memcpy(port, colon + 1, pl);
+    port[pl] = '\0';
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, port, &hints, &res) != 0) return -1;
+    int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        struct timeval tv = {10, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    }
+    return fd;
+}
+
+/* Sends one command (NUL-terminated text arguments, NULL-terminated list) to the node at `url`
+ * on a connection of its own; reads at least the reply's first `lines` lines into `out`
+ * (NUL-terminated). False on any failure. */
+static bool node_call(const char *url, int lines, char *out, size_t cap, ...) {
+    const char *args[8];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, cap);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 8) args[argc++] = a;
+    va_end(ap);
+    char req[1024];
+    int n = snprintf(req, sizeof req, "*%d\r\n", argc);
+    for (int i = 0; i < argc && n > 0 && (size_t)n < sizeof req; i++)
+        n += snprintf(req + n, sizeof req - (size_t)n, "$%zu\r\n%s\r\n", strlen(args[i]), args[i]);
+    if (n <= 0 || (size_t)n >= sizeof req) return false;
+    int fd = node_open(url);
+    if (fd < 0) return false;
+    bool ok = write(fd, req, (size_t)n) == (ssize_t)n;
+    size_t got = 0;
+    int seen = 0;
+    while (ok && seen < lines && got < cap - 1) {
+        ssize_t k = read(fd, out + got, cap - 1 - got);
+        if (k <= 0) {
+            ok = false;
+            break;
+        }
+        for (ssize_t j = 0; j < k; j++) seen += out[got + (size_t)j] == '\n';
+        got += (size_t)k;
+    }
+    out[got] = '\0';
+    close(fd);
+    return ok && seen >= lines;
+}
+
+/* DBSIZE of one node, or -1. */
+static long long node_dbsize(const char *url) {
+    char buf[64];
+    if (!node_call(url, 1, buf, sizeof buf, "DBSIZE", NULL) || buf[0] != ':') return -1;
+    return strtoll(buf + 1, NULL, 10);
+}
+
+static bool node_is_master(const char *url) {
+    static const char master[] = "*3\r\n$6\r\nmaster\r\n";
+    char buf[256];
+    return node_call(url, 3, buf, sizeof buf, "ROLE", NULL) && strncmp(buf, master, strlen(master)) == 0;
+}
+
+/* Keyspace-wide commands on the 3x1 cluster, sent as plain calls: the core routes DBSIZE, KEYS,
+ * FLUSHALL and SCRIPT LOAD by their command tips to every master and aggregates the replies.
+ * Empties the cluster (the tests after this one write their own keys). */
+static void test_all_shards(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = cluster_client(&err);
+    if (c == NULL) return;
+    slotshift_reply *r = NULL;
+    char buf[256];
+
+    /* The masters (the seed list has the replicas too), each emptied directly. */
+    char *seeds = strdup(env("SLOTSHIFT_TEST_CLUSTER"));
+    const char *masters[16];
+    size_t nm = 0, nr = 0;
+    for (char *tok = strtok(seeds, ","); tok != NULL && nm < 16; tok = strtok(NULL, ",")) {
+        if (node_is_master(tok))
+            masters[nm++] = tok;
+        else
+            nr++;
+    }
+    CHECK(nm == 3 && nr == 3);
+    for (size_t m = 0; m < nm; m++) {
+        CHECK(node_call(masters[m], 1, buf, sizeof buf, "FLUSHALL", NULL) && strcmp(buf, "+OK\r\n") == 0);
+        CHECK(node_call(masters[m], 1, buf, sizeof buf, "SCRIPT", "FLUSH", NULL) && strcmp(buf, "+OK\r\n") == 0);
+    }
+
+    /* 30 keys over 30 slots, on every master. */
+    enum { K = 30 };
+    static char names[K][32];
+    static char values[K][16];
+    for (int i = 0; i < K; i++) {
+        snprintf(names[i], sizeof names[i], "c:allshards:%d", i);
+        snprintf(values[i], sizeof values[i], "v%d", i);
+        CHECK_OK(call(c, &r, &err, "SET", names[i], values[i], NULL), err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
+    long long sum = 0;
+    for (size_t m = 0; m < nm; m++) {
+        long long n = node_dbsize(masters[m]);
+        CHECK(n > 0);
+        sum += n;
+    }
+    CHECK(sum == K);
+
+    /* DBSIZE: the sum over the masters. */
+    int64_t dbsize = -1;
+    CHECK_OK(call(c, &r, &err, "DBSIZE", NULL), err);
+    CHECK_OK(slotshift_reply_integer(r, &dbsize), NULL);
+    CHECK(dbsize == K);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* KEYS: the keys of every master, each once. */
+    CHECK_OK(call(c, &r, &err, "KEYS", "c:allshards:*", NULL), err);
+    CHECK(slotshift_reply_len(r) == K);
+    bool seen[K] = {false};
+    int distinct = 0;
+    for (size_t j = 0; j < slotshift_reply_len(r); j++) {
+        const slotshift_reply *el = NULL;
+        if (slotshift_reply_element(r, j, &el) != SLOTSHIFT_RESULT_OK) continue;
+        for (int i = 0; i < K; i++) {
+            if (!seen[i] && bytes_are(el, names[i], strlen(names[i]))) {
+                seen[i] = true;
+                distinct++;
+                break;
+            }
+        }
+    }
+    CHECK(distinct == K);
+    slotshift_reply_free(r);
+    r = NULL;
+
+    /* SCRIPT LOAD: on every master, so EVALSHA works for the keys of each. */
+    CHECK_OK(call(c, &r, &err, "SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])", NULL), err);
+    char sha[41] = "";
+    const uint8_t *sp = NULL;
+    size_t sn = 0;
+    if (slotshift_reply_bytes(r, &sp, &sn) == SLOTSHIFT_RESULT_OK && sn == 40) {
+        memcpy(sha, sp, 40);
+        sha[40] = '\0';
+    }
+    CHECK(strlen(sha) == 40);
+    slotshift_reply_free(r);
+    r = NULL;
+    int evals = 0;
+    for (int i = 0; i < K; i++) {
+        if (call(c, &r, &err, "EVALSHA", sha, "1", names[i], NULL) == SLOTSHIFT_RESULT_OK &&
+            bytes_are(r, values[i], strlen(values[i])))
+            evals++;
+        else if (err != NULL)
+            fprintf(stderr, "EVALSHA %s: %s\n", names[i], slotshift_error_message(err));
+        clear_error(&err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
+    CHECK(evals == K);
+    for (size_t m = 0; m < nm; m++)
+        CHECK(node_call(masters[m], 2, buf, sizeof buf, "SCRIPT", "EXISTS", sha, NULL) &&
+              strcmp(buf, "*1\r\n:1\r\n") == 0);
+
+    /* FLUSHALL: every master empty. */
+    CHECK_OK(call(c, &r, &err, "FLUSHALL", NULL), err);
+    CHECK(bytes_are(r, "OK", 2));
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "DBSIZE", NULL), err);
+    dbsize = -1;
+    CHECK_OK(slotshift_reply_integer(r, &dbsize), NULL);
+    CHECK(dbsize == 0);
+    slotshift_reply_free(r);
+    r = NULL;
+    for (size_t m = 0; m < nm; m++) CHECK(node_dbsize(masters[m]) == 0);
+
+    free(seeds);
+    slotshift_client_free(c);
+}
+
 static void test_sentinel(void) {
     slotshift_error *err = NULL;
     slotshift_client *c = NULL;
@@ -1091,6 +1297,7 @@ int main(void) {
     test_bad_urls();
     test_standalone();
     test_cluster();
+    test_all_shards();
     test_sentinel();
     test_multistore();
     test_shutdown_order();

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Optional
 
 from . import _slotshift
-from .commands import CALLBACKS, Callback, Commands, KeyT, flatten_scan
+from .commands import CALLBACKS, Callback, Commands, KeyT, bool_ok, flatten_scan
 from ._slotshift import RoutingError, SlotshiftError
 
 __all__ = ["Client", "Pipeline"]
@@ -164,31 +164,27 @@ class Client(Commands):
     def __repr__(self) -> str:
         return f"<slotshift.Client {self._store!r}>"
 
-    # ---------------------------------------------- commands over every master
+    # ------------------------------------------------- keyspace-wide commands
 
-    def _every_master(self, *args: Any) -> list[Any]:
-        return self._store.call_on_masters(*args)
+    # On a cluster the core routes these by their Redis 7 command tips: to every master,
+    # replies aggregated (DBSIZE summed, KEYS concatenated, FLUSHDB/FLUSHALL successful on all).
 
     def keys(self, pattern: KeyT = "*") -> list[Any]:
-        """``KEYS`` (on every master of a cluster)."""
-        out: list[Any] = []
-        for part in self._every_master(b"KEYS", pattern):
-            out.extend(part)
-        return out
+        """``KEYS`` (the keys of every master of a cluster)."""
+        r: list[Any] = self._call(b"KEYS", pattern)
+        return r
 
     def dbsize(self) -> int:
         """``DBSIZE`` (summed over the masters of a cluster)."""
-        return sum(self._every_master(b"DBSIZE"))
+        return int(self._call(b"DBSIZE"))
 
     def flushdb(self, asynchronous: bool = False) -> bool:
         """``FLUSHDB`` (on every master of a cluster)."""
-        args: list[Any] = [b"FLUSHDB"] + ([b"ASYNC"] if asynchronous else [])
-        return all(r == b"OK" or r == "OK" for r in self._every_master(*args))
+        return bool_ok(self._call(b"FLUSHDB", *([b"ASYNC"] if asynchronous else [])))
 
     def flushall(self, asynchronous: bool = False) -> bool:
         """``FLUSHALL`` (on every master of a cluster)."""
-        args: list[Any] = [b"FLUSHALL"] + ([b"ASYNC"] if asynchronous else [])
-        return all(r == b"OK" or r == "OK" for r in self._every_master(*args))
+        return bool_ok(self._call(b"FLUSHALL", *([b"ASYNC"] if asynchronous else [])))
 
     def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
              _type: Optional[str] = None) -> tuple[int, list[Any]]:

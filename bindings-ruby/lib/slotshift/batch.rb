@@ -69,7 +69,8 @@ module Slotshift
       send_command(args, &transform)
     end
 
-    # Keyless commands that the client spreads over every master are not batchable.
+    # Keyspace-wide commands (on every master of a cluster, replies aggregated by the core) are
+    # not batchable.
     %i[keys flushdb flushall dbsize scan scan_each].each do |name|
       define_method(name) do |*|
         raise ArgumentError, "#{name} cannot be used inside pipelined/multi"

@@ -119,32 +119,32 @@ module Slotshift
       true
     end
 
-    # --- commands that concern every master ---------------------------------------------------
+    # --- keyspace-wide commands ------------------------------------------------------------------
+    #
+    # On a cluster the core routes these by their Redis 7 command tips: to every master, the
+    # replies aggregated (DBSIZE summed, KEYS concatenated, FLUSHDB/FLUSHALL successful on all).
 
-    # KEYS on every master; the keys of all of them.
+    # KEYS: the keys of every master of a cluster.
     def keys(pattern = "*")
-      each_master([:keys, pattern]).flatten(1)
+      send_command([:keys, pattern])
     end
 
     # Number of keys, all masters together.
     def dbsize
-      each_master([:dbsize]).sum
+      send_command([:dbsize])
     end
 
     def flushdb(options = nil)
-      args = [:flushdb]
-      args << "ASYNC" if options.is_a?(Hash) && options[:async]
-      each_master(args).first
+      send_command(flush_args(:flushdb, options))
     end
 
     def flushall(options = nil)
-      args = [:flushall]
-      args << "ASYNC" if options.is_a?(Hash) && options[:async]
-      each_master(args).first
+      send_command(flush_args(:flushall, options))
     end
 
+    # A random key (of any master), or nil when there is none.
     def randomkey
-      each_master([:randomkey]).compact.first
+      send_command([:randomkey])
     end
 
     # SCAN. On a cluster the cursor walks every master in turn ("0" again at the very end),
@@ -262,8 +262,8 @@ module Slotshift
 
     private
 
-    def each_master(args)
-      @native.masters.map { |node| @native.call_on(node, args) }
+    def flush_args(name, options)
+      options.is_a?(Hash) && options[:async] ? [name, "ASYNC"] : [name]
     end
   end
 end
