@@ -111,6 +111,52 @@ fn move_group(slots: &[u16], from: &Node, to: &Node, others: &[&Node]) {
     }
 }
 
+/// `node`'s own view of the slots (`CLUSTER NODES`): for each node, its id, whether it is
+/// `node` itself, and the slots it owns (importing/migrating markers left out).
+fn view_of(node: &Node) -> Vec<(String, bool, Vec<u16>)> {
+    let text: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query(&mut node.client().get_connection().unwrap())
+        .unwrap();
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let mut slots = Vec::new();
+            for range in fields.iter().skip(8).filter(|r| !r.starts_with('[')) {
+                let (a, b) = range.split_once('-').unwrap_or((range, range));
+                slots.extend(a.parse::<u16>().unwrap()..=b.parse::<u16>().unwrap());
+            }
+            (fields[0].to_owned(), fields[2].contains("myself"), slots)
+        })
+        .collect()
+}
+
+/// The slots `node` owns in its own view.
+fn own_slots(node: &Node) -> Vec<u16> {
+    let view = view_of(node);
+    view.into_iter()
+        .find(|(_, me, _)| *me)
+        .expect("a myself line")
+        .2
+}
+
+/// Waits (at most 10 s) until every master's own view gives each of `slots` to `owner`.
+fn wait_agreed(masters: &[&Node], slots: &[u16], owner: &Node) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let agrees = |m: &Node| {
+        let view = view_of(m);
+        let owned = &view.iter().find(|(id, _, _)| id == owner.id()).unwrap().2;
+        slots.iter().all(|s| owned.contains(s))
+    };
+    while !masters.iter().all(|m| agrees(m)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the masters' views did not agree on the moved group within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Moves slots around the masters of `cluster` (first → second → third → first …, a spread
 /// of 50 at a time, keys included) until `stop`; counts the slots moved. One thread: moves
 /// that overlap in time on different masters can make the nodes' config epochs collide.
@@ -125,19 +171,16 @@ fn reshard(cluster: &Cluster, stop: &AtomicBool, moved: &AtomicUsize) {
             .copied()
             .filter(|m| m.id() != from.id() && m.id() != to.id())
             .collect();
-        let owned = cluster.slots_of(from).unwrap();
+        let owned = own_slots(from);
         let step = (owned.len() / 50).max(1);
-        let group: Vec<u16> = owned
-            .iter()
-            .step_by(step)
-            .take(50)
-            .map(|s| s.get())
-            .collect();
+        let group: Vec<u16> = owned.iter().step_by(step).take(50).copied().collect();
         move_group(&group, from, to, &others);
         moved.fetch_add(group.len(), Ordering::Relaxed);
         round += 1;
-        // Every master was told the new owner; a short pause between groups.
-        std::thread::sleep(Duration::from_millis(20));
+        // Every master was told the new owner; the next group starts once every master's own
+        // view agrees (gossip from a node with a stale epoch can otherwise undo a SETSLOT on
+        // one of them, and the next MIGRATING is refused by a node that no longer owns it).
+        wait_agreed(&masters, &group, to);
     }
 }
 
