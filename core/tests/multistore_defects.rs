@@ -3,11 +3,14 @@
 //! - a dual transaction whose keys span slots reaches a non-default cluster store as per-slot
 //!   transactions (it used to be refused there, silently losing every write), and is refused
 //!   before anything is sent when the default store is the cluster;
+//! - a 200-command cross-slot batch with default arguments (a pipeline) and as a transaction
+//!   reaches both stores in dual-write;
 //! - a write that fails on the default store but succeeds on the other is counted and logged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use slotshift::cluster::RoutingError;
 use slotshift::command::Cmd;
@@ -117,6 +120,66 @@ fn cross_slot_transactions_reach_a_non_default_cluster_per_slot() {
     ms.transaction(&one).unwrap().unwrap();
     assert_eq!(
         ms.metrics().get(Counter::PerSlotTransactions, "multi"),
+        slots.len() as u64
+    );
+}
+
+/// 100 SETs and 100 INCRs over as many slots, as an application's batch would be.
+fn two_hundred_commands(prefix: &str) -> Vec<Cmd> {
+    let mut batch: Vec<Cmd> = (0..100)
+        .map(|i| cmd(&["SET", &format!("{prefix}:s:{i}"), &format!("v{i}")]))
+        .collect();
+    batch.extend((0..100).map(|i| cmd(&["INCR", &format!("{prefix}:n:{i}")])));
+    batch
+}
+
+/// Both stores of `ms` hold every write of [`two_hundred_commands`] (`GET`s on each store).
+fn assert_both_hold(ms: &MultiStore, prefix: &str) {
+    for (name, store) in [("cluster", ms.primary()), ("standalone", ms.secondary())] {
+        let reads: Vec<Cmd> = (0..100)
+            .flat_map(|i| {
+                [
+                    cmd(&["GET", &format!("{prefix}:s:{i}")]),
+                    cmd(&["GET", &format!("{prefix}:n:{i}")]),
+                ]
+            })
+            .collect();
+        let got = store.pipeline(&reads).unwrap();
+        for (i, pair) in got.chunks(2).enumerate() {
+            assert_eq!(pair[0].as_ref().unwrap(), &bulk(&format!("v{i}")), "{name}");
+            assert_eq!(pair[1].as_ref().unwrap(), &bulk("1"), "{name}");
+        }
+    }
+}
+
+#[test]
+fn two_hundred_command_cross_slot_batches_reach_both_stores() {
+    let old = Standalone::start().unwrap();
+    let new = Cluster::start(3, 0).unwrap();
+    let ms = multistore("batch200", &old, &new, Phase::DualWriteSecondaryDefault);
+    let slots: std::collections::BTreeSet<_> = two_hundred_commands("p")
+        .iter()
+        .filter_map(|c| c.args().nth(1).map(slotshift::key_slot))
+        .collect();
+    assert!(slots.len() > 150, "{} slots", slots.len());
+
+    // A pipeline with default arguments: not a transaction, so no per-slot transactions.
+    let replies = ms.pipeline(&two_hundred_commands("p")).unwrap();
+    assert_eq!(replies.len(), 200);
+    assert!(replies.iter().all(Result::is_ok), "{replies:?}");
+    assert!(ms.drain(Duration::from_secs(10)));
+    assert_both_hold(&ms, "p");
+
+    // The same batch as a transaction: the standalone (default) runs one MULTI, the cluster
+    // one per slot, each counted.
+    let replies = ms.transaction(&two_hundred_commands("t")).unwrap().unwrap();
+    assert_eq!(replies.len(), 200);
+    assert!(ms.drain(Duration::from_secs(10)));
+    assert_both_hold(&ms, "t");
+    let m = ms.metrics();
+    assert_eq!(m.total(Counter::NonDefaultWriteFailure), 0, "{m:?}");
+    assert_eq!(
+        m.get(Counter::PerSlotTransactions, "multi"),
         slots.len() as u64
     );
 }

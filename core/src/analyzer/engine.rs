@@ -56,24 +56,7 @@ fn bad_reply(node: &str, command: &str, reply: &Reply) -> Error {
 
 /// The walk's errors as analyzer errors.
 fn walk_error(e: WalkError) -> Error {
-    match e {
-        WalkError::SlotUnstable { slot, attempts } => {
-            Error::Analyzer(AnalyzerError::SlotUnstable { slot, attempts })
-        }
-        WalkError::UnexpectedReply {
-            node,
-            command,
-            reply,
-        } => Error::Analyzer(AnalyzerError::UnexpectedReply {
-            node,
-            command: command.to_owned(),
-            reply,
-        }),
-        other => Error::Analyzer(AnalyzerError::Checkpoint {
-            path: "(positions)".into(),
-            reason: other.to_string(),
-        }),
-    }
+    Error::Analyzer(AnalyzerError::Walk(e))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -257,15 +257,11 @@ pub enum AnalyzerError {
         /// Its value now.
         now: String,
     },
-    /// A slot whose owner kept changing while it was being listed.
-    #[error("slot {slot}: owner still changing after {attempts} attempts")]
-    SlotUnstable {
-        /// The slot.
-        slot: u16,
-        /// Attempts made.
-        attempts: usize,
-    },
-    /// A reply of the wrong shape.
+    /// The keyspace walk failed (a slot that kept moving, a malformed listing, saved
+    /// positions that do not fit the store).
+    #[error(transparent)]
+    Walk(#[from] crate::keyspace::WalkError),
+    /// A reply of the wrong shape to one of the analyzer's own probes.
     #[error("{node}: unexpected reply to {command}: {reply}")]
     UnexpectedReply {
         /// The node.

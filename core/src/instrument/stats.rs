@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 use crate::command::{Cmd, KeyTable};
 use crate::lockfree::AppendList;
-use crate::net::RouterStats;
+use crate::net::{Counters, RouterStats};
 use crate::reply::Reply;
 use crate::Error;
 
@@ -263,64 +263,10 @@ struct Tally {
 
 type RouterSource = Box<dyn Fn() -> Option<RouterStats> + Send + Sync>;
 
-/// The router figures a source showed last (kept when the source is gone).
-#[derive(Default)]
-struct RouterFigures {
-    moved: AtomicU64,
-    ask: AtomicU64,
-    tryagain: AtomicU64,
-    retries: AtomicU64,
-    refreshes: AtomicU64,
-    connection_errors: AtomicU64,
-    commands: AtomicU64,
-}
-
-impl RouterFigures {
-    fn fields(&self) -> [&AtomicU64; 7] {
-        [
-            &self.moved,
-            &self.ask,
-            &self.tryagain,
-            &self.retries,
-            &self.refreshes,
-            &self.connection_errors,
-            &self.commands,
-        ]
-    }
-
-    /// Raises each figure to `r`'s (never lowers one: scrapes racing each other keep the
-    /// larger).
-    fn raise_to(&self, r: &RouterStats) {
-        let new = [
-            r.moved,
-            r.ask,
-            r.tryagain,
-            r.retries,
-            r.refreshes,
-            r.connection_errors,
-            r.commands,
-        ];
-        for (a, v) in self.fields().into_iter().zip(new) {
-            a.fetch_max(v, Ordering::Relaxed);
-        }
-    }
-
-    fn add_into(&self, out: &mut RouterStats) {
-        let [m, a, t, r, f, c, n] = self.fields().map(|x| x.load(Ordering::Relaxed));
-        out.moved += m;
-        out.ask += a;
-        out.tryagain += t;
-        out.retries += r;
-        out.refreshes += f;
-        out.connection_errors += c;
-        out.commands += n;
-    }
-}
-
 /// One store's router, as seen by the stats of its name.
 struct RouterEntry {
     source: RouterSource,
-    last: RouterFigures,
+    last: Counters,
     /// The store is gone: `last` is final.
     gone: AtomicBool,
 }
@@ -478,7 +424,7 @@ impl StoreStats {
         let first = source();
         let entry = self.routers.push(RouterEntry {
             source,
-            last: RouterFigures::default(),
+            last: Counters::default(),
             gone: AtomicBool::new(false),
         });
         if let Some(r) = first {
@@ -496,7 +442,7 @@ impl StoreStats {
                     None => e.gone.store(true, Ordering::Release),
                 }
             }
-            e.last.add_into(&mut out);
+            out += e.last.snapshot();
         }
         out
     }

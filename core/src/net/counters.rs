@@ -34,17 +34,67 @@ pub struct RouterStats {
     pub commands: u64,
 }
 
-impl Counters {
-    pub(crate) fn snapshot(&self) -> RouterStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+impl RouterStats {
+    /// The figures in the order of [`Counters`]' fields.
+    fn to_array(self) -> [u64; 7] {
+        [
+            self.moved,
+            self.ask,
+            self.tryagain,
+            self.retries,
+            self.refreshes,
+            self.connection_errors,
+            self.commands,
+        ]
+    }
+
+    fn from_array(
+        [moved, ask, tryagain, retries, refreshes, connection_errors, commands]: [u64; 7],
+    ) -> Self {
         RouterStats {
-            moved: get(&self.moved),
-            ask: get(&self.ask),
-            tryagain: get(&self.tryagain),
-            retries: get(&self.retries),
-            refreshes: get(&self.refreshes),
-            connection_errors: get(&self.connection_errors),
-            commands: get(&self.commands),
+            moved,
+            ask,
+            tryagain,
+            retries,
+            refreshes,
+            connection_errors,
+            commands,
+        }
+    }
+}
+
+impl std::ops::AddAssign for RouterStats {
+    fn add_assign(&mut self, other: RouterStats) {
+        let mut sum = self.to_array();
+        for (a, b) in sum.iter_mut().zip(other.to_array()) {
+            *a += b;
+        }
+        *self = RouterStats::from_array(sum);
+    }
+}
+
+impl Counters {
+    fn fields(&self) -> [&AtomicU64; 7] {
+        [
+            &self.moved,
+            &self.ask,
+            &self.tryagain,
+            &self.retries,
+            &self.refreshes,
+            &self.connection_errors,
+            &self.commands,
+        ]
+    }
+
+    pub(crate) fn snapshot(&self) -> RouterStats {
+        RouterStats::from_array(self.fields().map(|c| c.load(Ordering::Relaxed)))
+    }
+
+    /// Raises each counter to `r`'s figure (never lowers one: callers racing each other keep
+    /// the larger). The instrument keeps a dropped store's last figures so.
+    pub(crate) fn raise_to(&self, r: &RouterStats) {
+        for (a, v) in self.fields().into_iter().zip(r.to_array()) {
+            a.fetch_max(v, Ordering::Relaxed);
         }
     }
 
