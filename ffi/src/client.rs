@@ -9,7 +9,9 @@ use slotshift_core::store::{Store, StoreKind, StoreOptions};
 use slotshift_core::Error;
 
 use crate::error::{fail, fail_arg, fail_with, null, slotshift_error, slotshift_result};
-use crate::ffi::{free_raw, to_raw, try_cmd, try_mut, try_out, try_ref, try_str, Castable};
+use crate::ffi::{
+    free_raw, to_raw, try_array, try_cmd, try_mut, try_out, try_ref, try_str, Castable,
+};
 use crate::panic::guard;
 use crate::reply::{slotshift_replies, slotshift_reply};
 use crate::validator::mode_from_u32;
@@ -151,8 +153,13 @@ pub extern "C" fn slotshift_client_new_seeds(
                 format!("{F}: n is 0: a cluster needs at least one seed"),
             );
         }
-        // SAFETY: not NULL; the caller gives `n` pointers.
-        let ptrs = unsafe { std::slice::from_raw_parts(urls, n) };
+        let Some(ptrs) = try_array(urls, n) else {
+            return fail(
+                err,
+                slotshift_result::InvalidArgument,
+                format!("{F}: n is {n}: no array of that many pointers can exist"),
+            );
+        };
         let mut seeds = Vec::with_capacity(n);
         for (i, &p) in ptrs.iter().enumerate() {
             match try_str(p, &format!("urls[{i}]")) {

@@ -67,6 +67,18 @@ pub(crate) fn try_bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
     Some(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
+/// `n` elements at `p` (not NULL), or None when `n` elements of `T` cannot be one object
+/// (more than `isize::MAX` bytes: no caller can own such an array; building the slice would be
+/// undefined behaviour, and the standard library panics on it).
+pub(crate) fn try_array<'a, T>(p: *const T, n: usize) -> Option<&'a [T]> {
+    if p.is_null() || n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
+        return None;
+    }
+    // SAFETY: not NULL, within the size bound; the caller gives `n` elements that outlive
+    // the call.
+    Some(unsafe { std::slice::from_raw_parts(p, n) })
+}
+
 /// Why a C argument could not be converted: the code and a message naming the argument.
 pub(crate) type ArgError = (slotshift_result, String);
 
@@ -108,18 +120,11 @@ pub(crate) fn try_cmd(
             format!("parameter `{which}` is NULL"),
         ));
     }
-    if argc > isize::MAX as usize / std::mem::size_of::<usize>() {
+    let (Some(ptrs), Some(lens)) = (try_array(argv, argc), try_array(argv_len, argc)) else {
         return Err((
             slotshift_result::InvalidArgument,
             format!("argc {argc} is too large"),
         ));
-    }
-    // SAFETY: both arrays are not NULL and hold `argc` elements (the caller's contract).
-    let (ptrs, lens) = unsafe {
-        (
-            std::slice::from_raw_parts(argv, argc),
-            std::slice::from_raw_parts(argv_len, argc),
-        )
     };
     let mut cmd = Cmd::default();
     for (i, (&p, &len)) in ptrs.iter().zip(lens).enumerate() {

@@ -3,7 +3,7 @@
 use slotshift_core::slot::key_slot;
 
 use crate::error::slotshift_result;
-use crate::ffi::try_bytes;
+use crate::ffi::{try_array, try_bytes};
 use crate::panic::guard;
 
 /// The number of hash slots of a Redis Cluster; every slot is below it.
@@ -43,15 +43,8 @@ pub extern "C" fn slotshift_key_slots(
         if keys.is_null() || lens.is_null() || out_slots.is_null() {
             return slotshift_result::NullParameter;
         }
-        if n > isize::MAX as usize / std::mem::size_of::<usize>() {
+        let (Some(ptrs), Some(lens)) = (try_array(keys, n), try_array(lens, n)) else {
             return slotshift_result::InvalidArgument;
-        }
-        // SAFETY: not NULL; the caller gives arrays of `n` elements.
-        let (ptrs, lens) = unsafe {
-            (
-                std::slice::from_raw_parts(keys, n),
-                std::slice::from_raw_parts(lens, n),
-            )
         };
         let mut slots = Vec::with_capacity(n);
         for (&p, &len) in ptrs.iter().zip(lens) {

@@ -330,6 +330,12 @@ static void test_bad_urls(void) {
     clear_error(&err);
     CHECK_RESULT(slotshift_client_new_seeds(seeds, 0, &client, &err), SLOTSHIFT_RESULT_INVALID_ARGUMENT, err);
     clear_error(&err);
+    /* A count no array can have: refused with an error, the process goes on (it used to
+     * abort with a panic that could not unwind). */
+    CHECK_RESULT(slotshift_client_new_seeds(seeds, SIZE_MAX, &client, &err), SLOTSHIFT_RESULT_INVALID_ARGUMENT, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "n is") != NULL);
+    CHECK(client == NULL);
+    clear_error(&err);
 }
 
 static void test_standalone(void) {
