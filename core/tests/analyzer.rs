@@ -797,6 +797,15 @@ fn bad_input_gives_clear_errors() {
     assert!(text.contains("authentication failed"), "{text}");
     assert!(!text.contains("wrong-battery") && !text.contains("right-horse"));
 
+    // A type no key has: refused before the walk.
+    let mut o = options();
+    o.key_type = Some("bogus".into());
+    let url = format!("redis://:right-horse@127.0.0.1:{}", server.port());
+    let e = analyze(&Store::open(&url).unwrap(), &o)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bogus") && e.contains("stream"), "{e}");
+
     // Invalid rules.
     let e = parse_rules(
         "rules:\n  - match: '[z-a]'\n    replace: '<x>'\n",

@@ -337,6 +337,15 @@ fn bad_input_is_refused_and_nothing_is_written() {
         .unwrap_err()
         .to_string()
         .contains("workers"));
+    // A type no key has: refused, not a walk that silently matches nothing.
+    let mut o = MigrateOptions::default();
+    o.filter.key_type = Some("bogus".into());
+    let e = migrate(&src, &dst, &o).unwrap_err().to_string();
+    assert!(e.contains("bogus") && e.contains("zset"), "{e}");
+    let mut d = DiffOptions::default();
+    d.filter.key_type = Some("Strings".into());
+    let e = diff(&src, &dst, &d).unwrap_err().to_string();
+    assert!(e.contains("Strings"), "{e}");
     let dbsize = |s: &Store| s.call(&c(&["DBSIZE"])).unwrap().as_int().unwrap();
     assert_eq!(dbsize(&dst), 0);
 

@@ -285,17 +285,7 @@ fn validate(o: &AnalyzeOptions) -> Result<()> {
         ));
     }
     if let Some(t) = &o.key_type {
-        if t.is_empty()
-            || !t
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid(
-                "type",
-                t,
-                "not a type name (string, list, set, zset, hash, stream)",
-            ));
-        }
+        crate::keyspace::check_key_type(t).map_err(|why| invalid("type", t, &why))?;
     }
     if o.resume && o.checkpoint.is_none() {
         return Err(invalid("resume", true, "needs a checkpoint file"));

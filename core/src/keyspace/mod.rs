@@ -142,6 +142,20 @@ pub(crate) fn unexpected(node: &NodeAddr, command: &'static str, reply: &Reply) 
     }
 }
 
+/// The key types a walk can filter on (`SCAN … TYPE`, `TYPE`'s replies for the core types).
+pub const KEY_TYPES: [&str; 6] = ["string", "list", "set", "zset", "hash", "stream"];
+
+/// Checks a type filter given by a user: one of [`KEY_TYPES`] (lower case, as the server
+/// names them). Anything else would make `SCAN … TYPE` silently match nothing; the error
+/// says why and lists the names.
+pub(crate) fn check_key_type(t: &str) -> std::result::Result<(), String> {
+    if KEY_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(format!("not a key type (one of {})", KEY_TYPES.join(", ")))
+    }
+}
+
 /// Which keys a walk hands out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Filter {

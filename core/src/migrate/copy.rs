@@ -434,7 +434,7 @@ fn flat(r: Reply) -> Vec<Vec<u8>> {
 /// Refuses the same store on both sides, a read-only replica as the destination, and bad
 /// options (nothing is written then).
 pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<MigrateReport> {
-    validate_common(opts.batch, opts.workers, opts.rate)?;
+    validate_common(opts.batch, opts.workers, opts.rate, &opts.filter)?;
     check_pair(src, dst)?;
     check_writable(dst)?;
     let started = Instant::now();

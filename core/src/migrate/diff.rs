@@ -99,7 +99,15 @@ pub(crate) fn walk_error(e: crate::keyspace::WalkError) -> crate::Error {
     MigrateError::Walk(e).into()
 }
 
-pub(crate) fn validate_common(batch: usize, workers: usize, rate: Option<u64>) -> Result<()> {
+pub(crate) fn validate_common(
+    batch: usize,
+    workers: usize,
+    rate: Option<u64>,
+    filter: &KeyFilter,
+) -> Result<()> {
+    if let Some(t) = &filter.key_type {
+        crate::keyspace::check_key_type(t).map_err(|why| MigrateError::invalid("type", t, &why))?;
+    }
     if batch == 0 {
         return Err(MigrateError::invalid("batch", batch, "must be at least 1").into());
     }
@@ -188,7 +196,7 @@ impl Reporter<'_> {
 ///
 /// Refuses two stores that reach the same server and database.
 pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> {
-    validate_common(opts.batch, opts.workers, opts.rate)?;
+    validate_common(opts.batch, opts.workers, opts.rate, &opts.filter)?;
     if opts.chunk == 0 {
         return Err(MigrateError::invalid("chunk", 0, "must be at least 1").into());
     }
