@@ -55,7 +55,7 @@ pub(crate) struct Walked {
 /// One source of pages: a master's `SCAN`, or the slots a cluster master owned at the start.
 pub(super) enum Lister {
     Master(MasterLister),
-    Slots(SlotLister),
+    Slots(Box<SlotLister>),
 }
 
 impl Lister {
@@ -128,11 +128,16 @@ pub(super) fn plan(
                 .filter(|s| !in_hot.contains(s))
                 .collect();
             if !slots.is_empty() {
-                listers.push(Lister::Slots(SlotLister::new(shard.master.clone(), slots)));
+                listers.push(Lister::Slots(Box::new(SlotLister::new(
+                    shard.master.clone(),
+                    slots,
+                ))));
             }
         }
         if !positions.hot.is_empty() {
-            listers.push(Lister::Slots(SlotLister::resumed(positions.hot.clone())));
+            listers.push(Lister::Slots(Box::new(SlotLister::resumed(
+                positions.hot.clone(),
+            ))));
         }
         if positions.slots_done.len() < 256 {
             positions.slots_done.resize(256, 0);

@@ -12,7 +12,7 @@ use crate::Result;
 
 use super::list::{count_keys, filter_listed, get_keys, scan_step, view_of, Ctx};
 use super::view::SlotState;
-use super::{HotCursor, Page, Update, WalkError, SLOT_ATTEMPTS, SLOT_BOUND};
+use super::{HotCursor, Page, Update, WalkError, EPOCH_RELISTS, SLOT_ATTEMPTS, SLOT_BOUND};
 
 /// Slots asked about per round trip group.
 const SLOT_CHUNK: usize = 128;
@@ -74,6 +74,10 @@ pub(crate) struct SlotLister {
     ready: VecDeque<Page>,
     /// How often each slot was listed again because it came back to the owner meanwhile.
     relisted: HashMap<u16, usize>,
+    /// Slots to list one at a time (their owner imported a slot while they were listed).
+    single: VecDeque<u16>,
+    /// How often each slot was listed again because its owner's epoch changed meanwhile.
+    after_import: HashMap<u16, usize>,
 }
 
 impl SlotLister {
@@ -87,6 +91,8 @@ impl SlotLister {
             finished: Vec::new(),
             ready: VecDeque::new(),
             relisted: HashMap::new(),
+            single: VecDeque::new(),
+            after_import: HashMap::new(),
         }
     }
 
@@ -119,6 +125,10 @@ impl SlotLister {
         loop {
             if let Some(p) = self.ready.pop_front() {
                 return Ok(Some(p));
+            }
+            if let Some(slot) = self.single.pop_front() {
+                self.list_chunk(ctx, &[slot])?;
+                continue;
             }
             if !self.todo.is_empty() {
                 let n = self.todo.len().min(SLOT_CHUNK);
@@ -221,9 +231,15 @@ impl SlotLister {
             (before, lists, after)
         })?;
         let (before, after) = (before?, after?);
+        // The node imported a slot meanwhile: one of this chunk's may have left and come back
+        // during its listing (stable both times, keys missed while away).
+        let imported = before.epoch() != after.epoch();
         for (&slot, listed) in chunk.iter().zip(lists) {
             match (listed?, before.state(slot), after.state(slot)) {
                 (Listed::Hot, _, _) => self.hot.push(slot),
+                (Listed::Keys(_), SlotState::Stable, SlotState::Stable) if imported => {
+                    self.relist_after_import(ctx, slot)?
+                }
                 (Listed::Keys(keys), SlotState::Stable, SlotState::Stable) => {
                     self.add_slot(ctx, slot, keys)?
                 }
@@ -245,6 +261,22 @@ impl SlotLister {
             }));
         }
         self.todo.push_back(slot);
+        Ok(())
+    }
+
+    /// Puts `slot` back to be listed again: its owner's epoch changed while it was listed.
+    /// Listed again alone (a chunk of one, a window of one round trip), so a master that keeps
+    /// importing cannot keep a whole chunk from finishing.
+    fn relist_after_import(&mut self, ctx: Ctx<'_>, slot: u16) -> Result<()> {
+        let tries = self.after_import.entry(slot).or_insert(0);
+        *tries += 1;
+        if *tries >= EPOCH_RELISTS {
+            return Err(ctx.walk_error(WalkError::SlotUnstable {
+                slot,
+                attempts: EPOCH_RELISTS,
+            }));
+        }
+        self.single.push_back(slot);
         Ok(())
     }
 

@@ -21,6 +21,8 @@ pub(crate) enum SlotState {
 #[derive(Debug, Default)]
 pub(crate) struct View {
     myself: String,
+    /// The asked node's config epoch (`CLUSTER NODES` field 7 of its `myself` line).
+    epoch: u64,
     addrs: HashMap<String, NodeAddr>,
     ranges: Vec<(String, u16, u16)>,
     migrating: HashMap<u16, String>,
@@ -51,6 +53,7 @@ impl View {
             let id = fields[0].to_owned();
             if fields[2].split(',').any(|f| f == "myself") {
                 view.myself = id.clone();
+                view.epoch = fields[6].parse().ok()?;
             }
             if let Some(a) = parse_addr(fields[1], &asked.host) {
                 view.addrs.insert(id.clone(), a);
@@ -77,6 +80,14 @@ impl View {
             return None;
         }
         Some(view)
+    }
+
+    /// The asked node's config epoch. A node that takes over a slot by import raises it
+    /// unless it already holds the cluster's highest epoch, which a node that gave the slot
+    /// away never does: a slot can only come back to a node with its epoch changed (once the
+    /// node has heard, by gossip, the epoch of the node the slot went to).
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The state of `slot` as this node sees it.
@@ -128,6 +139,12 @@ ccc :7002@17002 master - 0 0 3 connected 10923-16383
             v.state(16383),
             SlotState::Elsewhere(NodeAddr::new("127.0.0.1", 7002))
         );
+        assert_eq!(v.epoch(), 1);
+        let bumped = text.replace("0 0 1 connected 0-5460", "0 0 4 connected 0-5460");
+        let w = View::parse(&bumped, &NodeAddr::new("127.0.0.1", 7000)).unwrap();
+        assert_eq!(w.epoch(), 4);
         assert!(View::parse("garbage", &NodeAddr::new("h", 1)).is_none());
+        let no_epoch = text.replace("0 0 1 connected 0-5460", "0 0 x connected 0-5460");
+        assert!(View::parse(&no_epoch, &NodeAddr::new("127.0.0.1", 7000)).is_none());
     }
 }
