@@ -169,7 +169,10 @@ impl ServerError {
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.detail.is_empty() {
+        if self.code.is_empty() && self.detail.is_empty() {
+            // A `-` line with no text: a real server never sends one, a broken proxy might.
+            f.write_str("empty error reply (the server sent no error text)")
+        } else if self.detail.is_empty() {
             f.write_str(&self.code)
         } else {
             write!(f, "{} {}", self.code, self.detail)

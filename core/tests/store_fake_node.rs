@@ -203,3 +203,16 @@ fn a_write_lost_mid_flight_is_reported_as_outcome_unknown() {
     // INCR is not idempotent: it was sent exactly once.
     assert_eq!(incrs.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn an_empty_error_reply_still_says_what_happened() {
+    let node = cluster_node(|_| Action::raw("-\r\n"));
+    let store = open(&node).unwrap();
+    let (r, took) = get(&store);
+    let text = r.unwrap_err().to_string();
+    assert!(text.contains("empty error reply"), "{text:?}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The connection is still in step: the next command gets its own (empty) error.
+    let text = get(&store).0.unwrap_err().to_string();
+    assert!(text.contains("empty error reply"), "{text:?}");
+}

@@ -63,8 +63,9 @@ pub enum MultiStoreError {
         /// The allowed range.
         reason: &'static str,
     },
-    /// The instance name is empty or has no letter or digit to build flag names from.
-    #[error("multistore instance name {0:?} is invalid: it must contain a letter or digit")]
+    /// The instance name is empty, has no letter or digit to build flag names from, or has a
+    /// character other than ASCII letters, digits, `_`, `-` and `.`.
+    #[error("multistore instance name {0:?} is invalid: use ASCII letters, digits, '_', '-' or '.', with at least one letter or digit")]
     InvalidName(String),
 }
 

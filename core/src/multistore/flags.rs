@@ -202,6 +202,14 @@ pub fn env_var_names(name: &str) -> Result<(String, String), MultiStoreError> {
 
 /// `SharedState` → `shared_state`, `HTTPCache` → `http_cache`, `foo-bar` → `foo_bar`.
 fn underscore(name: &str) -> Result<String, MultiStoreError> {
+    // The name becomes part of flag names, environment variables and metric labels: only
+    // characters that read the same in all of them.
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        return Err(MultiStoreError::InvalidName(name.to_owned()));
+    }
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
@@ -529,10 +537,16 @@ mod tests {
                 format!("use_primary_and_secondary_stores_for_{want}")
             );
         }
-        assert!(matches!(
-            flag_names("--").unwrap_err(),
-            MultiStoreError::InvalidName(_)
-        ));
+        for bad in ["--", "", "shared state", "a/b", "a\0b", "caché", "x\"y"] {
+            assert!(
+                matches!(
+                    flag_names(bad).unwrap_err(),
+                    MultiStoreError::InvalidName(_)
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(flag_names("cache.v2").is_ok());
     }
 
     #[test]
