@@ -171,6 +171,14 @@ def test_bad_arguments_raise_clear_errors(r: slotshift.Client, standalone_url: s
         slotshift.key_slots("abc")
     with pytest.raises(TypeError, match="url must be a str"):
         slotshift.Client.from_url(123)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="host must be a str, not NoneType"):
+        slotshift.Client(host=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is not a host name"):
+        slotshift.Client(host="evil@127.0.0.1")
+    with pytest.raises(TypeError, match="port must be an int, not str"):
+        slotshift.Client(port="6379")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="db must be an int, not bool"):
+        slotshift.Client(db=True)
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         slotshift.Client.from_url(standalone_url, bogus=1)
     with pytest.raises(TypeError, match="urls must be a sequence"):

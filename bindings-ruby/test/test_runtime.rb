@@ -124,4 +124,22 @@ class TestRuntime < Minitest::Test
     refute_includes e.message, "s3cr3t-pw"
     refute_includes Slotshift::Client.new(url: TestServers.standalone_url).inspect, "s3cr3t-pw"
   end
+
+  # A client's instance variables (what error trackers serialize) hold no password: the URL
+  # stays in the native store, which also opens the connections for blocking commands.
+  def test_no_instance_variable_holds_the_password
+    admin = standalone_client(7)
+    admin.call("ACL", "SETUSER", "rb_canary", "on", ">canary-pw-4711", "~*", "&*", "+@all")
+    url = TestServers.standalone_url(7).sub("redis://", "redis://rb_canary:canary-pw-4711@")
+    r = Slotshift::Client.new(url: url)
+    assert_equal "OK", r.set("canary", "1")
+    assert_nil r.blpop("canary:empty", timeout: 0.1) # opens the blocking store
+    seen = r.instance_variables.map { |v| r.instance_variable_get(v).inspect }.join(" ")
+    refute_includes seen, "canary-pw-4711"
+    refute_includes r.inspect, "canary-pw-4711"
+    refute_includes Marshal.dump(r.instance_variables.map { |v| r.instance_variable_get(v).to_s }), "canary-pw-4711"
+  ensure
+    r&.close
+    admin&.call("ACL", "DELUSER", "rb_canary")
+  end
 end

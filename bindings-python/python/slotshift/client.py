@@ -49,6 +49,25 @@ def _store_options(opts: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     return decode, out
 
 
+
+def _url_host(host: object) -> str:
+    """``host`` as it stands in a URL (an IPv6 address in brackets); a clear error for what
+    is not a host name or address (None would otherwise be looked up as "none", and '@' or
+    '/' would change the URL's meaning)."""
+    if not isinstance(host, str):
+        raise TypeError(f"host must be a str, not {type(host).__name__}")
+    if not host or any(c in host for c in "/@?#[]%\\ \t\r\n\0"):
+        raise ValueError(f"host {host!r} is not a host name or an IP address")
+    return f"[{host}]" if ":" in host else host
+
+
+def _whole(name: str, value: object) -> int:
+    """``value`` if it is an int (not a bool), else a TypeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    return value
+
+
 class Client(Commands):
     """A client of one deployment — a standalone server, a Sentinel-managed master or a Redis
     Cluster (detected from the URL) — with redis-py's method names and return values.
@@ -84,8 +103,8 @@ class Client(Commands):
                     auth += ":" + urllib.parse.quote(password, safe="")
                 auth += "@"
             scheme = "rediss" if ssl else "redis"
-            _store = _slotshift.Store.open(f"{scheme}://{auth}{host}:{int(port)}/{int(db)}",
-                                           decode=decode, **opts)
+            address = f"{_url_host(host)}:{_whole('port', port)}/{_whole('db', db)}"
+            _store = _slotshift.Store.open(f"{scheme}://{auth}{address}", decode=decode, **opts)
         self._store = _store
         self._call = _store.call
 

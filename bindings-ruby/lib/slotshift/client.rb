@@ -36,9 +36,10 @@ module Slotshift
       unknown = options.keys - OPTIONS - IGNORED_OPTIONS
       raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
 
-      @urls = Client.urls_from(options)
+      # The URLs (passwords included) go to the native store and are kept only there: no
+      # instance variable holds a secret for an error tracker or a debugger to show.
       @native_options = Client.native_options(options)
-      @native = Native::Store.open(@urls, @native_options)
+      @native = Native::Store.open(Client.urls_from(options), @native_options)
       @blocking = nil
       @blocking_lock = Mutex.new
     end
@@ -187,8 +188,8 @@ module Slotshift
     # @api private: the native store for blocking commands (opened on first use).
     def blocking_native
       @blocking_lock.synchronize do
-        @blocking ||= Native::Store.open(@urls, @native_options.merge("read_timeout" => BLOCKING_READ_TIMEOUT,
-                                                                      "instrument" => @native_options.fetch("instrument", true)))
+        @blocking ||= @native.reopen(@native_options.merge("read_timeout" => BLOCKING_READ_TIMEOUT,
+                                                           "instrument" => @native_options.fetch("instrument", true)))
       end
     end
 

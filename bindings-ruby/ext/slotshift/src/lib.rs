@@ -143,6 +143,9 @@ fn parse_mode(ruby: &Ruby, m: &str) -> Result<slotshift::validator::Mode, Error>
 #[magnus::wrap(class = "Slotshift::Native::Store", free_immediately, size)]
 struct NStore {
     store: Store,
+    /// Where the store connects, secrets included: kept here, never in a Ruby object, so a
+    /// second store for the same deployment ([`NStore::reopen`]) needs no URL from Ruby.
+    deployment: Deployment,
 }
 
 impl NStore {
@@ -152,9 +155,20 @@ impl NStore {
             .map_err(|_| errors::type_error(ruby, "urls: expected Strings".into()))?;
         let deployment = Deployment::from_urls(&urls)
             .map_err(|e| errors::from_core(ruby, &slotshift::Error::from(e)))?;
+        NStore::connect(ruby, deployment, options)
+    }
+
+    /// Another store for the same deployment with other options (the client's connections
+    /// for blocking commands).
+    fn reopen(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
+        NStore::connect(ruby, rb_self.deployment.clone(), options)
+    }
+
+    fn connect(ruby: &Ruby, deployment: Deployment, options: RHash) -> Result<NStore, Error> {
         let opts = store_options(ruby, options, &deployment)?;
-        let store = gvl::blocking(ruby, move || Store::connect(&deployment, opts))?;
-        Ok(NStore { store })
+        let target = deployment.clone();
+        let store = gvl::blocking(ruby, move || Store::connect(&target, opts))?;
+        Ok(NStore { store, deployment })
     }
 
     fn call(ruby: &Ruby, rb_self: &Self, args: RArray) -> Result<Value, Error> {
@@ -626,6 +640,7 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
 
     let store = native.define_class("Store", ruby.class_object())?;
     store.define_singleton_method("open", function!(NStore::open, 2))?;
+    store.define_method("reopen", method!(NStore::reopen, 1))?;
     store.define_method("call", method!(NStore::call, 1))?;
     store.define_method("pipeline", method!(NStore::pipeline, 1))?;
     store.define_method("transaction", method!(NStore::transaction, 1))?;
