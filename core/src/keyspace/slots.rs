@@ -54,6 +54,19 @@ impl HotPass {
     }
 }
 
+/// Counts one more listing of `slot` in `tries`; [`WalkError::SlotUnstable`] at `bound`.
+fn count_try(ctx: Ctx<'_>, tries: &mut HashMap<u16, usize>, slot: u16, bound: usize) -> Result<()> {
+    let n = tries.entry(slot).or_insert(0);
+    *n += 1;
+    if *n >= bound {
+        return Err(ctx.walk_error(WalkError::SlotUnstable {
+            slot,
+            attempts: bound,
+        }));
+    }
+    Ok(())
+}
+
 /// What listing a slot on one node gave.
 enum Listed {
     /// Every key, at most the bound.
@@ -252,14 +265,7 @@ impl SlotLister {
 
     /// Puts `slot` back to be listed again on its owner (it came back while being listed).
     fn relist(&mut self, ctx: Ctx<'_>, slot: u16) -> Result<()> {
-        let tries = self.relisted.entry(slot).or_insert(0);
-        *tries += 1;
-        if *tries >= SLOT_ATTEMPTS {
-            return Err(ctx.walk_error(WalkError::SlotUnstable {
-                slot,
-                attempts: SLOT_ATTEMPTS,
-            }));
-        }
+        count_try(ctx, &mut self.relisted, slot, SLOT_ATTEMPTS)?;
         self.todo.push_back(slot);
         Ok(())
     }
@@ -268,14 +274,7 @@ impl SlotLister {
     /// Listed again alone (a chunk of one, a window of one round trip), so a master that keeps
     /// importing cannot keep a whole chunk from finishing.
     fn relist_after_import(&mut self, ctx: Ctx<'_>, slot: u16) -> Result<()> {
-        let tries = self.after_import.entry(slot).or_insert(0);
-        *tries += 1;
-        if *tries >= EPOCH_RELISTS {
-            return Err(ctx.walk_error(WalkError::SlotUnstable {
-                slot,
-                attempts: EPOCH_RELISTS,
-            }));
-        }
+        count_try(ctx, &mut self.after_import, slot, EPOCH_RELISTS)?;
         self.single.push_back(slot);
         Ok(())
     }
