@@ -2,7 +2,8 @@
 //! standalone to a 3-master cluster while a writer keeps changing the source; TTLs kept;
 //! second runs neither duplicate nor reorder lists; interrupted and resumed (a compared
 //! re-run then copies nothing); type-by-type
-//! rewrite; dry run; slot ranges split across runs; cluster → standalone; extra keys deleted.
+//! rewrite; dry run; the runbook's dry run / real run / leftovers sequence with one checkpoint
+//! file; slot ranges split across runs; cluster → standalone; extra keys deleted.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
@@ -15,10 +16,12 @@ use rand::{Rng, SeedableRng};
 use slotshift::command::Cmd;
 use slotshift::key_slot;
 use slotshift::migrate::{
-    diff, migrate, CopyMethod, DiffOptions, KeyFilter, MigrateOptions, MigrateReport, Progress,
+    diff, migrate, CopyMethod, DiffOptions, KeyFilter, MigrateError, MigrateOptions, MigrateReport,
+    Progress,
 };
 use slotshift::store::Store;
 use slotshift::testing::{Cluster, Standalone};
+use slotshift::Error;
 
 fn c(args: &[&str]) -> Cmd {
     Cmd::from_args(args.iter().copied())
@@ -307,6 +310,62 @@ fn interrupted_and_resumed_reaches_the_same_end_state() {
     other.filter.pattern = Some("str:*".into());
     let e = migrate(&src, &dst, &other).unwrap_err();
     assert!(e.to_string().contains("match"), "{e}");
+}
+
+/// The runbook's backfill, as written: a dry run, then the same command for real, then the same
+/// command again for keys left over. A dry run's checkpoint is never taken for a real run's,
+/// and a finished checkpoint is never resumed as if nothing were left to do.
+#[test]
+fn the_runbook_sequence_copies_everything() {
+    let source = Standalone::start().unwrap();
+    let destination = Standalone::start().unwrap();
+    let src = Store::open(&source.url()).unwrap();
+    let dst = Store::open(&destination.url()).unwrap();
+    run(&src, &keyspace(2_000, 21, false));
+    let dir = tempfile::tempdir().unwrap();
+    let cp = dir.path().join("backfill.cp");
+    let mut o = quick();
+    o.checkpoint = Some(cp.clone());
+    o.resume = true;
+
+    let mut dry = o.clone();
+    dry.dry_run = true;
+    let report = migrate(&src, &dst, &dry).unwrap();
+    assert!(report.complete && report.dry_run, "{}", report.to_text());
+    assert_eq!(dbsize(&dst), 0);
+
+    // The real run refuses the dry run's checkpoint, and says what to do.
+    let e = migrate(&src, &dst, &o).unwrap_err();
+    assert!(
+        matches!(&e, Error::Migrate(MigrateError::ResumeMismatch { setting, .. }) if setting == "dry_run"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("without --resume"), "{e}");
+    assert_eq!(dbsize(&dst), 0);
+
+    // Without --resume it starts anew (replacing the checkpoint) and copies everything.
+    let mut fresh = o.clone();
+    fresh.resume = false;
+    assert_clean(&migrate(&src, &dst, &fresh).unwrap());
+    assert_eq!(dbsize(&dst), dbsize(&src));
+
+    // The same command again once it finished: refused, naming what to do, not a silent no-op.
+    let e = migrate(&src, &dst, &o).unwrap_err();
+    assert!(
+        matches!(&e, Error::Migrate(MigrateError::CheckpointFinished { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("without --resume"), "{e}");
+
+    // Keys left over (written outside the MultiStore): a new run copies them.
+    run(
+        &src,
+        &[c(&["SET", "late:1", "x"]), c(&["SET", "late:2", "y"])],
+    );
+    let report = migrate(&src, &dst, &fresh).unwrap();
+    assert_clean(&report);
+    assert_eq!(report.copied(), 2, "{}", report.to_text());
+    assert_eq!(dbsize(&dst), dbsize(&src));
 }
 
 #[test]

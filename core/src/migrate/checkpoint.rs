@@ -13,6 +13,9 @@ use crate::keyspace::Positions;
 /// The current checkpoint format (2: the walk's positions replace format 1's SCAN cursors).
 pub(crate) const FORMAT: u32 = 2;
 
+/// The stage of a checkpoint whose run finished.
+pub(crate) const DONE: &str = "done";
+
 /// Everything a checkpoint holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Checkpoint {
@@ -91,7 +94,7 @@ impl Checkpoint {
         Ok(Some(cp))
     }
 
-    /// Refuses a checkpoint of another job or with other settings.
+    /// Refuses a checkpoint of another job, with other settings, or of a finished run.
     pub(crate) fn check(
         &self,
         path: &Path,
@@ -112,6 +115,12 @@ impl Checkpoint {
             if saved != v {
                 return Err(mismatch(k, saved, v));
             }
+        }
+        if self.stage == DONE {
+            return Err(MigrateError::CheckpointFinished {
+                path: path.display().to_string(),
+                job: job.to_owned(),
+            });
         }
         Ok(())
     }

@@ -22,7 +22,7 @@ use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
 
-use super::checkpoint::{Checkpoint, FORMAT};
+use super::checkpoint::{Checkpoint, DONE, FORMAT};
 use super::compare::{compare_keys, pipeline_all, Finding, Settings};
 use super::diff::{filter_settings, validate_common, walk_error, Pending, Reporter};
 use super::{
@@ -445,7 +445,10 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         opts.big_key_bytes,
         1000,
     );
-    let cp_settings = filter_settings(src, dst, &opts.filter)?;
+    let mut cp_settings = filter_settings(src, dst, &opts.filter)?;
+    // A dry run's checkpoint records keys as walked that it did not copy: a real run must
+    // not take it for its own.
+    cp_settings.insert("dry_run".into(), opts.dry_run.to_string());
     let pending = Pending::new(opts.max_pending);
     let mut cp = Checkpoint {
         format: FORMAT,
@@ -608,7 +611,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         current = next;
     }
     if complete {
-        save("done", &Positions::default())?;
+        save(DONE, &Positions::default())?;
     }
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let final_diff = if opts.final_diff && complete && !opts.dry_run && !cancelled() {

@@ -12,7 +12,7 @@ use crate::command::Cmd;
 use crate::store::Store;
 use crate::Result;
 
-use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, FORMAT};
+use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, DONE, FORMAT};
 use super::compare::{compare_keys, escape_key, pair, Finding, Settings};
 use super::{
     check_pair, DiffKind, DiffOptions, DiffReport, KeyFilter, MigrateError, Mismatch, Progress,
@@ -386,7 +386,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
     if complete {
         if let Some(path) = &opts.checkpoint {
             let mut c = cp.lock();
-            c.stage = "done".into();
+            c.stage = DONE.into();
             c.positions = Positions::default();
             c.pending.clear();
             c.save(path)?;

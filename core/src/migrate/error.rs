@@ -35,7 +35,8 @@ pub enum MigrateError {
     },
     /// A checkpoint was saved with other settings than this run's.
     #[error(
-        "cannot resume from checkpoint {path}: its {setting} is {saved:?}, this run's is {now:?}"
+        "cannot resume from checkpoint {path}: its {setting} is {saved:?}, this run's is {now:?}; \
+         run without --resume, or delete the file, to start a new run"
     )]
     ResumeMismatch {
         /// The checkpoint file.
@@ -46,6 +47,18 @@ pub enum MigrateError {
         saved: String,
         /// This run's value.
         now: String,
+    },
+    /// A checkpoint of a run that finished: there is nothing to resume (a run for keys left
+    /// over is a new run).
+    #[error(
+        "checkpoint {path} is of a {job} that finished; run without --resume, or delete the \
+         file, to start a new run"
+    )]
+    CheckpointFinished {
+        /// The checkpoint file.
+        path: String,
+        /// `diff` or `migrate`.
+        job: String,
     },
     /// The destination refused a key's `RESTORE` or rewrite.
     #[error("copy of key {key} to the destination failed: {reason}")]
