@@ -10,6 +10,8 @@ use slotshift::analyzer::{analyze, load_rules, AnalyzeOptions, ProgressInfo};
 use slotshift::config::Deployment;
 use slotshift::store::{Store, StoreOptions};
 
+use crate::exit::Usage;
+
 /// Report formats.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -78,7 +80,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         (Some(file), _) => {
             Store::connect(&Deployment::from_yaml_file(file)?, StoreOptions::default())?
         }
-        (None, []) => return Err("give --url URL (or --config FILE)".into()),
+        (None, []) => return Err(Usage("give --url URL (or --config FILE)".into()).into()),
         (None, [one]) => Store::open(one)?,
         (None, many) => Store::connect(&Deployment::from_urls(many)?, StoreOptions::default())?,
     };
@@ -153,7 +155,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 report.total.keys
             ),
         }
-        std::process::exit(130);
+        std::process::exit(crate::exit::INTERRUPTED);
     }
     Ok(())
 }

@@ -10,6 +10,8 @@ use slotshift::config::Deployment;
 use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, Progress, ProgressFn};
 use slotshift::store::{Store, StoreOptions};
 
+use crate::exit::{self, Labelled, Outcome, Usage};
+
 /// Where the data comes from and goes to, and which keys: shared by `diff` and `migrate`.
 #[derive(clap::Args)]
 pub struct Endpoints {
@@ -71,20 +73,26 @@ pub struct Endpoints {
     pub quiet: bool,
 }
 
-fn open(url: &Option<String>, file: &Option<PathBuf>, what: &str) -> Result<Store, String> {
+fn open(
+    url: &Option<String>,
+    file: &Option<PathBuf>,
+    what: &'static str,
+) -> Result<Store, Box<dyn std::error::Error>> {
     let res = match (url, file) {
         (_, Some(f)) => Deployment::from_yaml_file(f)
             .map_err(slotshift::Error::from)
             .and_then(|d| Store::connect(&d, StoreOptions::default())),
         (Some(u), None) => Store::open(u),
-        (None, None) => return Err(format!("give --{what} URL or --{what}-config FILE")),
+        (None, None) => {
+            return Err(Usage(format!("give --{what} URL or --{what}-config FILE")).into())
+        }
     };
-    res.map_err(|e| format!("{what}: {e}"))
+    res.map_err(|error| Labelled { label: what, error }.into())
 }
 
 impl Endpoints {
     /// Opens both stores.
-    pub fn open(&self) -> Result<(Store, Store), String> {
+    pub fn open(&self) -> Result<(Store, Store), Box<dyn std::error::Error>> {
         let src = open(&self.source, &self.source_config, "source")?;
         let dst = open(&self.destination, &self.destination_config, "destination")?;
         Ok((src, dst))
@@ -155,7 +163,7 @@ pub struct Args {
     no_reverse: bool,
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     let e = &args.ends;
     let mut opts = DiffOptions::default();
     opts.mode = DiffMode::parse(&args.mode)?;
@@ -183,10 +191,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if !report.complete {
         eprintln!("slotshift: interrupted; continue with --resume --checkpoint FILE");
-        std::process::exit(130);
+        std::process::exit(exit::INTERRUPTED);
     }
-    if report.total_differences() > 0 {
-        std::process::exit(2);
-    }
-    Ok(())
+    Ok(Outcome::found_if(report.total_differences() > 0))
 }

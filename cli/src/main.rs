@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 mod analyze;
 mod demo;
 mod diff;
+mod exit;
 mod migrate;
 mod pipe;
 mod servers;
@@ -26,7 +27,7 @@ enum Command {
     Analyze(analyze::Args),
     /// Run the main job on an embedded topology.
     Demo(demo::Args),
-    /// Compare two deployments both ways: missing, extra, type, value, TTL (exit 2 on differences).
+    /// Compare two deployments both ways: missing, extra, type, value, TTL (exit 1 on differences).
     Diff(diff::Args),
     /// Copy what is missing or different (DUMP/RESTORE ABSTTL), re-check, then diff.
     Migrate(migrate::Args),
@@ -42,21 +43,25 @@ enum Command {
     Servers(servers::Args),
 }
 
+/// Exit codes: 0 done, 1 something found, 2 usage, 3 the run failed, 130 interrupted (see
+/// [`exit`]).
 fn main() {
+    use exit::Outcome;
     let cli = Cli::parse();
+    let clean = |r: Result<(), Box<dyn std::error::Error>>| r.map(|()| Outcome::Clean);
     let result = match cli.command {
-        Command::Analyze(args) => analyze::run(args),
-        Command::Demo(args) => demo::run(args),
+        Command::Analyze(args) => clean(analyze::run(args)),
+        Command::Demo(args) => clean(demo::run(args)),
         Command::Diff(args) => diff::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Pipe(args) => pipe::run(args),
-        Command::Slot(args) => slot::run(args),
-        Command::Status(args) => status::run(args),
-        Command::Servers(args) => servers::run(args),
+        Command::Slot(args) => clean(slot::run(args)),
+        Command::Status(args) => clean(status::run(args)),
+        Command::Servers(args) => clean(servers::run(args)),
         Command::Validate(args) => validate::run(args),
     };
-    if let Err(e) = result {
+    if let Err(e) = &result {
         eprintln!("slotshift: {e}");
-        std::process::exit(1);
     }
+    std::process::exit(exit::code(&result));
 }

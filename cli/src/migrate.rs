@@ -5,6 +5,7 @@ use std::time::Duration;
 use slotshift::migrate::{migrate, CopyMethod, MigrateOptions};
 
 use crate::diff::{cancel_flag, progress_bar, Endpoints};
+use crate::exit::{self, Outcome};
 
 /// Arguments of `slotshift migrate`.
 #[derive(clap::Args)]
@@ -29,7 +30,7 @@ pub struct Args {
     no_final_diff: bool,
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     let e = &args.ends;
     let mut opts = MigrateOptions::default();
     opts.method = match args.method.as_str() {
@@ -75,14 +76,12 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ),
             None => eprintln!("slotshift: interrupted (no --checkpoint: a new run starts over)"),
         }
-        std::process::exit(130);
+        std::process::exit(exit::INTERRUPTED);
     }
-    if report
-        .final_diff
-        .as_ref()
-        .is_some_and(|d| d.total_differences() > 0)
-    {
-        std::process::exit(2);
-    }
-    Ok(())
+    Ok(Outcome::found_if(
+        report
+            .final_diff
+            .as_ref()
+            .is_some_and(|d| d.total_differences() > 0),
+    ))
 }

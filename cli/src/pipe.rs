@@ -13,6 +13,8 @@ use slotshift::config::Deployment;
 use slotshift::reply::Reply;
 use slotshift::store::{Store, StoreOptions};
 
+use crate::exit::{Outcome, Usage};
+
 /// Arguments of `slotshift pipe`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,9 +37,9 @@ struct Summary {
     errors: BTreeMap<String, u64>,
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     if args.batch_limit == 0 {
-        return Err("--batch-limit must be a positive integer".into());
+        return Err(Usage("--batch-limit must be a positive integer".into()).into());
     }
     let deployment = Deployment::from_urls(&args.urls)?;
     let store = Store::connect(&deployment, StoreOptions::default())?;
@@ -61,7 +63,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     out.flush()?;
-    Ok(())
+    // Error replies and unreadable lines are findings, as `redis-cli --pipe` counts them.
+    Ok(Outcome::found_if(summary.errors.values().sum::<u64>() > 0))
 }
 
 /// One parsed input item: a command, or a line that could not be read as one.

@@ -13,6 +13,8 @@ use slotshift::analyzer::Normaliser;
 use slotshift::command::Cmd;
 use slotshift::validator::{classify, Violation};
 
+use crate::exit::Outcome;
+
 /// Arguments of `slotshift validate`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -207,7 +209,7 @@ pub(crate) fn scan(input: impl Read) -> Result<Findings, Box<dyn std::error::Err
     Ok(findings)
 }
 
-pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     let findings = match &args.file {
         Some(path) => {
             scan(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?)?
@@ -258,7 +260,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    Ok(())
+    // Cross-slot commands found: exit 1, so a CI job can gate on it.
+    Ok(Outcome::found_if(findings.violations() > 0))
 }
 
 #[cfg(test)]

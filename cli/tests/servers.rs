@@ -184,7 +184,7 @@ fn a_missing_redis_server_is_a_clear_error() {
         .env("SLOTSHIFT_REDIS_SERVER", "/nonexistent/redis-server")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(3), "the run failed: exit 3");
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
