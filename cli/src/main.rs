@@ -6,6 +6,7 @@ mod analyze;
 mod demo;
 mod diff;
 mod exit;
+mod logging;
 mod migrate;
 mod pipe;
 mod servers;
@@ -17,6 +18,9 @@ mod validate;
 #[derive(Parser)]
 #[command(name = "slotshift", version, about)]
 struct Cli {
+    /// More log output on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +52,7 @@ enum Command {
 fn main() {
     use exit::Outcome;
     let cli = Cli::parse();
+    logging::init(cli.verbose);
     let clean = |r: Result<(), Box<dyn std::error::Error>>| r.map(|()| Outcome::Clean);
     let result = match cli.command {
         Command::Analyze(args) => clean(analyze::run(args)),

@@ -63,7 +63,20 @@ fn diff_exits_1_on_differences_and_analyze_2_on_bad_options() {
     assert_eq!(code(&diff, ""), 0);
     assert_eq!(code(&["pipe", "--url", &src], "SET only:here 1\n"), 0);
     assert_eq!(code(&diff, ""), 1);
-    assert_eq!(code(&["migrate", "--source", &src, "--destination", &dst, "--quiet"], ""), 0);
+    assert_eq!(
+        code(
+            &[
+                "migrate",
+                "--source",
+                &src,
+                "--destination",
+                &dst,
+                "--quiet"
+            ],
+            ""
+        ),
+        0
+    );
     assert_eq!(code(&diff, ""), 0);
 
     // Usage: clap's own, a missing endpoint, a bad value the core refuses, an invalid URL.

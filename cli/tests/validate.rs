@@ -12,8 +12,8 @@ use slotshift::testing::Standalone;
 #[test]
 fn monitor_capture_is_reported_by_pattern() {
     let server = Standalone::start().unwrap();
-    let dir = tempfile_dir();
-    let capture = dir.join("monitor.txt");
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("monitor.txt");
     let mut monitor = Command::new("redis-cli")
         .args(["-p", &server.port().to_string(), "monitor"])
         .stdout(std::fs::File::create(&capture).unwrap())
@@ -84,8 +84,10 @@ fn monitor_capture_is_reported_by_pattern() {
         .arg(&capture)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
+    // Cross-slot commands found: exit 1 (docs/cli.md).
+    assert_eq!(
+        out.status.code(),
+        Some(1),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -128,11 +130,4 @@ fn monitor_capture_is_reported_by_pattern() {
         text.starts_with("7 cross-slot command(s) in 3 groups"),
         "{text}"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("slotshift-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
