@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use slotshift::migrate::{DiffKind, DiffMode, DiffOptions, KeyFilter, MigrateOptions};
 
@@ -120,15 +119,6 @@ impl MigrateReport {
     }
 }
 
-/// `ttl_tolerance` (seconds, a float) as a `Duration`; a clear error for negative or NaN.
-fn tolerance(seconds: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(seconds).map_err(|_| {
-        PyValueError::new_err(format!(
-            "ttl_tolerance must be a non-negative number of seconds, got {seconds}"
-        ))
-    })
-}
-
 /// The key filter from the keyword arguments.
 fn filter(
     py: Python<'_>,
@@ -148,7 +138,7 @@ fn filter(
 /// Compares the keys of `source` and `destination`.
 #[pyfunction]
 #[pyo3(signature = (source, destination, *, mode="full", r#match=None, key_type=None,
-    slots=None, rate=None, ttl_tolerance=1.0, reverse=true))]
+    slots=None, rate=None, ttl_tolerance_ms=1000, reverse=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn diff(
     py: Python<'_>,
@@ -159,14 +149,14 @@ pub fn diff(
     key_type: Option<String>,
     slots: Option<&str>,
     rate: Option<u64>,
-    ttl_tolerance: f64,
+    ttl_tolerance_ms: u64,
     reverse: bool,
 ) -> PyResult<DiffReport> {
     let mut opts = DiffOptions::default();
     opts.mode = DiffMode::parse(mode).map_err(|e| to_py(py, e))?;
     opts.filter = filter(py, r#match, key_type, slots)?;
     opts.rate = rate;
-    opts.ttl_tolerance = tolerance(ttl_tolerance)?;
+    opts.ttl_tolerance = Duration::from_millis(ttl_tolerance_ms);
     opts.reverse = reverse;
     let (src, dst) = (source.core()?, destination.core()?);
     let report = py
@@ -178,7 +168,7 @@ pub fn diff(
 /// Copies the keys of `source` that are missing or different on `destination`.
 #[pyfunction]
 #[pyo3(signature = (source, destination, *, r#match=None, key_type=None, slots=None,
-    rate=None, dry_run=false, ttl_tolerance=1.0, delete_extra=false))]
+    rate=None, dry_run=false, ttl_tolerance_ms=1000, delete_extra=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn migrate(
     py: Python<'_>,
@@ -189,14 +179,14 @@ pub fn migrate(
     slots: Option<&str>,
     rate: Option<u64>,
     dry_run: bool,
-    ttl_tolerance: f64,
+    ttl_tolerance_ms: u64,
     delete_extra: bool,
 ) -> PyResult<MigrateReport> {
     let mut opts = MigrateOptions::default();
     opts.filter = filter(py, r#match, key_type, slots)?;
     opts.rate = rate;
     opts.dry_run = dry_run;
-    opts.ttl_tolerance = tolerance(ttl_tolerance)?;
+    opts.ttl_tolerance = Duration::from_millis(ttl_tolerance_ms);
     opts.delete_extra = delete_extra;
     let (src, dst) = (source.core()?, destination.core()?);
     let report = py

@@ -72,8 +72,13 @@ def test_bad_options(r: slotshift.Client, rc: slotshift.Client) -> None:
         slotshift.migrate(r, rc, rate=0)
     with pytest.raises(slotshift.MigrateError, match="slots"):
         slotshift.diff(r, rc, slots="9-2")
-    with pytest.raises(ValueError, match="ttl_tolerance"):
-        slotshift.diff(r, rc, ttl_tolerance=-1.0)
+    with pytest.raises(OverflowError):
+        slotshift.diff(r, rc, ttl_tolerance_ms=-1)
+    with pytest.raises(TypeError, match="ttl_tolerance_ms"):
+        slotshift.diff(r, rc, ttl_tolerance_ms=1.5)  # type: ignore[arg-type]
+    # The old name in seconds is gone: one unit (milliseconds) in every language.
+    with pytest.raises(TypeError, match="ttl_tolerance"):
+        slotshift.diff(r, rc, ttl_tolerance=1.0)
     with pytest.raises(TypeError, match="source"):
         slotshift.migrate(r.store, rc)  # type: ignore[arg-type]
     assert issubclass(slotshift.MigrateError, slotshift.SlotshiftError)

@@ -84,18 +84,19 @@ module Slotshift
   # keys, type, value, TTL), with re-check rounds so writes in flight converge away. `source`
   # and `destination` are Slotshift::Clients (standalone, Sentinel or cluster, any mix).
   # Options: mode: ("full", "length", "outline"), match:, type:, rate: (keys/s),
-  # ttl_tolerance: (seconds). Returns a Slotshift::DiffReport.
+  # ttl_tolerance_ms: (milliseconds, as on the command line and in C). Returns a
+  # Slotshift::DiffReport.
   def diff(source, destination, **options)
-    check_migrate_args("diff", source, destination, options, %i[mode match type rate ttl_tolerance])
+    check_migrate_args("diff", source, destination, options, %i[mode match type rate ttl_tolerance_ms])
     DiffReport.new(*Native.diff(source.native, destination.native, migrate_options(options)))
   end
 
   # Copies the keys missing or different on `destination` from `source` (DUMP/RESTORE with
   # TTLs kept, verified, ending with a full diff). Options: match:, type:, rate: (keys/s),
-  # ttl_tolerance: (seconds), dry_run: (report what would be copied, write nothing).
+  # ttl_tolerance_ms: (milliseconds), dry_run: (report what would be copied, write nothing).
   # Returns a Slotshift::MigrateReport.
   def migrate(source, destination, **options)
-    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance dry_run])
+    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance_ms dry_run])
     MigrateReport.new(*Native.migrate(source.native, destination.native, migrate_options(options)))
   end
 

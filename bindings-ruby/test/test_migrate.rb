@@ -35,7 +35,10 @@ class TestMigrate < Minitest::Test
     assert_equal 300, strings.copied, strings.to_s
     assert_equal 0, dst.exists("mig:hash")
 
-    done = Slotshift.migrate(src, dst, match: "mig:*", ttl_tolerance: 2)
+    # One unit in every language: the old seconds option is refused, naming it.
+    e = assert_raises(ArgumentError) { Slotshift.migrate(src, dst, match: "mig:*", ttl_tolerance: 2) }
+    assert_match(/ttl_tolerance/, e.message)
+    done = Slotshift.migrate(src, dst, match: "mig:*", ttl_tolerance_ms: 2000)
     assert_kind_of Slotshift::MigrateReport, done
     assert_equal 1, done.copied, done.to_s
     assert_includes done.to_s, "migrate"

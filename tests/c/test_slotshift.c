@@ -1142,6 +1142,7 @@ static void test_diff_and_migrate(void) {
     slotshift_migrate_report *mr = NULL;
     CHECK_OK(slotshift_migrate(src, dst, m, &mr, &err), err);
     CHECK(slotshift_migrate_report_copied(mr) == 41);
+    json = NULL; /* a failed call leaves it untouched: not the freed report's */
     CHECK_OK(slotshift_migrate_report_json(mr, &json, &len), NULL);
     CHECK(json != NULL && strstr(json, "\"dry_run\": true") != NULL);
     slotshift_migrate_report_free(mr);
@@ -1157,6 +1158,7 @@ static void test_diff_and_migrate(void) {
     mr = NULL;
     CHECK_OK(slotshift_migrate(src, dst, m, &mr, &err), err);
     CHECK(slotshift_migrate_report_copied(mr) == 41);
+    json = NULL; /* a failed call leaves it untouched: not the freed report's */
     CHECK_OK(slotshift_migrate_report_json(mr, &json, &len), NULL);
     CHECK(json != NULL && strlen(json) == len);
     CHECK(json != NULL && strstr(json, "\"dry_run\": false") != NULL);

@@ -83,7 +83,7 @@ def diff(
     key_type: str | None = None,
     slots: str | None = None,
     rate: int | None = None,
-    ttl_tolerance: float = 1.0,
+    ttl_tolerance_ms: int = 1000,
     reverse: bool = True,
 ) -> DiffReport: ...
 def migrate(
@@ -95,7 +95,7 @@ def migrate(
     slots: str | None = None,
     rate: int | None = None,
     dry_run: bool = False,
-    ttl_tolerance: float = 1.0,
+    ttl_tolerance_ms: int = 1000,
     delete_extra: bool = False,
 ) -> MigrateReport: ...
 @final

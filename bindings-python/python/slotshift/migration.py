@@ -23,8 +23,8 @@ def diff(source: Client, destination: Client, **options: Any) -> _slotshift.Diff
     """Compares every key of ``source`` with ``destination`` (and, with ``reverse``, the
     other way): missing, extra, type, value and TTL differences, re-checked before they are
     reported. Options: ``mode`` (``"full"``, ``"length"``, ``"outline"``), ``match``,
-    ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``ttl_tolerance``
-    (seconds), ``reverse``. Raises ``MigrateError`` for bad options and for the same store
+    ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``ttl_tolerance_ms``
+    (milliseconds, as on the command line and in C), ``reverse``. Raises ``MigrateError`` for bad options and for the same store
     on both sides.
     """
     return _slotshift.diff(
@@ -36,7 +36,7 @@ def migrate(source: Client, destination: Client, **options: Any) -> _slotshift.M
     """Copies the keys of ``source`` that are missing or different on ``destination``
     (``DUMP``/``RESTORE``, TTLs kept), then diffs both ways. Options: ``match``,
     ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``dry_run``,
-    ``ttl_tolerance`` (seconds), ``delete_extra``. Raises ``MigrateError`` for bad options,
+    ``ttl_tolerance_ms`` (milliseconds), ``delete_extra``. Raises ``MigrateError`` for bad options,
     the same store on both sides, and a read-only destination.
     """
     return _slotshift.migrate(

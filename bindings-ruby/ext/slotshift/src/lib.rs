@@ -571,8 +571,8 @@ fn diff(
     }
     o.filter = key_filter(ruby, options)?;
     o.rate = opt_u64(ruby, options, "rate")?;
-    if let Some(d) = opt_duration(ruby, options, "ttl_tolerance")? {
-        o.ttl_tolerance = d;
+    if let Some(ms) = opt_u64(ruby, options, "ttl_tolerance_ms")? {
+        o.ttl_tolerance = Duration::from_millis(ms);
     }
     let (src, dst) = (source.store.clone(), destination.store.clone());
     let report = gvl::blocking(ruby, move || slotshift::migrate::diff(&src, &dst, &o))?;
@@ -593,8 +593,8 @@ fn migrate(
     let mut o = slotshift::migrate::MigrateOptions::default();
     o.filter = key_filter(ruby, options)?;
     o.rate = opt_u64(ruby, options, "rate")?;
-    if let Some(d) = opt_duration(ruby, options, "ttl_tolerance")? {
-        o.ttl_tolerance = d;
+    if let Some(ms) = opt_u64(ruby, options, "ttl_tolerance_ms")? {
+        o.ttl_tolerance = Duration::from_millis(ms);
     }
     if let Some(b) = opt_bool(options, "dry_run") {
         o.dry_run = b;
