@@ -150,7 +150,7 @@ impl SlotLister {
                 continue;
             }
             if !self.hot.is_empty() {
-                self.flush(true, ctx.batch);
+                self.flush();
                 let slots = std::mem::take(&mut self.hot);
                 self.passes.push_back(HotPass {
                     node: self.owner.clone(),
@@ -164,57 +164,45 @@ impl SlotLister {
                 continue;
             }
             if !self.passes.is_empty() {
-                self.flush(true, ctx.batch);
+                self.flush();
                 self.step_pass(ctx)?;
                 continue;
             }
             if !self.keys.is_empty() || !self.finished.is_empty() {
-                self.flush(true, ctx.batch);
+                self.flush();
                 continue;
             }
             return Ok(None);
         }
     }
 
-    /// Moves gathered keys into pages of `batch` (all of them when `all`).
-    fn flush(&mut self, all: bool, batch: usize) {
-        let batch = batch.max(1);
-        while self.keys.len() >= batch
-            || (all && (!self.keys.is_empty() || !self.finished.is_empty()))
-        {
-            let rest = self.keys.split_off(self.keys.len().min(batch));
-            let keys = std::mem::replace(&mut self.keys, rest);
-            // Slots are finished with the page holding their last key: only the last page of
-            // a flush can carry them.
-            let update = if self.keys.is_empty() && !self.finished.is_empty() {
-                Some(Update::Slots(std::mem::take(&mut self.finished)))
-            } else {
-                None
-            };
-            self.ready.push_back(Page { keys, update });
+    /// Sends what was gathered as one page, with the slots it finishes. Every page that holds
+    /// keys of a finished slot also marks that slot done, so a checkpoint taken after any
+    /// committed page never holds keys of a slot it does not count as done (a resume would
+    /// walk them again).
+    fn flush(&mut self) {
+        if self.keys.is_empty() && self.finished.is_empty() {
+            return;
         }
+        let keys = std::mem::take(&mut self.keys);
+        let finished = std::mem::take(&mut self.finished);
+        let update = (!finished.is_empty()).then_some(Update::Slots(finished));
+        self.ready.push_back(Page { keys, update });
     }
 
+    /// Gathers a finished slot's keys. Pages end at slot boundaries: before a slot whose keys
+    /// would take the gathered ones past the batch, and once the batch is reached (a page
+    /// holds at most a batch, or one slot's keys, at most [`SLOT_BOUND`]).
     fn add_slot(&mut self, ctx: Ctx<'_>, slot: u16, keys: Vec<Vec<u8>>) -> Result<()> {
         let keys = filter_listed(ctx, keys)?;
+        let batch = ctx.batch.max(1);
+        if !self.keys.is_empty() && self.keys.len() + keys.len() > batch {
+            self.flush();
+        }
         self.keys.extend(keys);
         self.finished.push(slot);
-        if self.keys.len() >= ctx.batch.max(1) {
-            // Everything gathered so far belongs to finished slots.
-            let finished = std::mem::take(&mut self.finished);
-            let keys = std::mem::take(&mut self.keys);
-            let mut pages: Vec<Vec<Vec<u8>>> = keys
-                .chunks(ctx.batch.max(1))
-                .map(<[Vec<u8>]>::to_vec)
-                .collect();
-            let last = pages.pop().unwrap_or_default();
-            for keys in pages {
-                self.ready.push_back(Page { keys, update: None });
-            }
-            self.ready.push_back(Page {
-                keys: last,
-                update: Some(Update::Slots(finished)),
-            });
+        if self.keys.len() >= batch {
+            self.flush();
         }
         Ok(())
     }
