@@ -271,16 +271,7 @@ impl Copier<'_> {
                     )?;
                     let bad_reply = |r: &Reply| reply_error("SCAN family", r);
                     let r = server_err(Ok(r))?;
-                    let (next, elems) = match r {
-                        Reply::Array(p) if p.len() == 2 => {
-                            let mut p = p.into_iter();
-                            match (p.next(), p.next()) {
-                                (Some(c), Some(e)) => (c, e),
-                                _ => return Err(bad_reply(&Reply::Nil)),
-                            }
-                        }
-                        other => return Err(bad_reply(&other)),
-                    };
+                    let [next, elems] = two(r).map_err(|r| bad_reply(&r))?;
                     let items = flat(elems);
                     cursor = next
                         .as_bytes()
@@ -327,16 +318,7 @@ impl Copier<'_> {
                     let n = entries.len();
                     let mut last = None;
                     for e in entries {
-                        let (id, fields) = match e {
-                            Reply::Array(p) if p.len() == 2 => {
-                                let mut p = p.into_iter();
-                                match (p.next(), p.next()) {
-                                    (Some(id), Some(f)) => (id, f),
-                                    _ => return Err(bad_entry(&Reply::Nil)),
-                                }
-                            }
-                            other => return Err(bad_entry(&other)),
-                        };
+                        let [id, fields] = two(e).map_err(|e| bad_entry(&e))?;
                         let fields = flat(fields);
                         let id = id
                             .as_bytes()
@@ -406,6 +388,15 @@ impl Copier<'_> {
             }
         }
         Ok(true)
+    }
+}
+
+/// The two elements of a two-element array reply (a SCAN-family page, a stream entry); the
+/// reply itself when it has another shape.
+fn two(r: Reply) -> std::result::Result<[Reply; 2], Reply> {
+    match r {
+        Reply::Array(p) => p.try_into().map_err(Reply::Array),
+        other => Err(other),
     }
 }
 
