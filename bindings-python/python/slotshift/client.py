@@ -49,7 +49,6 @@ def _store_options(opts: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     return decode, out
 
 
-
 def _url_host(host: object) -> str:
     """``host`` as it stands in a URL (an IPv6 address in brackets); a clear error for what
     is not a host name or address (None would otherwise be looked up as "none", and '@' or
