@@ -1,7 +1,8 @@
 # One task runner for the whole workspace. `make test` and `make demo` install what they need.
 #
 # Each language binding adds its own targets in mk/<lang>.mk and appends them to TEST_TARGETS
-# (and BENCH_TARGETS); its Debian packages are listed in scripts/packages/<lang>.txt.
+# (and BENCH_TARGETS, COMPAT_TARGETS); its Debian packages are listed in
+# scripts/packages/<lang>.txt.
 SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
@@ -9,8 +10,12 @@ SLOTSHIFT := target/debug/slotshift
 
 TEST_TARGETS := lint test-rust
 BENCH_TARGETS := bench-rust
+# The peers' own suites (../shared/compat/) run against the peer AND slotshift on the same
+# servers; each regenerates the committed list of tests the peer passes there, which `make
+# test` compares slotshift's side against.
+COMPAT_TARGETS :=
 
-.PHONY: setup build test test-rust demo bench bench-rust lint fmt command-table cli
+.PHONY: setup build test test-rust demo bench bench-rust compat lint fmt command-table cli
 
 setup:
 	@scripts/setup.sh
@@ -46,6 +51,10 @@ bench: setup
 
 bench-rust:
 	$(CARGO) bench -p slotshift
+
+## make compat: both sides of every peer suite; rewrites the committed pass lists.
+compat: setup
+	$(MAKE) -k --no-print-directory $(COMPAT_TARGETS)
 
 ## make lint: the core's layering (scripts/layers.py: no import cycle, nothing above the
 ## transport imported by it), rustfmt and clippy -D warnings on the default members (core,

@@ -81,7 +81,8 @@ for prog in "$@"; do
     if [ "${VALGRIND:-1}" = 1 ]; then
         # Errors and definite/indirect/possible leaks fail the run; "still reachable" (the
         # runtime's worker threads and process-wide statics, alive until exit) does not.
-        valgrind --quiet --error-exitcode=99 --leak-check=full \
+        # --num-callers=40: the suppressions name frames deeper than valgrind's default 12.
+        valgrind --quiet --error-exitcode=99 --leak-check=full --num-callers=40 \
             --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible \
             --suppressions=tests/c/valgrind.supp ${VALGRIND_ARGS:-} \
