@@ -45,6 +45,7 @@ mod persist;
 pub mod pipeline;
 pub mod reply;
 pub mod route;
+pub mod session;
 pub mod slot;
 pub mod store;
 #[cfg(feature = "embedded")]

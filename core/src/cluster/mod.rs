@@ -58,6 +58,14 @@ pub enum RoutingError {
         /// The error reply as received.
         reply: String,
     },
+    /// A node was asked for by address that the deployment does not list.
+    #[error("{addr} is not a node of this deployment (its nodes: {known})")]
+    UnknownNode {
+        /// The address asked for.
+        addr: String,
+        /// The nodes the deployment lists.
+        known: String,
+    },
     /// No node serves the slot, even after refreshing the map.
     #[error("slot {slot} is not served by any node")]
     SlotNotServed {

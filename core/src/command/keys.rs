@@ -178,6 +178,21 @@ impl KeyTable {
 
 /// Keys of `cmd` according to `info` (which must be the entry [`KeyTable::lookup`] gave).
 pub fn key_indices_for(info: &CommandInfo, cmd: &Cmd) -> Result<KeyIndices, CommandError> {
+    indices_for(info, cmd, false)
+}
+
+/// The arguments that decide which slot `cmd` goes to on a cluster: its keys, and the shard
+/// channels of `SPUBLISH` / `SSUBSCRIBE` / `SUNSUBSCRIBE` (key specs flagged `not_key`: names
+/// that are not keys but hash to a slot like one).
+pub fn slot_indices_for(info: &CommandInfo, cmd: &Cmd) -> Result<KeyIndices, CommandError> {
+    indices_for(info, cmd, true)
+}
+
+fn indices_for(
+    info: &CommandInfo,
+    cmd: &Cmd,
+    not_keys_too: bool,
+) -> Result<KeyIndices, CommandError> {
     let argc = cmd.len();
     if !info.arity_ok(argc) {
         return Err(CommandError::WrongArity {
@@ -187,10 +202,11 @@ pub fn key_indices_for(info: &CommandInfo, cmd: &Cmd) -> Result<KeyIndices, Comm
         });
     }
     let mut out = KeyIndices::new();
-    if !info.has_keys() {
+    let has_names = info.has_keys() || (not_keys_too && !info.key_specs.is_empty());
+    if !has_names {
         return Ok(out);
     }
-    if let Err(failure) = keys_from_specs(info, cmd, &mut out) {
+    if let Err(failure) = keys_from_specs(info, cmd, not_keys_too, &mut out) {
         out.clear();
         match (failure, info.getkeys) {
             (_, Some(rule)) => apply_rule(rule, info, cmd, &mut out)?,
@@ -244,11 +260,16 @@ fn eq_ci(arg: Option<&[u8]>, word: &str) -> bool {
 }
 
 /// The server's key-spec walk. Positions are pushed to `out` in spec order.
-fn keys_from_specs(info: &CommandInfo, cmd: &Cmd, out: &mut KeyIndices) -> Result<(), SpecFailure> {
+fn keys_from_specs(
+    info: &CommandInfo,
+    cmd: &Cmd,
+    not_keys_too: bool,
+    out: &mut KeyIndices,
+) -> Result<(), SpecFailure> {
     // i64 throughout: argument counts fit, and negative offsets stay exact.
     let argc = i64::try_from(cmd.len()).map_err(|_| SpecFailure::OutOfRange)?;
     for spec in info.key_specs.iter() {
-        if spec.flags.contains(KeySpecFlags::NOT_KEY) {
+        if spec.flags.contains(KeySpecFlags::NOT_KEY) && !not_keys_too {
             continue;
         }
         let mut first: i64 = match &spec.begin_search {
@@ -405,6 +426,37 @@ fn apply_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_channels_route_but_are_not_keys() {
+        let table = KeyTable::builtin();
+        for (args, channels) in [
+            (&["SPUBLISH", "orders:{42}", "paid"][..], vec![1]),
+            (&["SSUBSCRIBE", "a{x}", "b{x}"][..], vec![1, 2]),
+            (&["SUNSUBSCRIBE", "a{x}"][..], vec![1]),
+        ] {
+            let cmd = Cmd::from_args(args);
+            let info = table.lookup(&cmd).unwrap();
+            assert!(key_indices_for(info, &cmd).unwrap().is_empty(), "{args:?}");
+            assert_eq!(
+                slot_indices_for(info, &cmd).unwrap().to_vec(),
+                channels,
+                "{args:?}"
+            );
+        }
+        // Keys route as keys; PUBLISH (any node) has nothing to route by.
+        let get = Cmd::from_args(&["GET", "k"]);
+        assert_eq!(
+            slot_indices_for(table.lookup(&get).unwrap(), &get)
+                .unwrap()
+                .to_vec(),
+            vec![1]
+        );
+        let publish = Cmd::from_args(&["PUBLISH", "c", "m"]);
+        assert!(slot_indices_for(table.lookup(&publish).unwrap(), &publish)
+            .unwrap()
+            .is_empty());
+    }
 
     #[test]
     fn strict_counts() {

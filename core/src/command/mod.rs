@@ -42,7 +42,7 @@ pub use info::{
     AclCategories, BeginSearch, CommandFlags, CommandInfo, FindKeys, GetKeysRule, KeySpec,
     KeySpecFlags,
 };
-pub use keys::{key_indices_for, KeyIndices, KeyTable};
+pub use keys::{key_indices_for, slot_indices_for, KeyIndices, KeyTable};
 
 /// Errors about a command: unknown name, wrong number of arguments, malformed key counts, and
 /// failures reading the table from a server.

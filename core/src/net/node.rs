@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo};
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ProtocolVersion, PushInfo};
 
 use crate::net::{ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
+
+/// Where a dedicated RESP3 connection sends its push frames.
+pub(crate) type PushSender = tokio::sync::mpsc::UnboundedSender<PushInfo>;
 
 /// A request that failed below the protocol: no reply came back.
 #[derive(Debug)]
@@ -108,13 +111,7 @@ impl NodeConn {
         }
         let conn = tokio::time::timeout(self.connect_timeout, self.open())
             .await
-            .map_err(|_| {
-                ConnectionError::new(
-                    &self.addr,
-                    ConnectionErrorKind::Timeout,
-                    format!("connect timed out after {:?}", self.connect_timeout),
-                )
-            })??;
+            .map_err(|_| self.connect_timed_out())??;
         let mut state = self.state.lock();
         state.0 += 1;
         state.1 = Some(conn.clone());
@@ -122,18 +119,50 @@ impl NodeConn {
     }
 
     async fn open(&self) -> Result<MultiplexedConnection, ConnectionError> {
-        self.open_with(Some(self.response_timeout)).await
+        self.open_with(Some(self.response_timeout), None).await
+    }
+
+    /// A connection of the caller's own (never the shared one), opened within the connect
+    /// timeout, with `response_timeout` on its replies (`None`: the caller times each request).
+    /// With `push`, it speaks RESP3 and every push frame (pub/sub messages and subscription
+    /// confirmations) goes to `push`; a lost connection sends a `Disconnection` push.
+    pub(crate) async fn open_dedicated(
+        &self,
+        response_timeout: Option<Duration>,
+        push: Option<PushSender>,
+    ) -> Result<MultiplexedConnection, ConnectionError> {
+        tokio::time::timeout(self.connect_timeout, self.open_with(response_timeout, push))
+            .await
+            .map_err(|_| self.connect_timed_out())?
+    }
+
+    fn connect_timed_out(&self) -> ConnectionError {
+        ConnectionError::new(
+            &self.addr,
+            ConnectionErrorKind::Timeout,
+            format!("connect timed out after {:?}", self.connect_timeout),
+        )
     }
 
     async fn open_with(
         &self,
         response_timeout: Option<Duration>,
+        push: Option<PushSender>,
     ) -> Result<MultiplexedConnection, ConnectionError> {
-        let client = redis::Client::open(self.info.clone())
-            .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
-        let config = AsyncConnectionConfig::new()
+        let mut info = self.info.clone();
+        let mut config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.connect_timeout))
             .set_response_timeout(response_timeout);
+        if let Some(push) = push {
+            let resp3 = info
+                .redis_settings()
+                .clone()
+                .set_protocol(ProtocolVersion::RESP3);
+            info = info.set_redis_settings(resp3);
+            config = config.set_push_sender(push);
+        }
+        let client = redis::Client::open(info)
+            .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
@@ -186,16 +215,9 @@ impl NodeConn {
         wait: Option<Duration>,
     ) -> Result<redis::Value, NodeFailure> {
         let timeout = wait.map(|w| w + self.response_timeout);
-        let mut conn = tokio::time::timeout(self.connect_timeout, self.open_with(timeout))
+        let mut conn = self
+            .open_dedicated(timeout, None)
             .await
-            .map_err(|_| NodeFailure {
-                error: ConnectionError::new(
-                    &self.addr,
-                    ConnectionErrorKind::Timeout,
-                    format!("connect timed out after {:?}", self.connect_timeout),
-                ),
-                sent: false,
-            })?
             .map_err(|error| NodeFailure { error, sent: false })?;
         conn.send_packed_command(cmd)
             .await

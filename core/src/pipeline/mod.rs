@@ -252,7 +252,7 @@ where
     let mut commands = Vec::with_capacity(cmds.len());
     for (ci, cmd) in cmds.iter().enumerate() {
         let (info, keys) = match table.lookup(cmd) {
-            Ok(info) => match crate::command::key_indices_for(info, cmd) {
+            Ok(info) => match crate::command::slot_indices_for(info, cmd) {
                 Ok(idx) => (Some(info), idx),
                 Err(_) => (Some(info), Default::default()),
             },

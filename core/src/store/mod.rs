@@ -260,7 +260,7 @@ impl Store {
         let (readonly, first_key) = match crate::command::lookup(cmd) {
             Ok(info) => (
                 info.flags().is_readonly(),
-                crate::command::key_indices_for(info, cmd)
+                crate::command::slot_indices_for(info, cmd)
                     .ok()
                     .and_then(|idx| idx.first().and_then(|&i| cmd.get(i))),
             ),
@@ -514,6 +514,59 @@ impl Store {
         let mut unit = self.unit(cmd);
         unit.route = Route::Node(node.clone());
         self.send_one(unit).await
+    }
+
+    /// The connection settings of the master that serves `slot` (a cluster's slot owner as
+    /// the store's map has it, refreshed once when no node serves it; the one server
+    /// otherwise), for a connection of the caller's own ([`crate::session`]).
+    pub(crate) async fn node_for_slot(&self, slot: Slot) -> Result<Arc<NodeConn>> {
+        match &*self.backend().await? {
+            Backend::Single(single) => Ok(single.node()),
+            Backend::Cluster(router) => {
+                if router.topology().master_of(slot).is_none() {
+                    router.refresh(true).await?;
+                }
+                let topology = router.topology();
+                let owner = topology
+                    .master_of(slot)
+                    .ok_or(Error::Routing(RoutingError::SlotNotServed { slot }))?;
+                Ok(router.node(owner, false))
+            }
+        }
+    }
+
+    /// The connection settings of the node at `addr`, which must be the server (or the
+    /// Sentinel-named master) or a node of the cluster's map.
+    pub(crate) async fn node_at(&self, addr: &NodeAddr) -> Result<Arc<NodeConn>> {
+        let unknown = |known: Vec<String>| {
+            Error::Routing(RoutingError::UnknownNode {
+                addr: addr.to_string(),
+                known: known.join(", "),
+            })
+        };
+        match &*self.backend().await? {
+            Backend::Single(single) => {
+                let node = single.node();
+                if node.addr == *addr {
+                    Ok(node)
+                } else {
+                    Err(unknown(vec![node.addr.to_string()]))
+                }
+            }
+            Backend::Cluster(router) => {
+                let topology = router.topology();
+                if topology.knows(addr) {
+                    Ok(router.node(addr, false))
+                } else {
+                    Err(unknown(topology.masters().map(|a| a.to_string()).collect()))
+                }
+            }
+        }
+    }
+
+    /// The store's validator, recorder and stats, for connections of the caller's own.
+    pub(crate) fn hooks(&self) -> &crate::instrument::StoreHooks {
+        &self.shared.hooks
     }
 
     /// The masters: every master that serves slots on a cluster, the server otherwise.

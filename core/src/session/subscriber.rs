@@ -1,0 +1,282 @@
+//! Pub/sub on a connection of the caller's own.
+//!
+//! The connection speaks RESP3, where a subscribed connection may still run any command and
+//! every message and subscription confirmation arrives as a push frame, kept in order in an
+//! inbox until [`Subscriber::next_message`] takes it. Messages read the way RESP2 sends them:
+//! an array of the kind and its fields, `["message", channel, payload]`,
+//! `["pmessage", pattern, channel, payload]`, `["smessage", channel, payload]`,
+//! `["subscribe", channel, count]` … So pub/sub needs a server that speaks RESP3 (Redis 6 or
+//! later); an older one refuses the connection with a clear error.
+
+use std::collections::BTreeSet;
+
+use parking_lot::Mutex;
+use redis::PushInfo;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::{final_reply, Line, Target};
+use crate::command::Cmd;
+use crate::instrument::Via;
+use crate::net::NodeAddr;
+use crate::reply::{Reply, ServerError};
+use crate::store::Store;
+use crate::{Error, Result};
+
+/// The subscription commands, each with its kind of subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn command(self, subscribe: bool) -> &'static str {
+        match (self, subscribe) {
+            (Kind::Channel, true) => "SUBSCRIBE",
+            (Kind::Channel, false) => "UNSUBSCRIBE",
+            (Kind::Pattern, true) => "PSUBSCRIBE",
+            (Kind::Pattern, false) => "PUNSUBSCRIBE",
+            (Kind::Shard, true) => "SSUBSCRIBE",
+            (Kind::Shard, false) => "SUNSUBSCRIBE",
+        }
+    }
+}
+
+/// A pub/sub connection (see the [module](self)). Safe to share between threads: one thread
+/// may read messages while another changes the subscriptions.
+pub struct Subscriber {
+    store: Store,
+    line: Line,
+    inbox: tokio::sync::Mutex<UnboundedReceiver<PushInfo>>,
+    /// The shard channels subscribed to (a `SUNSUBSCRIBE` of all goes out one per channel,
+    /// so that each request gets exactly one confirmation).
+    shard_channels: Mutex<BTreeSet<Vec<u8>>>,
+    response_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("node", &self.line.addr)
+            .field("open", &self.line.is_open())
+            .finish()
+    }
+}
+
+impl Subscriber {
+    /// Opens a pub/sub connection to the node `target` names. On a cluster, `SUBSCRIBE` and
+    /// `PSUBSCRIBE` hear every node's messages from any node ([`Target::Default`]); a shard
+    /// channel is heard on the master of its slot ([`Target::Key`] with the channel's name).
+    pub fn open(store: &Store, target: &Target) -> Result<Subscriber> {
+        crate::store::block_on(Subscriber::open_async(store, target))?
+    }
+
+    /// [`Subscriber::open`] for async callers.
+    pub async fn open_async(store: &Store, target: &Target) -> Result<Subscriber> {
+        let node = target.node(store).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let conn = node.open_dedicated(None, Some(tx)).await?;
+        Ok(Subscriber {
+            store: store.clone(),
+            line: Line::new(node.addr.clone(), conn),
+            inbox: tokio::sync::Mutex::new(rx),
+            shard_channels: Mutex::new(BTreeSet::new()),
+            response_timeout: store.options().response_timeout,
+        })
+    }
+
+    /// The node this subscriber is connected to.
+    pub fn node(&self) -> &NodeAddr {
+        &self.line.addr
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        self.line.is_open()
+    }
+
+    /// Closes the connection (every subscription ends); messages already received can still
+    /// be read.
+    pub fn close(&self) {
+        self.line.close("closed by the caller".into());
+    }
+
+    /// Subscribes to `channels` (at least one); one `subscribe` confirmation per channel
+    /// follows in the messages.
+    pub fn subscribe<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<()> {
+        self.change(Kind::Channel, true, channels)
+    }
+
+    /// Subscribes to the channels that match `patterns` (glob-style, at least one).
+    pub fn psubscribe<C: AsRef<[u8]>>(&self, patterns: &[C]) -> Result<()> {
+        self.change(Kind::Pattern, true, patterns)
+    }
+
+    /// Subscribes to shard `channels` (Redis 7; at least one), which must hash to slots this
+    /// node serves.
+    pub fn ssubscribe<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<()> {
+        self.change(Kind::Shard, true, channels)
+    }
+
+    /// Unsubscribes from `channels`; from every channel when `channels` is empty.
+    pub fn unsubscribe<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<()> {
+        self.change(Kind::Channel, false, channels)
+    }
+
+    /// Unsubscribes from `patterns`; from every pattern when `patterns` is empty.
+    pub fn punsubscribe<C: AsRef<[u8]>>(&self, patterns: &[C]) -> Result<()> {
+        self.change(Kind::Pattern, false, patterns)
+    }
+
+    /// Unsubscribes from shard `channels`; from every shard channel when `channels` is empty.
+    pub fn sunsubscribe<C: AsRef<[u8]>>(&self, channels: &[C]) -> Result<()> {
+        self.change(Kind::Shard, false, channels)
+    }
+
+    fn change<C: AsRef<[u8]>>(&self, kind: Kind, subscribe: bool, names: &[C]) -> Result<()> {
+        let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_ref().to_vec()).collect();
+        crate::store::block_on(self.change_async(kind, subscribe, names))?
+    }
+
+    async fn change_async(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
+        let name = kind.command(subscribe);
+        if subscribe && names.is_empty() {
+            return Err(Error::Server(ServerError::new(
+                "ERR",
+                format!("{name} needs at least one channel or pattern"),
+            )));
+        }
+        let mut cmd = Cmd::new(name);
+        for n in &names {
+            cmd.arg(n);
+        }
+        let hooks = self.store.hooks();
+        let probe = hooks.before(std::slice::from_ref(&cmd), Via::Call)?;
+        // Recorded as an OK reply; the confirmations follow in the messages.
+        let result = self
+            .send_change(kind, subscribe, names)
+            .await
+            .map(|()| Reply::Status("OK".into()));
+        hooks.after_call(probe, &cmd, &result);
+        result.map(drop)
+    }
+
+    async fn send_change(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
+        let mut conn = self.line.conn()?;
+        let timeout = Some(self.response_timeout);
+        match kind {
+            // The library counts the confirmations of these itself (one per name, or as many
+            // as there were subscriptions for an unsubscribe of all).
+            Kind::Channel if subscribe => self.line.request(timeout, conn.subscribe(names)).await,
+            Kind::Channel => self.line.request(timeout, conn.unsubscribe(names)).await,
+            Kind::Pattern if subscribe => self.line.request(timeout, conn.psubscribe(names)).await,
+            Kind::Pattern => self.line.request(timeout, conn.punsubscribe(names)).await,
+            // Shard channels go one per request: each request then gets exactly one
+            // confirmation, its reply.
+            Kind::Shard => {
+                let names = if !subscribe && names.is_empty() {
+                    let all: Vec<Vec<u8>> = self.shard_channels.lock().iter().cloned().collect();
+                    if all.is_empty() {
+                        // Nothing to leave: the server confirms once, with a nil channel.
+                        vec![Vec::new()]
+                    } else {
+                        all
+                    }
+                } else {
+                    names
+                };
+                for channel in names {
+                    let mut cmd = redis::cmd(kind.command(subscribe));
+                    if !channel.is_empty() {
+                        cmd.arg(&channel);
+                    }
+                    let reply = self
+                        .line
+                        .request(timeout, conn.send_packed_command(&cmd))
+                        .await?;
+                    final_reply(reply)?;
+                    let mut subscribed = self.shard_channels.lock();
+                    if subscribe {
+                        subscribed.insert(channel);
+                    } else {
+                        subscribed.remove(&channel);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends any other command on the pub/sub connection (`PING`, `PUBLISH` …). Its reply is
+    /// RESP3-typed (a map for `HGETALL`, a double for `ZSCORE`).
+    pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
+        crate::store::block_on(self.call_async(cmd))?
+    }
+
+    /// [`Subscriber::call`] for async callers.
+    pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
+        let hooks = self.store.hooks();
+        let probe = hooks.before(std::slice::from_ref(cmd), Via::Call)?;
+        let result = async {
+            let mut conn = self.line.conn()?;
+            let packed = cmd.to_redis();
+            let timeout = Some(self.response_timeout);
+            final_reply(
+                self.line
+                    .request(timeout, conn.send_packed_command(&packed))
+                    .await?,
+            )
+        }
+        .await;
+        hooks.after_call(probe, cmd, &result);
+        result
+    }
+
+    /// The next message or confirmation, waiting at most `timeout` (`None`: until one comes);
+    /// `Ok(None)` when none came in time. After the connection is lost or closed, the messages
+    /// received before are still given, then an error that says why.
+    pub fn next_message(&self, timeout: Option<std::time::Duration>) -> Result<Option<Reply>> {
+        crate::store::block_on(self.next_message_async(timeout))?
+    }
+
+    /// [`Subscriber::next_message`] for async callers. Cancel-safe: a message is never lost
+    /// when the future is dropped.
+    pub async fn next_message_async(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Option<Reply>> {
+        let mut inbox = self.inbox.lock().await;
+        loop {
+            if !self.line.is_open() {
+                // Only what is already in the inbox; then why the connection is closed.
+                return match inbox.try_recv() {
+                    Ok(push) => Ok(Some(message(push))),
+                    Err(_) => self.line.conn().map(|_| None),
+                };
+            }
+            let push = match timeout {
+                Some(limit) => match tokio::time::timeout(limit, inbox.recv()).await {
+                    Ok(push) => push,
+                    Err(_) => return Ok(None),
+                },
+                None => inbox.recv().await,
+            };
+            match push {
+                Some(push) if push.kind == redis::PushKind::Disconnection => {
+                    self.line.close("the connection was lost".into());
+                }
+                Some(push) => return Ok(Some(message(push))),
+                None => self.line.close("the connection was lost".into()),
+            }
+        }
+    }
+}
+
+/// A push frame as RESP2 sends the same message: its kind, then its fields.
+fn message(push: PushInfo) -> Reply {
+    let mut items = Vec::with_capacity(push.data.len() + 1);
+    items.push(Reply::Bulk(push.kind.to_string().into_bytes()));
+    items.extend(push.data.into_iter().map(Reply::from_value));
+    Reply::Array(items)
+}
