@@ -12,7 +12,7 @@ use slotshift::command::Cmd;
 use slotshift::config::Deployment;
 use slotshift::store::{ConnectionErrorKind, Store, StoreOptions};
 use slotshift::Error;
-use support::fake::{shards_all_slots, Action, FakeNode};
+use support::fake::{shards, shards_all_slots, Action, FakeNode};
 
 fn name(args: &[Vec<u8>]) -> String {
     String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
@@ -56,6 +56,45 @@ fn malformed_resp_is_a_protocol_error() {
         "{err}"
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// A command the key table does not know goes to any master; when that node answers MOVED (a
+/// newer server's keyed command), the redirect is followed rather than retried on the same
+/// node until the redirect budget runs out.
+#[test]
+fn a_keyless_command_follows_its_moved() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    use std::sync::Arc;
+    let b_port = Arc::new(AtomicU16::new(0));
+    let a_port = Arc::new(AtomicU16::new(0));
+    let topology = {
+        let (a, b) = (a_port.clone(), b_port.clone());
+        move || {
+            let (a, b) = (a.load(Ordering::SeqCst), b.load(Ordering::SeqCst));
+            Action::Reply(shards(&[(0, 8191, a), (8192, 16383, b)]))
+        }
+    };
+    let a = {
+        let (topology, b) = (topology.clone(), b_port.clone());
+        FakeNode::start(move |_, args| match name(args).as_str() {
+            "CLUSTER" => Some(topology()),
+            "NEWCMD" => Some(Action::Reply(
+                format!("-MOVED 9000 127.0.0.1:{}\r\n", b.load(Ordering::SeqCst)).into_bytes(),
+            )),
+            _ => None,
+        })
+    };
+    a_port.store(a.port(), Ordering::SeqCst);
+    let b = FakeNode::start(move |_, args| match name(args).as_str() {
+        "CLUSTER" => Some(topology()),
+        "NEWCMD" => Some(Action::raw("+from-b\r\n")),
+        _ => None,
+    });
+    b_port.store(b.port(), Ordering::SeqCst);
+    let store = open(&a).unwrap();
+    let reply = store.call(&Cmd::from_args(["NEWCMD", "k"])).unwrap();
+    assert_eq!(reply, slotshift::reply::Reply::Status("from-b".into()));
+    assert_eq!(store.stats().moved, 1);
 }
 
 #[test]

@@ -45,6 +45,10 @@ fn missing_reply(addr: &NodeAddr) -> Error {
 #[derive(Default)]
 struct UnitState {
     asking: Option<NodeAddr>,
+    /// Where the last MOVED sent a unit routed to any master (a command the key table gives
+    /// no slot, which a node answered with MOVED): the slot map cannot place it, so it follows
+    /// the redirect itself. A unit sent to a chosen node stays there.
+    moved_to: Option<NodeAddr>,
     /// A replica failed this read (moved, loading, unreachable): read from the master.
     avoid_replica: bool,
     redirects: usize,
@@ -288,6 +292,9 @@ impl Router {
             return Some((addr, false));
         }
         match &unit.route {
+            Route::AnyMaster if state.moved_to.is_some() => {
+                state.moved_to.as_ref().map(|a| (a, false))
+            }
             Route::Node(addr) => Some((addr, false)),
             Route::AnyMaster => topology
                 .masters()
@@ -639,6 +646,7 @@ impl Router {
                 self.counters.moved();
                 self.apply_moved(*slot, to, generation);
                 self.schedule_refresh();
+                state.moved_to = Some(to.clone());
             }
             Redirect::Ask(_, to) => {
                 self.counters.ask();

@@ -157,10 +157,20 @@ fn serve(stream: TcpStream, port: u16, script: &Script, stop: &AtomicBool, reque
 /// A `CLUSTER SHARDS` reply: one shard owning every slot, served by 127.0.0.1:`port`.
 #[allow(dead_code)]
 pub fn shards_all_slots(port: u16) -> Vec<u8> {
-    format!(
-        "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*1\r\n*12\r\n\
-         $2\r\nid\r\n$3\r\nabc\r\n$4\r\nport\r\n:{port}\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n\
-         $8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n"
-    )
-    .into_bytes()
+    shards(&[(0, 16383, port)])
+}
+
+/// A `CLUSTER SHARDS` reply: one shard per `(first slot, last slot, port)`, each one master on
+/// 127.0.0.1.
+#[allow(dead_code)]
+pub fn shards(list: &[(u16, u16, u16)]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", list.len());
+    for (i, (first, last, port)) in list.iter().enumerate() {
+        out += &format!(
+            "*4\r\n$5\r\nslots\r\n*2\r\n:{first}\r\n:{last}\r\n$5\r\nnodes\r\n*1\r\n*12\r\n\
+             $2\r\nid\r\n$3\r\nab{i}\r\n$4\r\nport\r\n:{port}\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n\
+             $8\r\nendpoint\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$6\r\nonline\r\n"
+        );
+    }
+    out.into_bytes()
 }
