@@ -48,7 +48,7 @@ use redis::aio::MultiplexedConnection;
 
 use crate::command::Cmd;
 use crate::instrument::Via;
-use crate::net::node::NodeConn;
+use crate::net::node::{NodeConn, PushSender};
 use crate::net::{ConnectionError, ConnectionErrorKind, NodeAddr};
 use crate::reply::{Reply, ServerError};
 use crate::slot::{key_slot, Slot};
@@ -83,18 +83,34 @@ impl Target {
     }
 }
 
-/// The connection of a [`Session`] or [`Subscriber`]: open, or closed with the reason.
+/// The connection of a [`Session`] or [`Subscriber`]: open, or closed with the reason; with
+/// the store whose settings and hooks it uses.
 struct Line {
+    store: Store,
     addr: NodeAddr,
+    response_timeout: Duration,
     state: Mutex<std::result::Result<MultiplexedConnection, String>>,
 }
 
 impl Line {
-    fn new(addr: NodeAddr, conn: MultiplexedConnection) -> Line {
-        Line {
-            addr,
+    /// Opens a dedicated connection to the node `target` names (RESP3 with `push` given).
+    async fn open(store: &Store, target: &Target, push: Option<PushSender>) -> Result<Line> {
+        let node = target.node(store).await?;
+        let conn = node.open_dedicated(None, push).await?;
+        Ok(Line {
+            store: store.clone(),
+            addr: node.addr.clone(),
+            response_timeout: store.options().response_timeout,
             state: Mutex::new(Ok(conn)),
-        }
+        })
+    }
+
+    /// `name { node, open }`, for the Debug of a session or subscriber (no secret in it).
+    fn debug_as(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name)
+            .field("node", &self.addr)
+            .field("open", &self.is_open())
+            .finish()
     }
 
     /// The open connection, or the error that says why it is closed.
@@ -193,17 +209,12 @@ fn final_reply(value: redis::Value) -> Result<Reply> {
 /// Safe to share between threads; requests from several threads go out in turn on the one
 /// connection, so state set by one (a `WATCH`) is seen by the others.
 pub struct Session {
-    store: Store,
     line: Line,
-    response_timeout: Duration,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("node", &self.line.addr)
-            .field("open", &self.line.is_open())
-            .finish()
+        self.line.debug_as("Session", f)
     }
 }
 
@@ -215,12 +226,8 @@ impl Session {
 
     /// [`Session::open`] for async callers.
     pub async fn open_async(store: &Store, target: &Target) -> Result<Session> {
-        let node = target.node(store).await?;
-        let conn = node.open_dedicated(None, None).await?;
         Ok(Session {
-            store: store.clone(),
-            line: Line::new(node.addr.clone(), conn),
-            response_timeout: store.options().response_timeout,
+            line: Line::open(store, target, None).await?,
         })
     }
 
@@ -251,7 +258,7 @@ impl Session {
                 None => {}
             }
         }
-        Some(self.response_timeout.saturating_add(wait))
+        Some(self.line.response_timeout.saturating_add(wait))
     }
 
     /// Sends one command; an error reply is `Err(Error::Server)` and leaves the session open.
@@ -261,7 +268,7 @@ impl Session {
 
     /// [`Session::call`] for async callers.
     pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
-        let hooks = self.store.hooks();
+        let hooks = self.line.store.hooks();
         let probe = hooks.before(std::slice::from_ref(cmd), Via::Call)?;
         let result = self.send(cmd).await;
         hooks.after_call(probe, cmd, &result);
@@ -288,7 +295,7 @@ impl Session {
 
     /// [`Session::pipeline`] for async callers.
     pub async fn pipeline_async(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        let hooks = self.store.hooks();
+        let hooks = self.line.store.hooks();
         let probe = hooks.before(cmds, Via::Pipeline)?;
         let result = self.send_all(cmds).await;
         hooks.after_pipeline(probe, cmds, &result);

@@ -46,21 +46,16 @@ impl Kind {
 /// A pub/sub connection (see the [module](self)). Safe to share between threads: one thread
 /// may read messages while another changes the subscriptions.
 pub struct Subscriber {
-    store: Store,
     line: Line,
     inbox: tokio::sync::Mutex<UnboundedReceiver<PushInfo>>,
     /// The shard channels subscribed to (a `SUNSUBSCRIBE` of all goes out one per channel,
     /// so that each request gets exactly one confirmation).
     shard_channels: Mutex<BTreeSet<Vec<u8>>>,
-    response_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriber")
-            .field("node", &self.line.addr)
-            .field("open", &self.line.is_open())
-            .finish()
+        self.line.debug_as("Subscriber", f)
     }
 }
 
@@ -74,15 +69,11 @@ impl Subscriber {
 
     /// [`Subscriber::open`] for async callers.
     pub async fn open_async(store: &Store, target: &Target) -> Result<Subscriber> {
-        let node = target.node(store).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let conn = node.open_dedicated(None, Some(tx)).await?;
         Ok(Subscriber {
-            store: store.clone(),
-            line: Line::new(node.addr.clone(), conn),
+            line: Line::open(store, target, Some(tx)).await?,
             inbox: tokio::sync::Mutex::new(rx),
             shard_channels: Mutex::new(BTreeSet::new()),
-            response_timeout: store.options().response_timeout,
         })
     }
 
@@ -151,7 +142,7 @@ impl Subscriber {
         for n in &names {
             cmd.arg(n);
         }
-        let hooks = self.store.hooks();
+        let hooks = self.line.store.hooks();
         let probe = hooks.before(std::slice::from_ref(&cmd), Via::Call)?;
         // Recorded as an OK reply; the confirmations follow in the messages.
         let result = self
@@ -164,7 +155,7 @@ impl Subscriber {
 
     async fn send_change(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
         let mut conn = self.line.conn()?;
-        let timeout = Some(self.response_timeout);
+        let timeout = Some(self.line.response_timeout);
         match kind {
             // The library counts the confirmations of these itself (one per name, or as many
             // as there were subscriptions for an unsubscribe of all).
@@ -216,12 +207,12 @@ impl Subscriber {
 
     /// [`Subscriber::call`] for async callers.
     pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
-        let hooks = self.store.hooks();
+        let hooks = self.line.store.hooks();
         let probe = hooks.before(std::slice::from_ref(cmd), Via::Call)?;
         let result = async {
             let mut conn = self.line.conn()?;
             let packed = cmd.to_redis();
-            let timeout = Some(self.response_timeout);
+            let timeout = Some(self.line.response_timeout);
             final_reply(
                 self.line
                     .request(timeout, conn.send_packed_command(&packed))
