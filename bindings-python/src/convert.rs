@@ -18,7 +18,8 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 }
 
 /// Appends one argument the way redis-py encodes it: bytes as they are, str as UTF-8, int in
-/// decimal, float by `repr`. Anything else (None, bool, lists …) is a `TypeError`.
+/// decimal, float by `repr`. Anything else (None, bool, lists …) is redis-py's `DataError`
+/// (slotshift's subclass is also a `TypeError`).
 pub fn push_arg(cmd: &mut Cmd, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     if let Ok(b) = obj.cast::<PyBytes>() {
         cmd.arg(b.as_bytes());
@@ -44,11 +45,15 @@ pub fn push_arg(cmd: &mut Cmd, obj: &Bound<'_, PyAny>) -> PyResult<()> {
     Ok(())
 }
 
+/// redis-py's `DataError` (slotshift's subclass, also a `TypeError`), with redis-py's text.
 fn invalid_input(obj: &Bound<'_, PyAny>) -> PyErr {
-    PyTypeError::new_err(format!(
-        "Invalid input of type: '{}'. Convert to a bytes, string, int or float first.",
-        type_name(obj)
-    ))
+    crate::errors::data_error(
+        obj.py(),
+        format!(
+            "Invalid input of type: '{}'. Convert to a bytes, string, int or float first.",
+            type_name(obj)
+        ),
+    )
 }
 
 /// A command from Python arguments (the name first).

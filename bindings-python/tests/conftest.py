@@ -96,7 +96,7 @@ def r(standalone_url: str) -> Iterator[slotshift.Client]:
 @pytest.fixture()
 def rc(cluster_urls: list[str]) -> Iterator[slotshift.Client]:
     """A slotshift client on the cluster, emptied first."""
-    with slotshift.Client.from_urls(cluster_urls) as client:
+    with slotshift.RedisCluster.from_urls(cluster_urls) as client:
         client.flushdb()
         yield client
 

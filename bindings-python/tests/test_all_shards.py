@@ -52,7 +52,7 @@ def rc3(servers_3x1: dict[str, Any], masters: list[redis.Redis]) -> Iterator[slo
     for node in masters:
         node.flushall()
         node.script_flush()
-    with slotshift.Client.from_urls(servers_3x1["cluster"]) as client:
+    with slotshift.RedisCluster.from_urls(servers_3x1["cluster"]) as client:
         yield client
 
 
@@ -82,7 +82,7 @@ def test_keys_returns_the_keys_of_every_master(rc3: slotshift.Client, masters: l
     assert sorted(rc3.keys("allshards:*")) == expected
     assert sorted(rc3.keys()) == expected  # no key twice (replicas are not asked)
     assert sorted(rc3.keys("allshards:1*")) == sorted(k.encode() for k in KEYS if k.startswith("allshards:1"))
-    with slotshift.Client(_store=rc3.store.with_decode(True)) as text:
+    with slotshift.Client(_store=rc3.store, decode_responses=True) as text:
         assert sorted(text.keys("allshards:*")) == sorted(KEYS)
     own: list[Any] = []
     for node in masters:
@@ -121,7 +121,7 @@ def test_script_load_then_evalsha_on_every_master(rc3: slotshift.Client, masters
     assert rc3.execute_command("SCRIPT", "EXISTS", sha) == [1]
     assert rc3.execute_command("SCRIPT", "FLUSH") in (b"OK", "OK")
     assert [node.script_exists(sha) for node in masters] == [[False]] * 3
-    with pytest.raises(slotshift.ResponseError, match="NOSCRIPT"):
+    with pytest.raises(slotshift.NoScriptError, match="No matching script"):
         rc3.execute_command("EVALSHA", sha, 1, KEYS[0])
 
 

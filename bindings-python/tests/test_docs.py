@@ -19,7 +19,7 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python.md").read
 def doc_env(standalone_url: str, cluster_urls: list[str]) -> Iterator[None]:
     os.environ["REDIS_URL"] = standalone_url
     os.environ["REDIS_CLUSTER_URLS"] = ",".join(cluster_urls)
-    for c in (slotshift.Client.from_url(standalone_url), slotshift.Client.from_urls(cluster_urls)):
+    for c in (slotshift.Client.from_url(standalone_url), slotshift.RedisCluster.from_urls(cluster_urls)):
         c.flushdb()
         c.close()
     yield

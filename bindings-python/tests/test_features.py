@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 import pytest
+import redis
 
 import slotshift
 
@@ -189,40 +190,61 @@ def test_bad_arguments_raise_clear_errors(r: slotshift.Client, standalone_url: s
         slotshift.Client.from_url(standalone_url, batch_limit=0)
     with pytest.raises(ValueError, match="cross_slot_validation"):
         slotshift.Client.from_url(standalone_url, cross_slot_validation="loud")
-    with pytest.raises(ValueError, match="encoding"):
-        slotshift.Client.from_url(standalone_url, encoding="latin-1")
-    with pytest.raises(TypeError, match="ex must be an int or a timedelta"):
-        r.set("a", 1, ex="10")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="only one of ex, px"):
+    with pytest.raises(LookupError, match="no-such-codec"):
+        slotshift.Client.from_url(standalone_url, encoding="no-such-codec")
+    with pytest.raises(ValueError, match="protocol=2 only"):
+        slotshift.Client.from_url(standalone_url, protocol=3)
+    with pytest.raises(TypeError, match="client_name="):
+        slotshift.Client.from_url(standalone_url, client_name="app")
+    with pytest.raises(TypeError, match="from_url takes db= in the URL"):
+        slotshift.Client.from_url(standalone_url, db=1)
+    # redis-py keywords slotshift does not implement are accepted at their default only.
+    with slotshift.Client.from_url(standalone_url, retry_on_timeout=False, client_name=None) as c:
+        assert c.ping() is True
+    # Every argument error is also redis-py's DataError.
+    with pytest.raises(redis.DataError):
+        r.set("a", None)  # type: ignore[arg-type]
+    # Argument checks are redis-py's own (its command methods): DataError, its messages.
+    with pytest.raises(redis.DataError, match="mutually exclusive"):
         r.set("a", 1, ex=1, px=1)
-    with pytest.raises(ValueError, match="nx and xx"):
+    with pytest.raises(redis.DataError, match="mutually exclusive"):
         r.set("a", 1, nx=True, xx=True)
-    with pytest.raises(ValueError, match="ZADD requires"):
+    with pytest.raises(redis.DataError, match="ZADD requires"):
         r.zadd("z", {})
-    with pytest.raises(ValueError, match="hset"):
+    with pytest.raises(redis.DataError, match="hset"):
         r.hset("h")
     with pytest.raises(TypeError, match=r"commands\[0\] must be a sequence of arguments"):
         r.store.pipeline(["GET a"])
     with pytest.raises(ValueError, match="at least its name"):
         r.store.call()
-    with pytest.raises(TypeError, match="primary must be a slotshift.Client"):
+    with pytest.raises(TypeError, match="primary must be a slotshift.Redis or RedisCluster"):
         slotshift.MultiStore("x", primary=1, secondary=r)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="primary_read_percentage must be 0 to 100"):
         slotshift.MultiStore("x", primary=r, secondary=r, primary_read_percentage=101)
     with pytest.raises(UnicodeDecodeError):
         r.set("bin", b"\xff")
-        slotshift.Client(_store=r.store.with_decode(True)).get("bin")
+        slotshift.Client(_store=r.store, decode_responses=True).get("bin")
     # The client still works after all of that.
     assert r.ping() is True
 
 
-def test_closed_client_raises_connection_error(standalone_url: str) -> None:
+def test_closed_client_reconnects_as_redis_py(standalone_url: str) -> None:
+    """As redis-py: close() releases the connections and the next command connects again;
+    a client made from a store (not an address) cannot, and says so."""
     c = slotshift.Client.from_url(standalone_url)
     with c:
         assert c.ping() is True
     assert c.store.closed
+    assert c.set("reopened", "yes") is True
+    assert not c.store.closed
+    assert c.pipeline().get("reopened").execute() == [b"yes"]
+    c.close()
+    assert c.pipeline().get("reopened").execute() == [b"yes"]
+    c.close()
+    shared = slotshift.Client(_store=slotshift.Client.from_url(standalone_url).store)
+    shared.close()
     with pytest.raises(slotshift.ConnectionError, match="closed"):
-        c.get("a")
+        shared.get("a")
 
 
 def test_redis_py_style_constructor(standalone_url: str) -> None:
@@ -305,5 +327,5 @@ def test_analyze_report(r: slotshift.Client) -> None:
     assert only.keys == 50
     with pytest.raises(ValueError, match="count must be a positive integer"):
         slotshift.analyze(r, count=0)
-    with pytest.raises(TypeError, match="needs a slotshift.Client"):
+    with pytest.raises(TypeError, match=r"needs a slotshift.Redis or RedisCluster \(slotshift.Client\)"):
         slotshift.analyze("redis://x")  # type: ignore[arg-type]

@@ -230,7 +230,7 @@ def fork_clients(standalone_url: str, cluster_urls: list[str]) -> Iterator[None]
     emptied first."""
     r = slotshift.Client.from_url(standalone_url, name="py_fork_old", instrument=True,
                                   cross_slot_validation="count")
-    rc = slotshift.Client.from_urls(cluster_urls, name="py_fork_new", instrument=True,
+    rc = slotshift.RedisCluster.from_urls(cluster_urls, name="py_fork_new", instrument=True,
                                     cross_slot_validation="count")
     r.flushdb()
     rc.flushdb()

@@ -1,6 +1,10 @@
-"""slotshift: a redis-py-shaped client on a Rust core — cluster slot routing, CrossSlot
-pipeline batching, the MultiStore for zero-downtime migrations, the keyspace analyzer,
-``diff`` and ``migrate`` between deployments.
+"""slotshift: redis-py's ``Redis`` / ``RedisCluster`` on a Rust core — cluster slot routing,
+CrossSlot pipeline batching, the MultiStore for zero-downtime migrations, the keyspace
+analyzer, ``diff`` and ``migrate`` between deployments.
+
+``slotshift.Redis`` and ``slotshift.RedisCluster`` inherit redis-py's command mixins, so every
+redis-py command method exists with its signature and return value; every exception is a
+subclass of redis-py's (``except redis.RedisError`` keeps working).
 
     >>> import slotshift
     >>> slotshift.key_slot("{user1000}.following") == slotshift.key_slot("{user1000}.followers")
@@ -10,26 +14,43 @@ pipeline batching, the MultiStore for zero-downtime migrations, the keyspace ana
 from __future__ import annotations
 
 from ._slotshift import (
-    AnalyzerError as AnalyzerError,
-    ConfigError as ConfigError,
-    ConnectionError as ConnectionError,
-    CrossSlotError as CrossSlotError,
-    EmbeddedServerError as EmbeddedServerError,
-    InvalidCommandError as InvalidCommandError,
-    MigrateError as MigrateError,
-    MultiStoreError as MultiStoreError,
-    PipelineError as PipelineError,
-    ResponseError as ResponseError,
-    RoutingError as RoutingError,
-    SlotError as SlotError,
-    SlotshiftError as SlotshiftError,
     __version__ as __version__,
     error_class as error_class,
     key_slot as key_slot,
     key_slots as key_slots,
     metrics_text as metrics_text,
 )
-from .client import Client as Client, Pipeline as Pipeline
+from .client import (
+    Client as Client,
+    ClusterPipeline as ClusterPipeline,
+    Pipeline as Pipeline,
+    Redis as Redis,
+    RedisCluster as RedisCluster,
+)
+from .exceptions import (
+    AnalyzerError as AnalyzerError,
+    AuthenticationError as AuthenticationError,
+    ClusterDownError as ClusterDownError,
+    ConfigError as ConfigError,
+    ConnectionError as ConnectionError,
+    CrossSlotError as CrossSlotError,
+    CrossSlotTransactionError as CrossSlotTransactionError,
+    DataError as DataError,
+    DedicatedConnectionError as DedicatedConnectionError,
+    EmbeddedServerError as EmbeddedServerError,
+    InvalidCommandError as InvalidCommandError,
+    MigrateError as MigrateError,
+    MovedError as MovedError,
+    MultiStoreError as MultiStoreError,
+    NoScriptError as NoScriptError,
+    PipelineError as PipelineError,
+    ResponseError as ResponseError,
+    RoutingError as RoutingError,
+    SlotError as SlotError,
+    SlotshiftError as SlotshiftError,
+    TimeoutError as TimeoutError,
+    WatchError as WatchError,
+)
 from .instrument import (
     Recorded as Recorded,
     Recorder as Recorder,
@@ -47,10 +68,13 @@ from .migration import (
 from .multistore import PHASES as PHASES, MultiStore as MultiStore
 
 __all__ = [
-    "AnalyzerError", "Client", "ConfigError", "ConnectionError", "CrossSlotError",
-    "DiffReport", "EmbeddedServerError", "InvalidCommandError", "MigrateError", "MigrateReport",
-    "MultiStore", "MultiStoreError", "PHASES",
-    "Pipeline", "PipelineError", "Recorded", "Recorder", "Report", "ResponseError",
-    "RoutingError", "SlotError", "SlotshiftError", "__version__", "allow_cross_slot", "analyze",
-    "diff", "error_class", "key_slot", "key_slots", "metrics_text", "migrate", "report_dict",
+    "AnalyzerError", "AuthenticationError", "Client", "ClusterDownError", "ClusterPipeline",
+    "ConfigError", "ConnectionError", "CrossSlotError", "CrossSlotTransactionError",
+    "DataError", "DedicatedConnectionError", "DiffReport", "EmbeddedServerError",
+    "InvalidCommandError", "MigrateError", "MigrateReport", "MovedError", "MultiStore",
+    "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "Recorded",
+    "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
+    "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
+    "allow_cross_slot", "analyze", "diff", "error_class", "key_slot", "key_slots",
+    "metrics_text", "migrate", "report_dict",
 ]

@@ -1,52 +1,120 @@
-"""``Client`` and ``Pipeline``: redis-py's ``Redis`` / ``RedisCluster`` API over a slotshift store."""
+"""``Redis``, ``RedisCluster`` and their pipelines: redis-py's own command layer over the
+slotshift core.
+
+redis-py builds every command as the arguments of one method, ``execute_command(*args,
+**options)``, and turns replies into its types with its response callbacks. These classes
+inherit redis-py's command mixins (``redis.commands.CoreCommands`` …) and implement that one
+method on the core's store: every redis-py method exists with redis-py's signature and return
+value, while routing, pipelining per node, CrossSlot batching and instrumentation happen in the
+Rust core (with the GIL released).
+"""
 
 from __future__ import annotations
 
+import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
+
+import redis
+import redis.client
+from redis._parsers.encoders import Encoder
+from redis._parsers.response_callbacks import get_response_callbacks
+from redis.client import EMPTY_RESPONSE, NEVER_DECODE, CaseInsensitiveDict
+from redis.commands import CoreCommands, RedisClusterCommands, SentinelCommands
+from redis.commands.core import Script
+from redis.lock import Lock
 
 from . import _slotshift
-from .commands import CALLBACKS, Callback, Commands, KeyT, bool_ok, flatten_scan
-from ._slotshift import RoutingError, SlotshiftError
+from .exceptions import DedicatedConnectionError, WatchError
 
-__all__ = ["Client", "Pipeline"]
+__all__ = ["Client", "ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
 
-_OPTION_NAMES = {
-    # redis-py's names → the store's options
+_RESPONSE_ERROR = redis.exceptions.ResponseError
+
+#: Commands that change or depend on the state of one connection. The core multiplexes every
+#: command over connections shared by all callers (and has no dedicated-connection API yet), so
+#: these are refused before anything is sent: run on a shared connection they would change it
+#: for everyone (SELECT, MULTI, AUTH …) or take it over (SUBSCRIBE, MONITOR).
+SESSION_COMMANDS = frozenset(
+    "SELECT WATCH UNWATCH MULTI EXEC DISCARD SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE "
+    "PUNSUBSCRIBE SUNSUBSCRIBE MONITOR QUIT RESET HELLO AUTH READONLY READWRITE SYNC PSYNC "
+    "ASKING".split()
+)
+#: ``CLIENT`` subcommands that set state on the connection they run on.
+SESSION_CLIENT_SUBCOMMANDS = frozenset(
+    "SETNAME REPLY TRACKING CACHING NO-EVICT NO-TOUCH SETINFO".split()
+)
+
+# redis-py's keyword arguments slotshift maps onto the core's options.
+_TIMEOUTS = {
     "socket_timeout": "response_timeout",
     "socket_connect_timeout": "connect_timeout",
-    "response_timeout": "response_timeout",
-    "connect_timeout": "connect_timeout",
-    "retry_deadline": "retry_deadline",
-    "name": "name",
-    "read_from_replicas": "read_from_replicas",
-    "idempotent_writes": "idempotent_writes",
-    "instrument": "instrument",
-    "batch_limit": "batch_limit",
-    "cross_slot_validation": "cross_slot_validation",
+}
+# slotshift's own store options (see Store.open).
+_STORE_OPTIONS = frozenset(
+    "response_timeout connect_timeout retry_deadline name read_from_replicas idempotent_writes "
+    "instrument batch_limit cross_slot_validation".split()
+)
+# Connection keywords: accepted by the constructors, given in the URL by from_url.
+_ADDRESS_OPTIONS = frozenset(
+    "host port db password username unix_socket_path ssl ssl_keyfile ssl_certfile "
+    "ssl_ca_certs ssl_cert_reqs ssl_check_hostname".split()
+)
+# What every constructor understands beside the redis-py keywords that only take their default.
+_DECODE_OPTIONS = frozenset({"decode_responses", "encoding", "encoding_errors", "protocol"})
+
+_UNSET: Any = object()
+
+
+def _redis_defaults() -> dict[str, Any]:
+    """redis-py's ``Redis.__init__`` and ``RedisCluster.__init__`` keyword defaults."""
+    import inspect
+
+    out: dict[str, Any] = {}
+    for fn in (redis.cluster.RedisCluster.__init__, redis.Redis.__init__):
+        for name, p in inspect.signature(fn).parameters.items():
+            if p.default is not inspect.Parameter.empty:
+                out[name] = p.default
+    return out
+
+
+_REDIS_DEFAULTS = _redis_defaults()
+
+# Why a redis-py keyword is refused when it is not at its default.
+_UNSUPPORTED_WHY = {
+    "client_name": "the core does not send CLIENT SETNAME when it connects",
+    "connection_pool": "the core keeps its own connections",
+    "single_connection_client": "the core has no dedicated-connection API yet",
+    "max_connections": "the core multiplexes commands over its own connections",
+    "credential_provider": "the core takes credentials from the URL or username=/password=",
+    "retry": "the core retries by its own policy (retry_deadline=)",
+    "retry_on_error": "the core retries by its own policy (retry_deadline=)",
+    "retry_on_timeout": "the core retries by its own policy (retry_deadline=)",
+    "cache": "client-side caching is not implemented",
+    "cache_config": "client-side caching is not implemented",
+    "legacy_responses": "slotshift returns redis-py's RESP2 (legacy) shapes",
+    "connection_class": "the core keeps its own connections",
 }
 
 
-def _store_options(opts: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-    decode = opts.pop("decode_responses", False)
-    if not isinstance(decode, bool):
-        raise TypeError(f"decode_responses must be a bool, not {type(decode).__name__}")
-    encoding = opts.pop("encoding", "utf-8")
-    if str(encoding).lower().replace("_", "-") not in ("utf-8", "utf8"):
-        raise ValueError(f"encoding must be 'utf-8' (slotshift decodes UTF-8 only), got {encoding!r}")
-    out: dict[str, Any] = {}
-    for key, value in opts.items():
-        target = _OPTION_NAMES.get(key)
-        if target is None:
-            raise TypeError(
-                f"unexpected keyword argument {key!r}; slotshift.Client accepts "
-                + ", ".join(sorted(["decode_responses", "encoding", *_OPTION_NAMES]))
-            )
-        if value is not None:
-            out[target] = value
-    return decode, out
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except Exception:
+        return False
+
+
+def _check_unsupported(cls_name: str, name: str, value: Any) -> None:
+    """Accepts a redis-py keyword slotshift does not implement only at redis-py's default;
+    otherwise a TypeError naming it."""
+    if name in _REDIS_DEFAULTS:
+        if _same(value, _REDIS_DEFAULTS[name]):
+            return
+        why = _UNSUPPORTED_WHY.get(name, "slotshift does not implement it")
+        raise TypeError(f"{cls_name} does not support {name}= (other than its default): {why}")
+    raise TypeError(f"{cls_name} got an unexpected keyword argument {name!r}")
 
 
 def _url_host(host: object) -> str:
@@ -67,74 +135,160 @@ def _whole(name: str, value: object) -> int:
     return value
 
 
-class Client(Commands):
-    """A client of one deployment — a standalone server, a Sentinel-managed master or a Redis
-    Cluster (detected from the URL) — with redis-py's method names and return values.
+class _Settings:
+    """The keyword arguments of a constructor, checked and split: the URL parts, the store's
+    options and the reply decoding."""
 
-    >>> import slotshift
-    >>> r = slotshift.Client.from_url(URL)
-    >>> r.set("greeting", "hello")
-    True
-    >>> r.get("greeting")
-    b'hello'
-    >>> r.close()
-    """
+    def __init__(self, cls_name: str, options: dict[str, Any], *, address: bool) -> None:
+        self.cls_name = cls_name
+        self.store: dict[str, Any] = {}
+        self.address: dict[str, Any] = {}
+        decode = options.pop("decode_responses", False)
+        if not isinstance(decode, bool):
+            raise TypeError(f"decode_responses must be a bool, not {type(decode).__name__}")
+        self.decode_responses = decode
+        self.encoding = options.pop("encoding", "utf-8")
+        self.encoding_errors = options.pop("encoding_errors", "strict")
+        if not isinstance(self.encoding, str) or not isinstance(self.encoding_errors, str):
+            raise TypeError("encoding and encoding_errors must be str")
+        import codecs
 
-    def __init__(
-        self,
-        host: str = "localhost",
-        port: int = 6379,
-        db: int = 0,
-        password: Optional[str] = None,
-        username: Optional[str] = None,
-        *,
-        ssl: bool = False,
-        _store: Optional[_slotshift.Store] = None,
-        **options: Any,
-    ) -> None:
-        """Connects like ``redis.Redis(host=, port=, db=, password=, username=)``."""
-        if _store is None:
-            decode, opts = _store_options(options)
-            auth = ""
-            if password is not None or username is not None:
-                auth = urllib.parse.quote(username or "", safe="")
-                if password is not None:
-                    auth += ":" + urllib.parse.quote(password, safe="")
-                auth += "@"
+        codecs.lookup(self.encoding)  # LookupError naming an unknown encoding
+        protocol = options.pop("protocol", None)
+        if protocol not in (None, 2, "2"):
+            raise ValueError(
+                f"{cls_name} supports protocol=2 only (redis-py's RESP2 reply shapes), "
+                f"got protocol={protocol!r}")
+        for key, value in options.items():
+            if key in _TIMEOUTS or key in _STORE_OPTIONS:
+                if value is not None:
+                    self.store[_TIMEOUTS.get(key, key)] = value
+            elif key in _ADDRESS_OPTIONS:
+                if not address:
+                    raise TypeError(
+                        f"{cls_name}.from_url takes {key}= in the URL, not as a keyword argument")
+                self.address[key] = value
+            else:
+                _check_unsupported(cls_name, key, value)
+        # UTF-8 with strict errors is decoded by the core; other encodings here, by redis-py's
+        # Encoder.
+        self.native_decode = decode and (
+            codecs.lookup(self.encoding).name == "utf-8" and self.encoding_errors == "strict")
+
+    def url(self, host: str, port: int) -> str:
+        """The URL of a standalone server from the address keywords."""
+        a = self.address
+        auth = ""
+        password, username = a.get("password"), a.get("username")
+        if password is not None or username is not None:
+            auth = urllib.parse.quote(username or "", safe="")
+            if password is not None:
+                auth += ":" + urllib.parse.quote(str(password), safe="")
+            auth += "@"
+        query: list[tuple[str, str]] = []
+        db = _whole("db", a.get("db", 0))
+        ssl = bool(a.get("ssl", False))
+        tls = {"ssl_keyfile": "key_file", "ssl_certfile": "cert_file", "ssl_ca_certs": "ca_file"}
+        for key, name in tls.items():
+            if a.get(key) is not None:
+                if not ssl:
+                    raise ValueError(f"{key}= needs ssl=True")
+                query.append((name, str(a[key])))
+        reqs = a.get("ssl_cert_reqs", "required")
+        check_hostname = a.get("ssl_check_hostname", True)
+        insecure = reqs is None or str(getattr(reqs, "name", reqs)).lower() in (
+            "none", "cert_none")
+        if ssl and insecure:
+            query.append(("insecure", "true"))
+        elif not check_hostname:
+            raise ValueError(
+                "ssl_check_hostname=False needs ssl_cert_reqs='none' (the core verifies both or "
+                "neither)")
+        sock = a.get("unix_socket_path")
+        if sock is not None:
+            query.append(("db", str(db)))
+            url = f"unix://{auth}{urllib.parse.quote(str(sock))}"
+        else:
             scheme = "rediss" if ssl else "redis"
-            address = f"{_url_host(host)}:{_whole('port', port)}/{_whole('db', db)}"
-            _store = _slotshift.Store.open(f"{scheme}://{auth}{address}", decode=decode, **opts)
-        self._store = _store
-        self._call = _store.call
+            url = f"{scheme}://{auth}{_url_host(host)}:{_whole('port', port)}/{db}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        return url
 
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> "Client":
-        """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``, any node of a
-        cluster). Options: ``decode_responses``, ``socket_timeout``, ``socket_connect_timeout``,
-        ``name``, ``read_from_replicas``, ``idempotent_writes``, ``instrument``,
-        ``batch_limit``, ``cross_slot_validation``, ``retry_deadline``."""
-        if not isinstance(url, str):
-            raise TypeError(f"url must be a str, not {type(url).__name__}")
-        decode, opts = _store_options(dict(options))
-        return cls(_store=_slotshift.Store.open(url, decode=decode, **opts))
+    def open(self, url: Union[str, list[str]]) -> _slotshift.Store:
+        return _slotshift.Store.open(url, decode=self.native_decode, **self.store)
 
-    @classmethod
-    def from_urls(cls, urls: Sequence[str], **options: Any) -> "Client":
-        """A client for a cluster given by several seed URLs."""
-        if isinstance(urls, (str, bytes)):
-            raise TypeError("urls must be a sequence of str, not a single string")
-        decode, opts = _store_options(dict(options))
-        return cls(_store=_slotshift.Store.open(list(urls), decode=decode, **opts))
 
-    # --------------------------------------------------------------- plumbing
+def _split_name(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """redis-py's convention: a first argument with spaces (``"CONFIG GET"``) is several
+    words of the command name."""
+    first = args[0]
+    if isinstance(first, str) and " " in first:
+        return (*first.split(), *args[1:])
+    return args
 
-    def _run(self, callback: Callback, *args: Any) -> Any:
-        r = self._call(*args)
-        return r if callback is None else callback(r)
 
-    def get(self, name: KeyT) -> Any:
-        """``GET``: the value, or None."""
-        return self._call(b"GET", name)
+def _upper_name(args: tuple[Any, ...]) -> str:
+    first = args[0]
+    if isinstance(first, bytes):
+        first = first.decode("utf-8", "replace")
+    return str(first).upper()
+
+
+def _check_session(args: tuple[Any, ...]) -> None:
+    """Refuses a command that needs a dedicated connection (see ``SESSION_COMMANDS``)."""
+    name = _upper_name(args)
+    words = name.split()
+    head = words[0] if words else name
+    if head in SESSION_COMMANDS:
+        raise DedicatedConnectionError(
+            f"{head} needs a dedicated connection, which the slotshift core does not offer "
+            f"yet: commands run on connections shared by every caller")
+    if head == "CLIENT":
+        sub = words[1] if len(words) > 1 else (
+            _upper_name(args[1:]) if len(args) > 1 else "")
+        if sub in SESSION_CLIENT_SUBCOMMANDS:
+            raise DedicatedConnectionError(
+                f"CLIENT {sub} needs a dedicated connection, which the slotshift core does "
+                f"not offer yet: commands run on connections shared by every caller")
+
+
+class _ScriptForPipelines(Script):
+    """redis-py's ``Script``, which also knows slotshift's pipelines (so a script called
+    on one is loaded before the pipeline runs, as redis-py does for its own)."""
+
+    def __call__(self, keys: Any = None, args: Any = None, client: Any = None) -> Any:
+        if isinstance(client, _PipelineBase):
+            client.scripts.add(self)
+        return super().__call__(keys, args, client)
+
+
+class _Base:
+    """What the clients and pipelines share: the store, the encoder, the callbacks."""
+
+    _is_async_client: Literal[False] = False
+    #: redis-py's command protocol declares it; no slotshift command method uses it.
+    _event_dispatcher: Any = None
+    _store: _slotshift.Store
+    _settings: _Settings
+    response_callbacks: CaseInsensitiveDict
+
+    def _init_base(self, store: _slotshift.Store, settings: _Settings,
+                   target: Union[str, list[str], None] = None) -> None:
+        self._store = store
+        self._target = target
+        self._settings = settings
+        self._raw_store: Optional[_slotshift.Store] = None
+        self.encoder = Encoder(settings.encoding, settings.encoding_errors,  # type: ignore[no-untyped-call]
+                               settings.decode_responses)
+        self.response_callbacks = CaseInsensitiveDict(
+            get_response_callbacks(user_protocol=2, legacy_responses=True))  # type: ignore[arg-type]
+        # Arguments are encoded by the core (str as UTF-8) unless another encoding is asked.
+        import codecs
+
+        self._encode_args = codecs.lookup(settings.encoding).name != "utf-8" or (
+            settings.encoding_errors != "strict")
+        self._py_decode = settings.decode_responses and not settings.native_decode
 
     @property
     def store(self) -> _slotshift.Store:
@@ -149,30 +303,172 @@ class Client(Commands):
     @property
     def decode_responses(self) -> bool:
         """Whether replies are str instead of bytes."""
-        return self._store.decode
+        return self._settings.decode_responses
+
+    def get_encoder(self) -> Encoder:
+        """redis-py's encoder with this client's ``encoding``, ``encoding_errors`` and
+        ``decode_responses``."""
+        return self.encoder
+
+    def get_connection_kwargs(self) -> dict[str, Any]:
+        """The reply options, as redis-py reports them (``decode_responses``, ``encoding``,
+        ``encoding_errors``, ``protocol``)."""
+        return {
+            "decode_responses": self._settings.decode_responses,
+            "encoding": self._settings.encoding,
+            "encoding_errors": self._settings.encoding_errors,
+            "protocol": 2,
+        }
+
+    def set_response_callback(self, command: str, callback: Callable[..., Any]) -> None:
+        """Sets the conversion applied to ``command``'s replies (as redis-py)."""
+        self.response_callbacks[command] = callback
+
+    def _reopen(self) -> bool:
+        """After ``close()``: opens the same deployment again (as redis-py reconnects on the
+        next command); False when this client was made from a store, not a URL."""
+        if self._target is None or not self._store.closed:
+            return False
+        self._store = self._settings.open(self._target)
+        self._raw_store = None
+        return True
+
+    def _raw(self) -> _slotshift.Store:
+        if self._raw_store is None:
+            self._raw_store = self._store.with_decode(False) if self._store.decode else self._store
+        return self._raw_store
+
+    def _wire(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The arguments as sent: the command name split into words, str encoded with
+        ``encoding`` when it is not UTF-8."""
+        args = _split_name(args)
+        if self._encode_args:
+            enc: Callable[[Any], bytes] = self.encoder.encode
+            return tuple(a if isinstance(a, (bytes, bool)) else enc(a) for a in args)
+        return args
+
+    def _decode(self, value: Any) -> Any:
+        """A raw reply decoded with ``encoding``/``encoding_errors`` (nested values too)."""
+        if isinstance(value, bytes):
+            return value.decode(self._settings.encoding, self._settings.encoding_errors)
+        if isinstance(value, list):
+            return [self._decode(v) for v in value]
+        if isinstance(value, dict):
+            return {self._decode(k): self._decode(v) for k, v in value.items()}
+        if isinstance(value, set):
+            return {self._decode(v) for v in value}
+        return value
+
+    def _convert(self, name: Any, reply: Any, options: dict[str, Any]) -> Any:
+        """Applies redis-py's response callback for ``name`` (as ``Redis.parse_response``)."""
+        options.pop(NEVER_DECODE, None)
+        options.pop(EMPTY_RESPONSE, None)
+        options.pop("keys", None)
+        if name in self.response_callbacks:
+            callback: Callable[..., Any] = self.response_callbacks[name]
+            return callback(reply, **options)
+        return reply
+
+    def register_script(self, script: Any) -> Script:
+        """A callable ``Script`` for the Lua ``script`` (redis-py's, aware of slotshift's
+        pipelines)."""
+        return _ScriptForPipelines(self, script)  # type: ignore[arg-type]
+
+
+class _ClientBase(_Base):
+    """Sends each command at once through the core."""
+
+    _pipeline_class: type["_PipelineBase"]
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Sends any command; applies redis-py's conversion for the commands it knows."""
-        if options:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(options)}")
+        """Sends one command (``args``: its name and arguments) and returns its reply
+        converted by redis-py's response callback. ``options`` are redis-py's
+        (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
         if not args:
-            raise ValueError("execute_command needs at least the command name")
-        r = self._call(*args)
-        name = args[0]
-        # As redis-py: the conversion is looked up by a str command name only.
-        cb = CALLBACKS.get(name.upper()) if isinstance(name, str) else None
-        return r if cb is None else cb(r)
+            raise redis.exceptions.DataError("execute_command needs at least the command name")
+        _check_session(args)
+        never_decode = NEVER_DECODE in options
+        store = self._raw() if (never_decode or self._py_decode) else self._store
+        try:
+            reply = store.call(*self._wire(args))
+        except _RESPONSE_ERROR:
+            if EMPTY_RESPONSE in options:
+                return options[EMPTY_RESPONSE]
+            raise
+        except redis.exceptions.ConnectionError:
+            if not self._reopen():
+                raise
+            return self.execute_command(*args, **options)
+        if self._py_decode and not never_decode:
+            reply = self._decode(reply)
+        return self._convert(args[0], reply, options)
 
-    def pipeline(self, transaction: bool = True, shard_hint: None = None) -> "Pipeline":
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         """A pipeline: commands are queued and sent together by ``execute()``; with
-        ``transaction=True`` inside MULTI/EXEC (one slot on a cluster)."""
-        return Pipeline(self._store, transaction)
+        ``transaction=True`` inside MULTI/EXEC."""
+        if shard_hint is not None:
+            _check_unsupported(type(self).__name__, "shard_hint", shard_hint)
+        return self._pipeline_class(self, transaction)
+
+    def transaction(self, func: Callable[[Any], Any], *watches: Any, **kwargs: Any) -> Any:
+        """Runs ``func(pipe)`` then the pipeline as one transaction (redis-py's
+        ``transaction``). WATCHing keys needs a dedicated connection: with ``watches`` this
+        raises ``DedicatedConnectionError``."""
+        kwargs.pop("shard_hint", None)
+        value_from_callable = kwargs.pop("value_from_callable", False)
+        watch_delay = kwargs.pop("watch_delay", None)
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+        with self.pipeline(True) as pipe:
+            while True:
+                try:
+                    if watches:
+                        pipe.watch(*watches)
+                    func_value = func(pipe)
+                    exec_value = pipe.execute()
+                    return func_value if value_from_callable else exec_value
+                except WatchError:
+                    if watch_delay is not None and watch_delay > 0:
+                        time.sleep(watch_delay)
+                    continue
+
+    def lock(self, name: Any, timeout: Optional[float] = None, sleep: float = 0.1,
+             blocking: bool = True, blocking_timeout: Optional[float] = None,
+             lock_class: Any = None, thread_local: bool = True,
+             raise_on_release_error: bool = True) -> Any:
+        """redis-py's ``Lock`` (a Lua-script lock) over this client."""
+        cls = Lock if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
+                   blocking_timeout=blocking_timeout, thread_local=thread_local,
+                   raise_on_release_error=raise_on_release_error)
+
+    def pubsub(self, **kwargs: Any) -> Any:
+        """Pub/sub needs a dedicated connection: ``DedicatedConnectionError`` until the core
+        offers one."""
+        raise DedicatedConnectionError(
+            "pubsub() needs a dedicated connection, which the slotshift core does not offer yet")
+
+    def monitor(self) -> Any:
+        """MONITOR needs a dedicated connection: ``DedicatedConnectionError``."""
+        raise DedicatedConnectionError(
+            "monitor() needs a dedicated connection, which the slotshift core does not offer yet")
+
+    def client(self) -> Any:
+        """redis-py's single-connection client needs a dedicated connection:
+        ``DedicatedConnectionError``."""
+        raise DedicatedConnectionError(
+            "client() (a single-connection client) needs a dedicated connection, which the "
+            "slotshift core does not offer yet")
 
     def close(self) -> None:
-        """Closes this client's connections."""
+        """Closes this client's connections (other clients on the same store keep theirs).
+        As in redis-py, a client made from a URL or an address connects again on its next
+        command."""
+        if self._raw_store is not None and self._raw_store is not self._store:
+            self._raw_store.close()
         self._store.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
@@ -180,121 +476,31 @@ class Client(Commands):
         self.close()
 
     def __repr__(self) -> str:
-        return f"<slotshift.Client {self._store!r}>"
-
-    # ------------------------------------------------- keyspace-wide commands
-
-    # On a cluster the core routes these by their Redis 7 command tips: to every master,
-    # replies aggregated (DBSIZE summed, KEYS concatenated, FLUSHDB/FLUSHALL successful on all).
-
-    def keys(self, pattern: KeyT = "*") -> list[Any]:
-        """``KEYS`` (the keys of every master of a cluster)."""
-        r: list[Any] = self._call(b"KEYS", pattern)
-        return r
-
-    def dbsize(self) -> int:
-        """``DBSIZE`` (summed over the masters of a cluster)."""
-        return int(self._call(b"DBSIZE"))
-
-    def flushdb(self, asynchronous: bool = False) -> bool:
-        """``FLUSHDB`` (on every master of a cluster)."""
-        return bool_ok(self._call(b"FLUSHDB", *([b"ASYNC"] if asynchronous else [])))
-
-    def flushall(self, asynchronous: bool = False) -> bool:
-        """``FLUSHALL`` (on every master of a cluster)."""
-        return bool_ok(self._call(b"FLUSHALL", *([b"ASYNC"] if asynchronous else [])))
-
-    def scan(self, cursor: int = 0, match: Optional[KeyT] = None, count: Optional[int] = None,
-             _type: Optional[str] = None) -> tuple[int, list[Any]]:
-        """``SCAN`` with a cursor (one server; on a cluster use ``scan_iter``)."""
-        if self._store.kind == "cluster":
-            raise RoutingError("scan() with a cursor needs one server; use scan_iter() on a cluster")
-        args: list[Any] = [b"SCAN", cursor]
-        if match is not None:
-            args += [b"MATCH", match]
-        if count is not None:
-            args += [b"COUNT", count]
-        if _type is not None:
-            args += [b"TYPE", _type]
-        cur, keys = self._call(*args)
-        return int(cur), keys
-
-    def scan_iter(self, match: Optional[KeyT] = None, count: Optional[int] = None,
-                  _type: Optional[str] = None) -> Iterator[Any]:
-        """Every key (of every master), as redis-py's ``scan_iter``."""
-        return flatten_scan(self._store.scan(match, count, _type))
+        return f"<{type(self).__module__}.{type(self).__name__} {self._store!r}>"
 
 
-class Pipeline(Commands):
-    """Commands queued and sent together. Each command method returns the pipeline;
-    ``execute()`` returns the results in order.
+class _PipelineBase(_Base):
+    """Queues commands; ``execute()`` sends them together."""
 
-    >>> with r.pipeline(transaction=False) as pipe:
-    ...     pipe.set("a", 1).incr("a").get("a").execute()
-    [True, 2, b'2']
-    """
-
-    def __init__(self, store: Any, transaction: bool) -> None:
-        self._store = store
+    def __init__(self, client: _ClientBase, transaction: bool) -> None:
+        """A pipeline of ``client`` (made by ``client.pipeline()``)."""
+        self._client = client
+        self._init_base(client._store, client._settings)
+        self._raw_store = client._raw_store
+        self.response_callbacks = client.response_callbacks
         self.transaction = transaction
-        self._commands: list[tuple[Any, ...]] = []
-        self._callbacks: list[Callback] = []
-
-    def _run(self, callback: Callback, *args: Any) -> "Pipeline":
-        self._commands.append(args)
-        self._callbacks.append(callback)
-        return self
-
-    def execute_command(self, *args: Any, **options: Any) -> "Pipeline":
-        """Queues any command (redis-py's conversion applied at ``execute()``)."""
-        if options:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(options)}")
-        if not args:
-            raise ValueError("execute_command needs at least the command name")
-        name = args[0]
-        # As redis-py: the conversion is looked up by a str command name only.
-        cb = CALLBACKS.get(name.upper()) if isinstance(name, str) else None
-        return self._run(cb, *args)
+        self.command_stack: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        self.scripts: set[Script] = set()
+        self.explicit_transaction = False
+        self.watching = False
 
     def __len__(self) -> int:
-        return len(self._commands)
+        return len(self.command_stack)
 
     def __bool__(self) -> bool:
         return True
 
-    def reset(self) -> None:
-        """Forgets the queued commands."""
-        self._commands = []
-        self._callbacks = []
-
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        """Sends the queued commands; returns their results in order. A command that failed
-        raises its error (the first one) unless ``raise_on_error=False``, which returns the
-        exception in its place."""
-        commands, callbacks = self._commands, self._callbacks
-        self.reset()
-        if not commands:
-            return []
-        if self.transaction:
-            raw = self._store.transaction(commands)
-            if raw is None:
-                raise SlotshiftError("transaction aborted (EXEC returned nil)")
-        else:
-            raw = self._store.pipeline(commands)
-        out: list[Any] = []
-        first_error: Optional[BaseException] = None
-        for r, cb in zip(raw, callbacks):
-            if isinstance(r, BaseException):
-                if first_error is None:
-                    first_error = r
-                out.append(r)
-            else:
-                out.append(r if cb is None else cb(r))
-        if first_error is not None and raise_on_error:
-            raise first_error
-        return out
-
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Any:
         return self
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
@@ -302,5 +508,354 @@ class Pipeline(Commands):
         self.reset()
 
     def __repr__(self) -> str:
-        return f"<slotshift.Pipeline {len(self._commands)} commands>"
+        return f"<{type(self).__module__}.{type(self).__name__} {len(self.command_stack)} commands>"
 
+    def reset(self) -> None:
+        """Forgets the queued commands and scripts."""
+        self.command_stack = []
+        self.scripts = set()
+        self.explicit_transaction = False
+
+    def discard(self) -> None:
+        """Forgets the queued commands (redis-py's ``discard``)."""
+        self.reset()
+
+    def close(self) -> None:
+        """Forgets the queued commands (the connections belong to the client)."""
+        self.reset()
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Queues one command (converted by redis-py's callback at ``execute()``); returns
+        the pipeline."""
+        if not args:
+            raise redis.exceptions.DataError("execute_command needs at least the command name")
+        _check_session(args)
+        self.command_stack.append((args, options))
+        return self
+
+    def pipeline_execute_command(self, *args: Any, **options: Any) -> Any:
+        """Queues one command (redis-py's name for it)."""
+        return self.execute_command(*args, **options)
+
+    def multi(self) -> None:
+        """Starts the transactional block (redis-py's ``multi``): the queued commands run
+        inside MULTI/EXEC."""
+        if self.explicit_transaction:
+            raise redis.exceptions.RedisError("Cannot issue nested calls to MULTI")
+        if self.command_stack:
+            raise redis.exceptions.RedisError("Commands without an initial WATCH have already been issued")
+        self.explicit_transaction = True
+
+    def watch(self, *names: Any) -> Any:
+        """WATCH needs a dedicated connection: ``DedicatedConnectionError``."""
+        raise DedicatedConnectionError(
+            "WATCH needs a dedicated connection, which the slotshift core does not offer yet")
+
+    def unwatch(self) -> bool:
+        """Nothing is watched (WATCH is not available): True, as redis-py when not watching."""
+        return True
+
+    def load_scripts(self) -> None:
+        """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
+        scripts = list(self.scripts)
+        shas = [s.sha for s in scripts]
+        exists = self._client.execute_command("SCRIPT EXISTS", *shas)
+        for s, exist in zip(scripts, exists):
+            if not exist:
+                s.sha = self._client.execute_command("SCRIPT LOAD", s.script)
+
+    def annotate_exception(self, exception: BaseException, number: int,
+                           command: Sequence[Any]) -> None:
+        """redis-py's annotation: ``Command # N (…) of pipeline caused error: …``."""
+        redis.client.Pipeline.annotate_exception(  # type: ignore[no-untyped-call]
+            self, exception, number, command)  # type: ignore[arg-type]
+
+    def _send(self, wire: list[tuple[Any, ...]], store: _slotshift.Store,
+              transaction: bool) -> list[Any]:
+        if transaction:
+            out = store.transaction(wire)
+            if out is None:
+                raise WatchError("Watched variable changed.")
+            return out
+        return store.pipeline(wire)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Sends the queued commands; returns their results in order, converted by redis-py's
+        callbacks. A command that failed raises its error (the first one, annotated as
+        redis-py does) unless ``raise_on_error=False``, which returns the exception in its
+        place."""
+        stack = self.command_stack
+        if not stack:
+            self.reset()
+            return []
+        transaction = bool(self.transaction or self.explicit_transaction)
+        self._client._reopen()
+        self._store, self._raw_store = self._client._store, self._client._raw_store
+        try:
+            if self.scripts:
+                self.load_scripts()
+            never = [NEVER_DECODE in opts for _, opts in stack]
+            raw = self._py_decode or (self._store.decode and any(never))
+            store = self._raw() if raw else self._store
+            wire = [self._wire(args) for args, _ in stack]
+            results = self._send(wire, store, transaction)
+        finally:
+            self.reset()
+        if raw and self._settings.decode_responses:
+            results = [r if n or isinstance(r, BaseException) else self._decode(r)
+                       for r, n in zip(results, never)]
+        out: list[Any] = []
+        first: Optional[BaseException] = None
+        for i, ((args, options), r) in enumerate(zip(stack, results)):
+            if isinstance(r, _RESPONSE_ERROR) and EMPTY_RESPONSE in options:
+                r = options[EMPTY_RESPONSE]
+            if isinstance(r, BaseException):
+                if isinstance(r, _RESPONSE_ERROR):
+                    self.annotate_exception(r, i + 1, args)
+                if first is None:
+                    first = r
+            elif not (transaction and first is not None and raise_on_error):
+                r = self._convert(args[0], r, dict(options))
+            out.append(r)
+        if first is not None and raise_on_error:
+            raise first
+        return out
+
+
+class _FromUrl(_ClientBase):
+    """``from_url`` / ``from_urls`` of the clients that connect by address."""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Any:
+        """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``,
+        ``redis+sentinel://``, any node of a cluster); the keywords are the constructor's
+        (the address belongs in the URL)."""
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        settings = _Settings(cls.__name__, dict(options), address=False)
+        make: Callable[..., Any] = cls
+        return make(_store=settings.open(url), _target=url, **options)
+
+    @classmethod
+    def from_urls(cls, urls: Sequence[str], **options: Any) -> Any:
+        """A client for a cluster given by several seed URLs."""
+        if isinstance(urls, (str, bytes)):
+            raise TypeError("urls must be a sequence of str, not a single string")
+        settings = _Settings(cls.__name__, dict(options), address=False)
+        make: Callable[..., Any] = cls
+        return make(_store=settings.open(list(urls)), _target=list(urls), **options)
+
+
+def _core_scan(client: _Base, match: Any, count: Optional[int],
+               _type: Optional[str]) -> Iterator[Any]:
+    """Every key of every master through the core's keyspace walk."""
+    store = client._raw() if client._py_decode else client._store
+    for batch in store.scan(match, count, _type):
+        yield from (client._decode(batch) if client._py_decode else batch)
+
+
+class Pipeline(_PipelineBase, CoreCommands, SentinelCommands):  # type: ignore[misc]
+    """A pipeline of a ``slotshift.Redis``: every redis-py command method queues and returns
+    the pipeline; ``execute()`` returns the results in order.
+
+    >>> with r.pipeline(transaction=False) as pipe:
+    ...     pipe.set("a", 1).incr("a").get("a").execute()
+    [True, 2, b'2']
+    """
+
+
+class Redis(_FromUrl, CoreCommands, SentinelCommands):
+    """redis-py's ``Redis`` on the slotshift core: every command method of
+    ``redis.commands.CoreCommands`` with redis-py's signature and return value. The
+    deployment behind it may be a standalone server, a Sentinel-managed master or a Redis
+    Cluster (the core detects the kind from the URL and routes every command).
+
+    >>> import slotshift
+    >>> r = slotshift.Redis.from_url(URL)
+    >>> r.set("greeting", "hello")
+    True
+    >>> r.get("greeting")
+    b'hello'
+    >>> r.close()
+    """
+
+    _pipeline_class = Pipeline
+
+    def scan_iter(self, match: Any = None, count: Optional[int] = None,
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key matching ``match`` (redis-py's ``scan_iter``); over a cluster, every
+        key of every master."""
+        if self._store.kind == "cluster":
+            if kwargs:
+                raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+            return _core_scan(self, match, count, _type)
+        it: Iterator[Any] = super().scan_iter(match, count, _type, **kwargs)
+        return it
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 6379,
+        db: int = 0,
+        password: Optional[str] = None,
+        socket_timeout: Optional[float] = None,
+        socket_connect_timeout: Optional[float] = None,
+        *,
+        _store: Optional[_slotshift.Store] = None,
+        _target: Union[str, list[str], None] = None,
+        **options: Any,
+    ) -> None:
+        """Connects like ``redis.Redis(host=, port=, db=, password=, username=,
+        socket_timeout=, socket_connect_timeout=, decode_responses=, encoding=,
+        encoding_errors=, protocol=2, ssl=, ssl_keyfile=, ssl_certfile=, ssl_ca_certs=,
+        ssl_cert_reqs=, ssl_check_hostname=, unix_socket_path=)``; slotshift's own options:
+        ``name``, ``read_from_replicas``, ``idempotent_writes``, ``instrument``,
+        ``batch_limit``, ``cross_slot_validation``, ``retry_deadline``. Any other redis-py
+        keyword is accepted only at its default; otherwise a ``TypeError`` names it."""
+        options.update(db=db, password=password, socket_timeout=socket_timeout,
+                       socket_connect_timeout=socket_connect_timeout)
+        settings = _Settings(type(self).__name__, options, address=True)
+        if _store is None:
+            _target = settings.url(host, port)
+            _store = settings.open(_target)
+        elif _store.decode != settings.native_decode:
+            _store = _store.with_decode(settings.native_decode)
+        self._init_base(_store, settings, _target)
+
+
+class ClusterPipeline(_PipelineBase, RedisClusterCommands):  # type: ignore[misc]
+    """A pipeline of a ``slotshift.RedisCluster``. Not transactional by default: the core
+    splits the commands per slot, groups them per node and sends one batch per node
+    (cross-slot commands such as MGET split by the CrossSlot batcher), and the results come
+    back in order with redis-py's ``raise_on_error`` semantics. With ``transaction=True`` the
+    keys must hash to one slot; otherwise ``CrossSlotTransactionError`` is raised before
+    anything is sent."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Queues one command (``target_nodes`` is left to the core's routing)."""
+        options.pop("target_nodes", None)
+        return super().execute_command(*args, **options)
+
+    def _split_command_across_slots(self, command: str, *keys: Any) -> Any:
+        # DEL/EXISTS/TOUCH/UNLINK of any slots, queued: the core splits and sums.
+        return self.execute_command(command, *keys)
+
+    def mget_nonatomic(self, keys: Any, *args: Any) -> Any:
+        """Queues an MGET of keys of any slots (split by the core's CrossSlot batcher)."""
+        from redis.client import list_or_args  # type: ignore[attr-defined]
+
+        return self.execute_command("MGET", *list_or_args(keys, args))
+
+
+_TARGET_FLAGS = frozenset({"primaries", "replicas", "all", "random", "default-node"})
+
+
+class RedisCluster(_FromUrl, RedisClusterCommands):
+    """redis-py's ``RedisCluster`` on the slotshift core: ``RedisClusterCommands``
+    (``mget_nonatomic``, ``mset_nonatomic``, ``keyslot`` …) with the core's routing: keyed
+    commands go to their slot's master, keyspace-wide commands (DBSIZE, KEYS, FLUSHDB,
+    SCRIPT LOAD …) to every master by the command's Redis 7 tips, cross-slot MGET/MSET/DEL …
+    through the CrossSlot batcher.
+
+    >>> rc = slotshift.RedisCluster(host="127.0.0.1", port=7000)
+    >>> rc.mset_nonatomic({"a": 1, "b": 2})
+    [True, True]
+    """
+
+    _pipeline_class = ClusterPipeline
+    PRIMARIES = "primaries"
+    REPLICAS = "replicas"
+    ALL_NODES = "all"
+    RANDOM = "random"
+    DEFAULT_NODE = "default-node"
+
+    def __init__(
+        self,
+        host: Optional[str] = None,
+        port: int = 6379,
+        startup_nodes: Optional[Iterable[Any]] = None,
+        *,
+        _store: Optional[_slotshift.Store] = None,
+        _target: Union[str, list[str], None] = None,
+        **options: Any,
+    ) -> None:
+        """Connects like ``redis.cluster.RedisCluster(host=, port=)`` or
+        ``RedisCluster(startup_nodes=[ClusterNode(host, port), …])``, with the keywords of
+        ``slotshift.Redis`` (no ``db``: a cluster has one database)."""
+        if options.get("db") not in (None, 0):
+            raise ValueError("a Redis Cluster has database 0 only: db= must be 0")
+        options.pop("db", None)
+        settings = _Settings(type(self).__name__, options, address=True)
+        if _store is None:
+            nodes: list[tuple[Any, Any]] = []
+            if host is not None:
+                nodes.append((host, port))
+            for node in startup_nodes or ():
+                nodes.append((getattr(node, "host", None), getattr(node, "port", None)))
+            if not nodes:
+                raise redis.exceptions.RedisClusterException(
+                    "RedisCluster requires at least one node to discover the cluster: give "
+                    "startup_nodes=, or host= and port=")
+            _target = [settings.url(h, p) for h, p in nodes]
+            _store = settings.open(_target)
+        elif _store.decode != settings.native_decode:
+            _store = _store.with_decode(settings.native_decode)
+        self._init_base(_store, settings, _target)
+
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """As ``Redis.execute_command``; ``target_nodes`` may name a node group
+        (``RedisCluster.PRIMARIES`` …), which the core decides by the command's tips —
+        particular ``ClusterNode`` objects are refused (``ValueError``)."""
+        target = options.pop("target_nodes", None)
+        if target is not None and not (isinstance(target, str) and target in _TARGET_FLAGS):
+            raise ValueError(
+                "target_nodes= with particular nodes is not supported: the slotshift core "
+                "routes every command by its keys and its Redis command tips")
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
+        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
+        must hash to one slot), as redis-py's ``RedisCluster.pipeline``."""
+        return super().pipeline(bool(transaction), shard_hint)
+
+    def keyslot(self, key: Any) -> int:
+        """The hash slot of ``key`` (as redis-py encodes it)."""
+        encoded: bytes = self.encoder.encode(key)  # type: ignore[no-untyped-call]
+        return _slotshift.key_slot(encoded)
+
+    def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:
+        """MGET of keys of any slots: one MGET split per slot and node by the core's
+        CrossSlot batcher; values in the order of ``keys``."""
+        from redis.client import list_or_args  # type: ignore[attr-defined]
+
+        return list(self.execute_command("MGET", *list_or_args(keys, args)))
+
+    def mset_nonatomic(self, mapping: Mapping[Any, Any]) -> list[bool]:
+        """MSET of keys of any slots through the core's CrossSlot batcher; one ``True`` per
+        slot written, as redis-py returns."""
+        items: list[Any] = []
+        for pair in mapping.items():
+            items.extend(pair)
+        if not items:
+            return []
+        self.execute_command("MSET", *items)
+        enc: Callable[[Any], bytes] = self.encoder.encode
+        slots = {_slotshift.key_slot(enc(k)) for k in mapping}
+        return [True] * len(slots)
+
+    def _split_command_across_slots(self, command: str, *keys: Any) -> int:
+        # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums.
+        return int(self.execute_command(command, *keys))
+
+    def scan_iter(self, match: Any = None, count: Optional[int] = None,
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key of every master (SCAN, master after master)."""
+        kwargs.pop("target_nodes", None)
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+        return _core_scan(self, match, count, _type)
+
+
+Client = Redis
+"""The former name of ``Redis`` (the same class)."""

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Optional, Union
 
 from . import _slotshift
-from .client import Client
+from .client import Redis, RedisCluster
 
 __all__ = ["Recorded", "Recorder", "allow_cross_slot", "analyze", "Report"]
 
@@ -101,7 +101,7 @@ class allow_cross_slot(contextlib.ContextDecorator):
         _slotshift.allow_exit()
 
 
-def analyze(client: Client, **options: Any) -> _slotshift.Report:
+def analyze(client: Union[Redis, RedisCluster], **options: Any) -> _slotshift.Report:
     """Analyses the keyspace behind ``client`` (every master of a cluster): patterns, memory,
     types and TTLs. Options: ``match``, ``key_type``, ``count``, ``samples``, ``rate``,
     ``rules`` (YAML text), ``show_keys``, ``top``, ``digest_key``.
@@ -110,8 +110,10 @@ def analyze(client: Client, **options: Any) -> _slotshift.Report:
     >>> json.loads(report.to_json())["complete"]
     True
     """
-    if not isinstance(client, Client):
-        raise TypeError(f"analyze() needs a slotshift.Client, not {type(client).__name__}")
+    if not isinstance(client, (Redis, RedisCluster)):
+        raise TypeError(
+            f"analyze() needs a slotshift.Redis or RedisCluster (slotshift.Client), not "
+            f"{type(client).__name__}")
     return _slotshift.analyze(client.store, **options)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 from . import _slotshift
-from .client import Client
+from .client import Redis, RedisCluster
 
 __all__ = ["DiffReport", "MigrateReport", "diff", "migrate"]
 
@@ -13,13 +13,15 @@ DiffReport = _slotshift.DiffReport
 MigrateReport = _slotshift.MigrateReport
 
 
-def _store(client: Client, what: str, fn: str) -> _slotshift.Store:
-    if not isinstance(client, Client):
-        raise TypeError(f"{fn}() needs a slotshift.Client as {what}, not {type(client).__name__}")
+def _store(client: Union[Redis, RedisCluster], what: str, fn: str) -> _slotshift.Store:
+    if not isinstance(client, (Redis, RedisCluster)):
+        raise TypeError(
+            f"{fn}() needs a slotshift.Redis or RedisCluster (slotshift.Client) as {what}, not "
+            f"{type(client).__name__}")
     return client.store
 
 
-def diff(source: Client, destination: Client, **options: Any) -> _slotshift.DiffReport:
+def diff(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisCluster], **options: Any) -> _slotshift.DiffReport:
     """Compares every key of ``source`` with ``destination`` (and, with ``reverse``, the
     other way): missing, extra, type, value and TTL differences, re-checked before they are
     reported. Options: ``mode`` (``"full"``, ``"length"``, ``"outline"``), ``match``,
@@ -32,7 +34,7 @@ def diff(source: Client, destination: Client, **options: Any) -> _slotshift.Diff
     )
 
 
-def migrate(source: Client, destination: Client, **options: Any) -> _slotshift.MigrateReport:
+def migrate(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisCluster], **options: Any) -> _slotshift.MigrateReport:
     """Copies the keys of ``source`` that are missing or different on ``destination``
     (``DUMP``/``RESTORE``, TTLs kept), then diffs both ways. Options: ``match``,
     ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``dry_run``,

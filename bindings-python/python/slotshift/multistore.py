@@ -5,9 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Optional, Union
 
+from redis.commands import CoreCommands, SentinelCommands
+
 from . import _slotshift
-from .client import Client, Pipeline
-from .commands import CALLBACKS, Callback, Commands, KeyT
+from .client import Client, Pipeline, Redis, RedisCluster, _ClientBase, _Settings
 
 __all__ = ["MultiStore", "PHASES"]
 
@@ -19,20 +20,22 @@ PHASES = (
 )
 """The four phases, in rollout order."""
 
-StoreLike = Union[Client, _slotshift.Store, str]
+StoreLike = Union[Redis, RedisCluster, _slotshift.Store, str]
 
 
 def _native(store: StoreLike, what: str) -> _slotshift.Store:
-    if isinstance(store, Client):
+    if isinstance(store, (Redis, RedisCluster)):
         return store.store
     if isinstance(store, _slotshift.Store):
         return store
     if isinstance(store, str):
         return _slotshift.Store.open(store)
-    raise TypeError(f"{what} must be a slotshift.Client or a URL, not {type(store).__name__}")
+    raise TypeError(
+        f"{what} must be a slotshift.Redis or RedisCluster (slotshift.Client) or a URL, not "
+        f"{type(store).__name__}")
 
 
-class MultiStore(Commands):
+class MultiStore(_ClientBase, CoreCommands, SentinelCommands):
     """One client over a ``primary`` (new) and a ``secondary`` (old) store, with redis-py's
     command methods. Writes go to both stores while ``dual_write`` is on; reads and replies
     come from the default store (the primary once ``primary_default`` is on).
@@ -47,6 +50,8 @@ class MultiStore(Commands):
     (b'x', b'x')
     """
 
+    _pipeline_class = Pipeline
+
     def __init__(self, name: str, *, primary: StoreLike, secondary: StoreLike,
                  decode_responses: bool = False, **options: Any) -> None:
         """Options: ``dual_write``, ``primary_default`` (initial in-process flags),
@@ -58,14 +63,12 @@ class MultiStore(Commands):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         if not isinstance(decode_responses, bool):
             raise TypeError("decode_responses must be a bool")
+        settings = _Settings("MultiStore", {"decode_responses": decode_responses},
+                             address=False)
         self._ms = _slotshift.MultiStore(
             name, _native(primary, "primary"), _native(secondary, "secondary"),
             decode=decode_responses, **options)
-        self._call = self._ms.call
-
-    def _run(self, callback: Callback, *args: Any) -> Any:
-        r = self._call(*args)
-        return r if callback is None else callback(r)
+        self._init_base(self._ms, settings)  # type: ignore[arg-type]
 
     @property
     def name(self) -> str:
@@ -128,36 +131,13 @@ class MultiStore(Commands):
         """Waits for the async non-default write queue to empty; whether it did."""
         return self._ms.drain(timeout)
 
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Sends any command by the MultiStore's rules."""
-        if options:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(options)}")
-        if not args:
-            raise ValueError("execute_command needs at least the command name")
-        r = self._call(*args)
-        name = args[0]
-        # As redis-py: the conversion is looked up by a str command name only.
-        cb = CALLBACKS.get(name.upper()) if isinstance(name, str) else None
-        return r if cb is None else cb(r)
-
-    def pipeline(self, transaction: bool = True, shard_hint: None = None) -> Pipeline:
-        """A pipeline through the MultiStore (run on both stores and compared while
-        dual-write is on and it writes)."""
-        return Pipeline(self._ms, transaction)
+    @property
+    def kind(self) -> str:
+        """``"multistore"``."""
+        return "multistore"
 
     def close(self) -> None:
         """Nothing to release beyond the stores' own connections (kept by their clients)."""
 
-    def __enter__(self) -> "MultiStore":
-        return self
-
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"<slotshift.MultiStore {self.name!r} phase={self.phase}>"
-
-    def get(self, name: KeyT) -> Any:
-        """``GET`` from the default store."""
-        return self._call(b"GET", name)
