@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use slotshift::analyzer::{analyze, load_rules, AnalyzeOptions, ProgressInfo};
-use slotshift::config::Deployment;
-use slotshift::store::{Store, StoreOptions};
-
-use crate::exit::Usage;
 
 /// Report formats.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -28,12 +24,8 @@ pub enum Format {
 /// Arguments of `slotshift analyze`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// A server, Sentinel or cluster URL; give --url several times for cluster seeds.
-    #[arg(long = "url", value_name = "URL")]
-    urls: Vec<String>,
-    /// A YAML file with `url:` or `nodes:` (+ `username:` / `password:`), instead of --url.
-    #[arg(long, value_name = "FILE", conflicts_with = "urls")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    connect: crate::target::Connect,
     /// SCAN COUNT, and keys probed per pipeline.
     #[arg(long, default_value_t = 1000)]
     count: usize,
@@ -76,14 +68,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let store = match (&args.config, args.urls.as_slice()) {
-        (Some(file), _) => {
-            Store::connect(&Deployment::from_yaml_file(file)?, StoreOptions::default())?
-        }
-        (None, []) => return Err(Usage("give --url URL (or --config FILE)".into()).into()),
-        (None, [one]) => Store::open(one)?,
-        (None, many) => Store::connect(&Deployment::from_urls(many)?, StoreOptions::default())?,
-    };
+    let store = args.connect.open()?;
     let mut opts = AnalyzeOptions::default();
     opts.count = args.count;
     opts.match_pattern = args.match_pattern.map(String::into_bytes);

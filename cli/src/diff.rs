@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use slotshift::config::Deployment;
 use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, Progress, ProgressFn};
-use slotshift::store::{Store, StoreOptions};
+use slotshift::store::Store;
 
-use crate::exit::{self, Labelled, Outcome, Usage};
+use crate::exit::{self, Labelled, Outcome};
+use crate::target::{self, PasswordFlags};
 
 /// Where the data comes from and goes to, and which keys: shared by `diff` and `migrate`.
 #[derive(clap::Args)]
@@ -32,6 +32,22 @@ pub struct Endpoints {
     /// The destination as a YAML file.
     #[arg(long, value_name = "FILE", conflicts_with = "destination")]
     destination_config: Option<PathBuf>,
+    /// The source's password from this environment variable (keeps it out of `ps`).
+    #[arg(long, value_name = "NAME", conflicts_with = "source_password_file")]
+    source_password_env: Option<String>,
+    /// The source's password from this file (one line; keep it mode 600).
+    #[arg(long, value_name = "FILE")]
+    source_password_file: Option<PathBuf>,
+    /// The destination's password from this environment variable.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "destination_password_file"
+    )]
+    destination_password_env: Option<String>,
+    /// The destination's password from this file.
+    #[arg(long, value_name = "FILE")]
+    destination_password_file: Option<PathBuf>,
     /// Only keys matching this Redis glob (SCAN MATCH).
     #[arg(long = "match", value_name = "PATTERN")]
     pub match_pattern: Option<String>,
@@ -73,28 +89,45 @@ pub struct Endpoints {
     pub quiet: bool,
 }
 
+/// Opens one side: its URL or config file, with the password its flags give (`REDISCLI_AUTH`
+/// does not apply: the two sides rarely share one).
 fn open(
     url: &Option<String>,
     file: &Option<PathBuf>,
+    password: &PasswordFlags<'_>,
     what: &'static str,
 ) -> Result<Store, Box<dyn std::error::Error>> {
-    let res = match (url, file) {
-        (_, Some(f)) => Deployment::from_yaml_file(f)
-            .map_err(slotshift::Error::from)
-            .and_then(|d| Store::connect(&d, StoreOptions::default())),
-        (Some(u), None) => Store::open(u),
-        (None, None) => {
-            return Err(Usage(format!("give --{what} URL or --{what}-config FILE")).into())
-        }
-    };
-    res.map_err(|error| Labelled { label: what, error }.into())
+    let urls: Vec<String> = url.iter().cloned().collect();
+    let url_flag = format!("--{what}");
+    let deployment = target::deployment(&urls, file.as_deref(), password, &url_flag)?;
+    target::connect(&deployment).map_err(|error| Labelled { label: what, error }.into())
 }
 
 impl Endpoints {
     /// Opens both stores.
     pub fn open(&self) -> Result<(Store, Store), Box<dyn std::error::Error>> {
-        let src = open(&self.source, &self.source_config, "source")?;
-        let dst = open(&self.destination, &self.destination_config, "destination")?;
+        let src = open(
+            &self.source,
+            &self.source_config,
+            &PasswordFlags {
+                env: self.source_password_env.as_deref(),
+                file: self.source_password_file.as_deref(),
+                flag: "--source-password",
+                redis_cli_auth: false,
+            },
+            "source",
+        )?;
+        let dst = open(
+            &self.destination,
+            &self.destination_config,
+            &PasswordFlags {
+                env: self.destination_password_env.as_deref(),
+                file: self.destination_password_file.as_deref(),
+                flag: "--destination-password",
+                redis_cli_auth: false,
+            },
+            "destination",
+        )?;
         Ok((src, dst))
     }
 

@@ -12,6 +12,7 @@ mod pipe;
 mod servers;
 mod slot;
 mod status;
+mod target;
 mod validate;
 
 /// slotshift: move Redis data between deployments with zero downtime.

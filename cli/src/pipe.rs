@@ -9,18 +9,16 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 
 use slotshift::command::Cmd;
-use slotshift::config::Deployment;
 use slotshift::reply::Reply;
-use slotshift::store::{Store, StoreOptions};
+use slotshift::store::Store;
 
 use crate::exit::{Outcome, Usage};
 
 /// Arguments of `slotshift pipe`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment: a server or any cluster node (repeat for several seeds).
-    #[arg(long = "url", required = true)]
-    urls: Vec<String>,
+    #[command(flatten)]
+    connect: crate::target::Connect,
     /// At most this many commands per round trip.
     #[arg(long, default_value_t = 1000)]
     batch_limit: usize,
@@ -41,8 +39,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     if args.batch_limit == 0 {
         return Err(Usage("--batch-limit must be a positive integer".into()).into());
     }
-    let deployment = Deployment::from_urls(&args.urls)?;
-    let store = Store::connect(&deployment, StoreOptions::default())?;
+    let store = args.connect.open()?;
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

@@ -19,16 +19,15 @@ use slotshift::store::{Store, StoreKind, StoreOptions};
 /// Arguments of `slotshift status`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The deployment: a server, any cluster node, seeds, or a `redis+sentinel://` URL.
-    #[arg(long = "url", required = true)]
-    urls: Vec<String>,
+    #[command(flatten)]
+    connect: crate::target::Connect,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    let deployment = Deployment::from_urls(&args.urls)?;
+    let deployment = args.connect.deployment()?;
     let report = status(&deployment)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -131,7 +130,7 @@ fn status(deployment: &Deployment) -> Result<Value, Box<dyn std::error::Error>> 
     if let Deployment::Sentinel(config) = deployment {
         return sentinel_status(config);
     }
-    let store = Store::connect(deployment, StoreOptions::default())?;
+    let store = crate::target::connect(deployment)?;
     match store.kind() {
         StoreKind::Cluster => cluster_status(&store),
         _ => {

@@ -181,6 +181,21 @@ impl Deployment {
             Deployment::Sentinel(s) => vec![&s.server],
         }
     }
+
+    /// Gives `password` to every server of the deployment: the one server, each cluster seed
+    /// (and so every node learned from them), or the master a Sentinel names — the sentinels
+    /// keep their own credentials. For passwords that come from outside a URL (an
+    /// environment variable, a file), so that they never show in a process list.
+    pub fn set_password(&mut self, password: &Secret) {
+        let servers: Vec<&mut ServerConfig> = match self {
+            Deployment::Server(s) => vec![s],
+            Deployment::Cluster { seeds } => seeds.iter_mut().collect(),
+            Deployment::Sentinel(s) => vec![&mut s.server],
+        };
+        for server in servers {
+            server.password = Some(password.clone());
+        }
+    }
 }
 
 impl fmt::Display for Deployment {
