@@ -1,7 +1,13 @@
 # The Ruby gem: bindings-ruby/ (lib/, ext/slotshift = crate slotshift-ruby, test/).
 #
 #   make test-ruby    build the gem (core sources vendored), `gem install` it into
-#                     target/ruby/gems, run the minitest suite against the INSTALLED gem
+#                     target/ruby/gems, run the minitest suite against the INSTALLED gem, then
+#                     slotshift's side of redis-rb 4.8.0's own suite (tests/compat/ruby), compared
+#                     with the committed lists: a test redis-rb passes that slotshift fails and
+#                     that is not a known failure fails the target
+#   make compat-ruby  redis-rb 4.8.0's suite against redis-rb and against slotshift on the same
+#                     server; prints both counts and the ratio, rewrites the committed lists
+#                     (tests/compat/ruby/standalone/redis_rb_passes.txt, known_failures.txt)
 #   make bench-ruby   slotshift vs redis-rb 4.8 in one run (rows for docs/BENCHMARKS.md)
 #   make ruby-dev     build the extension into bindings-ruby/lib for quick local runs
 #
@@ -16,8 +22,9 @@ RUBY_TEST_ENV := GEM_PATH=$(RUBY_GEM_DIR): SLOTSHIFT_TEST_INSTALLED=1 SLOTSHIFT_
 
 TEST_TARGETS += test-ruby
 BENCH_TARGETS += bench-ruby
+COMPAT_TARGETS += compat-ruby
 
-.PHONY: ruby-gem ruby-install ruby-dev test-ruby bench-ruby
+.PHONY: ruby-gem ruby-install ruby-dev test-ruby bench-ruby compat-ruby
 
 ruby-gem:
 	cd bindings-ruby && rake gem
@@ -32,6 +39,10 @@ ruby-dev:
 
 test-ruby: cli ruby-install
 	cd bindings-ruby && $(RUBY_TEST_ENV) ruby -Itest -e 'gem "slotshift"; Dir["test/test_*.rb"].sort.each { |f| require File.expand_path(f) }'
+	$(RUBY_TEST_ENV) ruby tests/compat/ruby/run.rb check
+
+compat-ruby: cli ruby-install
+	$(RUBY_TEST_ENV) ruby tests/compat/ruby/run.rb record
 
 bench-ruby: cli ruby-install
 	cd bindings-ruby && $(RUBY_TEST_ENV) ruby -Itest bench/bench.rb

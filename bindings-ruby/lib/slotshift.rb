@@ -4,18 +4,18 @@
 # standalone or Sentinel Redis to a Redis Cluster) and run well on the cluster afterwards.
 #
 #   require "slotshift"
-#   redis = Slotshift::Client.new(url: "redis://127.0.0.1:7000")   # any node of a cluster
+#   redis = Slotshift::Redis.new(cluster: ["redis://127.0.0.1:7000"])  # was Redis.new(...)
 #   redis.mget("a", "b", "c")  # keys of three slots: one pipeline per node, in order
 #
-# The Rust core does the work; this gem gives it redis-rb's names (see docs/ruby.md).
+# Slotshift::Redis is a subclass of redis-rb 4.8's Redis: redis-rb's command layer above, the
+# Rust core beneath (see docs/ruby.md).
 
 require "json"
 require_relative "slotshift/version"
 require_relative "slotshift/errors"
 require "slotshift/slotshift" # the native extension (ext/slotshift)
-require_relative "slotshift/commands"
-require_relative "slotshift/batch"
-require_relative "slotshift/client"
+require_relative "slotshift/native_client"
+require_relative "slotshift/redis"
 require_relative "slotshift/multi_store"
 require_relative "slotshift/recorder"
 
@@ -75,14 +75,14 @@ module Slotshift
     allowed = %i[count match type samples rate show_keys top]
     unknown = options.keys - allowed
     raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
-    raise TypeError, "analyze needs a Slotshift::Client, got #{client.class}" unless client.is_a?(Client)
+    raise TypeError, "analyze needs a Slotshift::Redis, got #{client.class}" unless client.is_a?(Redis)
 
     Report.new(Native.analyze(client.native, options.transform_keys(&:to_s)))
   end
 
   # Compares two deployments key by key (both ways: keys missing on the destination, extra
   # keys, type, value, TTL), with re-check rounds so writes in flight converge away. `source`
-  # and `destination` are Slotshift::Clients (standalone, Sentinel or cluster, any mix).
+  # and `destination` are Slotshift::Redis clients (standalone, Sentinel or cluster, any mix).
   # Options: mode: ("full", "length", "outline"), match:, type:, rate: (keys/s),
   # ttl_tolerance_ms: (milliseconds, as on the command line and in C). Returns a
   # Slotshift::DiffReport.
@@ -108,7 +108,7 @@ module Slotshift
       raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
 
       { "source" => source, "destination" => destination }.each do |what, c|
-        raise TypeError, "#{name} needs a Slotshift::Client as #{what}, got #{c.class}" unless c.is_a?(Client)
+        raise TypeError, "#{name} needs a Slotshift::Redis as #{what}, got #{c.class}" unless c.is_a?(Redis)
       end
     end
 

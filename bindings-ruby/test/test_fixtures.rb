@@ -129,13 +129,18 @@ class TestFixtures < Minitest::Test
       klass = Object.const_get(r.fetch("ruby"))
       assert_same klass, Slotshift::ERRORS.fetch(r.fetch("family"))
       assert_operator klass, :<, Slotshift::Error
+      assert_operator klass, :<, ::Redis::BaseError, "rescue Redis::BaseError must catch #{klass}"
     end
   end
 
   # One error per family the Ruby API can reach, raised as the table's class.
   def test_reachable_families_raise_their_classes
     assert_raises(Slotshift::ConfigError) { Slotshift::Client.new(url: "nope://x") }
-    assert_raises(Slotshift::ConnectionError) { Slotshift::Client.new(url: "redis://127.0.0.1:1", timeout: 0.3) }
+    # Connects on the first command, as redis-rb does.
+    e = assert_raises(Slotshift::ConnectionError) { Slotshift::Client.new(url: "redis://127.0.0.1:1", timeout: 0.3).ping }
+    # The core's one connection family, refined into redis-rb's class for the failure.
+    assert_kind_of ::Redis::CannotConnectError, e
+    assert_kind_of Slotshift::CannotConnectError, e
     r = standalone_client(5)
     r.set("s", "x")
     assert_raises(Slotshift::CommandError) { r.incr("s") }

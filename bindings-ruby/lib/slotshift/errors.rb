@@ -1,33 +1,77 @@
 # frozen_string_literal: true
 
+require "redis"
+
 module Slotshift
-  # The base of every exception slotshift raises.
-  class Error < StandardError; end
+  # Every exception slotshift raises includes this module, so `rescue Slotshift::Error` catches
+  # them all. Each one is also a subclass of redis-rb's matching class (all under
+  # Redis::BaseError), so code written for redis-rb (`rescue Redis::BaseError`,
+  # `rescue Redis::CommandError`, RedisCacheStore's failsafe) catches them too.
+  module Error; end
+
+  # The base class of the slotshift errors that have no closer redis-rb class.
+  class BaseError < ::Redis::BaseError
+    include Error
+  end
 
   # A hash slot out of range.
-  class SlotError < Error; end
-  # An unknown command, a wrong arity, a malformed numkeys.
-  class InvalidCommandError < Error; end
+  class SlotError < BaseError; end
+  # An unknown command, a wrong arity, a malformed numkeys, or a command that needs a
+  # connection of its own (WATCH, SUBSCRIBE, MONITOR ...: see docs/ruby.md). redis-rb raises
+  # Redis::CommandError for an unknown command; so does this.
+  class InvalidCommandError < ::Redis::CommandError
+    include Error
+  end
   # A bad URL, seed list, config file or environment value.
-  class ConfigError < Error; end
+  class ConfigError < ::Redis::InvalidClientOptionError
+    include Error
+  end
   # An error reply from the server (WRONGTYPE, NOPERM, ...): the message is the server's.
-  class CommandError < Error; end
-  # Connect, I/O or timeout; the message names the node.
-  class ConnectionError < Error; end
+  class CommandError < ::Redis::CommandError
+    include Error
+  end
+
+  # A connection broke or spoke something else than RESP; the message names the node. The
+  # other two connection failures are their own classes below (each a subclass of redis-rb's
+  # class of the same name); `rescue Slotshift::ConnectionError` catches all three.
+  class ConnectionError < ::Redis::ConnectionError
+    include Error
+
+    # Also true for Slotshift::CannotConnectError and Slotshift::TimeoutError, so a rescue of
+    # this class catches every connection failure of the core's "connection" family.
+    def self.===(other)
+      super || other.is_a?(Slotshift::CannotConnectError) || other.is_a?(Slotshift::TimeoutError) ||
+        other.is_a?(Slotshift::AuthenticationError)
+    end
+  end
+  # The connection could not be opened (refused, unknown host, TLS, credentials).
+  class CannotConnectError < ::Redis::CannotConnectError
+    include Error
+  end
+  # The server refused the credentials (WRONGPASS, NOAUTH): redis-rb raises these as the
+  # server's error reply, a Redis::CommandError; so does this.
+  class AuthenticationError < ::Redis::CommandError
+    include Error
+  end
+  # No reply within the timeout.
+  class TimeoutError < ::Redis::TimeoutError
+    include Error
+  end
+
   # Redirect loops, unknown nodes, uncovered slots, cross-slot transactions.
-  class RoutingError < Error; end
+  class RoutingError < BaseError; end
   # A bad batch limit, an unsplittable cross-slot command, a partial failure.
-  class PipelineError < Error; end
+  class PipelineError < BaseError; end
   # The validator refused a cross-slot command (mode raise).
-  class CrossSlotError < Error; end
+  class CrossSlotError < BaseError; end
   # Analyzer options, rules, checkpoints.
-  class AnalyzerError < Error; end
+  class AnalyzerError < BaseError; end
   # An unknown command in strict mode, bad flags or options.
-  class MultiStoreError < Error; end
+  class MultiStoreError < BaseError; end
   # Embedded test servers could not start.
-  class EmbeddedServerError < Error; end
+  class EmbeddedServerError < BaseError; end
   # Diff/migrate options, same store on both sides, read-only destination, checkpoints.
-  class MigrateError < Error; end
+  class MigrateError < BaseError; end
 
   # Core error family (Error::family() in Rust) => exception class. One row per row of
   # tests/fixtures/errors.json; the native layer raises through this table only.
@@ -45,4 +89,21 @@ module Slotshift
     "embedded" => EmbeddedServerError,
     "migrate" => MigrateError,
   }.freeze
+
+  # @api private: the core's connection errors are one family; its message says which
+  # failure it was ("<node>: connect failed: …", "<node>: timed out: …"). redis-rb has a class
+  # for each, and code rescues them apart: give the exception its redis-rb-shaped class.
+  def self.refine_error(error)
+    return error unless error.instance_of?(ConnectionError)
+
+    klass = case error.message
+            when /: connect failed: / then CannotConnectError
+            when /: authentication failed: / then AuthenticationError
+            when /: timed out: / then TimeoutError
+            else return error
+            end
+    refined = klass.new(error.message)
+    refined.set_backtrace(error.backtrace) if error.backtrace
+    refined
+  end
 end

@@ -9,10 +9,12 @@ module Slotshift
   #   store.use_primary_store_as_default = true       # reads from the new store
   #   store.use_primary_and_secondary_stores = false  # the new store only
   #
-  # It has the same command methods as Slotshift::Client (redis-rb's names and return values);
-  # writes go to both stores concurrently while dual-write is on, reads to the default store.
-  class MultiStore
-    include Commands
+  # It is a `::Redis` (redis-rb 4.8's command methods, arguments and return values, as
+  # Slotshift::Redis) whose client object sends through the core's MultiStore: writes go to
+  # both stores concurrently while dual-write is on, reads to the default store.
+  class MultiStore < ::Redis
+    include Multiplexed
+
 
     OPTIONS = %i[use_primary_and_secondary_stores use_primary_store_as_default flags flags_key
                  flags_cache_ttl strict fallback_reads async_non_default_writes
@@ -28,10 +30,10 @@ module Slotshift
       unknown = options.keys - OPTIONS
       raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
 
-      @primary = primary.is_a?(Hash) ? Client.new(**primary) : primary
-      @secondary = secondary.is_a?(Hash) ? Client.new(**secondary) : secondary
+      @primary = primary.is_a?(Hash) ? Slotshift::Redis.new(**primary) : primary
+      @secondary = secondary.is_a?(Hash) ? Slotshift::Redis.new(**secondary) : secondary
       [@primary, @secondary].each do |c|
-        raise TypeError, "primary:/secondary: must be Slotshift::Client, got #{c.class}" unless c.is_a?(Client)
+        raise TypeError, "primary:/secondary: must be Slotshift::Redis, got #{c.class}" unless c.is_a?(Slotshift::Redis)
       end
       native_options = {
         "dual_write" => options[:use_primary_and_secondary_stores],
@@ -42,6 +44,13 @@ module Slotshift
         native_options[k.to_s] = options[k] unless options[k].nil?
       end
       @native = Native::MultiStore.new(name.to_s, @primary.native, @secondary.native, native_options)
+      native = @native
+      client = NativeClient.new(->(_options) { native }, { id: "multistore://#{name}", db: 0 }, {})
+      @options = { name: name }
+      @cluster_mode = false
+      @original_client = @client = client
+      @queue = Hash.new { |h, k| h[k] = [] }
+      @monitor = Monitor.new
     end
 
     def name
@@ -95,47 +104,12 @@ module Slotshift
       @native.drain(timeout.to_f)
     end
 
-    def call(*args)
-      @native.call(args)
-    end
-
-    # @api private
-    def send_command(args, &transform)
-      reply = @native.call(args)
-      transform ? transform.call(reply) : reply
-    end
-
-    # @api private: blocking pops block on the default store; what they pop is removed from
-    # the other store (core::multistore).
-    def send_blocking_command(args, _timeout, &transform)
-      send_command(args, &transform)
-    end
-
-    def pipelined
-      raise ArgumentError, "pipelined needs a block taking the pipeline: pipelined { |p| ... }" unless block_given?
-
-      batch = Batch.new(self)
-      yield batch
-      return [] if batch.commands.empty?
-
-      batch.finish(@native.pipeline(batch.commands))
-    end
-
-    def multi
-      raise ArgumentError, "multi needs a block taking the transaction: multi { |t| ... }" unless block_given?
-
-      batch = Batch.new(self)
-      yield batch
-      return [] if batch.commands.empty?
-
-      replies = @native.transaction(batch.commands)
-      replies.nil? ? nil : batch.finish(replies)
-    end
-
+    # Yields the store itself (a connection-pool-shaped `with`).
     def with
       yield self
     end
 
+    # The stores' connections close when they are garbage collected.
     def close
       nil
     end

@@ -7,7 +7,7 @@ use slotshift::reply::Reply;
 use crate::errors;
 
 /// Appends one argument (String, Symbol, Integer, Float, or an Array of them, flattened) to
-/// `cmd`. `nil` and other types are a `TypeError` naming the position.
+/// `cmd`; any other value as its `to_s`, as redis-rb 4.8 sends it (`nil` is `""`).
 fn push_arg(ruby: &Ruby, cmd: &mut Cmd, v: Value, pos: usize, depth: usize) -> Result<(), Error> {
     if let Some(s) = RString::from_value(v) {
         // SAFETY: the bytes are copied into `cmd` before any Ruby code can run.
@@ -29,19 +29,18 @@ fn push_arg(ruby: &Ruby, cmd: &mut Cmd, v: Value, pos: usize, depth: usize) -> R
         for item in a.into_iter() {
             push_arg(ruby, cmd, item, pos, depth + 1)?;
         }
-    } else if v.is_nil() {
-        return Err(errors::type_error(
-            ruby,
-            format!("argument {pos} is nil (keys and values must be String, Symbol or Numeric)"),
-        ));
     } else {
-        return Err(errors::type_error(
-            ruby,
-            format!(
-                "argument {pos} is a {} (keys and values must be String, Symbol or Numeric)",
-                unsafe { v.classname() }
-            ),
-        ));
+        // Anything else as redis-rb sends it: its `to_s` (nil is the empty string).
+        let s: RString = v.funcall("to_s", ()).map_err(|_| {
+            errors::type_error(
+                ruby,
+                format!("argument {pos}: a {} without a usable to_s", unsafe {
+                    v.classname()
+                }),
+            )
+        })?;
+        // SAFETY: copied into `cmd` before any Ruby code runs again.
+        cmd.arg(unsafe { s.as_slice() });
     }
     Ok(())
 }

@@ -5,14 +5,14 @@
 
 use magnus::{prelude::*, Error, ExceptionClass, RHash, RModule, Ruby};
 
-/// The class for `family`, or `Slotshift::Error` if the table lacks it.
+/// The class for `family`, or `Slotshift::BaseError` if the table lacks it.
 fn class_for(ruby: &Ruby, family: &str) -> ExceptionClass {
     let lookup = || -> Result<ExceptionClass, Error> {
         let module: RModule = ruby.class_object().const_get("Slotshift")?;
         let table: RHash = module.const_get("ERRORS")?;
         match table.get(family) {
             Some(class) => ExceptionClass::try_convert(class),
-            None => module.const_get("Error"),
+            None => module.const_get("BaseError"),
         }
     };
     lookup().unwrap_or_else(|_| ruby.exception_runtime_error())
@@ -23,12 +23,12 @@ pub(crate) fn by_family(ruby: &Ruby, family: &str, message: String) -> Error {
     Error::new(class_for(ruby, family), message)
 }
 
-/// `Slotshift::Error` with `message`.
+/// `Slotshift::BaseError` with `message`.
 pub(crate) fn base(ruby: &Ruby, message: &str) -> Error {
     let class = ruby
         .class_object()
         .const_get::<_, RModule>("Slotshift")
-        .and_then(|m| m.const_get::<_, ExceptionClass>("Error"))
+        .and_then(|m| m.const_get::<_, ExceptionClass>("BaseError"))
         .unwrap_or_else(|_| ruby.exception_runtime_error());
     Error::new(class, message.to_owned())
 }

@@ -137,6 +137,79 @@ fn parse_mode(ruby: &Ruby, m: &str) -> Result<slotshift::validator::Mode, Error>
 }
 
 // ---------------------------------------------------------------------------------------------
+// Target
+
+/// `deployment` with the database `options["db"]` selected, when given (how
+/// `Slotshift::Redis#select` changes database without a connection-bound SELECT). A cluster
+/// has only database 0.
+fn with_db(ruby: &Ruby, deployment: &Deployment, options: RHash) -> Result<Deployment, Error> {
+    let mut deployment = deployment.clone();
+    if let Some(db) = opt_u64(ruby, options, "db")? {
+        let db = u32::try_from(db)
+            .map_err(|_| errors::arg_error(ruby, format!("db: {db} is out of range")))?;
+        match &mut deployment {
+            Deployment::Server(server) => server.db = db,
+            Deployment::Sentinel(sentinel) => sentinel.server.db = db,
+            _ if db == 0 => {}
+            _ => {
+                return Err(errors::by_family(
+                    ruby,
+                    "server",
+                    "ERR SELECT is not allowed in cluster mode".into(),
+                ))
+            }
+        }
+    }
+    Ok(deployment)
+}
+
+/// `Slotshift::Native::Target`: where a client connects (a parsed deployment, passwords
+/// kept here and never in a Ruby object), before any connection is opened. redis-rb
+/// connects on the first command; so does `Slotshift::Redis`, through this.
+#[magnus::wrap(class = "Slotshift::Native::Target", free_immediately, size)]
+struct NTarget {
+    deployment: Deployment,
+}
+
+impl NTarget {
+    fn parse(ruby: &Ruby, urls: RArray) -> Result<NTarget, Error> {
+        let urls: Vec<String> = urls
+            .to_vec()
+            .map_err(|_| errors::type_error(ruby, "urls: expected Strings".into()))?;
+        let deployment = Deployment::from_urls(&urls)
+            .map_err(|e| errors::from_core(ruby, &slotshift::Error::from(e)))?;
+        Ok(NTarget { deployment })
+    }
+
+    /// A connected store (`options` as `Store.open`'s, plus `"db"`).
+    fn connect(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
+        let deployment = with_db(ruby, &rb_self.deployment, options)?;
+        NStore::connect(ruby, deployment, options)
+    }
+
+    /// The deployment as a URL, passwords as `***`.
+    fn to_s(&self) -> String {
+        self.deployment.to_string()
+    }
+
+    /// The password the deployment authenticates with (redis-rb's `Redis::Client#password`),
+    /// or nil. Only this explicit call hands it to Ruby: no Ruby object keeps it.
+    fn password(&self) -> Option<String> {
+        self.deployment
+            .servers()
+            .first()
+            .and_then(|s| s.password.as_ref())
+            .map(|p| p.expose().to_owned())
+    }
+
+    /// "server", "cluster" or "sentinel": what the URLs say (a server may turn out to be a
+    /// cluster node once connected).
+    fn kind(&self) -> &'static str {
+        self.deployment.kind()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Store
 
 /// `Slotshift::Native::Store`: one deployment (standalone, Sentinel or cluster).
@@ -160,8 +233,10 @@ impl NStore {
 
     /// Another store for the same deployment with other options (the client's connections
     /// for blocking commands).
+    /// `options` may carry `"db"`: the same deployment with another database selected.
     fn reopen(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
-        NStore::connect(ruby, rb_self.deployment.clone(), options)
+        let deployment = with_db(ruby, &rb_self.deployment, options)?;
+        NStore::connect(ruby, deployment, options)
     }
 
     fn connect(ruby: &Ruby, deployment: Deployment, options: RHash) -> Result<NStore, Error> {
@@ -649,6 +724,13 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     store.define_method("masters", method!(NStore::masters, 0))?;
     store.define_method("call_on", method!(NStore::call_on, 2))?;
     store.define_method("scan", method!(NStore::scan, 1))?;
+
+    let target = native.define_class("Target", ruby.class_object())?;
+    target.define_singleton_method("parse", function!(NTarget::parse, 1))?;
+    target.define_method("connect", method!(NTarget::connect, 1))?;
+    target.define_method("to_s", method!(NTarget::to_s, 0))?;
+    target.define_method("kind", method!(NTarget::kind, 0))?;
+    target.define_method("password", method!(NTarget::password, 0))?;
 
     let scan = native.define_class("Scan", ruby.class_object())?;
     scan.define_method("next_batch", method!(NScan::next_batch, 0))?;
