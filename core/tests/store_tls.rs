@@ -134,3 +134,23 @@ fn tls_is_verified_by_default_and_insecure_only_on_request() {
         Reply::Status("PONG".into())
     );
 }
+
+/// `rediss://` to a server that speaks plain RESP: the TLS handshake gets no answer; the error
+/// says the port is plain text and what to change, rather than only "timed out".
+#[test]
+fn tls_to_a_plain_server_says_so() {
+    let server = Standalone::start().unwrap();
+    let mut opts = slotshift::store::StoreOptions::default();
+    opts.connect_timeout = std::time::Duration::from_millis(500);
+    let url = format!("rediss://127.0.0.1:{}?insecure=true", server.port());
+    match Store::open_with_options(&url, opts) {
+        Err(Error::Connection(e)) => {
+            assert_eq!(e.kind, ConnectionErrorKind::Connect, "{e}");
+            assert!(
+                e.message.contains("use redis:// instead of rediss://"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a connection error, got {other:?}"),
+    }
+}

@@ -109,31 +109,76 @@ impl NodeConn {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let conn = tokio::time::timeout(self.connect_timeout, self.open())
-            .await
-            .map_err(|_| self.connect_timed_out())??;
+        let conn = self
+            .open_dedicated(Some(self.response_timeout), None)
+            .await?;
         let mut state = self.state.lock();
         state.0 += 1;
         state.1 = Some(conn.clone());
         Ok((state.0, conn))
     }
 
-    async fn open(&self) -> Result<MultiplexedConnection, ConnectionError> {
-        self.open_with(Some(self.response_timeout), None).await
-    }
-
-    /// A connection of the caller's own (never the shared one), opened within the connect
-    /// timeout, with `response_timeout` on its replies (`None`: the caller times each request).
-    /// With `push`, it speaks RESP3 and every push frame (pub/sub messages and subscription
-    /// confirmations) goes to `push`; a lost connection sends a `Disconnection` push.
+    /// A new connection opened within the connect timeout, with `response_timeout` on its
+    /// replies (`None`: the caller times each request): the shared one ([`Self::connection`])
+    /// or one of the caller's own. With `push`, it speaks RESP3 and every push frame (pub/sub
+    /// messages and subscription confirmations) goes to `push`; a lost connection sends a
+    /// `Disconnection` push.
     pub(crate) async fn open_dedicated(
         &self,
         response_timeout: Option<Duration>,
         push: Option<PushSender>,
     ) -> Result<MultiplexedConnection, ConnectionError> {
-        tokio::time::timeout(self.connect_timeout, self.open_with(response_timeout, push))
-            .await
-            .map_err(|_| self.connect_timed_out())?
+        let opened =
+            tokio::time::timeout(self.connect_timeout, self.open_with(response_timeout, push))
+                .await
+                .map_err(|_| self.connect_timed_out())
+                .and_then(|r| r);
+        match opened {
+            Err(e) if self.is_tls() && e.kind != ConnectionErrorKind::Auth => {
+                Err(self.explain_tls_failure(e).await)
+            }
+            other => other,
+        }
+    }
+
+    /// A TLS connect that failed: when the port answers plain RESP, the server does not speak
+    /// TLS there, and the error says so (a TLS handshake to a plain server otherwise just
+    /// waits for the connect timeout).
+    async fn explain_tls_failure(&self, e: ConnectionError) -> ConnectionError {
+        let probe = async {
+            let tcp =
+                tokio::net::TcpStream::connect((self.addr.host.as_ref(), self.addr.port)).await?;
+            let mut sent = 0;
+            let ping = b"PING\r\n";
+            while sent < ping.len() {
+                tcp.writable().await?;
+                match tcp.try_write(&ping[sent..]) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut buf = [0u8; 64];
+            loop {
+                tcp.readable().await?;
+                match tcp.try_read(&mut buf) {
+                    Ok(n) => return Ok(buf[..n].to_vec()),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let limit = self.connect_timeout.min(Duration::from_secs(1));
+        match tokio::time::timeout(limit, probe).await {
+            Ok(Ok(answer)) if matches!(answer.first(), Some(b'+' | b'-')) => ConnectionError::new(
+                &self.addr,
+                ConnectionErrorKind::Connect,
+                "the server answers plain RESP on this port, not TLS: use redis:// instead of \
+                 rediss:// (or enable TLS on the server)"
+                    .into(),
+            ),
+            _ => e,
+        }
     }
 
     fn connect_timed_out(&self) -> ConnectionError {
