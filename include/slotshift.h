@@ -336,6 +336,36 @@ typedef uint32_t slotshift_value_type;
 #endif // __cplusplus
 
 /**
+ * What a subscription names: channels, glob-style patterns, or shard channels (Redis 7).
+ */
+enum slotshift_subscription
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `SUBSCRIBE` / `UNSUBSCRIBE`.
+   */
+  SLOTSHIFT_SUBSCRIPTION_CHANNEL = 0,
+  /**
+   * `PSUBSCRIBE` / `PUNSUBSCRIBE`.
+   */
+  SLOTSHIFT_SUBSCRIPTION_PATTERN = 1,
+  /**
+   * `SSUBSCRIBE` / `SUNSUBSCRIBE` (the channels' slots must be served by the subscriber's
+   * node: open it with one of its channels as `key`).
+   */
+  SLOTSHIFT_SUBSCRIPTION_SHARD = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum slotshift_subscription slotshift_subscription;
+#else
+typedef uint32_t slotshift_subscription;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What the validator does with a multi-key command (or MULTI/EXEC) whose keys span slots.
  */
 enum slotshift_validation_mode
@@ -478,6 +508,34 @@ typedef struct slotshift_reply slotshift_reply;
  * read from several threads.
  */
 typedef struct slotshift_report slotshift_report;
+
+/**
+ * A connection of its own to one node, opened with a client's settings, for state that lives
+ * on a connection: `WATCH` … `MULTI`/`EXEC`, `SELECT`, `CLIENT SETNAME`, and blocking pops.
+ *
+ * - It never reconnects by itself: after a connection loss or a timeout it stays closed
+ *   (`slotshift_session_is_open()` is false) and every call fails with
+ *   `SLOTSHIFT_RESULT_CONNECTION…`, saying why. Open a new one.
+ * - Thread safety: may be used from many threads; their requests go out in turn on the one
+ *   connection, so a `WATCH` by one is seen by the others.
+ * - Blocking: `_open`, `_call` and `_pipeline` block on the network (a blocking pop for as
+ *   long as it asks, plus the client's response timeout).
+ * - Ownership: freed once by `slotshift_session_free()`; it keeps what it needs of the
+ *   client, which may be freed first.
+ */
+typedef struct slotshift_session slotshift_session;
+
+/**
+ * A pub/sub connection of its own (Redis 6 or later: it speaks RESP3 on the wire). Messages
+ * and subscription confirmations come out of `slotshift_subscriber_next_message()` in order,
+ * each an array reply shaped as RESP2 sends it: `["message", channel, payload]`,
+ * `["pmessage", pattern, channel, payload]`, `["smessage", channel, payload]`,
+ * `["subscribe", channel, count]` …
+ *
+ * Thread safety: one thread may read messages while another changes the subscriptions.
+ * Ownership: freed once by `slotshift_subscriber_free()`.
+ */
+typedef struct slotshift_subscriber slotshift_subscriber;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1146,6 +1204,119 @@ slotshift_result slotshift_replies_get(const slotshift_replies *replies,
  * Frees the results of a pipeline and every reply in them. NULL is a no-op.
  */
 void slotshift_replies_free(slotshift_replies *replies);
+
+/**
+ * Opens a session with `client`'s settings to the node that serves `key` (`key_len` bytes,
+ * binary-safe): on a cluster the master of the key's slot, so the session's commands on that
+ * slot's keys run there. `key` may be NULL with `key_len` 0: the server, or a cluster's master
+ * of slot 0. On success `*out` is the session (owned: `slotshift_session_free()`).
+ * Blocks while it connects.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_session_open(const slotshift_client *client,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        slotshift_session **out,
+                                        slotshift_error **err);
+
+/**
+ * Sends one command on the session (arguments as `slotshift_client_call()` takes them). On
+ * success `*out` is the reply (owned). An error reply is a failure
+ * (`SLOTSHIFT_RESULT_SERVER…`) that leaves the session open; a timeout or a lost connection
+ * closes it. Blocks on the network.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_session_call(const slotshift_session *session,
+                                        const uint8_t *const *argv,
+                                        const size_t *argv_len,
+                                        size_t argc,
+                                        slotshift_reply **out,
+                                        slotshift_error **err);
+
+/**
+ * Sends every command of `pipeline` as one write on the session and gives one result per
+ * command in `*out` (owned: `slotshift_replies_free()`), an error reply as that entry's error.
+ * `MULTI` … `EXEC` in the pipeline is a transaction as the server runs it: after a `WATCH` on
+ * this session, `EXEC`'s reply is nil when a watched key changed. Blocks on the network.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_session_pipeline(const slotshift_session *session,
+                                            const slotshift_pipeline *pipeline,
+                                            slotshift_replies **out,
+                                            slotshift_error **err);
+
+/**
+ * Whether the session's connection is still open (false for NULL, and after a timeout, a
+ * lost connection or `slotshift_session_close()`).
+ */
+bool slotshift_session_is_open(const slotshift_session *session);
+
+/**
+ * Closes the session's connection (the server drops its WATCH, selected database …); later
+ * calls fail. NULL is a no-op.
+ */
+void slotshift_session_close(const slotshift_session *session);
+
+/**
+ * Frees a session and closes its connection. NULL is a no-op; freeing twice is undefined
+ * behaviour. Do not free a session while another thread is using it.
+ */
+void slotshift_session_free(slotshift_session *session);
+
+/**
+ * Opens a pub/sub connection with `client`'s settings to the node `key` picks (as
+ * `slotshift_session_open()`; for shard channels, pass one of them). On a cluster, channel
+ * and pattern subscriptions hear every node's messages from any node. On success `*out` is
+ * the subscriber (owned: `slotshift_subscriber_free()`). Blocks while it connects.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_subscriber_open(const slotshift_client *client,
+                                           const uint8_t *key,
+                                           size_t key_len,
+                                           slotshift_subscriber **out,
+                                           slotshift_error **err);
+
+/**
+ * Subscribes to `count` (at least one) channels, patterns or shard channels as `kind` says;
+ * one confirmation per name follows in the messages. Blocks until the server confirmed.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_subscriber_subscribe(const slotshift_subscriber *subscriber,
+                                                slotshift_subscription kind,
+                                                const uint8_t *const *names,
+                                                const size_t *names_len,
+                                                size_t count,
+                                                slotshift_error **err);
+
+/**
+ * Unsubscribes from `count` names of `kind`; from every one of that kind when `count` is 0
+ * (`names` and `names_len` may then be NULL). Blocks until the server confirmed.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_subscriber_unsubscribe(const slotshift_subscriber *subscriber,
+                                                  slotshift_subscription kind,
+                                                  const uint8_t *const *names,
+                                                  const size_t *names_len,
+                                                  size_t count,
+                                                  slotshift_error **err);
+
+/**
+ * The next message or confirmation, waiting at most `timeout_ms` milliseconds (a negative
+ * value: until one comes). On success `*out` is the message (owned: `slotshift_reply_free()`),
+ * or NULL when none came in time. After the connection is lost, the messages received before
+ * still come out, then `SLOTSHIFT_RESULT_CONNECTION…` saying why.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_subscriber_next_message(const slotshift_subscriber *subscriber,
+                                                   int64_t timeout_ms,
+                                                   slotshift_reply **out,
+                                                   slotshift_error **err);
+
+/**
+ * Frees a subscriber and closes its connection (every subscription ends). NULL is a no-op;
+ * freeing twice is undefined behaviour.
+ */
+void slotshift_subscriber_free(slotshift_subscriber *subscriber);
 
 /**
  * The hash slot of `key` (`len` bytes, binary-safe), as the cluster computes it: CRC16 of the

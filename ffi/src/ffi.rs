@@ -113,28 +113,45 @@ pub(crate) fn try_cmd(
             "argc is 0: a command needs at least its name".into(),
         ));
     }
-    if argv.is_null() || argv_len.is_null() {
-        let which = if argv.is_null() { "argv" } else { "argv_len" };
+    let args = try_byte_list(argv, argv_len, argc, ["argv", "argv_len", "argc"])?;
+    let mut cmd = Cmd::default();
+    for arg in args {
+        cmd.arg(arg);
+    }
+    Ok(cmd)
+}
+
+/// `n` byte strings: `ptrs[i]` points to `lens[i]` bytes (binary-safe; `ptrs[i]` may be NULL
+/// only when `lens[i]` is 0). `names` are the three parameters' names, for the messages.
+pub(crate) fn try_byte_list<'a>(
+    ptrs: *const *const u8,
+    lens: *const usize,
+    n: usize,
+    [ptrs_name, lens_name, n_name]: [&str; 3],
+) -> Result<Vec<&'a [u8]>, ArgError> {
+    if ptrs.is_null() || lens.is_null() {
+        let which = if ptrs.is_null() { ptrs_name } else { lens_name };
         return Err((
             slotshift_result::NullParameter,
             format!("parameter `{which}` is NULL"),
         ));
     }
-    let (Some(ptrs), Some(lens)) = (try_array(argv, argc), try_array(argv_len, argc)) else {
+    let (Some(ptrs), Some(lens)) = (try_array(ptrs, n), try_array(lens, n)) else {
         return Err((
             slotshift_result::InvalidArgument,
-            format!("argc {argc} is too large"),
+            format!("{n_name} {n} is too large"),
         ));
     };
-    let mut cmd = Cmd::default();
-    for (i, (&p, &len)) in ptrs.iter().zip(lens).enumerate() {
-        let Some(arg) = try_bytes(p, len) else {
-            return Err((
-                slotshift_result::NullParameter,
-                format!("argv[{i}] is NULL but argv_len[{i}] is {len}"),
-            ));
-        };
-        cmd.arg(arg);
-    }
-    Ok(cmd)
+    ptrs.iter()
+        .zip(lens)
+        .enumerate()
+        .map(|(i, (&p, &len))| {
+            try_bytes(p, len).ok_or_else(|| {
+                (
+                    slotshift_result::NullParameter,
+                    format!("{ptrs_name}[{i}] is NULL but {lens_name}[{i}] is {len}"),
+                )
+            })
+        })
+        .collect()
 }

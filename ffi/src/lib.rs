@@ -34,6 +34,7 @@ pub mod migrate;
 pub mod multistore;
 pub mod panic;
 pub mod reply;
+pub mod session;
 pub mod slot;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;

@@ -1284,6 +1284,150 @@ static void test_threads(void) {
     slotshift_client_free(c);
 }
 
+/* Text arguments (NULL-terminated list) into a pipeline. */
+static void pipeline_add_text(slotshift_pipeline *p, ...) {
+    const uint8_t *argv[16];
+    size_t lens[16];
+    size_t argc = 0;
+    va_list ap;
+    va_start(ap, p);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && argc < 16) {
+        argv[argc] = (const uint8_t *)a;
+        lens[argc] = strlen(a);
+        argc++;
+    }
+    va_end(ap);
+    CHECK_OK(slotshift_pipeline_add(p, argv, lens, argc), NULL);
+}
+
+/* Whether `message` is the array [kind, a, b] (b an integer when `count` >= 0). */
+static bool message_is(const slotshift_reply *message, const char *kind, const char *a,
+                       const char *b, long count) {
+    const slotshift_reply *el[3] = {NULL, NULL, NULL};
+    if (message == NULL || slotshift_reply_len(message) != 3) return false;
+    for (size_t i = 0; i < 3; i++)
+        if (slotshift_reply_element(message, i, &el[i]) != SLOTSHIFT_RESULT_OK) return false;
+    int64_t n = -1;
+    bool last = count >= 0 ? slotshift_reply_integer(el[2], &n) == SLOTSHIFT_RESULT_OK && n == count
+                           : bytes_are(el[2], b, strlen(b));
+    return bytes_are(el[0], kind, strlen(kind)) && bytes_are(el[1], a, strlen(a)) && last;
+}
+
+static void test_sessions_and_subscribers(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = cluster_client(&err);
+    if (c == NULL) return;
+    slotshift_reply *r = NULL;
+    const char *key = "c:session:{7}";
+
+    /* WATCH on the key's master, a write from the client in between: EXEC runs nothing. */
+    slotshift_session *s = NULL;
+    CHECK_OK(slotshift_session_open(c, (const uint8_t *)key, strlen(key), &s, &err), err);
+    CHECK(slotshift_session_is_open(s));
+    const uint8_t *watch[2] = {(const uint8_t *)"WATCH", (const uint8_t *)key};
+    size_t watch_len[2] = {5, strlen(key)};
+    CHECK_OK(slotshift_session_call(s, watch, watch_len, 2, &r, &err), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "SET", key, "theirs", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    slotshift_pipeline *p = slotshift_pipeline_new();
+    pipeline_add_text(p, "MULTI", NULL);
+    pipeline_add_text(p, "SET", key, "mine", NULL);
+    pipeline_add_text(p, "EXEC", NULL);
+    slotshift_replies *rs = NULL;
+    CHECK_OK(slotshift_session_pipeline(s, p, &rs, &err), err);
+    const slotshift_reply *exec = NULL;
+    CHECK_OK(slotshift_replies_get(rs, 2, &exec, &err), err);
+    CHECK(slotshift_reply_type(exec) == SLOTSHIFT_VALUE_TYPE_NIL);
+    slotshift_replies_free(rs);
+    rs = NULL;
+    CHECK_OK(call(c, &r, &err, "GET", key, NULL), err);
+    CHECK(bytes_are(r, "theirs", 6));
+    slotshift_reply_free(r);
+    r = NULL;
+    /* Without a write in between it runs. */
+    CHECK_OK(slotshift_session_call(s, watch, watch_len, 2, &r, &err), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(slotshift_session_pipeline(s, p, &rs, &err), err);
+    CHECK_OK(slotshift_replies_get(rs, 2, &exec, &err), err);
+    CHECK(slotshift_reply_type(exec) == SLOTSHIFT_VALUE_TYPE_ARRAY && slotshift_reply_len(exec) == 1);
+    slotshift_replies_free(rs);
+    rs = NULL;
+    /* An error reply leaves it open; a close is final and says so. */
+    const uint8_t *incr[2] = {(const uint8_t *)"INCR", (const uint8_t *)key};
+    size_t incr_len[2] = {4, strlen(key)};
+    CHECK_RESULT(slotshift_session_call(s, incr, incr_len, 2, &r, &err), SLOTSHIFT_RESULT_SERVER, err);
+    CHECK(r == NULL);
+    clear_error(&err);
+    CHECK(slotshift_session_is_open(s));
+    slotshift_session_close(s);
+    CHECK(!slotshift_session_is_open(s));
+    CHECK_RESULT(slotshift_session_call(s, watch, watch_len, 2, &r, &err),
+                 SLOTSHIFT_RESULT_CONNECTION_IO, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "closed") != NULL);
+    clear_error(&err);
+    slotshift_session_free(s);
+    slotshift_pipeline_free(p);
+
+    /* Shard pub/sub on the channel's master; SPUBLISH through the client goes there too. */
+    const char *channel = "c:orders:{7}";
+    slotshift_subscriber *sub = NULL;
+    CHECK_OK(slotshift_subscriber_open(c, (const uint8_t *)channel, strlen(channel), &sub, &err), err);
+    const uint8_t *names[1] = {(const uint8_t *)channel};
+    size_t names_len[1] = {strlen(channel)};
+    CHECK_OK(slotshift_subscriber_subscribe(sub, SLOTSHIFT_SUBSCRIPTION_SHARD, names, names_len, 1, &err), err);
+    CHECK_OK(call(c, &r, &err, "SPUBLISH", channel, "paid", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(slotshift_subscriber_next_message(sub, 5000, &r, &err), err);
+    CHECK(message_is(r, "ssubscribe", channel, NULL, 1));
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(slotshift_subscriber_next_message(sub, 5000, &r, &err), err);
+    CHECK(message_is(r, "smessage", channel, "paid", -1));
+    slotshift_reply_free(r);
+    r = NULL;
+    /* Nothing more within 50 ms: OK with no message. */
+    r = (slotshift_reply *)&r; /* must be overwritten with NULL */
+    CHECK_OK(slotshift_subscriber_next_message(sub, 50, &r, &err), err);
+    CHECK(r == NULL);
+    CHECK_OK(slotshift_subscriber_unsubscribe(sub, SLOTSHIFT_SUBSCRIPTION_SHARD, NULL, NULL, 0, &err), err);
+    CHECK_OK(slotshift_subscriber_next_message(sub, 5000, &r, &err), err);
+    CHECK(message_is(r, "sunsubscribe", channel, NULL, 0));
+    slotshift_reply_free(r);
+    r = NULL;
+    /* Bad arguments are named. */
+    CHECK_RESULT(slotshift_subscriber_subscribe(sub, SLOTSHIFT_SUBSCRIPTION_CHANNEL, NULL, names_len, 1, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "`names`") != NULL);
+    clear_error(&err);
+    const uint8_t *holes[1] = {NULL};
+    CHECK_RESULT(slotshift_subscriber_subscribe(sub, SLOTSHIFT_SUBSCRIPTION_CHANNEL, holes, names_len, 1, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "names[0] is NULL") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_subscriber_subscribe(sub, SLOTSHIFT_SUBSCRIPTION_CHANNEL, NULL, NULL, 0, &err),
+                 SLOTSHIFT_RESULT_SERVER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_session_open(NULL, NULL, 0, &s, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_session_open(c, NULL, 3, &s, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "`key`") != NULL);
+    clear_error(&err);
+    CHECK(!slotshift_session_is_open(NULL));
+    slotshift_session_free(NULL);
+    slotshift_subscriber_free(NULL);
+    /* The subscriber outlives its client. */
+    slotshift_client_free(c);
+    CHECK_OK(slotshift_subscriber_next_message(sub, 10, &r, &err), err);
+    CHECK(r == NULL);
+    slotshift_subscriber_free(sub);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -1314,6 +1458,7 @@ int main(void) {
     test_analyzer();
     test_diff_and_migrate();
     test_threads();
+    test_sessions_and_subscribers();
     test_panic_guard();
     printf("%d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;
