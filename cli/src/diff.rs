@@ -81,9 +81,20 @@ pub struct Endpoints {
     /// Write the remaining differences here as JSON lines.
     #[arg(long, value_name = "FILE")]
     pub mismatches: Option<PathBuf>,
-    /// Print the report as JSON.
+    /// Print the report as JSON (every difference).
     #[arg(long)]
     pub json: bool,
+    /// List at most N differences in the text report (the counts are always complete).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        conflicts_with = "summary"
+    )]
+    pub max_report: usize,
+    /// Only the counts in the text report, no key listed (as --max-report 0).
+    #[arg(long)]
+    pub summary: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -129,6 +140,15 @@ impl Endpoints {
             "destination",
         )?;
         Ok((src, dst))
+    }
+
+    /// How many differences the text report lists.
+    pub fn listed(&self) -> usize {
+        if self.summary {
+            0
+        } else {
+            self.max_report
+        }
     }
 
     /// The key filter.
@@ -220,7 +240,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     if e.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.to_text());
+        print!("{}", report.to_text_listing(e.listed()));
     }
     if !report.complete {
         eprintln!("slotshift: interrupted; continue with --resume --checkpoint FILE");

@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     if e.json {
         println!("{}", report.to_json());
     } else {
-        print!("{}", report.to_text());
+        print!("{}", report.to_text_listing(e.listed()));
     }
     if !report.complete {
         match &e.checkpoint {

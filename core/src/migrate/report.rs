@@ -109,6 +109,13 @@ impl DiffReport {
 
     /// The report as text.
     pub fn to_text(&self) -> String {
+        self.to_text_listing(usize::MAX)
+    }
+
+    /// [`DiffReport::to_text`] listing at most `max_keys` differences one per line, then how
+    /// many more there are (all of them are in [`DiffReport::mismatches`], the JSON form and the
+    /// mismatch log); 0 lists none, only the counts.
+    pub fn to_text_listing(&self, max_keys: usize) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -138,8 +145,15 @@ impl DiffReport {
                 self.unchecked
             );
         }
-        for m in &self.mismatches {
+        for m in self.mismatches.iter().take(max_keys) {
             let _ = writeln!(s, "  {:<8} {}  {}", m.kind.name(), m.key, m.detail);
+        }
+        let more = self.mismatches.len().saturating_sub(max_keys);
+        if more > 0 {
+            let _ = writeln!(
+                s,
+                "  … and {more} more (all of them: --json, or --mismatches FILE)"
+            );
         }
         s
     }
@@ -195,6 +209,12 @@ impl MigrateReport {
 
     /// The report as text.
     pub fn to_text(&self) -> String {
+        self.to_text_listing(usize::MAX)
+    }
+
+    /// [`MigrateReport::to_text`] with the final diff's differences listed as
+    /// [`DiffReport::to_text_listing`] does.
+    pub fn to_text_listing(&self, max_keys: usize) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -219,7 +239,7 @@ impl MigrateReport {
         );
         if let Some(d) = &self.final_diff {
             s.push_str("final ");
-            s.push_str(&d.to_text());
+            s.push_str(&d.to_text_listing(max_keys));
         }
         s
     }
