@@ -7,6 +7,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 SLOTSHIFT := target/debug/slotshift
+# The CLI's `servers` and `demo` subcommands (the embedded launcher) are a feature: off in a
+# production build, on for everything this repository runs.
+CLI_SERVERS := --features slotshift-cli/servers
 
 TEST_TARGETS := lint test-rust
 BENCH_TARGETS := bench-rust
@@ -21,11 +24,11 @@ setup:
 	@scripts/setup.sh
 
 build: setup
-	$(CARGO) build --workspace --all-targets
+	$(CARGO) build --workspace --all-targets $(CLI_SERVERS)
 
 ## The `slotshift` binary the C, Ruby and Python suites use (`slotshift servers up --json`).
 cli:
-	$(CARGO) build -p slotshift-cli
+	$(CARGO) build -p slotshift-cli --features servers
 
 -include mk/*.mk
 
@@ -35,15 +38,15 @@ test: setup
 
 test-rust:
 ifeq ($(NEXTEST),yes)
-	$(CARGO) nextest run --lib --bins --tests --examples --no-fail-fast $(if $(CI),--profile ci)
+	$(CARGO) nextest run --lib --bins --tests --examples --no-fail-fast $(CLI_SERVERS) $(if $(CI),--profile ci)
 else
-	$(CARGO) test --lib --bins --tests --examples --no-fail-fast
+	$(CARGO) test --lib --bins --tests --examples --no-fail-fast $(CLI_SERVERS)
 endif
 	$(CARGO) test --doc
 
 ## make demo: the main job.
 demo: setup
-	$(CARGO) run --release -p slotshift-cli -- demo
+	$(CARGO) run --release -p slotshift-cli --features servers -- demo
 
 ## make bench: speed, side by side with the peers; results go to docs/BENCHMARKS.md.
 bench: setup
@@ -63,6 +66,7 @@ lint:
 	python3 scripts/layers.py
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets $(CLI_SERVERS) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

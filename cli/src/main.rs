@@ -3,12 +3,14 @@
 use clap::{Parser, Subcommand};
 
 mod analyze;
+#[cfg(feature = "servers")]
 mod demo;
 mod diff;
 mod exit;
 mod logging;
 mod migrate;
 mod pipe;
+#[cfg(feature = "servers")]
 mod servers;
 mod slot;
 mod status;
@@ -30,7 +32,8 @@ struct Cli {
 enum Command {
     /// Keyspace patterns, memory, types and TTLs of a whole deployment (keys masked).
     Analyze(analyze::Args),
-    /// Run the main job on an embedded topology.
+    /// Run the main job on an embedded topology (builds with the `servers` feature).
+    #[cfg(feature = "servers")]
     Demo(demo::Args),
     /// Compare two deployments both ways: missing, extra, type, value, TTL (exit 1 on differences).
     Diff(diff::Args),
@@ -44,7 +47,9 @@ enum Command {
     Status(status::Args),
     /// Report the commands of a capture (MONITOR output or one per line) that a cluster would refuse as cross-slot.
     Validate(validate::Args),
-    /// Start embedded redis-server topologies on loopback (for tests, demos and experiments).
+    /// Start embedded redis-server topologies on loopback (for tests, demos and experiments;
+    /// builds with the `servers` feature).
+    #[cfg(feature = "servers")]
     Servers(servers::Args),
 }
 
@@ -57,12 +62,14 @@ fn main() {
     let clean = |r: Result<(), Box<dyn std::error::Error>>| r.map(|()| Outcome::Clean);
     let result = match cli.command {
         Command::Analyze(args) => clean(analyze::run(args)),
+        #[cfg(feature = "servers")]
         Command::Demo(args) => clean(demo::run(args)),
         Command::Diff(args) => diff::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Pipe(args) => pipe::run(args),
         Command::Slot(args) => clean(slot::run(args)),
         Command::Status(args) => clean(status::run(args)),
+        #[cfg(feature = "servers")]
         Command::Servers(args) => clean(servers::run(args)),
         Command::Validate(args) => validate::run(args),
     };
