@@ -517,8 +517,10 @@ class _PipelineBase(_Base):
         self.explicit_transaction = False
 
     def discard(self) -> None:
-        """Forgets the queued commands (redis-py's ``discard``)."""
-        self.reset()
+        """Queues ``DISCARD``, as redis-py: inside the transaction it drops what was queued
+        before it, and the server then refuses the ``EXEC`` (``ResponseError``). The core sends
+        a pipeline's commands together, so DISCARD cannot reach another caller's MULTI."""
+        self.command_stack.append((("DISCARD",), {}))
 
     def close(self) -> None:
         """Forgets the queued commands (the connections belong to the client)."""
@@ -597,8 +599,14 @@ class _PipelineBase(_Base):
             never = [NEVER_DECODE in opts for _, opts in stack]
             raw = self._py_decode or (self._store.decode and any(never))
             store = self._raw() if raw else self._store
-            wire = [self._wire(args) for args, _ in stack]
-            results = self._send(wire, store, transaction)
+            # As redis-py's _execute_transaction: inside MULTI/EXEC a command with an
+            # EMPTY_RESPONSE value (MGET of no keys …) is not sent; the value takes its place.
+            skipped = [i for i, (_, opts) in enumerate(stack)
+                       if transaction and EMPTY_RESPONSE in opts]
+            wire = [self._wire(args) for i, (args, _) in enumerate(stack) if i not in skipped]
+            results = self._send(wire, store, transaction) if wire else []
+            for i in skipped:
+                results.insert(i, stack[i][1][EMPTY_RESPONSE])
         finally:
             self.reset()
         if raw and self._settings.decode_responses:

@@ -1,0 +1,274 @@
+"""The compat runner: redis-py 8.1.0's own suite, unmodified, against slotshift and against
+redis-py, on the same real servers.
+
+    python tests/compat/run.py --update   # both sides; rewrite the committed lists
+    python tests/compat/run.py --check    # slotshift's side; compare with the committed lists
+
+It downloads redis-py's sdist (``pip download --no-binary :all: --no-deps redis==8.1.0``) into
+``target/compat/`` once and unpacks its ``tests/`` (and ``pyproject.toml``, which holds the
+suite's pytest settings: markers, the 30 s per-test timeout); starts ``slotshift servers up
+--json --standalone`` and stops it on exit, also on failure; runs pytest on each side with
+``slotshift_compat.py`` as a plugin (``--redis-url`` of that server, ``--protocol 2``,
+pytest-timeout per test) and prints, per file, how many tests redis-py passes, how many of
+those slotshift passes, and the ratio.
+
+Committed lists (in this directory):
+  redis-py-passes.txt   the tests redis-py passes here (``--update`` rewrites it);
+  known-failures.txt    the tests among them slotshift fails, ``node id<TAB>category: reason``.
+``--check`` fails on a regression: a test of redis-py-passes.txt that slotshift does not pass
+and that known-failures.txt does not list. It names the known failures that now pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+VERSION = "8.1.0"
+WORK = REPO / "target" / "compat"
+SUITE = WORK / f"redis-{VERSION}"
+FILES = ["test_commands.py", "test_pipeline.py", "test_pubsub.py", "test_scripting.py",
+         "test_encoding.py", "test_lock.py"]
+PASSES = HERE / "redis-py-passes.txt"
+KNOWN = HERE / "known-failures.txt"
+PER_TEST_TIMEOUT = 30
+
+# A failure's message → its category (first match wins).
+CATEGORIES: list[tuple[str, str]] = [
+    (r"DedicatedConnectionError|needs a dedicated connection", "needs core dedicated connection"),
+    (r"connection_pool|get_connection|'connection'|ConnectionPool", "redis-py connection-pool internals"),
+    (r"does not support \w+=|unexpected keyword argument", "constructor option not supported"),
+    (r"Timeout >", "hang (per-test timeout)"),
+    (r"EXECABORT|ExecAbortError", "core transaction: queue-time error reported as EXECABORT only"),
+    (r"<class .slotshift\.exceptions\.\w+.> == <class .redis\.exceptions", "exact class check (slotshift raises a subclass of the redis-py class)"),
+]
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def fetch_suite(python: str) -> None:
+    """redis-py's sdist in target/compat, its tests/ and pyproject.toml unpacked (once)."""
+    if (SUITE / "tests" / "conftest.py").exists() and (SUITE / "pyproject.toml").exists():
+        return
+    WORK.mkdir(parents=True, exist_ok=True)
+    sdist = WORK / f"redis-{VERSION}.tar.gz"
+    if not sdist.exists():
+        log(f"compat: downloading redis=={VERSION} (sdist) into {WORK}")
+        subprocess.run([python, "-m", "pip", "download", "-q", "--no-binary", ":all:",
+                        "--no-deps", f"redis=={VERSION}", "-d", str(WORK)], check=True)
+    with tarfile.open(sdist) as tar:
+        wanted = [m for m in tar.getmembers()
+                  if m.name.startswith(f"redis-{VERSION}/tests/")
+                  or m.name == f"redis-{VERSION}/pyproject.toml"]
+        tar.extractall(WORK, members=wanted)  # noqa: S202 (PyPI's sdist of a pinned version)
+
+
+class Servers:
+    """``slotshift servers up --json --standalone``, stopped (SIGTERM) on exit."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()
+
+    def __enter__(self) -> dict[str, Any]:
+        if not Path(self.binary).exists():
+            raise SystemExit(f"compat: {self.binary} is missing: run `make cli` first")
+        self.proc = subprocess.Popen([self.binary, "servers", "up", "--json", "--standalone"],
+                                     stdout=subprocess.PIPE, stderr=self.log,
+                                     stdin=subprocess.DEVNULL)
+        line: list[bytes] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()),  # type: ignore[union-attr]
+                                  daemon=True)
+        reader.start()
+        reader.join(120)
+        if not line or not line[0]:
+            self.log.seek(0)
+            why = self.log.read().decode(errors="replace")
+            self.__exit__()
+            raise SystemExit(f"compat: servers did not start: {why}")
+        urls: dict[str, Any] = json.loads(line[0])
+        return urls
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+class _Stop:
+    """Stops ``servers`` when the block ends, also on failure."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        self.servers.__exit__()
+
+
+def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, dict[str, Any]]:
+    """Runs the suite's ``files`` on one side; each test's outcome and failure message."""
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.json"
+        env = dict(os.environ, SLOTSHIFT_COMPAT_SIDE=side, SLOTSHIFT_COMPAT_RESULTS=str(results),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(HERE),
+                                                            os.environ.get("PYTHONPATH")])))
+        cmd = [python, "-m", "pytest", *[f"tests/{f}" for f in files],
+               f"--redis-url={url}", "--protocol=2", "-p", "slotshift_compat",
+               "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
+               f"--timeout={PER_TEST_TIMEOUT}", "-W", "ignore::pytest.PytestConfigWarning"]
+        log(f"compat: {side}: pytest {' '.join(files)}")
+        done = subprocess.run(cmd, cwd=SUITE, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT)
+        tail = done.stdout.decode(errors="replace").strip().splitlines()[-1:]
+        log(f"compat: {side}: {' '.join(tail)}")
+        if not results.exists():
+            sys.stdout.write(done.stdout.decode(errors="replace"))
+            raise SystemExit(f"compat: the {side} run crashed (no results; exit {done.returncode})")
+        out: dict[str, dict[str, Any]] = json.loads(results.read_text())
+        return out
+
+
+def file_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+
+
+def category(message: str) -> str:
+    for pattern, name in CATEGORIES:
+        if re.search(pattern, message):
+            return name
+    return "other"
+
+
+def reason(message: str) -> str:
+    text = " ".join(message.split())
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"0x[0-9a-f]{6,}", "0x…", text)
+    return f"{category(message)}: {text[:160]}"
+
+
+def read_passes() -> list[str]:
+    if not PASSES.exists():
+        raise SystemExit(f"compat: {PASSES} is missing: run `make compat-python`")
+    return [line for line in PASSES.read_text().splitlines() if line and not line.startswith("#")]
+
+
+def read_known() -> dict[str, str]:
+    known: dict[str, str] = {}
+    if KNOWN.exists():
+        for line in KNOWN.read_text().splitlines():
+            if line and not line.startswith("#"):
+                nodeid, _, why = line.partition("\t")
+                known[nodeid] = why
+    return known
+
+
+def report(passes: list[str], ours: dict[str, dict[str, Any]], files: list[str]) -> None:
+    """Per file: redis-py passes N, slotshift M of those, the ratio; failure categories."""
+    by_file: dict[str, list[str]] = defaultdict(list)
+    for t in passes:
+        by_file[file_of(t)].append(t)
+    log(f"{'file':<22} {'redis-py':>9} {'slotshift':>10} {'ratio':>7}")
+    total_n = total_m = 0
+    for f in files:
+        tests = by_file.get(f, [])
+        m = sum(1 for t in tests if ours.get(t, {}).get("outcome") == "passed")
+        n = len(tests)
+        total_n += n
+        total_m += m
+        log(f"{f:<22} {n:>9} {m:>10} {(m / n if n else 1):>7.1%}")
+    log(f"{'all':<22} {total_n:>9} {total_m:>10} {(total_m / total_n if total_n else 1):>7.1%}")
+    cats = Counter(category(ours.get(t, {}).get("message", "missing"))
+                   for t in passes if ours.get(t, {}).get("outcome") != "passed")
+    for name, n in cats.most_common():
+        log(f"  slotshift fails {n:>4}: {name}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--update", action="store_true", help="run both sides, rewrite the lists")
+    mode.add_argument("--check", action="store_true", help="run slotshift, compare with the lists")
+    parser.add_argument("--files", nargs="*", default=FILES)
+    parser.add_argument("--binary", default=os.environ.get(
+        "SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift")))
+    args = parser.parse_args()
+    python = sys.executable
+    fetch_suite(python)
+    files: list[str] = args.files
+    try:
+        servers = Servers(args.binary)
+        urls = servers.__enter__()
+    except SystemExit as e:  # once more: a binary being rebuilt beside us, a port just taken
+        log(f"{e}; trying once more")
+        servers = Servers(args.binary)
+        urls = servers.__enter__()
+    with _Stop(servers):
+        url = urls["standalone"] + "/0" if urls["standalone"].count("/") == 2 else urls["standalone"]
+        if args.update:
+            theirs = run_side(python, "redis-py", url, files)
+            ours = run_side(python, "slotshift", url, files)
+        else:
+            ours = run_side(python, "slotshift", url, files)
+    if args.update:
+        passes = sorted(t for t, r in theirs.items() if r["outcome"] == "passed")
+        for t, r in sorted(theirs.items()):
+            if r["outcome"] == "failed":
+                log(f"compat: redis-py itself fails (not counted): {t}: {' '.join(r['message'].split())[:200]}")
+        old = {t for t in read_passes() if file_of(t) not in files} if PASSES.exists() else set()
+        passes_all = sorted(old | set(passes))
+        PASSES.write_text("# redis-py 8.1.0's tests that redis-py 8.1.0 passes on the runner's "
+                          "standalone Redis (written by `make compat-python`)\n"
+                          + "".join(t + "\n" for t in passes_all))
+        known_old = {t: w for t, w in read_known().items() if file_of(t) not in files}
+        known_new = {t: reason(ours.get(t, {}).get("message", "not run"))
+                     for t in passes if ours.get(t, {}).get("outcome") != "passed"}
+        known_all = dict(sorted({**known_old, **known_new}.items()))
+        KNOWN.write_text("# tests redis-py passes and slotshift fails: node id<TAB>category: "
+                         "reason (written by `make compat-python`)\n"
+                         + "".join(f"{t}\t{w}\n" for t, w in known_all.items()))
+        report(passes, ours, files)
+        return 0
+    passes = [t for t in read_passes() if file_of(t) in files]
+    known = read_known()
+    report(passes, ours, files)
+    regressions = [t for t in passes
+                   if ours.get(t, {}).get("outcome") != "passed" and t not in known]
+    fixed = [t for t in passes if t in known and ours.get(t, {}).get("outcome") == "passed"]
+    for t in fixed:
+        log(f"compat: known failure now passes (remove it: make compat-python): {t}")
+    for t in regressions:
+        log(f"compat: REGRESSION: {t}: {ours.get(t, {}).get('message', 'not run')[:300]}")
+    if regressions:
+        log(f"compat: {len(regressions)} regression(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

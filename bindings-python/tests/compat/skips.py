@@ -1,0 +1,38 @@
+"""The one list of redis-py tests the compat runner skips, on both sides, each with its reason.
+
+Only what is out of scope for a drop-in on a standalone Redis 7.0 over RESP2: redis-stack
+modules, cluster-only tests (they belong to the cluster run), replica set-ups, TLS, RESP3-only
+behaviour, client-side caching, server versions above the one under test (redis-py's own
+``skip_if_server_version_lt`` does those), and redis-py's own connection-pool internals. A test
+slotshift fails for any other reason is not skipped: it is a known failure with a category
+(``known-failures.txt``).
+"""
+
+from __future__ import annotations
+
+#: pytest marker → reason.
+SKIP_MARKERS: dict[str, str] = {
+    "redismod": "redis-stack modules (RedisJSON, RediSearch, …) are not served by redis-server 7.0",
+    "onlycluster": "cluster-only test; the cluster run (test_cluster.py on a 3x1 cluster) is separate",
+    "replica": "needs a replica set-up the runner does not start",
+    "ssl": "needs a TLS server the runner does not start",
+}
+
+#: fixture → reason (a test using the fixture is skipped).
+SKIP_FIXTURES: dict[str, str] = {
+    f"mock_cluster_resp_{kind}": "redis-py internals: replaces the client's connection object "
+    "(r.connection) with a mock and checks redis-py's parsing of the canned reply; no server "
+    "is involved"
+    for kind in ("ok", "int", "info", "nodes", "slaves")
+}
+
+#: (regular expression searched in the test's node id, reason).
+SKIPS: list[tuple[str, str]] = [
+    (r"test_commands\.py::TestRedisCommands::test_interrupted_command$",
+     "redis-py internals: patches r.connection._parser to interrupt a read"),
+    (r"test_commands\.py::TestResponseCallbacks::test_response_callbacks$",
+     "redis-py's connection-pool internals: reads r.connection_pool.connection_kwargs"),
+    (r"test_commands\.py::TestRedisCommands::test_slowlog_get$",
+     "redis-py internals: monkey-patches r.parse_response(connection, …) to read the reply "
+     "from redis-py's connection object"),
+]
