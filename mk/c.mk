@@ -18,6 +18,8 @@ C_LINK_DEBUG := -Ltarget/debug -lslotshift -Wl,-rpath,$(CURDIR)/target/debug
 # (`rustc --print native-static-libs`).
 NATIVE_STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 SLOTSHIFT_VERSION := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+# The SONAME's version (ffi/build.rs): the major from 1.0 on, 0.<minor> before.
+SLOTSHIFT_ABI := $(shell echo $(SLOTSHIFT_VERSION) | awk -F. '{ print ($$1 == 0) ? "0." $$2 : $$1 }')
 
 TEST_TARGETS += test-c
 BENCH_TARGETS += bench-c
@@ -40,9 +42,11 @@ header-check: cbindgen-tool
 	@diff -u include/slotshift.h $(C_BUILD)/slotshift.h || \
 		{ echo "include/slotshift.h is stale: run 'make header' and commit it" >&2; exit 1; }
 
-## The library with the test-only panic hook (SLOTSHIFT_TEST_HOOKS); never installed.
+## The library with the test-only panic hook (SLOTSHIFT_TEST_HOOKS); never installed. Programs
+## linked against it ask for its SONAME, which cargo does not create: the link stands in.
 ffi-test-lib:
 	$(CARGO) build -p slotshift-ffi --features test-hooks
+	ln -sf libslotshift.so target/debug/libslotshift.so.$(SLOTSHIFT_ABI)
 
 c-programs: ffi-test-lib
 	@mkdir -p $(C_BUILD)
@@ -54,6 +58,8 @@ c-programs: ffi-test-lib
 ## (pkg-config, shared), and the first one linked statically too.
 c-doc-examples:
 	rm -rf $(C_BUILD)/prefix && $(MAKE) --no-print-directory install PREFIX=$(CURDIR)/$(C_BUILD)/prefix
+	readelf -d $(C_BUILD)/prefix/lib/libslotshift.so | grep -q 'SONAME.*\[libslotshift.so.$(SLOTSHIFT_ABI)\]' || \
+		{ echo "the installed libslotshift.so has no SONAME libslotshift.so.$(SLOTSHIFT_ABI)" >&2; exit 1; }
 	@mkdir -p $(C_BUILD)/docs
 	awk '/^```c$$/{n++; f=sprintf("$(C_BUILD)/docs/example_%d.c", n); next} /^```$$/{f=""} f{print > f}' docs/c.md
 	set -e; export PKG_CONFIG_PATH=$(CURDIR)/$(C_BUILD)/prefix/lib/pkgconfig; \
@@ -69,13 +75,20 @@ test-c: cli header-check c-programs c-doc-examples
 	tests/c/run.sh $(C_BUILD) test_slotshift cpp_compile \
 		docs/example_1 docs/example_1_static docs/example_2 docs/example_3 docs/example_4
 
-## make install PREFIX=…: include/slotshift.h, lib/libslotshift.{so,a}, lib/pkgconfig/slotshift.pc.
+## make install PREFIX=…: include/slotshift.h, lib/libslotshift.so.VERSION with its SONAME link
+## (libslotshift.so.ABI) and the link-time link (libslotshift.so), lib/libslotshift.a,
+## lib/pkgconfig/slotshift.pc. Debug sections are stripped; symbol names stay (backtraces,
+## valgrind).
 install:
 	$(CARGO) build --release -p slotshift-ffi
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 include/slotshift.h $(DESTDIR)$(PREFIX)/include/slotshift.h
-	install -m 755 target/release/libslotshift.so $(DESTDIR)$(PREFIX)/lib/libslotshift.so
+	install -m 755 target/release/libslotshift.so $(DESTDIR)$(PREFIX)/lib/libslotshift.so.$(SLOTSHIFT_VERSION)
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libslotshift.so.$(SLOTSHIFT_VERSION)
+	ln -sf libslotshift.so.$(SLOTSHIFT_VERSION) $(DESTDIR)$(PREFIX)/lib/libslotshift.so.$(SLOTSHIFT_ABI)
+	ln -sf libslotshift.so.$(SLOTSHIFT_ABI) $(DESTDIR)$(PREFIX)/lib/libslotshift.so
 	install -m 644 target/release/libslotshift.a $(DESTDIR)$(PREFIX)/lib/libslotshift.a
+	strip --strip-debug $(DESTDIR)$(PREFIX)/lib/libslotshift.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SLOTSHIFT_VERSION)|' \
 		-e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|' ffi/slotshift.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/slotshift.pc
@@ -85,6 +98,7 @@ install:
 bench-c: cli
 	$(CARGO) build --release -p slotshift-ffi --example boundary_bench
 	@mkdir -p $(C_BUILD)
+	ln -sf libslotshift.so target/release/libslotshift.so.$(SLOTSHIFT_ABI)
 	gcc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o $(C_BUILD)/bench tests/c/bench.c \
 		-Ltarget/release -lslotshift -Wl,-rpath,$(CURDIR)/target/release
 	tests/c/bench.sh
