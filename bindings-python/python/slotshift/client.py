@@ -253,6 +253,27 @@ def _check_session(args: tuple[Any, ...]) -> None:
                 f"not offer yet: commands run on connections shared by every caller")
 
 
+#: Command name (as given to execute_command) → (the name upper-cased to look up its response
+#: callback, or None for a bytes name as in redis-py; the words it is sent as when it has
+#: spaces, else None; whether the session check must run on each call).
+_NAMES: dict[Any, tuple[Optional[str], Optional[tuple[str, ...]], bool]] = {}
+
+
+def _name_info(args: tuple[Any, ...]) -> tuple[Optional[str], Optional[tuple[str, ...]], bool]:
+    """What ``execute_command`` needs to know about ``args[0]`` (cached per name)."""
+    if not args:
+        raise redis.exceptions.DataError("execute_command needs at least the command name")
+    first = args[0]
+    upper = first.upper() if isinstance(first, str) else None
+    words = tuple(first.split()) if isinstance(first, str) and " " in first else None
+    head = _upper_name(args).split()
+    check = bool(head) and (head[0] in SESSION_COMMANDS or head[0] == "CLIENT")
+    info = (upper, words, check)
+    if isinstance(first, (str, bytes)) and len(_NAMES) < 10_000:
+        _NAMES[first] = info
+    return info
+
+
 class _ScriptForPipelines(Script):
     """redis-py's ``Script``, which also knows slotshift's pipelines (so a script called
     on one is loaded before the pipeline runs, as redis-py does for its own)."""
@@ -384,9 +405,29 @@ class _ClientBase(_Base):
         """Sends one command (``args``: its name and arguments) and returns its reply
         converted by redis-py's response callback. ``options`` are redis-py's
         (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
-        if not args:
-            raise redis.exceptions.DataError("execute_command needs at least the command name")
-        _check_session(args)
+        try:
+            upper, words, check = _NAMES[args[0]]
+        except (KeyError, IndexError, TypeError):
+            upper, words, check = _name_info(args)
+        if check:
+            _check_session(args)
+        options.pop("keys", None)
+        if options and (NEVER_DECODE in options or EMPTY_RESPONSE in options):
+            return self._execute_slow(upper, args, options)
+        if self._encode_args or self._py_decode:
+            return self._execute_slow(upper, args, options)
+        try:
+            reply = self._store.call(*(args if words is None else (*words, *args[1:])))
+        except redis.exceptions.ConnectionError:
+            if not self._reopen():
+                raise
+            return self.execute_command(*args, **options)
+        callback = None if upper is None else dict.get(self.response_callbacks, upper)
+        return reply if callback is None else callback(reply, **options)
+
+    def _execute_slow(self, upper: Optional[str], args: tuple[Any, ...],
+                      options: dict[str, Any]) -> Any:
+        """``execute_command`` with redis-py's reply options or Python-side encoding."""
         never_decode = NEVER_DECODE in options
         store = self._raw() if (never_decode or self._py_decode) else self._store
         try:
@@ -398,7 +439,7 @@ class _ClientBase(_Base):
         except redis.exceptions.ConnectionError:
             if not self._reopen():
                 raise
-            return self.execute_command(*args, **options)
+            return self._execute_slow(upper, args, options)
         if self._py_decode and not never_decode:
             reply = self._decode(reply)
         return self._convert(args[0], reply, options)
