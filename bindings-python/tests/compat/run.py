@@ -132,17 +132,20 @@ class _Stop:
 
 
 def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, dict[str, Any]]:
-    """Runs the suite's ``files`` on one side; each test's outcome and failure message."""
+    """Runs the suite's ``files`` (or node ids) on one side; each test's outcome and failure
+    message."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
         env = dict(os.environ, SLOTSHIFT_COMPAT_SIDE=side, SLOTSHIFT_COMPAT_RESULTS=str(results),
                    PYTHONPATH=os.pathsep.join(filter(None, [str(HERE),
                                                             os.environ.get("PYTHONPATH")])))
-        cmd = [python, "-m", "pytest", *[f"tests/{f}" for f in files],
+        targets = [f if "::" in f else f"tests/{f}" for f in files]
+        cmd = [python, "-m", "pytest", *targets,
                f"--redis-url={url}", "--protocol=2", "-p", "slotshift_compat",
                "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
                f"--timeout={PER_TEST_TIMEOUT}", "-W", "ignore::pytest.PytestConfigWarning"]
-        log(f"compat: {side}: pytest {' '.join(files)}")
+        shown = " ".join(files) if len(files) <= 8 else f"{len(files)} tests"
+        log(f"compat: {side}: pytest {shown}")
         done = subprocess.run(cmd, cwd=SUITE, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
         tail = done.stdout.decode(errors="replace").strip().splitlines()[-1:]
@@ -235,6 +238,18 @@ def main() -> int:
             ours = run_side(python, "slotshift", url, files)
         else:
             ours = run_side(python, "slotshift", url, files)
+            # A test that fails once is run again by itself before it counts as a regression
+            # (the suite has timing-sensitive tests; the machine may be loaded).
+            passes = [t for t in read_passes() if file_of(t) in files]
+            known = read_known()
+            again = [t for t in passes
+                     if ours.get(t, {}).get("outcome") != "passed" and t not in known]
+            if again:
+                retry = run_side(python, "slotshift", url, again)
+                for t in again:
+                    if retry.get(t, {}).get("outcome") == "passed":
+                        log(f"compat: passed when run again (flaky?): {t}")
+                        ours[t] = retry[t]
     if args.update:
         passes = sorted(t for t, r in theirs.items() if r["outcome"] == "passed")
         for t, r in sorted(theirs.items()):

@@ -1,0 +1,177 @@
+"""The seam with redis-py: slotshift.Redis / RedisCluster are redis-py's command layer over the
+core, slotshift's exceptions are redis-py's, and what needs a dedicated connection is refused
+before anything is sent (compared with redis-py itself on the same servers where it applies)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import redis
+import redis.cluster
+
+import slotshift
+import slotshift.exceptions
+
+
+def test_clients_are_redis_py_command_layers(r: slotshift.Redis, rc: slotshift.RedisCluster) -> None:
+    assert isinstance(r, redis.commands.CoreCommands)
+    assert isinstance(rc, redis.commands.RedisClusterCommands)
+    assert slotshift.Client is slotshift.Redis
+    # The command methods are redis-py's own functions, not copies.
+    assert slotshift.Redis.hset is redis.commands.CoreCommands.hset
+    assert slotshift.RedisCluster.xadd is redis.commands.RedisClusterCommands.xadd
+
+
+def test_every_slotshift_exception_is_a_redis_error() -> None:
+    classes = [c for _, c in inspect.getmembers(slotshift.exceptions, inspect.isclass)
+               if c.__module__ == "slotshift.exceptions"]
+    assert len(classes) >= 20
+    for cls in classes:
+        assert issubclass(cls, slotshift.SlotshiftError), cls
+        assert issubclass(cls, redis.RedisError), cls
+    assert issubclass(slotshift.ResponseError, redis.ResponseError)
+    assert issubclass(slotshift.ConnectionError, redis.ConnectionError)
+    assert issubclass(slotshift.TimeoutError, redis.TimeoutError)
+    assert issubclass(slotshift.AuthenticationError, redis.AuthenticationError)
+    assert issubclass(slotshift.ClusterDownError, redis.exceptions.ClusterDownError)
+    assert issubclass(slotshift.MovedError, redis.exceptions.MovedError)
+    assert issubclass(slotshift.CrossSlotTransactionError, redis.exceptions.CrossSlotTransactionError)
+
+
+def test_except_redis_error_catches_what_slotshift_raises(r: slotshift.Redis, rc: slotshift.RedisCluster) -> None:
+    r.set("text", "x")
+    failures = [
+        lambda: r.hget("text", "f"),                                        # server
+        lambda: r.evalsha("0" * 40, 0),                                     # NOSCRIPT
+        lambda: slotshift.Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.5).ping(),
+        lambda: slotshift.Redis.from_url("bogus://x"),                      # config
+        lambda: r.set("a", None),                                           # argument
+        lambda: r.execute_command("SELECT", 1),                             # dedicated connection
+        lambda: rc.pipeline(transaction=True).set("a", 1).set("b", 2).execute(),
+    ]
+    for fail in failures:
+        with pytest.raises(redis.RedisError) as info:
+            fail()  # type: ignore[no-untyped-call]
+        assert isinstance(info.value, slotshift.SlotshiftError), info.value
+    with pytest.raises(redis.exceptions.NoScriptError):
+        r.evalsha("0" * 40, 0)
+
+
+def test_error_replies_match_redis_py(r: slotshift.Redis, peer: redis.Redis) -> None:
+    """Class and message of an error reply are what redis-py's own parser gives."""
+    peer.set("text", "x")
+    for call in (lambda c: c.hget("text", "f"), lambda c: c.evalsha("0" * 40, 0),
+                 lambda c: c.execute_command("NOSUCHCOMMAND"), lambda c: c.incr("text")):
+        with pytest.raises(redis.ResponseError) as theirs:
+            call(peer)
+        with pytest.raises(redis.ResponseError) as ours:
+            call(r)
+        assert str(ours.value) == str(theirs.value)
+        assert isinstance(ours.value, type(theirs.value))
+
+
+def test_dedicated_connection_commands_are_refused_before_sending(r: slotshift.Redis) -> None:
+    for call in (lambda: r.select(1), lambda: r.execute_command("MULTI"),
+                 lambda: r.execute_command("SUBSCRIBE", "ch"), lambda: r.client_setname("x"),
+                 lambda: r.execute_command("CLIENT", "REPLY", "OFF"), lambda: r.pubsub(),
+                 lambda: r.monitor(), lambda: r.pipeline().watch("k"),
+                 lambda: r.transaction(lambda p: None, "k")):
+        with pytest.raises(slotshift.DedicatedConnectionError, match="dedicated connection"):
+            call()  # type: ignore[no-untyped-call]
+    with pytest.raises(NotImplementedError):
+        r.execute_command("select", 2)
+    # Nothing reached the shared connection: no MULTI is open, db 0 is still selected.
+    assert r.set("after", "1") is True
+    assert r.get("after") == b"1"
+    assert r.client_info()["db"] == 0
+
+
+def test_redis_py_keywords(standalone_url: str) -> None:
+    with pytest.raises(TypeError, match=r"does not support client_name= .*CLIENT SETNAME"):
+        slotshift.Redis.from_url(standalone_url, client_name="app")
+    with pytest.raises(TypeError, match="does not support single_connection_client="):
+        slotshift.Redis.from_url(standalone_url, single_connection_client=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sockettimeout'"):
+        slotshift.Redis.from_url(standalone_url, sockettimeout=1)
+    with pytest.raises(ValueError, match="protocol=2 only"):
+        slotshift.Redis.from_url(standalone_url, protocol=3)
+    with slotshift.Redis.from_url(standalone_url, protocol="2", health_check_interval=0,
+                                  socket_keepalive=True, max_connections=None) as c:
+        assert c.ping() is True
+
+
+def test_no_password_in_errors_or_repr() -> None:
+    secret = "s3cr3t-Pa55"
+    with pytest.raises(redis.ConnectionError) as info:
+        slotshift.Redis(host="127.0.0.1", port=1, password=secret, socket_connect_timeout=0.5)
+    assert secret not in str(info.value) and secret not in repr(info.value)
+    with pytest.raises(redis.RedisError) as info2:
+        slotshift.Redis.from_url(f"redis://:{secret}@127.0.0.1:1/0?bogus=1")
+    assert secret not in str(info2.value)
+
+
+def test_encoding_and_decoding_as_redis_py(standalone_url: str, peer: redis.Redis) -> None:
+    ours = slotshift.Redis.from_url(standalone_url, decode_responses=True, encoding="latin-1")
+    theirs = redis.Redis.from_url(standalone_url, decode_responses=True, encoding="latin-1")
+    try:
+        assert ours.set("latin", "é à ÿ") is True
+        assert peer.get("latin") == "é à ÿ".encode("latin-1")
+        assert ours.get("latin") == theirs.get("latin") == "é à ÿ"
+        assert ours.hset("hl", mapping={"k": "ü"}) == 1
+        assert ours.hgetall("hl") == theirs.hgetall("hl") == {"k": "ü"}
+        peer.set("bad", b"\xff\xfe")
+        strict = slotshift.Redis.from_url(standalone_url, decode_responses=True)
+        with pytest.raises(UnicodeDecodeError):
+            strict.get("bad")
+        lenient = slotshift.Redis.from_url(standalone_url, decode_responses=True,
+                                           encoding_errors="replace")
+        assert lenient.get("bad") == "\ufffd\ufffd"
+        # DUMP is never decoded (redis-py's NEVER_DECODE option).
+        assert isinstance(strict.dump("bad"), bytes)
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_cluster_pipeline_is_split_per_slot_as_redis_py(rc: slotshift.RedisCluster,
+                                                        peer_cluster: redis.cluster.RedisCluster) -> None:
+    keys = [f"pipe:{i}" for i in range(1000)]
+    assert len({slotshift.key_slot(k) for k in keys}) > 100
+    with rc.pipeline() as pipe:
+        for i, k in enumerate(keys):
+            pipe.set(k, i)
+        assert pipe.execute() == [True] * 1000
+    ours, theirs = rc.pipeline(), peer_cluster.pipeline()
+    for p in (ours, theirs):
+        for k in keys:
+            p.get(k)
+    assert ours.execute() == theirs.execute() == [str(i).encode() for i in range(1000)]
+
+    rc.set("pipe:text", "x")
+    bad = rc.pipeline()
+    bad.get("pipe:1").hget("pipe:text", "f").get("pipe:2")
+    results = bad.execute(raise_on_error=False)
+    assert results[0] == b"1" and results[2] == b"2"
+    assert isinstance(results[1], redis.ResponseError)
+    bad.get("pipe:1").hget("pipe:text", "f")
+    with pytest.raises(redis.ResponseError, match=r"^Command # 2 \(HGET pipe:text f\) of pipeline"):
+        bad.execute()
+
+
+def test_cross_slot_transaction_is_refused_before_sending(rc: slotshift.RedisCluster) -> None:
+    with pytest.raises(slotshift.CrossSlotTransactionError, match="use a hash tag"):
+        rc.pipeline(transaction=True).set("tx:a", 1).set("tx:b", 2).execute()
+    assert rc.exists("tx:a", "tx:b") == 0
+    assert rc.pipeline(transaction=True).set("{tx}:a", 1).incr("{tx}:a").execute() == [True, 2]
+
+
+def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,
+                                               peer_cluster: redis.cluster.RedisCluster) -> None:
+    mapping = {f"nonatomic:{i}": i for i in range(50)}
+    assert rc.mset_nonatomic(mapping) == peer_cluster.mset_nonatomic(mapping)
+    keys = list(mapping) + ["nonatomic:missing"]
+    assert rc.mget_nonatomic(keys) == peer_cluster.mget_nonatomic(keys)
+    assert rc.exists(*keys) == peer_cluster.exists(*keys) == 50
+    assert rc.keyslot("nonatomic:1") == peer_cluster.keyslot("nonatomic:1")
+    assert rc.delete(*keys) == 50
