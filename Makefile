@@ -18,7 +18,7 @@ BENCH_TARGETS := bench-rust
 # test` compares slotshift's side against.
 COMPAT_TARGETS :=
 
-.PHONY: setup build test test-rust demo bench bench-rust compat lint fmt command-table cli
+.PHONY: setup build test test-rust demo bench bench-rust compat fuzz lint fmt command-table cli
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +54,14 @@ bench: setup
 
 bench-rust:
 	$(CARGO) bench -p slotshift
+
+## make fuzz: the fuzz targets (tests named fuzz_…: every parser of untrusted bytes) for
+## FUZZ_SECONDS each instead of the one second `make test` gives them. A failing input is printed
+## with its BOLERO_RANDOM_SEED; add it to the target's corpus (core/fuzz/corpus/…) with the fix.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	BOLERO_RANDOM_TEST_TIME_MS=$$(( $(FUZZ_SECONDS) * 1000 )) $(CARGO) nextest run -p slotshift -p slotshift-cli \
+		--lib --bins --no-fail-fast -E 'test(/fuzz_/)'
 
 ## make compat: both sides of every peer suite; rewrites the committed pass lists.
 compat: setup

@@ -268,6 +268,23 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
 mod tests {
     use super::*;
 
+    /// Any line a capture file may hold: the committed corpus (`cli/fuzz/corpus/capture_lines`),
+    /// then random text for bolero's time budget; the parser answers, never panics.
+    #[test]
+    fn fuzz_capture_lines() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/capture_lines");
+        let mut seeds = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let _ = parse_line(&String::from_utf8_lossy(&bytes));
+            seeds += 1;
+        }
+        assert!(seeds > 0, "no corpus in {dir}");
+        bolero::check!().for_each(|input: &[u8]| {
+            let _ = parse_line(&String::from_utf8_lossy(input));
+        });
+    }
+
     #[test]
     fn monitor_lines() {
         let l =

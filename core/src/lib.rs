@@ -33,6 +33,8 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod glob;
 pub mod instrument;
 pub mod keyspace;

@@ -139,3 +139,15 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// The analyzer's checkpoint file, whatever is in it.
+    #[test]
+    fn fuzz_analyzer_checkpoints() {
+        crate::fuzz::run("checkpoints", |input| {
+            let f = crate::fuzz::file(input);
+            let _ = super::Checkpoint::load(f.path());
+        });
+    }
+}

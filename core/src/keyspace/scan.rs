@@ -75,3 +75,16 @@ mod tests {
         assert_eq!(args, want);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// A SCAN page from any reply a server (or something posing as one) sends.
+    #[test]
+    fn fuzz_scan_pages() {
+        crate::fuzz::run("resp_replies", |input| {
+            if let Some(reply) = crate::fuzz::reply(input) {
+                let _ = super::parse_scan(reply);
+            }
+        });
+    }
+}

@@ -148,3 +148,15 @@ ccc :7002@17002 master - 0 0 3 connected 10923-16383
         assert!(View::parse(&no_epoch, &NodeAddr::new("127.0.0.1", 7000)).is_none());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// `CLUSTER NODES` text as a node sends it, or garbage.
+    #[test]
+    fn fuzz_cluster_nodes() {
+        let asked = crate::net::NodeAddr::new("127.0.0.1", 7000);
+        crate::fuzz::run("cluster_nodes", |input| {
+            let _ = super::View::parse(&crate::fuzz::text(input), &asked);
+        });
+    }
+}

@@ -163,3 +163,15 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    /// A checkpoint file as a crash, a disk or a hand edit leaves it.
+    #[test]
+    fn fuzz_migrate_checkpoints() {
+        crate::fuzz::run("checkpoints", |input| {
+            let f = crate::fuzz::file(input);
+            let _ = super::Checkpoint::load(f.path());
+        });
+    }
+}
