@@ -12,11 +12,13 @@ use slotshift::testing::Standalone;
 const SOURCE_PW: &str = "canary-source-7f3a";
 const DEST_PW: &str = "canary-dest-91c2";
 
-/// Runs `slotshift args…` with `env`; its exit code and everything it printed.
+/// Runs `slotshift args…` with `env`, logging everything (`RUST_LOG=trace`); its exit code and
+/// everything it printed, which must not hold either password.
 fn slotshift(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_slotshift"));
     cmd.args(args)
         .env_remove("REDISCLI_AUTH")
+        .env("RUST_LOG", "trace")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -84,6 +86,49 @@ fn one_deployment_takes_its_password_from_env_file_or_rediscli_auth() {
     let (code, printed) = slotshift(&["pipe", "--url", &inline, "--password-file", file], &[]);
     assert_eq!(code, 2, "{printed}");
     assert!(printed.contains("one way only"), "{printed}");
+}
+
+#[test]
+fn a_password_in_a_url_or_config_file_is_never_printed() {
+    let server = Standalone::builder().password(SOURCE_PW).start().unwrap();
+    let port = server.port().to_string();
+    let good = format!("redis://:{SOURCE_PW}@127.0.0.1:{port}");
+    let wrong = format!("redis://:{DEST_PW}@127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("redis.yml");
+    std::fs::write(
+        &config,
+        format!("url: redis://127.0.0.1:{port}\npassword: {SOURCE_PW}\npasword: typo\n"),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    for args in [
+        vec!["status", "--url", &good],
+        vec!["status", "--url", &wrong],
+        vec!["analyze", "--quiet", "--url", &good],
+        vec!["analyze", "--quiet", "--config", config],
+        vec![
+            "diff",
+            "--quiet",
+            "--source",
+            &good,
+            "--destination",
+            &wrong,
+        ],
+        vec![
+            "migrate",
+            "--quiet",
+            "--dry-run",
+            "--source",
+            &good,
+            "--destination",
+            &good,
+        ],
+    ] {
+        // slotshift() fails the test if either password shows up, whatever the exit code.
+        let (code, printed) = slotshift(&args, &[]);
+        assert!(code <= 3, "{args:?}: {code} {printed}");
+    }
 }
 
 #[test]
