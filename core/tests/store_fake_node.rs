@@ -255,3 +255,24 @@ fn an_empty_error_reply_still_says_what_happened() {
     let text = get(&store).0.unwrap_err().to_string();
     assert!(text.contains("empty error reply"), "{text:?}");
 }
+
+/// A reply nested 100,000 arrays deep (a few hundred KiB): refused or read, never a stack
+/// overflow that would abort the whole process.
+#[test]
+fn deeply_nested_reply_does_not_overflow_the_stack() {
+    let node = cluster_node(|_| {
+        let mut reply = "*1\r\n".repeat(100_000);
+        reply.push_str(":1\r\n");
+        Action::Reply(reply.into_bytes())
+    });
+    let store = open(&node).unwrap();
+    let (r, took) = get(&store);
+    match r.unwrap_err() {
+        Error::Connection(c) => {
+            assert_eq!(c.kind, ConnectionErrorKind::Protocol, "{c}");
+            assert!(c.message.contains("recursion depth"), "{c}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
