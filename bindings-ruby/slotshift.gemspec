@@ -25,5 +25,8 @@ Gem::Specification.new do |spec|
     "ext/slotshift/vendor/slotshift/**/*",
   ].select { |f| File.file?(File.join(__dir__, f)) }
   spec.require_paths = ["lib"]
+  # Slotshift::Redis is a subclass of redis-rb's Redis: redis-rb 4.8's command layer sits on
+  # slotshift's client (Debian 12: ruby-redis).
+  spec.add_dependency "redis", ">= 4.8", "< 5"
   spec.extensions = ["ext/slotshift/extconf.rb"]
 end

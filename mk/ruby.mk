@@ -12,7 +12,9 @@
 #   make ruby-dev     build the extension into bindings-ruby/lib for quick local runs
 #
 # Everything comes from Debian packages (scripts/packages/ruby.txt) and cargo; the RubyGems
-# registry is never contacted (`gem install --local`).
+# registry is never contacted (`gem install --local`). The gem's one dependency, redis-rb 4.8,
+# is Debian's ruby-redis (found on the default gem path at run time, hence
+# --ignore-dependencies at install).
 
 RUBY_GEM_DIR := $(CURDIR)/target/ruby/gems
 # Cargo's target dir for the gem's own build, kept between runs so reinstalling is incremental.
@@ -32,7 +34,7 @@ ruby-gem:
 ruby-install: ruby-gem
 	rm -rf $(RUBY_GEM_DIR)
 	SLOTSHIFT_CARGO_TARGET_DIR=$(RUBY_CARGO_TARGET) \
-		gem install --local --no-document --install-dir $(RUBY_GEM_DIR) bindings-ruby/pkg/slotshift.gem
+		gem install --local --no-document --ignore-dependencies --install-dir $(RUBY_GEM_DIR) bindings-ruby/pkg/slotshift.gem
 
 ruby-dev:
 	cd bindings-ruby && rake compile

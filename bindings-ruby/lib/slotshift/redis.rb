@@ -213,8 +213,12 @@ module Slotshift
         end
         %i[host port path db username scheme].each { |k| o[k] = options[k] unless options[k].nil? }
         o[:path] = nil if options[:host] && !options[:path]
-        o[:scheme] = "unix" if o[:path]
+        if o[:path]
+          o[:scheme] = "unix"
+          o[:host] = o[:port] = nil
+        end
         o[:port] = Integer(o[:port]) unless o[:path]
+        o[:host] = o[:host].to_s unless o[:path]
         o[:db] = Integer(o[:db])
         o[:ssl] = true if options[:ssl]
         o[:role] = options[:role]&.to_sym if options[:sentinels]

@@ -170,13 +170,15 @@ module Compat
         FileUtils.mkdir_p(LISTS)
         File.write(PASSES, "# Tests of redis-rb 4.8.0's suite (test/redis/) that redis-rb itself passes on a standalone\n" \
                            "# redis-server here. Written by `make compat-ruby`.\n" + passes.join("\n") + "\n")
+        ok, ratio = summary(passes, ss)
+        figures = ["redis-rb passes #{passes.size} of #{counted(rb).size} tests run (#{rb.size - counted(rb).size} skipped)",
+                   "slotshift passes #{ok} of those #{passes.size} (#{format('%.1f', ratio)} %)",
+                   *by_category(failures).map { |c, n| "  #{n.to_s.rjust(4)}  #{c}" }]
         File.write(KNOWN, "# Tests redis-rb passes here that slotshift fails: id, then category: reason.\n" \
                           "# Written by `make compat-ruby`; `make test-ruby` fails on any other failure.\n" +
+                          figures.map { |l| "# #{l}\n" }.join +
                           failures.sort.map { |id, r| "#{id} #{r}" }.join("\n") + "\n")
-        ok, ratio = summary(passes, ss)
-        puts "redis-rb passes #{passes.size} of #{counted(rb).size} tests run (#{rb.size - counted(rb).size} skipped)"
-        puts "slotshift passes #{ok} of those #{passes.size} (#{format('%.1f', ratio)} %)"
-        by_category(failures).each { |c, n| puts "  #{n.to_s.rjust(4)}  #{c}" }
+        puts figures
         (rb_crashed + ss_crashed).each { |c| puts "compat: a test file's process did not end normally: #{c}" }
         puts "wrote #{PASSES.sub("#{ROOT}/", '')} and #{KNOWN.sub("#{ROOT}/", '')}"
       end

@@ -69,15 +69,17 @@ pub(crate) fn cmds_from(ruby: &Ruby, list: RArray) -> Result<Vec<Cmd>, Error> {
     Ok(out)
 }
 
-/// A reply as redis-rb gives it: bulk and status strings as UTF-8 Strings (bytes unchanged),
+/// A reply as redis-rb gives it: bulk and status strings in `Encoding.default_external` (UTF-8
+/// unless the application changed it; bytes unchanged),
 /// integers, nil, arrays; an error reply nested in an array is a `Slotshift::CommandError`
 /// object in its place.
 pub(crate) fn reply_to(ruby: &Ruby, reply: Reply) -> Value {
     match reply {
         Reply::Nil => ruby.qnil().as_value(),
         Reply::Int(i) => ruby.integer_from_i64(i).as_value(),
-        Reply::Bulk(b) => ruby.enc_str_new(&b, ruby.utf8_encoding()).as_value(),
-        Reply::Status(s) => ruby.str_new(&s).as_value(),
+        // As redis-rb's drivers: the bytes unchanged, tagged with Encoding.default_external.
+        Reply::Bulk(b) => ruby.enc_str_new(&b, ruby.enc_default_external()).as_value(),
+        Reply::Status(s) => ruby.enc_str_new(&s, ruby.enc_default_external()).as_value(),
         Reply::Array(items) | Reply::Set(items) => array_of(ruby, items).as_value(),
         Reply::Map(pairs) => {
             let h = ruby.hash_new();

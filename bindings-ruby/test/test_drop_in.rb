@@ -1,0 +1,150 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "redis"
+require "logger"
+require "stringio"
+
+Redis.silence_deprecations = true
+
+# Slotshift::Redis as a drop-in for redis-rb 4.8's Redis: built from redis-rb's options, a
+# ::Redis, redis-rb's reply shapes, and on a cluster the cross-slot commands and pipelines
+# that redis-rb's own cluster client refuses.
+class TestDropIn < Minitest::Test
+  include SlotshiftTestHelpers
+
+  def cluster
+    @cluster ||= Slotshift::Redis.new(cluster: TestServers.cluster_urls)
+  end
+
+  def standalone_port
+    Integer(TestServers.topology.fetch("standalone")[/:(\d+)\z/, 1])
+  end
+
+  def test_is_a_redis_built_from_redis_rb_options
+    r = Slotshift::Redis.new(host: "127.0.0.1", port: standalone_port, db: 3, timeout: 2)
+    assert_kind_of ::Redis, r
+    assert_equal "PONG", r.ping
+    assert_equal 3, r._client.db
+    assert_equal "127.0.0.1", r._client.host
+    assert_equal standalone_port, r._client.port
+    assert_equal "redis://127.0.0.1:#{standalone_port}/3", r.id
+    assert_equal({ host: "127.0.0.1", port: standalone_port, db: 3, id: r.id, location: "127.0.0.1:#{standalone_port}" },
+                 r.connection)
+    assert_equal 2.0, r._client.timeout
+    # String keys, as redis-rb takes them too.
+    assert_equal "PONG", Slotshift::Redis.new("url" => TestServers.standalone_url(3)).ping
+  end
+
+  def test_unknown_and_unsupported_options_are_argument_errors_naming_them
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: TestServers.standalone_url, colour: :red) }
+    assert_match(/:colour/, e.message)
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: TestServers.standalone_url, connector: Class.new) }
+    assert_match(/:connector/, e.message)
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: TestServers.standalone_url, tcp_keepalive: 5) }
+    assert_match(/tcp_keepalive/, e.message)
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: TestServers.standalone_url, ssl_params: { ciphers: "x" }) }
+    assert_match(/ciphers/, e.message)
+  end
+
+  def test_select_changes_the_clients_database_only
+    a = Slotshift::Redis.new(url: TestServers.standalone_url(0))
+    b = Slotshift::Redis.new(url: TestServers.standalone_url(0))
+    a.select(6)
+    a.set("drop-in:db", "six")
+    assert_equal 6, a._client.db
+    assert_nil b.get("drop-in:db"), "another client's database changed"
+    assert_equal "six", Slotshift::Redis.new(url: TestServers.standalone_url(6)).get("drop-in:db")
+    a.pipelined { |p| p.select(7) }
+    assert_equal 7, a._client.db
+  end
+
+  def test_session_commands_raise_a_command_error_naming_them
+    r = standalone_client(0)
+    %i[watch unwatch].each do |m|
+      e = assert_raises(Redis::CommandError) { m == :watch ? r.watch("k") : r.unwatch }
+      assert_match(/#{m.upcase} needs a connection of its own/, e.message)
+    end
+    e = assert_raises(Redis::CommandError) { r.subscribe("ch") { |_| nil } }
+    assert_match(/SUBSCRIBE/, e.message)
+    e = assert_raises(Redis::CommandError) { r.client(:setname, "x") }
+    assert_match(/CLIENT SETNAME/, e.message)
+    assert_equal "PONG", r.ping
+  end
+
+  def test_logger_gets_redis_rbs_command_lines
+    log = StringIO.new
+    r = Slotshift::Redis.new(url: TestServers.standalone_url(0), logger: Logger.new(log))
+    r.set("drop-in:log", "v")
+    assert_match(/\[Redis\] command=SET args="drop-in:log" "v"/, log.string)
+    assert_match(/\[Redis\] call_time=/, log.string)
+  end
+
+  def test_redis_rb_rescues_catch_slotshift_errors
+    r = standalone_client(0)
+    r.set("drop-in:str", "x")
+    caught = begin
+      r.incr("drop-in:str")
+    rescue Redis::BaseError => e
+      e
+    end
+    assert_kind_of Slotshift::CommandError, caught
+    dead = Slotshift::Redis.new(url: "redis://127.0.0.1:1", timeout: 0.3)
+    e = assert_raises(Redis::BaseConnectionError) { dead.get("a") }
+    assert_kind_of Redis::CannotConnectError, e
+    refute dead.connected?
+  end
+
+  # What redis-rb 4.8's cluster client refuses (CROSSSLOT), with redis-rb's return shapes.
+  def test_cross_slot_multi_key_commands_on_a_cluster
+    keys = keys_across_slots("drop-in:x", 24)
+    assert_equal "OK", cluster.mset(*keys.flat_map { |k| [k, k.upcase] })
+    assert_equal keys.map(&:upcase), cluster.mget(*keys)
+    assert_equal keys.first(3).to_h { |k| [k, k.upcase] }, cluster.mapped_mget(*keys.first(3))
+    assert_equal 24, cluster.exists(*keys)
+    assert cluster.exists?(*keys)
+    assert_equal 12, cluster.unlink(*keys.first(12))
+    assert_equal 12, cluster.del(*keys)
+    refute cluster.exists?(*keys)
+    # MSETNX is all-or-nothing: across slots it cannot be split, and nothing is sent.
+    e = assert_raises(Redis::BaseError) { cluster.msetnx(*keys.first(2).flat_map { |k| [k, "1"] }) }
+    assert_kind_of Slotshift::PipelineError, e
+    cluster.del("{drop-in}a", "{drop-in}b")
+    assert_equal true, cluster.msetnx("{drop-in}a", "1", "{drop-in}b", "2")
+    cluster.del("{drop-in}a", "{drop-in}b")
+  end
+
+  def test_cross_slot_pipeline_on_a_cluster_with_futures
+    keys = keys_across_slots("drop-in:p", 10)
+    futures = nil
+    replies = cluster.pipelined do |p|
+      keys.each_with_index { |k, i| p.set(k, i) }
+      futures = keys.map { |k| p.get(k) }
+      p.exists?(keys.first)
+      p.zadd("drop-in:z", 1, "m")
+      p.zpopmax("drop-in:z")
+    end
+    assert_equal Array.new(10, "OK") + (0...10).map(&:to_s) + [true, true, ["m", 1.0]], replies
+    assert_equal "3", futures[3].value
+    cluster.del(*keys)
+  end
+
+  def test_multi_block_on_one_slot_of_a_cluster
+    replies = cluster.multi do |t|
+      t.set("{drop-in}a", 1)
+      t.incr("{drop-in}a")
+      t.exists?("{drop-in}a")
+    end
+    assert_equal ["OK", 2, true], replies
+  end
+
+  def test_commands_of_threads_sharing_a_client_are_not_serialized
+    r = standalone_client(0)
+    r.del("drop-in:q")
+    popper = Thread.new { r.blpop("drop-in:q", timeout: 5) }
+    sleep 0.05 until popper.status == "sleep" || !popper.alive?
+    assert_equal "PONG", r.ping # redis-rb would wait here for the BLPOP
+    r.rpush("drop-in:q", "v")
+    assert_equal ["drop-in:q", "v"], popper.value
+  end
+end
