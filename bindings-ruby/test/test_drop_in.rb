@@ -138,6 +138,22 @@ class TestDropIn < Minitest::Test
     assert_equal ["OK", 2, true], replies
   end
 
+  # Sentinel as redis-rb takes it (and as GitLab's Wrapper.params gives it): the master's name
+  # as the URL's host or `name:`, `sentinels:` as host/port Hashes, `role:`.
+  def test_sentinel_options_as_redis_rb_takes_them
+    s = TestServers.sentinel_topology
+    sentinels = s.fetch("sentinels").map { |a| { host: a.split(":").first, port: Integer(a.split(":").last) } }
+    r = Slotshift::Redis.new(url: "redis://#{s.fetch('master_name')}", sentinels: sentinels, role: :master)
+    assert_equal "OK", r.set("drop-in:sentinel", "1")
+    assert_equal :sentinel, r.kind
+    assert_equal "1", Slotshift::Redis.new(url: s.fetch("master")).get("drop-in:sentinel")
+    by_name = Slotshift::Redis.new(name: s.fetch("master_name"), sentinels: sentinels, role: "master", db: 2)
+    assert_equal "OK", by_name.set("drop-in:sentinel", "2")
+    assert_equal "2", Slotshift::Redis.new(url: "#{s.fetch('master')}/2").get("drop-in:sentinel")
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: "redis://m", sentinels: sentinels, role: :boss) }
+    assert_match(/role/, e.message)
+  end
+
   def test_commands_of_threads_sharing_a_client_are_not_serialized
     r = standalone_client(0)
     r.del("drop-in:q")

@@ -42,6 +42,11 @@ module TestServers
       @topology_3x1 ||= start("--standalone", "--cluster", "3x1")
     end
 
+    # A Sentinel set (a master, a replica, three Sentinels) of its own, started on first use.
+    def sentinel_topology
+      @sentinel_topology ||= start("--sentinel").fetch("sentinel")
+    end
+
     def fixture(name)
       JSON.parse(File.read(File.join(FIXTURES, name)))
     end
