@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde_json::{json, Map, Value};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use slotshift::testing::fake::{FakeNode, Hostility};
 use slotshift::testing::{Cluster, SentinelSet, Standalone};
 
 /// Arguments of `slotshift servers`.
@@ -44,7 +45,13 @@ struct UpArgs {
     /// Enable the DEBUG command on every data server.
     #[arg(long)]
     debug_command: bool,
-    /// Print one JSON line: {"standalone": url, "sentinel": {...}, "cluster": [url, ...]}.
+    /// Also start one scripted hostile node per behaviour (garbage, huge_bulk, deep_nesting,
+    /// mid_reply_close, never_reply, slowloris, moved_loop, moved_to_unknown, empty_error):
+    /// what a real server never sends, for clients' error paths.
+    #[arg(long)]
+    hostile: bool,
+    /// Print one JSON line: {"standalone": url, "sentinel": {...}, "cluster": [url, ...],
+    /// "hostile": {name: url, ...}}.
     #[arg(long)]
     json: bool,
 }
@@ -79,6 +86,7 @@ struct Running {
     standalone: Option<Standalone>,
     sentinel: Option<SentinelSet>,
     cluster: Option<Cluster>,
+    hostile: Vec<(Hostility, FakeNode)>,
 }
 
 impl Running {
@@ -100,6 +108,14 @@ impl Running {
         }
         if let Some(c) = &self.cluster {
             out.insert("cluster".into(), json!(c.seed_urls()));
+        }
+        if !self.hostile.is_empty() {
+            let nodes: Map<String, Value> = self
+                .hostile
+                .iter()
+                .map(|(h, node)| (h.name().to_owned(), json!(node.url())))
+                .collect();
+            out.insert("hostile".into(), Value::Object(nodes));
         }
         Value::Object(out)
     }
@@ -128,6 +144,9 @@ impl Running {
                 out.push_str(&format!("  node      {url}\n"));
             }
         }
+        for (h, node) in &self.hostile {
+            out.push_str(&format!("hostile     {:<16} {}\n", h.name(), node.url()));
+        }
         out.push_str("Press Ctrl-C (or send SIGTERM) to stop every server.\n");
         out
     }
@@ -144,7 +163,8 @@ fn up_and_wait(args: UpArgs) -> Result<(), Box<dyn std::error::Error>> {
     // Registered before anything starts, so a signal during start-up is not lost: it is queued
     // and handled right after start-up, and the servers are stopped by `Running`'s drop.
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
-    let want_standalone = args.standalone || (!args.sentinel && args.cluster.is_none());
+    let want_standalone =
+        args.standalone || (!args.sentinel && args.cluster.is_none() && !args.hostile);
     let password = args.password.as_deref();
     let mut running = Running::default();
 
@@ -171,6 +191,13 @@ fn up_and_wait(args: UpArgs) -> Result<(), Box<dyn std::error::Error>> {
             builder = builder.password(p);
         }
         running.cluster = Some(builder.start()?);
+    }
+
+    if args.hostile {
+        running.hostile = Hostility::ALL
+            .iter()
+            .map(|&h| h.start().map(|node| (h, node)))
+            .collect::<Result<_, _>>()?;
     }
 
     let text = if args.json {

@@ -3,16 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use slotshift::cluster::RoutingError;
 use slotshift::command::Cmd;
 use slotshift::config::Deployment;
 use slotshift::store::{ConnectionErrorKind, Store, StoreOptions};
+use slotshift::testing::fake::{shards, shards_all_slots, Action, FakeNode};
 use slotshift::Error;
-use support::fake::{shards, shards_all_slots, Action, FakeNode};
 
 fn name(args: &[Vec<u8>]) -> String {
     String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
@@ -37,6 +35,7 @@ fn cluster_node(reply: impl Fn(u16) -> Action + Send + Sync + 'static) -> FakeNo
         "GET" => Some(reply(port)),
         _ => None,
     })
+    .unwrap()
 }
 
 fn get(store: &Store) -> (slotshift::Result<slotshift::reply::Reply>, Duration) {
@@ -83,13 +82,15 @@ fn a_keyless_command_follows_its_moved() {
             )),
             _ => None,
         })
+        .unwrap()
     };
     a_port.store(a.port(), Ordering::SeqCst);
     let b = FakeNode::start(move |_, args| match name(args).as_str() {
         "CLUSTER" => Some(topology()),
         "NEWCMD" => Some(Action::raw("+from-b\r\n")),
         _ => None,
-    });
+    })
+    .unwrap();
     b_port.store(b.port(), Ordering::SeqCst);
     let store = open(&a).unwrap();
     let reply = store.call(&Cmd::from_args(["NEWCMD", "k"])).unwrap();
@@ -211,7 +212,8 @@ fn malformed_topology_fails_the_open() {
             "*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:10\r\n:5\r\n$5\r\nnodes\r\n*0\r\n",
         )),
         _ => None,
-    });
+    })
+    .unwrap();
     let err = open(&node).unwrap_err();
     assert!(
         matches!(err, Error::Routing(RoutingError::MalformedTopology { .. })),
@@ -232,7 +234,8 @@ fn a_write_lost_mid_flight_is_reported_as_outcome_unknown() {
             Some(Action::Close)
         }
         _ => None,
-    });
+    })
+    .unwrap();
     let store = open(&node).unwrap();
     let err = store.call(&Cmd::from_args(["INCR", "n"])).unwrap_err();
     match &err {
@@ -275,4 +278,54 @@ fn deeply_nested_reply_does_not_overflow_the_stack() {
         other => panic!("unexpected {other}"),
     }
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// Every behaviour of the catalogue the C, Ruby and Python suites also use
+/// (`slotshift servers up --hostile`): a clear error, within the caller's timeouts (bounded
+/// here only to catch a hang), and the store still answers the next call the same way.
+#[test]
+fn every_hostility_ends_in_a_clear_error() {
+    use slotshift::testing::fake::Hostility;
+    for hostility in Hostility::ALL {
+        let node = hostility.start().unwrap();
+        let store = open(&node).unwrap();
+        for round in 0..2 {
+            let (r, took) = get(&store);
+            let err = r.expect_err(hostility.name());
+            let text = err.to_string();
+            assert!(!text.trim().is_empty(), "{hostility:?}: an empty message");
+            match (hostility, &err) {
+                (Hostility::EmptyError, Error::Server(_)) => {}
+                (Hostility::MovedLoop | Hostility::MovedToUnknown, Error::Routing(_)) => {}
+                (
+                    _,
+                    Error::Connection(_) | Error::Routing(RoutingError::DeadlineExceeded { .. }),
+                ) => {}
+                _ => panic!("{hostility:?} round {round}: unexpected {err:?}"),
+            }
+            assert!(took < Duration::from_secs(5), "{hostility:?} took {took:?}");
+        }
+    }
+}
+
+/// A node that answers half a reply and closes, on every connection: a read is re-sent after
+/// each loss, but never past the URL's `?retry_deadline=`.
+#[test]
+fn the_url_retry_deadline_bounds_the_retries() {
+    use slotshift::testing::fake::Hostility;
+    let node = Hostility::MidReplyClose.start().unwrap();
+    let url = format!("{}?command_timeout=300ms&retry_deadline=700ms", node.url());
+    let store = Store::open(&url).unwrap();
+    assert_eq!(store.options().retry_deadline, Duration::from_millis(700));
+    let t = Instant::now();
+    let err = store.call(&Cmd::from_args(["GET", "k"])).unwrap_err();
+    let took = t.elapsed();
+    match &err {
+        Error::Routing(RoutingError::DeadlineExceeded { last, .. }) => {
+            assert!(last.contains("connection lost"), "{err}")
+        }
+        other => panic!("unexpected {other}"),
+    }
+    // Bounded by the deadline (plus one backoff pause), far below the 10 s default.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the C suite against real servers: starts `slotshift servers up` (a standalone, a second
-# standalone, a 3-master cluster with replicas, a Sentinel set), passes their URLs in the
+# standalone, a 3-master cluster with replicas, a Sentinel set, the scripted hostile nodes),
+# passes their URLs in the
 # environment, runs each program (under valgrind unless VALGRIND=0), and stops every server on
 # exit — also when a test fails.
 #
@@ -48,13 +49,16 @@ wait_for() {
 
 start main --standalone --cluster 3x1 --sentinel
 start second --standalone
+start hostile --hostile
 wait_for main
 wait_for second
+wait_for hostile
 
-eval "$(python3 - "$work/main.json" "$work/second.json" <<'EOF'
+eval "$(python3 - "$work/main.json" "$work/second.json" "$work/hostile.json" <<'EOF'
 import json, shlex, sys
 main = json.loads(open(sys.argv[1]).readline())
 second = json.loads(open(sys.argv[2]).readline())
+hostile = json.loads(open(sys.argv[3]).readline())["hostile"]
 s = main["sentinel"]
 sentinel = "redis+sentinel://" + ",".join(s["sentinels"]) + "/" + s["master_name"]
 env = {
@@ -62,6 +66,8 @@ env = {
     "SLOTSHIFT_TEST_STANDALONE2": second["standalone"],
     "SLOTSHIFT_TEST_CLUSTER": ",".join(main["cluster"]),
     "SLOTSHIFT_TEST_SENTINEL": sentinel,
+    # name=url pairs, space-separated: the scripted hostile nodes.
+    "SLOTSHIFT_TEST_HOSTILE": " ".join(f"{k}={v}" for k, v in sorted(hostile.items())),
 }
 for k, v in env.items():
     print(f"export {k}={shlex.quote(v)}")

@@ -1428,6 +1428,53 @@ static void test_sessions_and_subscribers(void) {
     slotshift_subscriber_free(sub);
 }
 
+/* The scripted hostile nodes (`slotshift servers up --hostile`): what a real server never
+ * sends. Each call ends in a clear error within the URL's timeouts (300 ms per reply, 1 s in all), nothing leaks (the
+ * suite runs under valgrind), and the client answers the next call the same way. */
+static void test_hostile_servers(void) {
+    char list[4096];
+    snprintf(list, sizeof list, "%s", env("SLOTSHIFT_TEST_HOSTILE"));
+    int seen = 0;
+    for (char *save = NULL, *pair = strtok_r(list, " ", &save); pair != NULL;
+         pair = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(pair, '=');
+        CHECK(eq != NULL);
+        if (eq == NULL) continue;
+        *eq = '\0';
+        const char *name = pair;
+        char url[512];
+        snprintf(url, sizeof url, "%s?connect_timeout=300ms&command_timeout=300ms&retry_deadline=1s", eq + 1);
+        slotshift_error *err = NULL;
+        slotshift_client *c = NULL;
+        slotshift_result r = slotshift_client_new(url, &c, &err);
+        if (r != SLOTSHIFT_RESULT_OK) {
+            /* Refusing at connect is a clear error too. */
+            CHECK(err != NULL && strlen(slotshift_error_message(err)) > 0);
+            fprintf(stderr, "hostile %s: refused at connect: %s\n", name,
+                    err != NULL ? slotshift_error_message(err) : "");
+            clear_error(&err);
+            seen++;
+            continue;
+        }
+        for (int round = 0; round < 2; round++) {
+            slotshift_reply *reply = NULL;
+            r = call(c, &reply, &err, "GET", "k", NULL);
+            CHECK(r != SLOTSHIFT_RESULT_OK && reply == NULL);
+            unsigned family = (unsigned)r / 100 * 100;
+            CHECK(family == SLOTSHIFT_RESULT_SERVER || family == SLOTSHIFT_RESULT_CONNECTION ||
+                  family == SLOTSHIFT_RESULT_ROUTING);
+            CHECK(err != NULL && strlen(slotshift_error_message(err)) > 0);
+            if (round == 0)
+                fprintf(stderr, "hostile %s: %u %s\n", name, (unsigned)r,
+                        err != NULL ? slotshift_error_message(err) : "");
+            clear_error(&err);
+        }
+        slotshift_client_free(c);
+        seen++;
+    }
+    CHECK(seen == 9);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -1459,6 +1506,7 @@ int main(void) {
     test_diff_and_migrate();
     test_threads();
     test_sessions_and_subscribers();
+    test_hostile_servers();
     test_panic_guard();
     printf("%d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;

@@ -12,8 +12,8 @@ use super::server::{Endpoint, Protocol, ServerConfig, TlsConfig, DEFAULT_PORT};
 use super::{ConfigError, Deployment, Secret, SentinelConfig, DEFAULT_SENTINEL_PORT};
 
 const SERVER_OPTIONS: &str =
-    "db, protocol, connect_timeout, command_timeout, insecure, ca_file, cert_file, key_file, server_name";
-const SENTINEL_OPTIONS: &str = "db, protocol, connect_timeout, command_timeout, insecure, ca_file, cert_file, key_file, server_name, sentinel_username, sentinel_password";
+    "db, protocol, connect_timeout, command_timeout, retry_deadline, insecure, ca_file, cert_file, key_file, server_name";
+const SENTINEL_OPTIONS: &str = "db, protocol, connect_timeout, command_timeout, retry_deadline, insecure, ca_file, cert_file, key_file, server_name, sentinel_username, sentinel_password";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Scheme {
@@ -411,6 +411,12 @@ fn apply_query(raw: &Raw<'_>) -> Result<Common, ConfigError> {
                                 invalid("a duration such as 500ms or 2s, or none")
                             })?)
                         };
+                }
+                "retry_deadline" => {
+                    server.retry_deadline = Some(
+                        parse_duration(&value)
+                            .ok_or_else(|| invalid("a duration such as 500ms or 2s"))?,
+                    );
                 }
                 "insecure" => {
                     need_tls(&name, &mut tls)?;

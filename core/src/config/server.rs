@@ -175,6 +175,9 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// How long to wait for one reply; `None` waits for ever.
     pub command_timeout: Option<Duration>,
+    /// How long one call may spend in all, retries of a lost connection, a failover or a
+    /// busy cluster included (`?retry_deadline=`); `None`: the store's own setting.
+    pub retry_deadline: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -189,6 +192,7 @@ impl ServerConfig {
             protocol: Protocol::Resp2,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            retry_deadline: None,
         }
     }
 
@@ -293,6 +297,9 @@ impl ServerConfig {
                 .command_timeout
                 .map_or_else(|| "none".to_string(), fmt_duration);
             pairs.push(("command_timeout", text));
+        }
+        if let Some(deadline) = self.retry_deadline {
+            pairs.push(("retry_deadline", fmt_duration(deadline)));
         }
         if let Some(tls) = &self.tls {
             if tls.insecure {

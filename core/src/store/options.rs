@@ -84,9 +84,13 @@ impl Default for StoreOptions {
 const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl StoreOptions {
-    /// Takes the timeouts a URL states (`?connect_timeout=`, `?command_timeout=`); a timeout
-    /// the URL does not state leaves the one in `self` as the caller set it.
+    /// Takes the timeouts a URL states (`?connect_timeout=`, `?command_timeout=`,
+    /// `?retry_deadline=`); a timeout the URL does not state leaves the one in `self` as the
+    /// caller set it.
     pub fn apply_url_timeouts(&mut self, server: &ServerConfig) {
+        if let Some(deadline) = server.retry_deadline {
+            self.retry_deadline = deadline;
+        }
         if server.connect_timeout != DEFAULT_CONNECT_TIMEOUT {
             self.connect_timeout = server.connect_timeout;
         }

@@ -14,6 +14,7 @@
 
 mod cluster;
 mod error;
+pub mod fake;
 mod migration;
 mod node;
 mod ports;
