@@ -142,11 +142,11 @@ def test_cluster_pipeline_is_split_per_slot_as_redis_py(rc: slotshift.RedisClust
         for i, k in enumerate(keys):
             pipe.set(k, i)
         assert pipe.execute() == [True] * 1000
-    ours, theirs = rc.pipeline(), peer_cluster.pipeline()
-    for p in (ours, theirs):
-        for k in keys:
-            p.get(k)
-    assert ours.execute() == theirs.execute() == [str(i).encode() for i in range(1000)]
+    ours = rc.pipeline()
+    for k in keys:
+        ours.get(k)
+    assert ours.execute() == [str(i).encode() for i in range(1000)]
+    assert [peer_cluster.get(k) for k in keys[:50]] == [str(i).encode() for i in range(50)]
 
     rc.set("pipe:text", "x")
     bad = rc.pipeline()
@@ -168,10 +168,14 @@ def test_cross_slot_transaction_is_refused_before_sending(rc: slotshift.RedisClu
 
 def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,
                                                peer_cluster: redis.cluster.RedisCluster) -> None:
+    # (redis-py's own results, written out: its *_nonatomic helpers leave a ClusterPipeline
+    # connection for the garbage collector, which -W error turns into a failure.)
     mapping = {f"nonatomic:{i}": i for i in range(50)}
-    assert rc.mset_nonatomic(mapping) == peer_cluster.mset_nonatomic(mapping)
+    slots = {peer_cluster.keyslot(k) for k in mapping}
+    assert rc.mset_nonatomic(mapping) == [True] * len(slots)
     keys = list(mapping) + ["nonatomic:missing"]
-    assert rc.mget_nonatomic(keys) == peer_cluster.mget_nonatomic(keys)
-    assert rc.exists(*keys) == peer_cluster.exists(*keys) == 50
+    assert rc.mget_nonatomic(keys) == [peer_cluster.get(k) for k in keys]
+    assert rc.mget_nonatomic(keys)[-1] is None and rc.mget_nonatomic(keys)[7] == b"7"
+    assert rc.exists(*keys) == sum(peer_cluster.get(k) is not None for k in keys) == 50
     assert rc.keyslot("nonatomic:1") == peer_cluster.keyslot("nonatomic:1")
     assert rc.delete(*keys) == 50
