@@ -35,6 +35,20 @@ PORT = Integer(ENV.fetch("COMPAT_PORT"))
 OPTIONS = { port: PORT, db: DB, timeout: TIMEOUT }.freeze
 $VERBOSE = silence
 
+# The cluster part (cluster_lint.rb): the suite's Helper::Cluster builds its clients on this
+# run's cluster instead of ports 7000-7005.
+if ENV["COMPAT_CLUSTER"]
+  module Helper
+    module Cluster
+      private
+
+      def _default_nodes(*)
+        JSON.parse(ENV.fetch("COMPAT_CLUSTER"))
+      end
+    end
+  end
+end
+
 if SIDE == "slotshift"
   require "slotshift"
   if ENV["SLOTSHIFT_TEST_INSTALLED"] == "1"

@@ -2,12 +2,21 @@
 
 # Runs redis-rb 4.8.0's own test suite (../shared/compat/redis-rb-4.8.0/test, read unmodified)
 # against redis-rb itself and against slotshift (Slotshift::Redis built wherever the suite
-# calls Redis.new), on one standalone redis-server that `slotshift servers up` starts here and
-# stops on exit, whatever happened. Each test file runs in its own process (a crash or hang
-# loses that file's remaining tests, not the run), every test under a timeout.
+# calls Redis.new), on the servers `slotshift servers up` starts here (a standalone server and
+# a 3x1 cluster) and stops on exit, whatever happened. Two parts:
 #
-#   ruby tests/compat/ruby/run.rb record   both sides; rewrites standalone/redis_rb_passes.txt
-#                                          and standalone/known_failures.txt (make compat-ruby)
+# - standalone: test/redis/*_test.rb on the standalone server, both sides;
+# - cluster: the suite's lint modules (test/lint, the per-family command tests) on the
+#   cluster (cluster_lint.rb), held to the standalone expectations, compared with what
+#   redis-rb passes on the standalone server; redis-rb's own cluster client runs them too
+#   (record only), to count the cross-slot cases it refuses.
+#
+# Each test file runs in its own process (a crash or hang loses that file's remaining tests,
+# not the run), every test under a timeout.
+#
+#   ruby tests/compat/ruby/run.rb record   both sides; rewrites standalone/redis_rb_passes.txt,
+#                                          standalone/known_failures.txt and
+#                                          cluster/known_failures.txt (make compat-ruby)
 #   ruby tests/compat/ruby/run.rb check    slotshift's side; fails on a test redis-rb passes
 #                                          that slotshift fails and that is not a known
 #                                          failure; names known failures that now pass
@@ -32,6 +41,12 @@ module Compat
   LISTS = File.join(HERE, "standalone")
   PASSES = File.join(LISTS, "redis_rb_passes.txt")
   KNOWN = File.join(LISTS, "known_failures.txt")
+  CLUSTER_KNOWN = File.join(HERE, "cluster", "known_failures.txt")
+  CLUSTER_PREFIX = "ClusterLint_"
+  # The standalone classes whose tests are the lint modules' (cluster_lint.rb's table).
+  LINT_CLASSES = %w[TestCommandsOnStrings TestCommandsOnLists TestCommandsOnHashes TestCommandsOnSets
+                    TestCommandsOnSortedSets TestCommandsOnHyperLogLog TestCommandsOnValueTypes
+                    TestCommandsOnStreams TestBlockingCommands].freeze
   CATEGORIES = File.join(HERE, "categories.txt")
   FILE_TIMEOUT = Integer(ENV.fetch("COMPAT_FILE_TIMEOUT", "300"))
 
@@ -45,20 +60,22 @@ module Compat
     files
   end
 
-  # Starts `slotshift servers up --json --standalone`; yields the server's port; stops it
-  # (SIGTERM, wait) when the block ends, also on an exception or an interrupt.
+  # Starts `slotshift servers up --json --standalone --cluster 3x1`; yields the standalone
+  # server's port and the cluster's URLs; stops them (SIGTERM, wait) when the block ends, also
+  # on an exception or an interrupt.
   def with_server
     bin = ENV.fetch("SLOTSHIFT_BIN", File.join(ROOT, "target", "debug", "slotshift"))
     abort "compat: the slotshift CLI is missing at #{bin}: run `make cli` first" unless File.executable?(bin)
 
     out_r, out_w = IO.pipe
-    pid = Process.spawn(bin, "servers", "up", "--json", "--standalone", out: out_w, in: File::NULL)
+    pid = Process.spawn(bin, "servers", "up", "--json", "--standalone", "--cluster", "3x1", out: out_w, in: File::NULL)
     out_w.close
     begin
       line = Timeout.timeout(120) { out_r.gets }
       abort "compat: slotshift servers up printed nothing (see its stderr)" if line.nil?
-      url = JSON.parse(line).fetch("standalone")
-      yield Integer(url[/:(\d+)\z/, 1] || url[%r{:(\d+)/}, 1])
+      topology = JSON.parse(line)
+      url = topology.fetch("standalone")
+      yield Integer(url[/:(\d+)\z/, 1] || url[%r{:(\d+)/}, 1]), topology.fetch("cluster")
     ensure
       begin
         Process.kill("TERM", pid)
@@ -69,26 +86,32 @@ module Compat
     end
   end
 
-  # Runs every test file on `side`; returns { "Class#test" => [status, message] }.
-  def run_side(side, port, work)
-    results_path = File.join(work, "#{side}.jsonl")
+  # Runs `files` on `side` (with COMPAT_CLUSTER set when `cluster` is given); returns
+  # [{ "Class#test" => [status, message] }, [files whose process did not end normally]].
+  def run_side(side, port, work, files: test_files, cluster: nil)
+    part = cluster ? "cluster" : "standalone"
+    results_path = File.join(work, "#{side}-#{part}.jsonl")
     File.write(results_path, "")
     placeholder = File.join(work, "no-unix-socket")
     FileUtils.touch(placeholder)
     crashed = []
-    test_files.each do |file|
-      log = File.join(work, "#{side}-#{File.basename(file, '.rb')}.log")
+    files.each do |file|
+      log = File.join(work, "#{side}-#{part}-#{File.basename(file, '.rb')}.log")
       env = {
         "COMPAT_SIDE" => side, "COMPAT_PORT" => port.to_s, "COMPAT_RESULTS" => results_path,
         "COMPAT_SOCKET_PLACEHOLDER" => placeholder, "DRIVER" => "ruby", "MT_NO_PLUGINS" => nil,
+        "COMPAT_CLUSTER" => cluster && JSON.generate(cluster),
       }
       pid = Process.spawn(env, RbConfig.ruby, "-I", SUITE, "-r", File.join(HERE, "preload.rb"), file,
                           out: log, err: [:child, :out], in: File::NULL, pgroup: true)
       status = wait_or_kill(pid)
+      # Minitest's exit 1 is a failed test, unless the process ended before minitest's summary
+      # (the suite's helper calls exit!/exit when it cannot reach its servers).
+      status = "exit 1 before minitest's summary" if status == :tests_failed && !File.read(log).match?(/^\d+ runs, \d+ assertions/)
       next if status == :ok || status == :tests_failed
 
-      crashed << "#{File.basename(file)} (#{status})"
-      warn "compat: #{side} #{File.basename(file)} ended with #{status}; the end of its output:"
+      crashed << "#{part} #{File.basename(file)} (#{status})"
+      warn "compat: #{side} #{part} #{File.basename(file)} ended with #{status}; the end of its output:"
       warn File.readlines(log).last(15).join
     end
     results = {}
@@ -97,6 +120,19 @@ module Compat
       results[r["id"]] = [r["status"], r["message"]]
     end
     [results, crashed]
+  end
+
+  # The cluster part on `side`: results keyed by the standalone test ids they stand for.
+  def run_cluster(side, port, cluster, work)
+    results, crashed = run_side(side, port, work, files: [File.join(HERE, "cluster_lint.rb")], cluster: cluster)
+    [results.transform_keys { |id| id.delete_prefix(CLUSTER_PREFIX) }, crashed]
+  end
+
+  # The lint tests among redis-rb's standalone passes: the cluster part's baseline. The
+  # standalone classes have tests of their own besides the lint module's; only those the
+  # cluster run has (`ran`: its results' ids) are lint tests.
+  def lint_ids(passes, ran)
+    passes.select { |id| LINT_CLASSES.include?(id.split("#").first) && ran.include?(id) }
   end
 
   # :ok, :tests_failed (minitest's exit 1), or how the process ended otherwise.
@@ -159,9 +195,13 @@ module Compat
     abort "compat: COMPAT_ONLY is for local runs; record runs the whole suite" if ENV["COMPAT_ONLY"]
 
     Dir.mktmpdir("slotshift-compat") do |work|
-      with_server do |port|
+      with_server do |port, cluster|
         rb, rb_crashed = run_side("redis-rb", port, work)
         ss, ss_crashed = run_side("slotshift", port, work)
+        rbc, rbc_crashed = run_cluster("redis-rb", port, cluster, work)
+        ssc, ssc_crashed = run_cluster("slotshift", port, cluster, work)
+        rb_crashed += rbc_crashed
+        ss_crashed += ssc_crashed
         passes = rb.select { |_, (s, _)| s == "pass" }.keys.sort
         failures = passes.reject { |id| ss.dig(id, 0) == "pass" }.to_h do |id|
           status, message = ss[id] || ["missing", "no result (the file's process crashed or hung)"]
@@ -179,10 +219,49 @@ module Compat
                           figures.map { |l| "# #{l}\n" }.join +
                           failures.sort.map { |id, r| "#{id} #{r}" }.join("\n") + "\n")
         puts figures
+        record_cluster(passes, rbc, ssc)
         (rb_crashed + ss_crashed).each { |c| puts "compat: a test file's process did not end normally: #{c}" }
-        puts "wrote #{PASSES.sub("#{ROOT}/", '')} and #{KNOWN.sub("#{ROOT}/", '')}"
+        puts "wrote #{[PASSES, KNOWN, CLUSTER_KNOWN].map { |f| f.sub("#{ROOT}/", '') }.join(', ')}"
       end
     end
+  end
+
+  # cluster/known_failures.txt: the lint tests redis-rb passes on the standalone server that
+  # slotshift fails on the cluster; the figures (with redis-rb's cluster client's) on top.
+  def record_cluster(passes, rbc, ssc)
+    baseline = lint_ids(passes, rbc.keys | ssc.keys)
+    failures = baseline.reject { |id| ssc.dig(id, 0) == "pass" }.to_h do |id|
+      status, message = ssc[id] || ["missing", "no result (the process crashed or hung)"]
+      [id, categorize("#{CLUSTER_PREFIX}#{id}", "#{status}: #{message}")]
+    end
+    ok, ratio = summary(baseline, ssc)
+    rb_ok = baseline.count { |id| rbc.dig(id, 0) == "pass" }
+    refused = baseline.select { |id| rbc.dig(id, 1).to_s.include?("CROSSSLOT") }
+    refused_ok = refused.count { |id| ssc.dig(id, 0) == "pass" }
+    figures = ["lint tests redis-rb passes on a standalone server: #{baseline.size}",
+               "slotshift on a 3x1 cluster passes #{ok} of them (#{format('%.1f', ratio)} %)",
+               "redis-rb's cluster client passes #{rb_ok} of them; it refuses #{refused.size} with CROSSSLOT, " \
+               "of which slotshift passes #{refused_ok}",
+               *by_category(failures).map { |c, n| "  #{n.to_s.rjust(4)}  #{c}" }]
+    FileUtils.mkdir_p(File.dirname(CLUSTER_KNOWN))
+    File.write(CLUSTER_KNOWN, "# Lint tests (test/lint) redis-rb passes on a standalone server that slotshift fails on a\n" \
+                              "# 3x1 cluster: standalone test id, then category: reason. Written by `make compat-ruby`.\n" +
+                              figures.map { |l| "# #{l}\n" }.join +
+                              failures.sort.map { |id, r| "#{id} #{r}" }.join("\n") + "\n")
+    puts "cluster (3x1), the lint suites:"
+    puts(figures.map { |l| "  #{l}" })
+  end
+
+  # The cluster part of `check`: [regressions, known failures that now pass].
+  def check_cluster(passes, ssc)
+    known = read_list(CLUSTER_KNOWN)
+    baseline = lint_ids(passes, ssc.keys)
+    ok, ratio = summary(baseline, ssc)
+    puts "redis-rb 4.8.0 lint suites on a 3x1 cluster: redis-rb passes #{baseline.size} on a standalone server; " \
+         "slotshift on the cluster passes #{ok} of them (#{format('%.1f', ratio)} %)"
+    by_category(known.slice(*baseline)).each { |c, n| puts "  known: #{n.to_s.rjust(4)}  #{c}" }
+    [baseline.reject { |id| ssc.dig(id, 0) == "pass" || known.key?(id) },
+     known.keys.select { |id| ssc.dig(id, 0) == "pass" }]
   end
 
   def check
@@ -191,7 +270,7 @@ module Compat
     abort "compat: #{PASSES} is missing: run `make compat-ruby`" if passes.empty?
 
     Dir.mktmpdir("slotshift-compat") do |work|
-      with_server do |port|
+      with_server do |port, cluster|
         ss, crashed = run_side("slotshift", port, work)
         only = ENV["COMPAT_ONLY"]
         ran = passes.select { |id| ss.key?(id) || only.nil? }
@@ -201,6 +280,11 @@ module Compat
         puts "redis-rb 4.8.0 suite (test/redis/, standalone): redis-rb passes #{ran.size}; " \
              "slotshift passes #{ok} of them (#{format('%.1f', ratio)} %)"
         by_category(known.slice(*ran)).each { |c, n| puts "  known: #{n.to_s.rjust(4)}  #{c}" }
+        ssc, cluster_crashed = run_cluster("slotshift", port, cluster, work)
+        crashed += cluster_crashed
+        cluster_regressions, cluster_fixed = check_cluster(passes, ssc)
+        regressions += cluster_regressions.map { |id| "#{CLUSTER_PREFIX}#{id}" }
+        fixed += cluster_fixed.map { |id| "#{CLUSTER_PREFIX}#{id}" }
         crashed.each { |c| puts "compat: a test file's process did not end normally: #{c}" }
         unless fixed.empty?
           puts "#{fixed.size} known failure(s) now pass: remove them (make compat-ruby rewrites the list):"
@@ -213,7 +297,7 @@ module Compat
 
         puts "compat: #{regressions.size} REGRESSION(S): redis-rb passes these, slotshift did before, now fails:"
         regressions.each do |id|
-          status, message = ss[id] || ["missing", "no result"]
+          status, message = (id.start_with?(CLUSTER_PREFIX) ? ssc[id.delete_prefix(CLUSTER_PREFIX)] : ss[id]) || ["missing", "no result"]
           puts "  #{id}: #{status}: #{message}"
         end
         false
