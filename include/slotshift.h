@@ -537,6 +537,16 @@ typedef struct slotshift_session slotshift_session;
  */
 typedef struct slotshift_subscriber slotshift_subscriber;
 
+/**
+ * The application's answer to "is this flag on?" for `slotshift_multistore_new_with_flag_callback()`:
+ * called with the `user_data` given there and a flag's name (NUL-terminated, e.g.
+ * `use_primary_and_secondary_stores_for_sessions`); writes the answer to `*enabled` and returns
+ * 0, or returns non-zero when it cannot say (the MultiStore then keeps its last answers).
+ * Called from the threads that use the MultiStore, one at a time; it must not call the
+ * MultiStore itself.
+ */
+typedef int32_t (*slotshift_flag_callback)(void *user_data, const char *flag, bool *enabled);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1056,6 +1066,23 @@ slotshift_result slotshift_multistore_new(const char *name,
                                           bool primary_default,
                                           slotshift_multistore **out,
                                           slotshift_error **err);
+
+/**
+ * [`slotshift_multistore_new`] with its flags asked of the application: `callback` is called
+ * for both flag names now (a failure is this call's error, `SLOTSHIFT_RESULT_MULTISTORE`) and
+ * again when its answers are older than `cache_ttl_ms` (0: before every operation).
+ * `slotshift_multistore_set_flags()` is refused on such a MultiStore: the flags are the
+ * application's. `user_data` must stay valid until `slotshift_multistore_free()`.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_multistore_new_with_flag_callback(const char *name,
+                                                             const slotshift_client *primary,
+                                                             const slotshift_client *secondary,
+                                                             slotshift_flag_callback callback,
+                                                             void *user_data,
+                                                             uint64_t cache_ttl_ms,
+                                                             slotshift_multistore **out,
+                                                             slotshift_error **err);
 
 /**
  * Sets both flags at once (atomically; safe under load).

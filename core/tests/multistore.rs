@@ -635,3 +635,91 @@ fn dual_write_waits_for_the_same_server_check() {
     ms.call(&cmd(&["SET", "k2", "v"])).unwrap();
     assert_eq!(get(&quick_store(&new.url()), "k2"), bulk("v"));
 }
+
+/// GitLab asks its own feature flags (`Feature.enabled?(name)`): the callback source asks the
+/// application for both flag names, follows its answers, keeps the last ones when it fails,
+/// and refuses `set_flags` (the flags are the application's).
+#[test]
+fn flags_from_the_application_callback() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    let old = Standalone::start().unwrap();
+    let new = Standalone::start().unwrap();
+    let answers: Arc<Mutex<BTreeMap<String, Result<bool, String>>>> = Arc::default();
+    let asked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let ask: slotshift::multistore::FlagCallback = {
+        let (answers, asked) = (answers.clone(), asked.clone());
+        Arc::new(move |name: &str| {
+            asked.lock().unwrap().push(name.to_owned());
+            answers
+                .lock()
+                .unwrap()
+                .get(name)
+                .cloned()
+                .unwrap_or(Ok(false))
+        })
+    };
+    let open = |ask: slotshift::multistore::FlagCallback| {
+        let mut opts = MultiStoreOptions::default();
+        opts.flags = FlagSource::Callback {
+            ask,
+            cache_ttl: Duration::ZERO,
+        };
+        MultiStore::new(
+            "Sessions",
+            Store::open(&new.url()).unwrap(),
+            Store::open(&old.url()).unwrap(),
+            opts,
+        )
+    };
+    let ms = open(ask.clone()).unwrap();
+    assert_eq!(ms.flags().phase(), Phase::SecondaryOnly);
+    assert!(asked
+        .lock()
+        .unwrap()
+        .contains(&"use_primary_and_secondary_stores_for_sessions".to_owned()));
+
+    ms.call(&cmd(&["SET", "a", "1"])).unwrap();
+    assert_eq!(get(&Store::open(&new.url()).unwrap(), "a"), Reply::Nil);
+
+    // The application turns dual-write on: the next write goes to both stores.
+    answers.lock().unwrap().insert(
+        "use_primary_and_secondary_stores_for_sessions".into(),
+        Ok(true),
+    );
+    ms.call(&cmd(&["SET", "b", "2"])).unwrap();
+    assert_eq!(get(&Store::open(&new.url()).unwrap(), "b"), bulk("2"));
+    assert_eq!(ms.flags().phase(), Phase::DualWriteSecondaryDefault);
+
+    // The flag system fails: the last answers stay in force.
+    answers.lock().unwrap().insert(
+        "use_primary_and_secondary_stores_for_sessions".into(),
+        Err("feature store unreachable".into()),
+    );
+    ms.call(&cmd(&["SET", "c", "3"])).unwrap();
+    assert_eq!(get(&Store::open(&new.url()).unwrap(), "c"), bulk("3"));
+
+    // The flags are the application's.
+    match ms.set_flags(Phase::PrimaryOnly.flags()) {
+        Err(Error::MultiStore(MultiStoreError::FlagCallback { reason, .. })) => {
+            assert!(reason.contains("application"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A callback that fails or panics while the MultiStore is built is the constructor's error.
+    let failing: slotshift::multistore::FlagCallback = Arc::new(|_| Err("no flags yet".into()));
+    match open(failing) {
+        Err(Error::MultiStore(MultiStoreError::FlagCallback { flag, reason })) => {
+            assert_eq!(flag, "use_primary_and_secondary_stores_for_sessions");
+            assert!(reason.contains("no flags yet"), "{reason}");
+        }
+        other => panic!("expected the callback's error, got {other:?}"),
+    }
+    let panicking: slotshift::multistore::FlagCallback = Arc::new(|_| panic!("boom"));
+    assert!(matches!(
+        open(panicking),
+        Err(Error::MultiStore(MultiStoreError::FlagCallback { .. }))
+    ));
+}

@@ -1,7 +1,9 @@
 //! The MultiStore: one client over two stores (primary = new, secondary = old) with GitLab's two
 //! migration flags.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+use std::time::Duration;
 
 use slotshift_core::multistore::{FlagSource, FlagState, MultiStore, MultiStoreOptions};
 
@@ -48,30 +50,123 @@ pub extern "C" fn slotshift_multistore_new(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_multistore_new";
-        let name = match try_str(name, "name") {
-            Ok(n) => n,
-            Err(e) => return fail_arg(err, F, e),
-        };
-        let Some(primary) = try_ref(primary) else {
-            return null(err, F, "primary");
-        };
-        let Some(secondary) = try_ref(secondary) else {
-            return null(err, F, "secondary");
-        };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        let mut opts = MultiStoreOptions::default();
-        opts.flags = FlagSource::InProcess(FlagState::new(dual_write, primary_default));
-        match MultiStore::new(name, primary.clone(), secondary.clone(), opts) {
-            Ok(ms) => {
-                out.set(to_raw(ms));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        let flags = FlagSource::InProcess(FlagState::new(dual_write, primary_default));
+        build(
+            "slotshift_multistore_new",
+            name,
+            primary,
+            secondary,
+            flags,
+            out,
+            err,
+        )
     })
+}
+
+/// The application's answer to "is this flag on?" for `slotshift_multistore_new_with_flag_callback()`:
+/// called with the `user_data` given there and a flag's name (NUL-terminated, e.g.
+/// `use_primary_and_secondary_stores_for_sessions`); writes the answer to `*enabled` and returns
+/// 0, or returns non-zero when it cannot say (the MultiStore then keeps its last answers).
+/// Called from the threads that use the MultiStore, one at a time; it must not call the
+/// MultiStore itself.
+pub type slotshift_flag_callback = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, flag: *const c_char, enabled: *mut bool) -> i32,
+>;
+
+/// The C callback and its `user_data`, callable from any thread (the caller's contract in the
+/// header: the callback is thread-safe and `user_data` outlives the MultiStore).
+struct CFlags {
+    callback: unsafe extern "C" fn(*mut c_void, *const c_char, *mut bool) -> i32,
+    user_data: *mut c_void,
+}
+
+// SAFETY: see `CFlags`: the header makes thread safety and lifetime the caller's contract.
+unsafe impl Send for CFlags {}
+// SAFETY: as above.
+unsafe impl Sync for CFlags {}
+
+impl CFlags {
+    fn ask(&self, flag: &str) -> Result<bool, String> {
+        let name = CString::new(flag).map_err(|_| "a flag name with a NUL byte".to_owned())?;
+        let mut enabled = false;
+        // SAFETY: the callback is the caller's, called with their user_data, a valid
+        // NUL-terminated name that outlives the call, and a valid bool to write.
+        let status = unsafe { (self.callback)(self.user_data, name.as_ptr(), &mut enabled) };
+        if status == 0 {
+            Ok(enabled)
+        } else {
+            Err(format!("the C callback returned {status}"))
+        }
+    }
+}
+
+/// [`slotshift_multistore_new`] with its flags asked of the application: `callback` is called
+/// for both flag names now (a failure is this call's error, `SLOTSHIFT_RESULT_MULTISTORE`) and
+/// again when its answers are older than `cache_ttl_ms` (0: before every operation).
+/// `slotshift_multistore_set_flags()` is refused on such a MultiStore: the flags are the
+/// application's. `user_data` must stay valid until `slotshift_multistore_free()`.
+#[no_mangle]
+#[must_use]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn slotshift_multistore_new_with_flag_callback(
+    name: *const c_char,
+    primary: *const slotshift_client,
+    secondary: *const slotshift_client,
+    callback: slotshift_flag_callback,
+    user_data: *mut c_void,
+    cache_ttl_ms: u64,
+    out: *mut *mut slotshift_multistore,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        const F: &str = "slotshift_multistore_new_with_flag_callback";
+        let Some(callback) = callback else {
+            return null(err, F, "callback");
+        };
+        let c = CFlags {
+            callback,
+            user_data,
+        };
+        let flags = FlagSource::Callback {
+            ask: Arc::new(move |flag: &str| c.ask(flag)),
+            cache_ttl: Duration::from_millis(cache_ttl_ms),
+        };
+        build(F, name, primary, secondary, flags, out, err)
+    })
+}
+
+/// The body of both constructors.
+fn build(
+    function: &str,
+    name: *const c_char,
+    primary: *const slotshift_client,
+    secondary: *const slotshift_client,
+    flags: FlagSource,
+    out: *mut *mut slotshift_multistore,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    let name = match try_str(name, "name") {
+        Ok(n) => n,
+        Err(e) => return fail_arg(err, function, e),
+    };
+    let Some(primary) = try_ref(primary) else {
+        return null(err, function, "primary");
+    };
+    let Some(secondary) = try_ref(secondary) else {
+        return null(err, function, "secondary");
+    };
+    let Some(out) = try_out(out) else {
+        return null(err, function, "out");
+    };
+    let mut opts = MultiStoreOptions::default();
+    opts.flags = flags;
+    match MultiStore::new(name, primary.clone(), secondary.clone(), opts) {
+        Ok(ms) => {
+            out.set(to_raw(ms));
+            slotshift_result::Ok
+        }
+        Err(e) => fail_with(err, &e),
+    }
 }
 
 /// Sets both flags at once (atomically; safe under load).

@@ -1475,6 +1475,98 @@ static void test_hostile_servers(void) {
     CHECK(seen == 9);
 }
 
+/* The application's flags for test_multistore_flag_callback: what the callback answers. */
+struct app_flags {
+    bool dual_write;
+    bool primary_default;
+    bool fail;
+    int asked;
+};
+
+static int32_t app_flag(void *user_data, const char *flag, bool *enabled) {
+    struct app_flags *f = user_data;
+    f->asked++;
+    if (f->fail) return 7;
+    if (strstr(flag, "use_primary_and_secondary_stores_for_") == flag)
+        *enabled = f->dual_write;
+    else if (strstr(flag, "use_primary_store_as_default_for_") == flag)
+        *enabled = f->primary_default;
+    else
+        return 1;
+    return 0;
+}
+
+/* A MultiStore whose flags the application answers (GitLab: Feature.enabled?). */
+static void test_multistore_flag_callback(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *primary = NULL, *secondary = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), &primary, &err), err);
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), &secondary, &err), err);
+    if (primary == NULL || secondary == NULL) {
+        slotshift_client_free(primary);
+        slotshift_client_free(secondary);
+        clear_error(&err);
+        return;
+    }
+    struct app_flags flags = {false, false, false, 0};
+    slotshift_multistore *ms = NULL;
+    CHECK_RESULT(slotshift_multistore_new_with_flag_callback("CFlags", primary, secondary, NULL,
+                                                             &flags, 0, &ms, &err),
+                 SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    flags.fail = true;
+    CHECK_RESULT(slotshift_multistore_new_with_flag_callback("CFlags", primary, secondary,
+                                                             app_flag, &flags, 0, &ms, &err),
+                 SLOTSHIFT_RESULT_MULTISTORE, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "returned 7") != NULL);
+    CHECK(ms == NULL);
+    clear_error(&err);
+    flags.fail = false;
+    CHECK_OK(slotshift_multistore_new_with_flag_callback("CFlags", primary, secondary, app_flag,
+                                                         &flags, 0, &ms, &err),
+             err);
+    if (ms == NULL) goto done;
+    CHECK(flags.asked >= 2);
+    slotshift_reply *r = NULL;
+    /* Both flags off: the secondary only. */
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:flags:1", "old-only"), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(primary, &r, &err, "EXISTS", "c:flags:1", NULL), err);
+    int64_t n = -1;
+    CHECK(slotshift_reply_integer(r, &n) == SLOTSHIFT_RESULT_OK && n == 0);
+    slotshift_reply_free(r);
+    r = NULL;
+    /* The application turns dual-write on: the next write reaches the primary too. */
+    flags.dual_write = true;
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:flags:2", "both"), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(primary, &r, &err, "GET", "c:flags:2", NULL), err);
+    CHECK(bytes_are(r, "both", 4));
+    slotshift_reply_free(r);
+    r = NULL;
+    bool dual = false, primary_default = true;
+    CHECK_OK(slotshift_multistore_flags(ms, &dual, &primary_default), NULL);
+    CHECK(dual && !primary_default);
+    /* The flags are the application's: setting them here is refused. */
+    CHECK_RESULT(slotshift_multistore_set_flags(ms, false, false, &err), SLOTSHIFT_RESULT_MULTISTORE,
+                 err);
+    clear_error(&err);
+    /* A failing callback keeps the last answers. */
+    flags.fail = true;
+    CHECK_OK(ms_call(ms, &r, &err, "SET", "c:flags:3", "still-both"), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(primary, &r, &err, "GET", "c:flags:3", NULL), err);
+    CHECK(bytes_are(r, "still-both", 10));
+    slotshift_reply_free(r);
+    slotshift_multistore_free(ms);
+done:
+    slotshift_client_free(primary);
+    slotshift_client_free(secondary);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -1500,6 +1592,7 @@ int main(void) {
     test_sentinel();
     test_multistore();
     test_shutdown_order();
+    test_multistore_flag_callback();
     test_validator();
     test_metrics_and_recorder();
     test_analyzer();

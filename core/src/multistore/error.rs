@@ -53,6 +53,16 @@ pub enum MultiStoreError {
         #[source]
         source: Box<crate::Error>,
     },
+    /// The application's flag callback ([`FlagSource::Callback`](super::FlagSource::Callback))
+    /// failed or panicked while the MultiStore was being built, or the flags were set on a
+    /// MultiStore whose flags belong to the application.
+    #[error("multistore flag {flag}: {reason}")]
+    FlagCallback {
+        /// The flag's name.
+        flag: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An option is out of range.
     #[error("multistore option {option}={value} is invalid: {reason}")]
     InvalidOption {

@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{shorten, MultiStoreError};
@@ -154,8 +155,12 @@ impl Side {
     }
 }
 
+/// The application's answer to "is flag `name` on?" (GitLab: `Feature.enabled?(name)`): `Ok`
+/// with the answer, or `Err` with why it could not say.
+pub type FlagCallback = Arc<dyn Fn(&str) -> std::result::Result<bool, String> + Send + Sync>;
+
 /// Where a MultiStore reads its flags from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum FlagSource {
     /// Held in this process (atomically; safe to flip under load with
@@ -176,6 +181,40 @@ pub enum FlagSource {
         /// How long a read value is used before it is read again.
         cache_ttl: Duration,
     },
+    /// Asked of the application: `ask(flag_name)` for each of the two flag names
+    /// ([`flag_names`]) at construction, and again, by one caller at a time, when the answers
+    /// are older than `cache_ttl` (zero: on every operation — the application's flag system
+    /// caches as it sees fit). An error or a panic of the callback keeps the last answers in
+    /// force (logged); at construction it is the constructor's error.
+    Callback {
+        /// The application's flag lookup.
+        ask: FlagCallback,
+        /// How long answers are used before asking again.
+        cache_ttl: Duration,
+    },
+}
+
+impl std::fmt::Debug for FlagSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlagSource::InProcess(state) => f.debug_tuple("InProcess").field(state).finish(),
+            FlagSource::Env => f.write_str("Env"),
+            FlagSource::SharedKey {
+                store,
+                key,
+                cache_ttl,
+            } => f
+                .debug_struct("SharedKey")
+                .field("store", store)
+                .field("key", key)
+                .field("cache_ttl", cache_ttl)
+                .finish(),
+            FlagSource::Callback { cache_ttl, .. } => f
+                .debug_struct("Callback")
+                .field("cache_ttl", cache_ttl)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 impl Default for FlagSource {
@@ -307,6 +346,30 @@ enum Inner {
         /// The last value read and when.
         cache: Cache,
     },
+    Asked {
+        ask: FlagCallback,
+        ttl: Duration,
+        /// The last answers and when.
+        cache: Cache,
+    },
+}
+
+/// Both flags as the application's callback answers them.
+fn ask_both(ask: &FlagCallback, names: &(String, String)) -> Result<FlagState> {
+    let one = |flag: &str| -> Result<bool> {
+        let failed = |reason: String| MultiStoreError::FlagCallback {
+            flag: flag.to_owned(),
+            reason,
+        };
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ask(flag))) {
+            Ok(Ok(on)) => Ok(on),
+            Ok(Err(why)) => {
+                Err(failed(format!("the application's flag callback failed: {why}")).into())
+            }
+            Err(_) => Err(failed("the application's flag callback panicked".into()).into()),
+        }
+    };
+    Ok(FlagState::new(one(&names.0)?, one(&names.1)?))
 }
 
 /// The shared key's last value, in atomics: read on every operation, and a lock here would
@@ -392,6 +455,16 @@ impl Flags {
                     cache: Cache::new(state),
                 }
             }
+            FlagSource::Callback { ask, cache_ttl } => {
+                let state = ask_both(&ask, &names)?;
+                let cache = Cache::new(state);
+                cache.put(state);
+                Inner::Asked {
+                    ask,
+                    ttl: cache_ttl,
+                    cache,
+                }
+            }
         };
         Ok(Flags { names, inner })
     }
@@ -442,6 +515,31 @@ impl Flags {
                 cache.end_refresh();
                 out
             }
+            Inner::Asked { ask, ttl, cache } => {
+                let (age, state) = cache.get();
+                if (age < *ttl && !ttl.is_zero()) || !cache.start_refresh() {
+                    return state;
+                }
+                let out = match ask_both(ask, &self.names) {
+                    Ok(new) => {
+                        if new != state {
+                            log::info!(
+                                "multistore flags (application callback) changed: phase {} -> {}",
+                                state.phase(),
+                                new.phase()
+                            );
+                        }
+                        new
+                    }
+                    Err(e) => {
+                        log::warn!("multistore flags: keeping phase {}: {e}", state.phase());
+                        state
+                    }
+                };
+                cache.put(out);
+                cache.end_refresh();
+                out
+            }
         }
     }
 
@@ -464,6 +562,11 @@ impl Flags {
                 cache.put(state);
                 Ok(())
             }
+            Inner::Asked { .. } => Err(MultiStoreError::FlagCallback {
+                flag: format!("{} / {}", self.names.0, self.names.1),
+                reason: "the flags belong to the application's callback; change them there".into(),
+            }
+            .into()),
         }
     }
 }

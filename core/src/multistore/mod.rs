@@ -52,7 +52,7 @@ mod write;
 
 pub use error::MultiStoreError;
 pub use flags::{
-    env_var_names, flag_names, write_shared_flags, FlagSource, FlagState, Phase, Side,
+    env_var_names, flag_names, write_shared_flags, FlagCallback, FlagSource, FlagState, Phase, Side,
 };
 pub use metrics::{digest, Counter, MetricsSnapshot};
 
