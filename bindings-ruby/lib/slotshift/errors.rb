@@ -89,21 +89,4 @@ module Slotshift
     "embedded" => EmbeddedServerError,
     "migrate" => MigrateError,
   }.freeze
-
-  # @api private: the core's connection errors are one family; its message says which
-  # failure it was ("<node>: connect failed: …", "<node>: timed out: …"). redis-rb has a class
-  # for each, and code rescues them apart: give the exception its redis-rb-shaped class.
-  def self.refine_error(error)
-    return error unless error.instance_of?(ConnectionError)
-
-    klass = case error.message
-            when /: connect failed: / then CannotConnectError
-            when /: authentication failed: / then AuthenticationError
-            when /: timed out: / then TimeoutError
-            else return error
-            end
-    refined = klass.new(error.message)
-    refined.set_backtrace(error.backtrace) if error.backtrace
-    refined
-  end
 end

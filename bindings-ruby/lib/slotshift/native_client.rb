@@ -314,8 +314,6 @@ module Slotshift
       opts = native_options
       opts = opts.merge("db" => @options[:db]) if @options[:db] && !cluster?
       @target.connect(opts)
-    rescue Slotshift::Error => e
-      raise Slotshift.refine_error(e)
     end
 
     # The store for blocking commands (opened on first use).
@@ -346,27 +344,19 @@ module Slotshift
         "OK"
       else
         check_session!(command)
-        log([command]) do
-          yield native
-        rescue Slotshift::Error => e
-          raise Slotshift.refine_error(e)
-        end
+        log([command]) { yield native }
       end
     end
 
     def send_pipeline(commands, blocking)
       store = blocking ? blocking_native : native
       log(commands) { store.pipeline(commands) }
-    rescue Slotshift::Error => e
-      raise Slotshift.refine_error(e)
     end
 
     def transaction(commands, blocking: false)
       commands.each { |c| check_session!(c) }
       store = blocking ? blocking_native : native
       log([[:multi], *commands, [:exec]]) { store.transaction(commands) }
-    rescue Slotshift::Error => e
-      raise Slotshift.refine_error(e)
     end
 
     # A command as redis-rb's drivers send it: nested Arrays flattened once (redis-rb's

@@ -78,8 +78,6 @@ module Slotshift
       client_options, native_options, urls = Redis.parse_options(options)
       client = NativeClient.new(Native::Target.parse(urls), client_options, native_options)
       setup(Redis.redacted(options), client)
-    rescue Slotshift::Error => e
-      raise Slotshift.refine_error(e)
     end
 
     # A new client for the same deployment and options (its own connections).

@@ -117,9 +117,7 @@ pub(crate) fn results_to(ruby: &Ruby, results: Vec<slotshift::Result<Reply>>) ->
     for r in results {
         let v = match r {
             Ok(reply) => reply_to(ruby, reply),
-            Err(e) => {
-                errors::instance(ruby, e.family().name(), e.to_string().trim_end().to_owned())
-            }
+            Err(e) => errors::instance_of(ruby, &e),
         };
         let _ = a.push(v);
     }

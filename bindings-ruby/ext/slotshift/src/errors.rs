@@ -33,12 +33,52 @@ pub(crate) fn base(ruby: &Ruby, message: &str) -> Error {
     Error::new(class, message.to_owned())
 }
 
-/// The Ruby exception for a core error: the class of its family, its message (a server
-/// error reply keeps the server's text, as redis-rb's `CommandError` does).
+/// The class for a core error: its family's, except a connection failure, which redis-rb
+/// tells apart by class (and code rescues apart): `Slotshift::CannotConnectError`,
+/// `Slotshift::AuthenticationError`, `Slotshift::TimeoutError` (subclasses of redis-rb's
+/// `CannotConnectError`, `CommandError`, `TimeoutError`); a broken connection or a protocol
+/// error stays the family's `Slotshift::ConnectionError`.
+fn class_for_error(ruby: &Ruby, e: &slotshift::Error) -> ExceptionClass {
+    use slotshift::net::ConnectionErrorKind as Kind;
+    if let slotshift::Error::Connection(c) = e {
+        let name = match c.kind {
+            Kind::Connect => Some("CannotConnectError"),
+            Kind::Auth => Some("AuthenticationError"),
+            Kind::Timeout => Some("TimeoutError"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            let class = ruby
+                .class_object()
+                .const_get::<_, RModule>("Slotshift")
+                .and_then(|m| m.const_get::<_, ExceptionClass>(name));
+            if let Ok(class) = class {
+                return class;
+            }
+        }
+    }
+    class_for(ruby, e.family().name())
+}
+
+/// The Ruby exception for a core error: the class of its family (see [`class_for_error`]),
+/// its message (a server error reply keeps the server's text, as redis-rb's `CommandError`
+/// does).
 pub(crate) fn from_core(ruby: &Ruby, e: &slotshift::Error) -> Error {
     // Server lines can end in a space ("... with args beginning with: "); redis-rb's messages
     // do not.
-    by_family(ruby, e.family().name(), e.to_string().trim_end().to_owned())
+    Error::new(
+        class_for_error(ruby, e),
+        e.to_string().trim_end().to_owned(),
+    )
+}
+
+/// An exception object (not raised) for a core error inside a pipeline's results.
+pub(crate) fn instance_of(ruby: &Ruby, e: &slotshift::Error) -> magnus::Value {
+    let class = class_for_error(ruby, e);
+    match class.new_instance((ruby.str_new(e.to_string().trim_end()),)) {
+        Ok(e) => e.as_value(),
+        Err(e) => e.value().unwrap_or_else(|| ruby.qnil().as_value()),
+    }
 }
 
 /// An exception object (not raised) for an error inside a pipeline or transaction reply.
