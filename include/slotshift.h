@@ -510,6 +510,13 @@ typedef struct slotshift_reply slotshift_reply;
 typedef struct slotshift_report slotshift_report;
 
 /**
+ * One web request's or job's figures (`slotshift::request`): counts the calls the thread
+ * that began it makes until `slotshift_request_scope_end()`. Thread-bound: use and end it on
+ * the thread that began it, inner scopes before outer ones.
+ */
+typedef struct slotshift_request_scope slotshift_request_scope;
+
+/**
  * A connection of its own to one node, opened with a client's settings, for state that lives
  * on a connection: `WATCH` … `MULTI`/`EXEC`, `SELECT`, `CLIENT SETNAME`, and blocking pops.
  *
@@ -823,6 +830,27 @@ const char *slotshift_error_message(const slotshift_error *err);
  * Frees an error detail. NULL is a no-op; freeing twice is undefined behaviour.
  */
 void slotshift_error_free(slotshift_error *err);
+
+/**
+ * Starts counting this thread's calls (GitLab's per-request Redis accumulators). NULL only
+ * on a caught panic. End it with `slotshift_request_scope_end()` on the same thread.
+ */
+slotshift_request_scope *slotshift_request_scope_begin(void);
+
+/**
+ * The scope's structured log fields so far as a JSON object (`{"redis_calls":3,
+ * "redis_cache_calls":3,"redis_duration_s":0.0012,…}`; zero fields left out). On success
+ * `*out` is an owned NUL-terminated string of `*out_len` bytes (`slotshift_string_free()`).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_request_scope_fields_json(const slotshift_request_scope *scope,
+                                                     char **out,
+                                                     size_t *out_len);
+
+/**
+ * Ends the scope (and any inner one left open) and frees it. NULL is a no-op.
+ */
+void slotshift_request_scope_end(slotshift_request_scope *scope);
 
 /**
  * The Prometheus text exposition of every store's stats and counters (calls, durations,

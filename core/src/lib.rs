@@ -46,6 +46,7 @@ mod pace;
 mod persist;
 pub mod pipeline;
 pub mod reply;
+pub mod request;
 pub mod route;
 pub mod session;
 pub mod slot;

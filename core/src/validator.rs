@@ -444,6 +444,7 @@ impl StoreValidator {
         }
         let allowed = is_allowed();
         for v in &violations {
+            crate::request::add_cross_slot(&self.name, allowed);
             if allowed {
                 self.counters.allowed.fetch_add(1, Ordering::Relaxed);
                 continue;

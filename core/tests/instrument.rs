@@ -299,3 +299,36 @@ fn counters_never_go_down_when_a_store_is_dropped() {
 fn store_named(url: &str, name: &str) -> Store {
     store(url, name, true)
 }
+
+/// One request's log fields under a multi-threaded server: a scope counts only its thread's
+/// calls (another thread hammers the same store meanwhile), cross-slot commands included.
+#[test]
+fn a_request_scope_counts_only_its_threads_calls() {
+    let cluster = Cluster::start(3, 0).unwrap();
+    let mut opts = StoreOptions::default();
+    opts.name = "scoped".into();
+    opts.cross_slot_validation = Some(slotshift::validator::Mode::Count);
+    let store = Store::connect(&Deployment::parse(&cluster.url()).unwrap(), opts).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.call(&Cmd::from_args(["GET", "noise"])).unwrap();
+            }
+        });
+        let scope = slotshift::request::RequestScope::begin();
+        store.call(&Cmd::from_args(["SET", "a", "12345"])).unwrap();
+        store.call(&Cmd::from_args(["GET", "a"])).unwrap();
+        store
+            .call(&Cmd::from_args(["MGET", "user:1", "user:2"]))
+            .unwrap();
+        let fields = scope.log_fields();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(fields["redis_scoped_calls"], 3, "{fields:?}");
+        assert_eq!(fields["redis_calls"], 3, "{fields:?}");
+        // SET a 12345 + GET a + MGET user:1 user:2 (argument bytes, names included).
+        assert_eq!(fields["redis_scoped_write_bytes"], 3 + 1 + 5 + 3 + 1 + 4 + 6 + 6);
+        assert_eq!(fields["redis_scoped_cross_slot_calls"], 1, "{fields:?}");
+        assert!(fields["redis_scoped_duration_s"].as_f64().unwrap() > 0.0);
+    });
+}

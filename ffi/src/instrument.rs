@@ -3,6 +3,7 @@
 use std::ffi::{c_char, CString};
 
 use slotshift_core::instrument::{self, Recorder};
+use slotshift_core::request::RequestScope;
 
 use crate::error::slotshift_result;
 use crate::ffi::{free_raw, to_raw, try_bytes, try_out, try_ref, try_str, Castable, Out};
@@ -15,6 +16,52 @@ pub(crate) fn give_string(text: String, out: Out<*mut c_char>, out_len: Out<usiz
     let c = CString::new(text.replace('\0', " ")).unwrap_or_default();
     out.set(c.into_raw());
     out_len.set(len);
+}
+
+/// One web request's or job's figures (`slotshift::request`): counts the calls the thread
+/// that began it makes until `slotshift_request_scope_end()`. Thread-bound: use and end it on
+/// the thread that began it, inner scopes before outer ones.
+pub struct slotshift_request_scope {
+    _private: [u8; 0],
+}
+
+impl Castable for slotshift_request_scope {
+    type Rust = RequestScope;
+}
+
+/// Starts counting this thread's calls (GitLab's per-request Redis accumulators). NULL only
+/// on a caught panic. End it with `slotshift_request_scope_end()` on the same thread.
+#[no_mangle]
+pub extern "C" fn slotshift_request_scope_begin() -> *mut slotshift_request_scope {
+    guard(|| to_raw(RequestScope::begin()))
+}
+
+/// The scope's structured log fields so far as a JSON object (`{"redis_calls":3,
+/// "redis_cache_calls":3,"redis_duration_s":0.0012,…}`; zero fields left out). On success
+/// `*out` is an owned NUL-terminated string of `*out_len` bytes (`slotshift_string_free()`).
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_request_scope_fields_json(
+    scope: *const slotshift_request_scope,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> slotshift_result {
+    guard(|| {
+        let (Some(scope), Some(out), Some(out_len)) =
+            (try_ref(scope), try_out(out), try_out(out_len))
+        else {
+            return slotshift_result::NullParameter;
+        };
+        let fields = serde_json::Value::Object(scope.log_fields()).to_string();
+        give_string(fields, out, out_len);
+        slotshift_result::Ok
+    })
+}
+
+/// Ends the scope (and any inner one left open) and frees it. NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn slotshift_request_scope_end(scope: *mut slotshift_request_scope) {
+    guard(|| free_raw(scope))
 }
 
 /// The Prometheus text exposition of every store's stats and counters (calls, durations,

@@ -1567,6 +1567,43 @@ done:
     slotshift_client_free(secondary);
 }
 
+/* One request's log fields: a scope counts only its thread's calls. */
+static void test_request_scope(void) {
+    slotshift_error *err = NULL;
+    slotshift_client_options *o = slotshift_client_options_new();
+    CHECK_OK(slotshift_client_options_set_name(o, "CScope"), NULL);
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new_with_options(env("SLOTSHIFT_TEST_STANDALONE"), o, &c, &err), err);
+    slotshift_client_options_free(o);
+    if (c == NULL) {
+        clear_error(&err);
+        return;
+    }
+    slotshift_reply *r = NULL;
+    CHECK_OK(call(c, &r, &err, "SET", "c:scope", "v", NULL), err); /* before: not counted */
+    slotshift_reply_free(r);
+    slotshift_request_scope *scope = slotshift_request_scope_begin();
+    CHECK(scope != NULL);
+    for (int i = 0; i < 3; i++) {
+        r = NULL;
+        CHECK_OK(call(c, &r, &err, "GET", "c:scope", NULL), err);
+        slotshift_reply_free(r);
+    }
+    char *json = NULL;
+    size_t len = 0;
+    CHECK_OK(slotshift_request_scope_fields_json(scope, &json, &len), NULL);
+    CHECK(json != NULL && strlen(json) == len);
+    CHECK(json != NULL && strstr(json, "\"redis_calls\":3") != NULL);
+    CHECK(json != NULL && strstr(json, "\"redis_cscope_calls\":3") != NULL);
+    CHECK(json != NULL && strstr(json, "\"redis_cscope_read_bytes\":3") != NULL);
+    slotshift_string_free(json);
+    CHECK_RESULT(slotshift_request_scope_fields_json(NULL, &json, &len), SLOTSHIFT_RESULT_NULL_PARAMETER,
+                 NULL);
+    slotshift_request_scope_end(scope);
+    slotshift_request_scope_end(NULL);
+    slotshift_client_free(c);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -1593,6 +1630,7 @@ int main(void) {
     test_multistore();
     test_shutdown_order();
     test_multistore_flag_callback();
+    test_request_scope();
     test_validator();
     test_metrics_and_recorder();
     test_analyzer();

@@ -31,6 +31,7 @@ use serde_json::{Map, Value};
 use crate::command::Cmd;
 use crate::lockfree::AppendList;
 use crate::reply::Reply;
+use crate::request::Totals;
 use crate::validator::StoreValidator;
 use crate::Error;
 
@@ -198,17 +199,6 @@ pub struct Snapshot {
     pub stores: BTreeMap<String, StoreSnapshot>,
 }
 
-/// The log-field totals of one store.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Totals {
-    calls: u64,
-    duration_s: f64,
-    read_bytes: u64,
-    write_bytes: u64,
-    cross_slot: u64,
-    allowed: u64,
-}
-
 fn totals(s: &StoreSnapshot) -> Totals {
     Totals {
         calls: s.calls(),
@@ -224,21 +214,20 @@ impl Snapshot {
     /// The structured log fields, GitLab-shaped: totals `redis_calls`, `redis_duration_s`,
     /// `redis_read_bytes`, `redis_write_bytes`, `redis_cross_slot_calls`,
     /// `redis_allowed_cross_slot_calls`, and the same per store as `redis_<name>_…`. Fields
-    /// that are zero are left out; durations are rounded to microseconds.
+    /// that are zero are left out; durations are rounded to microseconds. For one request's
+    /// figures under a multi-threaded server, see [`crate::request::RequestScope`].
     pub fn log_fields(&self) -> Map<String, Value> {
         self.fields(None)
     }
 
-    /// [`log_fields`](Self::log_fields) of what happened since `earlier`.
+    /// [`log_fields`](Self::log_fields) of what happened since `earlier` (in the whole
+    /// process: every thread's calls).
     pub fn since(&self, earlier: &Snapshot) -> Map<String, Value> {
         self.fields(Some(earlier))
     }
 
     fn fields(&self, earlier: Option<&Snapshot>) -> Map<String, Value> {
-        let mut out = Map::new();
-        let mut sum = Totals::default();
-        let mut per: Vec<(String, Totals)> = Vec::new();
-        for (name, s) in &self.stores {
+        let per = self.stores.iter().map(|(name, s)| {
             let mut t = totals(s);
             if let Some(e) = earlier.and_then(|e| e.stores.get(name)) {
                 let b = totals(e);
@@ -249,49 +238,10 @@ impl Snapshot {
                 t.cross_slot = t.cross_slot.saturating_sub(b.cross_slot);
                 t.allowed = t.allowed.saturating_sub(b.allowed);
             }
-            sum.calls += t.calls;
-            sum.duration_s += t.duration_s;
-            sum.read_bytes += t.read_bytes;
-            sum.write_bytes += t.write_bytes;
-            sum.cross_slot += t.cross_slot;
-            sum.allowed += t.allowed;
-            per.push((field_name(name), t));
-        }
-        let mut put = |prefix: &str, t: &Totals| {
-            let mut int = |k: &str, v: u64| {
-                if v > 0 {
-                    out.insert(format!("{prefix}_{k}"), Value::from(v));
-                }
-            };
-            int("calls", t.calls);
-            int("read_bytes", t.read_bytes);
-            int("write_bytes", t.write_bytes);
-            int("cross_slot_calls", t.cross_slot);
-            int("allowed_cross_slot_calls", t.allowed);
-            let d = (t.duration_s * 1e6).round() / 1e6;
-            if d > 0.0 {
-                out.insert(format!("{prefix}_duration_s"), Value::from(d));
-            }
-        };
-        put("redis", &sum);
-        for (name, t) in &per {
-            put(&format!("redis_{name}"), t);
-        }
-        out
+            (name.as_str(), t)
+        });
+        crate::request::log_fields(per)
     }
-}
-
-fn field_name(store: &str) -> String {
-    store
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 /// The current log fields of every store (see [`Snapshot::log_fields`]).

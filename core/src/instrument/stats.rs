@@ -507,6 +507,13 @@ impl StoreStats {
         if pipelined {
             self.pipelines.observe_n(cmds.len() as f64, 1);
         }
+        let (mut calls, mut write, mut read) = (0, 0, 0);
+        for t in &local {
+            calls += t.calls;
+            write += t.write;
+            read += t.read;
+        }
+        crate::request::add_calls(&self.name, calls, write, read, elapsed.as_secs_f64());
         for t in local {
             let Some(cell) = self.commands.get(t.index) else {
                 continue;
