@@ -327,7 +327,10 @@ fn a_request_scope_counts_only_its_threads_calls() {
         assert_eq!(fields["redis_scoped_calls"], 3, "{fields:?}");
         assert_eq!(fields["redis_calls"], 3, "{fields:?}");
         // SET a 12345 + GET a + MGET user:1 user:2 (argument bytes, names included).
-        assert_eq!(fields["redis_scoped_write_bytes"], 3 + 1 + 5 + 3 + 1 + 4 + 6 + 6);
+        assert_eq!(
+            fields["redis_scoped_write_bytes"],
+            3 + 1 + 5 + 3 + 1 + 4 + 6 + 6
+        );
         assert_eq!(fields["redis_scoped_cross_slot_calls"], 1, "{fields:?}");
         assert!(fields["redis_scoped_duration_s"].as_f64().unwrap() > 0.0);
     });
