@@ -16,10 +16,22 @@ module Slotshift
     # every caller over shared connections, so they cannot run correctly until it offers a
     # dedicated connection (docs/ruby.md, "What does not work yet"): they raise instead of
     # corrupting other callers' commands.
-    SESSION_COMMANDS = %w[watch unwatch multi exec discard subscribe psubscribe ssubscribe unsubscribe
+    SESSION_COMMANDS = %i[watch unwatch multi exec discard subscribe psubscribe ssubscribe unsubscribe
                           punsubscribe sunsubscribe monitor auth hello reset readonly readwrite].freeze
     # CLIENT subcommands that change the connection they run on.
     SESSION_CLIENT_SUBCOMMANDS = %w[setname reply tracking caching no-evict no-touch].freeze
+
+    # Command name (lowercase Symbol) => what this client does with it besides sending it:
+    # :select and :quit it answers itself, :session it refuses, :client it looks into.
+    # Keyed by lowercase and uppercase Symbols.
+    SPECIAL = SESSION_COMMANDS.to_h { |c| [c, :session] }.merge(select: :select, quit: :quit, client: :client)
+                              .flat_map { |k, v| [[k, v], [k.upcase, v]] }.to_h.freeze
+
+    # What SPECIAL says of a command's name. redis-rb's methods name commands by lowercase
+    # Symbols: one Hash lookup, no allocation; a String (`call("GET")`) is downcased first.
+    def self.special(name)
+      SPECIAL[name] || (SPECIAL[name.downcase.to_sym] if name.is_a?(String))
+    end
 
     # redis-rb's Redis::Client options this client reports (`options`, `timeout` …).
     attr_reader :options
@@ -197,18 +209,18 @@ module Slotshift
       run = []
       i = 0
       while i < commands.size
-        name = commands[i].first.to_s.downcase
-        if name == "multi"
+        name = NativeClient.special(commands[i].first)
+        if name == :session && commands[i].first.to_s.casecmp?("multi")
           replies.concat(send_pipeline(run, blocking)) unless run.empty?
           run = []
           j = i + 1
-          j += 1 while j < commands.size && commands[j].first.to_s.downcase != "exec"
+          j += 1 while j < commands.size && !commands[j].first.to_s.casecmp?("exec")
           inner = commands[(i + 1)...j]
           replies << "OK"
           replies.concat(Array.new(inner.size, "QUEUED"))
           replies << transaction(inner, blocking: blocking)
           i = j + 1
-        elsif name == "select"
+        elsif name == :select
           # SELECT changes this client's database for the commands after it, as it would on
           # redis-rb's one connection.
           replies.concat(send_pipeline(run, blocking)) unless run.empty?
@@ -328,11 +340,11 @@ module Slotshift
 
     # Commands this client answers itself, then everything else through the core.
     def dispatch(command)
-      case command.first.to_s.downcase
-      when "select"
+      case NativeClient.special(command.first)
+      when :select
         self.db = command[1]
         log([command]) { "OK" }
-      when "quit"
+      when :quit
         # QUIT closes the connection it runs on: these are this client's own (shared only by
         # the threads that share this client, as redis-rb's one connection is).
         begin
@@ -369,9 +381,10 @@ module Slotshift
     end
 
     def check_session!(command)
-      name = command.first.to_s.downcase
-      raise session_error(command) if SESSION_COMMANDS.include?(name)
-      return unless name == "client" && SESSION_CLIENT_SUBCOMMANDS.include?(command[1].to_s.downcase)
+      special = NativeClient.special(command.first)
+      return if special.nil?
+      raise session_error(command) if special == :session
+      return unless special == :client && SESSION_CLIENT_SUBCOMMANDS.include?(command[1].to_s.downcase)
 
       raise session_error(command)
     end
