@@ -154,6 +154,50 @@ class TestDropIn < Minitest::Test
     assert_match(/role/, e.message)
   end
 
+  # ssl_params: (redis-rb's, as GitLab passes them: OpenSSL objects for cert/key) reach the
+  # core as its TLS options, never dropped; an option it cannot honour is an ArgumentError.
+  def test_ssl_params_become_the_cores_tls_options
+    require "openssl"
+    key = OpenSSL::PKey::RSA.new(2048)
+    cert = OpenSSL::X509::Certificate.new
+    cert.version = 2
+    cert.serial = 1
+    cert.subject = cert.issuer = OpenSSL::X509::Name.parse("/CN=client")
+    cert.public_key = key.public_key
+    cert.not_before = Time.now
+    cert.not_after = Time.now + 3600
+    cert.sign(key, OpenSSL::Digest.new("SHA256"))
+    _, _, urls = Slotshift::Redis.parse_options(url: "redis://10.0.0.1:6380/2", password: "pw",
+                                                ssl_params: { ca_file: "/etc/ca.pem", cert: cert, key: key,
+                                                              verify_mode: OpenSSL::SSL::VERIFY_NONE })
+    assert_equal 1, urls.size
+    url = URI(urls.first)
+    assert_equal "rediss", url.scheme
+    query = URI.decode_www_form(url.query).to_h
+    assert_equal "/etc/ca.pem", query["ca_file"]
+    assert_equal "true", query["insecure"]
+    assert_equal cert.to_pem, File.read(query["cert_file"])
+    assert_equal key.to_pem, File.read(query["key_file"])
+    assert_equal 0o600, File.stat(query["key_file"]).mode & 0o777
+    assert_equal "/2", url.path
+    # The Redis object's options show no secret.
+    r = Slotshift::Redis.new(url: "redis://:pw@10.0.0.1:6380/2", ssl_params: { cert: cert, key: key })
+    refute_includes r.instance_variable_get(:@options).inspect, "pw@"
+    refute_includes r.instance_variable_get(:@options).inspect, "PRIVATE KEY"
+  end
+
+  # GitLab's Wrapper.params for a cluster (`nodes:` host/port Hashes, db 0) and for Sentinel
+  # (`name:` the master, `sentinels:`, `sentinel_password:`) build clients.
+  def test_gitlab_shaped_params
+    nodes = TestServers.cluster_urls.map { |u| { host: URI(u).host, port: URI(u).port } }
+    c = Slotshift::Redis.new(nodes: nodes, db: 0)
+    assert_equal "OK", c.set("drop-in:gitlab", "1")
+    assert_equal :cluster, c.kind
+    _, _, urls = Slotshift::Redis.parse_options(name: "mymaster", sentinels: [{ host: "s1", port: 26_379 }],
+                                                sentinel_password: "spw", password: "mpw", db: 1)
+    assert_match(%r{\Aredis\+sentinel://:mpw@s1:26379/mymaster/1\?sentinel_password=spw\z}, urls.first)
+  end
+
   def test_commands_of_threads_sharing_a_client_are_not_serialized
     r = standalone_client(0)
     r.del("drop-in:q")
