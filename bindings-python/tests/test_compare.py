@@ -15,6 +15,8 @@ import redis.cluster
 
 import slotshift
 
+from conftest import close_redis_cluster
+
 Scenario = Callable[[Any], list[Any]]
 
 
@@ -306,7 +308,7 @@ def test_cluster_equals_redis_cluster(cluster_urls: list[str], scenario: Scenari
         try:
             run_both(peer, ours, scenario)
         finally:
-            peer.close()
+            close_redis_cluster(peer)
 
 
 def test_every_redis_py_command_method_is_offered() -> None:
