@@ -55,7 +55,7 @@ use crate::slot::{key_slot, Slot};
 use crate::store::Store;
 use crate::{Error, Result};
 
-pub use subscriber::Subscriber;
+pub use subscriber::{Subscriber, Subscription};
 
 /// Which node a session or subscriber connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -22,15 +22,21 @@ use crate::reply::{Reply, ServerError};
 use crate::store::Store;
 use crate::{Error, Result};
 
-/// The subscription commands, each with its kind of subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What a subscription names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Subscription {
+    /// Channels: `SUBSCRIBE` / `UNSUBSCRIBE`.
     Channel,
+    /// Glob-style patterns: `PSUBSCRIBE` / `PUNSUBSCRIBE`.
     Pattern,
+    /// Shard channels (Redis 7): `SSUBSCRIBE` / `SUNSUBSCRIBE`.
     Shard,
 }
 
-impl Kind {
+use Subscription as Kind;
+
+impl Subscription {
     fn command(self, subscribe: bool) -> &'static str {
         match (self, subscribe) {
             (Kind::Channel, true) => "SUBSCRIBE",
@@ -128,6 +134,18 @@ impl Subscriber {
     fn change<C: AsRef<[u8]>>(&self, kind: Kind, subscribe: bool, names: &[C]) -> Result<()> {
         let names: Vec<Vec<u8>> = names.iter().map(|n| n.as_ref().to_vec()).collect();
         crate::store::block_on(self.change_async(kind, subscribe, names))?
+    }
+
+    /// Subscribes to `names` of `kind` (at least one), for async callers; returns once the
+    /// server confirmed (the confirmations also come out of the messages).
+    pub async fn subscribe_async(&self, kind: Subscription, names: Vec<Vec<u8>>) -> Result<()> {
+        self.change_async(kind, true, names).await
+    }
+
+    /// Unsubscribes from `names` of `kind` (every one of that kind when empty), for async
+    /// callers.
+    pub async fn unsubscribe_async(&self, kind: Subscription, names: Vec<Vec<u8>>) -> Result<()> {
+        self.change_async(kind, false, names).await
     }
 
     async fn change_async(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
