@@ -59,7 +59,10 @@ module Slotshift
     end
 
     # --- redis-rb's Redis::Client accessors ----------------------------------------------------
+    # What redis-rb's Redis::Client reports of its connection, from the options as redis-rb
+    # reads them: scheme, host, port, path, db, timeouts, username, driver.
 
+    # "redis", "rediss" or "unix".
     def scheme
       @options[:scheme]
     end
@@ -93,6 +96,7 @@ module Slotshift
       end
     end
 
+    # The per-command (read) timeout in seconds, as redis-rb's `timeout`.
     def timeout
       @options[:read_timeout]
     end
@@ -136,6 +140,7 @@ module Slotshift
       "#{@options[:ssl] ? 'rediss' : scheme}://#{location}/#{db}"
     end
 
+    # "host:port", or the unix socket's path.
     def location
       path || "#{host}:#{port}"
     end
@@ -153,6 +158,7 @@ module Slotshift
       native.kind.to_sym
     end
 
+    # Whether the options named a cluster (`cluster:`, or several `nodes:`).
     def cluster?
       @options[:cluster] ? true : false
     end
@@ -176,6 +182,7 @@ module Slotshift
       block ? block.call(reply) : reply
     end
 
+    # A blocking command without redis-rb's extra timeout (as `call_with_timeout(command, 0)`).
     def call_without_timeout(command, &block)
       call_with_timeout(command, 0, &block)
     end
@@ -264,6 +271,7 @@ module Slotshift
       raise session_error(command)
     end
 
+    # Whether this client has its store open (after the first command, until #disconnect).
     def connected?
       !@native.nil?
     end
@@ -284,6 +292,7 @@ module Slotshift
     end
     alias close disconnect
 
+    # Drops this client's connections and opens new ones.
     def reconnect
       disconnect
       connect
@@ -295,6 +304,7 @@ module Slotshift
       yield
     end
 
+    # As `with_reconnect(false)`.
     def without_reconnect(&block)
       with_reconnect(false, &block)
     end
@@ -305,6 +315,7 @@ module Slotshift
       yield
     end
 
+    # As `with_socket_timeout(0)`.
     def without_socket_timeout(&block)
       with_socket_timeout(0, &block)
     end
@@ -314,6 +325,7 @@ module Slotshift
       @native || @lock.synchronize { @native ||= open_store(@native_options) }
     end
 
+    # The class and #id (never a password).
     def inspect
       "#<#{self.class} #{id}>"
     end

@@ -68,6 +68,7 @@ module Slotshift
       @original_client.kind
     end
 
+    # Whether the deployment is a Redis Cluster (connects if needed).
     def cluster?
       kind == :cluster
     end
