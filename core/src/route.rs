@@ -88,6 +88,64 @@ pub enum Aggregate {
     Concat,
 }
 
+/// Refuses `cmds` when one of them changes the state of the connection it runs on (see
+/// [`CommandError::NeedsOwnConnection`](crate::command::CommandError::NeedsOwnConnection)): on a
+/// store's shared connections it would change, or wait on, every caller's state. Store
+/// transactions send their own MULTI/EXEC; [`crate::session`] runs these commands.
+pub(crate) fn refuse_connection_state(cmds: &[Cmd]) -> Result<(), crate::command::CommandError> {
+    const WHOLE: &[&str] = &[
+        "SELECT",
+        "MULTI",
+        "EXEC",
+        "DISCARD",
+        "WATCH",
+        "UNWATCH",
+        "SUBSCRIBE",
+        "PSUBSCRIBE",
+        "SSUBSCRIBE",
+        "UNSUBSCRIBE",
+        "PUNSUBSCRIBE",
+        "SUNSUBSCRIBE",
+        "MONITOR",
+        "HELLO",
+        "AUTH",
+        "QUIT",
+        "RESET",
+        "READONLY",
+        "READWRITE",
+        "ASKING",
+    ];
+    const CLIENT: &[&str] = &[
+        "SETNAME", "SETINFO", "REPLY", "TRACKING", "CACHING", "NO-EVICT", "NO-TOUCH",
+    ];
+    for cmd in cmds {
+        let name = cmd.name();
+        let refused = if name.eq_ignore_ascii_case(b"CLIENT") {
+            cmd.get(1)
+                .filter(|sub| {
+                    CLIENT
+                        .iter()
+                        .any(|c| sub.eq_ignore_ascii_case(c.as_bytes()))
+                })
+                .map(|sub| {
+                    format!(
+                        "CLIENT {}",
+                        String::from_utf8_lossy(sub).to_ascii_uppercase()
+                    )
+                })
+        } else {
+            WHOLE
+                .iter()
+                .find(|w| name.eq_ignore_ascii_case(w.as_bytes()))
+                .map(|w| (*w).to_owned())
+        };
+        if let Some(command) = refused {
+            return Err(crate::command::CommandError::NeedsOwnConnection { command });
+        }
+    }
+    Ok(())
+}
+
 /// The routing policy of `cmd`, from the key table's tips.
 pub fn policy(cmd: &Cmd) -> Policy {
     let Ok(info) = crate::command::lookup(cmd) else {

@@ -349,3 +349,41 @@ fn cluster_targets_pick_the_slot_owner_and_shard_channels_work() {
         other => panic!("expected UnknownNode, got {other:?}"),
     }
 }
+
+/// What needs a connection of its own is refused by the store, before anything is sent: on
+/// shared connections SELECT would move every caller to another database, SUBSCRIBE would
+/// take the connection away from them.
+#[test]
+fn the_store_refuses_connection_state_commands() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    for args in [
+        &["SELECT", "1"][..],
+        &["multi"],
+        &["WATCH", "k"],
+        &["SUBSCRIBE", "c"],
+        &["MONITOR"],
+        &["HELLO", "3"],
+        &["AUTH", "pw"],
+        &["CLIENT", "SETNAME", "x"],
+        &["client", "tracking", "on"],
+    ] {
+        match store.call(&cmd(args)) {
+            Err(Error::Command(slotshift::command::CommandError::NeedsOwnConnection {
+                command,
+            })) => assert!(command.eq_ignore_ascii_case(args[0]) || command.starts_with("CLIENT")),
+            other => panic!("{args:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    // A pipeline with one of them is refused whole: the SET before it is not sent.
+    let err = store
+        .pipeline(&[cmd(&["SET", "before", "1"]), cmd(&["SELECT", "2"])])
+        .unwrap_err();
+    assert!(err.to_string().contains("connection of its own"), "{err}");
+    assert_eq!(store.call(&cmd(&["GET", "before"])).unwrap(), Reply::Nil);
+    // Reading the connection's state is fine; so is the same command on a session.
+    store.call(&cmd(&["CLIENT", "GETNAME"])).unwrap();
+    let session = Session::open(&store, &Target::Default).unwrap();
+    session.call(&cmd(&["SELECT", "1"])).unwrap();
+    assert!(session.is_open());
+}

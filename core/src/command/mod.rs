@@ -104,6 +104,18 @@ pub enum CommandError {
         /// The command.
         command: String,
     },
+    /// A command that changes (or reads from) the state of the one connection it runs on —
+    /// `SELECT`, `MULTI`/`EXEC`, `WATCH`, the `SUBSCRIBE` family, `MONITOR`, `HELLO`, `AUTH`,
+    /// `CLIENT SETNAME` … — sent through a store, whose connections are shared. Nothing was
+    /// sent.
+    #[error(
+        "'{command}' changes the state of the connection it runs on, and a store's connections \
+         are shared: run it on a connection of its own (a session; a subscriber for pub/sub)"
+    )]
+    NeedsOwnConnection {
+        /// The command (with its subcommand for `CLIENT …`).
+        command: String,
+    },
     /// The server's key specs for this command are incomplete and no rule is known for it
     /// (a command newer than this version): its keys cannot be told without guessing.
     #[error("'{command}': its keys cannot be determined from the server's key specs")]

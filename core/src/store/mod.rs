@@ -295,6 +295,7 @@ impl Store {
 
     /// [`Store::call`] for async callers.
     pub async fn call_async(&self, cmd: &Cmd) -> Result<Reply> {
+        crate::route::refuse_connection_state(std::slice::from_ref(cmd))?;
         let hooks = &self.shared.hooks;
         let probe = hooks.before(std::slice::from_ref(cmd), crate::instrument::Via::Call)?;
         let result = self.call_routed(cmd).await;
@@ -431,6 +432,7 @@ impl Store {
 
     /// [`Store::pipeline`] for async callers.
     pub async fn pipeline_async(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
+        crate::route::refuse_connection_state(cmds)?;
         let hooks = &self.shared.hooks;
         let probe = hooks.before(cmds, crate::instrument::Via::Pipeline)?;
         let result = match self.backend().await {
@@ -457,6 +459,7 @@ impl Store {
 
     /// [`Store::transaction`] for async callers.
     pub async fn transaction_async(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
+        crate::route::refuse_connection_state(cmds)?;
         let hooks = &self.shared.hooks;
         let probe = hooks.before(cmds, crate::instrument::Via::Transaction)?;
         let result = self.transaction_routed(cmds).await;
@@ -511,6 +514,7 @@ impl Store {
 
     /// [`Store::call_on`] for async callers.
     pub async fn call_on_async(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
+        crate::route::refuse_connection_state(std::slice::from_ref(cmd))?;
         let mut unit = self.unit(cmd);
         unit.route = Route::Node(node.clone());
         self.send_one(unit).await
