@@ -741,6 +741,15 @@ slotshift_result slotshift_client_options_set_name(slotshift_client_options *opt
                                                    const char *name);
 
 /**
+ * Sets the name every connection gives itself (`CLIENT SETNAME`, seen in `CLIENT LIST`;
+ * NUL-terminated printable ASCII without spaces, checked when the client is created:
+ * `SLOTSHIFT_RESULT_CONFIG`). NULL clears it.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_client_options_set_client_name(slotshift_client_options *opts,
+                                                          const char *name);
+
+/**
  * Sets the CrossSlot batcher's limit: at most `limit` commands per pipeline sent to a node.
  * 0 is refused when the client is created (`SLOTSHIFT_RESULT_PIPELINE`).
  */

@@ -387,3 +387,27 @@ fn the_store_refuses_connection_state_commands() {
     session.call(&cmd(&["SELECT", "1"])).unwrap();
     assert!(session.is_open());
 }
+
+/// `client_name`: every connection the store opens (shared, dedicated for blocking commands,
+/// sessions) names itself; a name Redis would refuse is refused up front.
+#[test]
+fn every_connection_carries_the_client_name() {
+    let server = Standalone::start().unwrap();
+    let mut opts = StoreOptions::default();
+    opts.client_name = Some("billing-worker".into());
+    let store = Store::open_with_options(&server.url(), opts.clone()).unwrap();
+    assert_eq!(
+        store.call(&cmd(&["CLIENT", "GETNAME"])).unwrap(),
+        bulk("billing-worker")
+    );
+    let session = Session::open(&store, &Target::Default).unwrap();
+    assert_eq!(
+        session.call(&cmd(&["CLIENT", "GETNAME"])).unwrap(),
+        bulk("billing-worker")
+    );
+    opts.client_name = Some("has space".into());
+    match Store::open_with_options(&server.url(), opts) {
+        Err(Error::Config(e)) => assert!(e.to_string().contains("client name"), "{e}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

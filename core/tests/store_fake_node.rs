@@ -329,3 +329,17 @@ fn the_url_retry_deadline_bounds_the_retries() {
     // Bounded by the deadline (plus one backoff pause), far below the 10 s default.
     assert!(took < Duration::from_secs(3), "took {took:?}");
 }
+
+/// Something that speaks RESP but answers the cluster probe with a scalar (redis-rb's test
+/// servers answer `+OK` to everything; a proxy, a server with CLUSTER renamed) is one server,
+/// as a client given one URL expects — not a connect error.
+#[test]
+fn a_scalar_answer_to_the_cluster_probe_means_one_server() {
+    let node = FakeNode::start(|_, _| Some(Action::raw("+OK\r\n"))).unwrap();
+    let store = open(&node).unwrap();
+    assert_eq!(store.kind(), slotshift::store::StoreKind::Standalone);
+    assert_eq!(
+        store.call(&Cmd::from_args(["GET", "k"])).unwrap(),
+        slotshift::reply::Reply::Status("OK".into())
+    );
+}

@@ -374,6 +374,33 @@ pub extern "C" fn slotshift_client_options_set_name(
     })
 }
 
+/// Sets the name every connection gives itself (`CLIENT SETNAME`, seen in `CLIENT LIST`;
+/// NUL-terminated printable ASCII without spaces, checked when the client is created:
+/// `SLOTSHIFT_RESULT_CONFIG`). NULL clears it.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_client_options_set_client_name(
+    opts: *mut slotshift_client_options,
+    name: *const c_char,
+) -> slotshift_result {
+    guard(|| {
+        let Some(opts) = try_mut(opts) else {
+            return slotshift_result::NullParameter;
+        };
+        if name.is_null() {
+            opts.client_name = None;
+            return slotshift_result::Ok;
+        }
+        match try_str(name, "name") {
+            Ok(n) => {
+                opts.client_name = Some(n.to_owned());
+                slotshift_result::Ok
+            }
+            Err((code, _)) => code,
+        }
+    })
+}
+
 /// Sets the CrossSlot batcher's limit: at most `limit` commands per pipeline sent to a node.
 /// 0 is refused when the client is created (`SLOTSHIFT_RESULT_PIPELINE`).
 #[no_mangle]

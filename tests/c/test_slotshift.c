@@ -1572,6 +1572,7 @@ static void test_request_scope(void) {
     slotshift_error *err = NULL;
     slotshift_client_options *o = slotshift_client_options_new();
     CHECK_OK(slotshift_client_options_set_name(o, "CScope"), NULL);
+    CHECK_OK(slotshift_client_options_set_client_name(o, "c-scope-test"), NULL);
     slotshift_client *c = NULL;
     CHECK_OK(slotshift_client_new_with_options(env("SLOTSHIFT_TEST_STANDALONE"), o, &c, &err), err);
     slotshift_client_options_free(o);
@@ -1581,6 +1582,11 @@ static void test_request_scope(void) {
     }
     slotshift_reply *r = NULL;
     CHECK_OK(call(c, &r, &err, "SET", "c:scope", "v", NULL), err); /* before: not counted */
+    slotshift_reply_free(r);
+    /* Every connection names itself. */
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "CLIENT", "GETNAME", NULL), err);
+    CHECK(bytes_are(r, "c-scope-test", 12));
     slotshift_reply_free(r);
     slotshift_request_scope *scope = slotshift_request_scope_begin();
     CHECK(scope != NULL);

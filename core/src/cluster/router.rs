@@ -149,7 +149,8 @@ impl Router {
         matches!(self.template.addr(), redis::ConnectionAddr::TcpTls { .. })
     }
 
-    /// Fetches the topology from one node: CLUSTER SHARDS, else CLUSTER SLOTS.
+    /// Fetches the topology from one node: CLUSTER SHARDS, else CLUSTER SLOTS. A node that is
+    /// not a cluster node is an `Error::Server` (what a detecting store takes for one server).
     pub(crate) async fn fetch_topology(node: &NodeConn, tls: bool) -> Result<Topology, Error> {
         let reply = node
             .send_one(&redis::cmd("CLUSTER").arg("SHARDS").to_owned())
@@ -158,6 +159,19 @@ impl Router {
         match Reply::from_value(reply) {
             Reply::Error(e) if e.detail().contains("cluster support disabled") => {
                 Err(Error::Server(e))
+            }
+            // A scalar where a cluster node sends a list of shards: something that speaks RESP
+            // but is no cluster node (a proxy, a test double, a server with CLUSTER renamed).
+            // Answered as "cluster support disabled" is: one server, for a client given one
+            // URL. (A list that is not a valid topology is a broken cluster: an error.)
+            r @ (Reply::Status(_) | Reply::Bulk(_) | Reply::Int(_) | Reply::Nil) => {
+                Err(Error::Server(crate::reply::ServerError::new(
+                    "ERR",
+                    format!(
+                        "CLUSTER SHARDS answered {}, not a list of shards: not a cluster node",
+                        scalar_kind(&r)
+                    ),
+                )))
             }
             Reply::Error(_) => {
                 let reply = node
@@ -653,5 +667,16 @@ impl Router {
                 state.asking = Some(to.clone());
             }
         }
+    }
+}
+
+/// What kind of scalar reply `r` is, for messages.
+fn scalar_kind(r: &Reply) -> &'static str {
+    match r {
+        Reply::Status(_) => "a status",
+        Reply::Bulk(_) => "a string",
+        Reply::Int(_) => "an integer",
+        Reply::Nil => "nil",
+        _ => "a reply",
     }
 }

@@ -228,6 +228,9 @@ pub enum ConfigError {
     /// An empty list of URLs or cluster nodes.
     #[error("no Redis URL or node given")]
     NoSeeds,
+    /// A connection name Redis would refuse (`CLIENT SETNAME`: printable ASCII, no spaces).
+    #[error("client name {0:?} is invalid: use printable ASCII without spaces")]
+    InvalidClientName(String),
     /// An environment variable holds a value slotshift cannot use.
     #[error("environment variable {variable}={value:?} is invalid: expected {expected}")]
     InvalidEnvironment {

@@ -42,6 +42,8 @@ pub(crate) struct NodeConn {
     info: ConnectionInfo,
     /// Send `READONLY` after connecting (reads from a cluster replica).
     readonly: bool,
+    /// `CLIENT SETNAME` after connecting.
+    client_name: Option<String>,
     state: Mutex<(u64, Option<MultiplexedConnection>)>,
     gate: tokio::sync::Mutex<()>,
     connect_timeout: Duration,
@@ -84,6 +86,7 @@ impl NodeConn {
             addr: addr_of(&info),
             info,
             readonly,
+            client_name: opts.client_name.clone(),
             state: Mutex::new((0, None)),
             gate: tokio::sync::Mutex::new(()),
             connect_timeout: opts.connect_timeout,
@@ -212,23 +215,41 @@ impl NodeConn {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+        if let Some(name) = &self.client_name {
+            let mut setname = redis::cmd("CLIENT");
+            setname.arg("SETNAME").arg(name);
+            self.handshake(&mut conn, &setname, "CLIENT SETNAME")
+                .await?;
+        }
         if self.readonly {
-            let reply: redis::Value = conn
-                .send_packed_command(&redis::cmd("READONLY"))
-                .await
-                .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
-            if let redis::Value::ServerError(e) = reply {
-                return Err(ConnectionError::new(
-                    &self.addr,
-                    ConnectionErrorKind::Protocol,
-                    format!(
-                        "READONLY refused: {}",
-                        crate::reply::ServerError::from_redis(&e)
-                    ),
-                ));
-            }
+            self.handshake(&mut conn, &redis::cmd("READONLY"), "READONLY")
+                .await?;
         }
         Ok(conn)
+    }
+
+    /// One command of the connection's set-up; an error reply fails the connect.
+    async fn handshake(
+        &self,
+        conn: &mut MultiplexedConnection,
+        cmd: &redis::Cmd,
+        what: &str,
+    ) -> Result<(), ConnectionError> {
+        let reply: redis::Value = conn
+            .send_packed_command(cmd)
+            .await
+            .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+        if let redis::Value::ServerError(e) = reply {
+            return Err(ConnectionError::new(
+                &self.addr,
+                ConnectionErrorKind::Protocol,
+                format!(
+                    "{what} refused: {}",
+                    crate::reply::ServerError::from_redis(&e)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Forget connection `generation` (after it failed), so the next request reconnects.

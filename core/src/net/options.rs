@@ -30,6 +30,8 @@ pub struct NetOptions {
     pub read_from_replicas: bool,
     /// Every write is safe to send twice after a connection loss.
     pub idempotent_writes: bool,
+    /// The name every connection gives itself with `CLIENT SETNAME`.
+    pub client_name: Option<String>,
 }
 
 /// Exponential backoff with jitter, capped at `backoff_max`: the pause before retry `round`.

@@ -179,6 +179,12 @@ impl Store {
     /// [`Store::connect`] for async callers (inside a tokio runtime). Connections opened this
     /// way are driven by the caller's runtime, which must outlive the store.
     pub async fn connect_async(deployment: &Deployment, opts: StoreOptions) -> Result<Store> {
+        if let Some(name) = &opts.client_name {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic()) {
+                let shown = crate::text::shorten(name, 64);
+                return Err(crate::config::ConfigError::InvalidClientName(shown).into());
+            }
+        }
         let net = Arc::new(opts.net());
         let opts = Arc::new(opts);
         let spec = match deployment {

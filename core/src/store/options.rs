@@ -57,6 +57,9 @@ pub struct StoreOptions {
     /// This store's cross-slot validation mode; `None`: the global mode
     /// ([`crate::validator::mode`]).
     pub cross_slot_validation: Option<crate::validator::Mode>,
+    /// The name every connection gives itself (`CLIENT SETNAME`, seen in `CLIENT LIST`):
+    /// printable ASCII without spaces. Default none.
+    pub client_name: Option<String>,
 }
 
 impl Default for StoreOptions {
@@ -76,6 +79,7 @@ impl Default for StoreOptions {
             instrument: true,
             batch_limit: None,
             cross_slot_validation: None,
+            client_name: None,
         }
     }
 }
@@ -122,6 +126,7 @@ impl StoreOptions {
             backoff_max: self.backoff_max,
             read_from_replicas: self.read_from_replicas,
             idempotent_writes: self.idempotent_writes,
+            client_name: self.client_name.clone(),
         }
     }
 }
