@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use slotshift_core::session::{Session, Subscriber, Target};
+use slotshift_core::store::Store;
 
 use crate::client::{call_with, pipeline_with, slotshift_client, slotshift_pipeline};
 use crate::error::{fail_arg, fail_with, null, slotshift_error, slotshift_result};
@@ -85,24 +86,43 @@ pub extern "C" fn slotshift_session_open(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_session_open";
-        let Some(store) = try_ref(client) else {
-            return null(err, F, "client");
-        };
-        let Some(target) = target(key, key_len) else {
-            return null(err, F, "key");
-        };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        match Session::open(store, &target) {
-            Ok(session) => {
-                out.set(to_raw(session));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        open_with(
+            "slotshift_session_open",
+            client,
+            (key, key_len),
+            out,
+            err,
+            Session::open,
+        )
     })
+}
+
+/// The body of `_session_open` and `_subscriber_open`: the client and the key in, `open`'s
+/// connection out.
+fn open_with<C: Castable>(
+    function: &str,
+    client: *const slotshift_client,
+    (key, key_len): (*const u8, usize),
+    out: *mut *mut C,
+    err: *mut *mut slotshift_error,
+    open: impl FnOnce(&Store, &Target) -> slotshift_core::Result<C::Rust>,
+) -> slotshift_result {
+    let Some(store) = try_ref(client) else {
+        return null(err, function, "client");
+    };
+    let Some(target) = target(key, key_len) else {
+        return null(err, function, "key");
+    };
+    let Some(out) = try_out(out) else {
+        return null(err, function, "out");
+    };
+    match open(store, &target) {
+        Ok(opened) => {
+            out.set(to_raw(opened));
+            slotshift_result::Ok
+        }
+        Err(e) => fail_with(err, &e),
+    }
 }
 
 /// Sends one command on the session (arguments as `slotshift_client_call()` takes them). On
@@ -188,23 +208,14 @@ pub extern "C" fn slotshift_subscriber_open(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_subscriber_open";
-        let Some(store) = try_ref(client) else {
-            return null(err, F, "client");
-        };
-        let Some(target) = target(key, key_len) else {
-            return null(err, F, "key");
-        };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        match Subscriber::open(store, &target) {
-            Ok(subscriber) => {
-                out.set(to_raw(subscriber));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        open_with(
+            "slotshift_subscriber_open",
+            client,
+            (key, key_len),
+            out,
+            err,
+            Subscriber::open,
+        )
     })
 }
 
