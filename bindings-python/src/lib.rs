@@ -15,6 +15,7 @@ mod errors;
 mod migrate;
 mod multistore;
 mod recorder;
+mod session;
 mod store;
 
 /// The hash slot (0..16383) of `key` (bytes or str), hash tags included.
@@ -98,6 +99,8 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(migrate::migrate, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::ScanIter>()?;
+    m.add_class::<session::Session>()?;
+    m.add_class::<session::Subscriber>()?;
     m.add_class::<multistore::MultiStore>()?;
     m.add_class::<recorder::Recorder>()?;
     m.add_class::<analyze::Report>()?;

@@ -94,6 +94,11 @@ impl Store {
         }
     }
 
+    /// Whether this handle decodes replies to str.
+    pub fn decode_flag(&self) -> bool {
+        self.decode
+    }
+
     /// The core store (a cheap clone), or `ConnectionError` once closed.
     pub fn core(&self) -> PyResult<slotshift::store::Store> {
         match self.inner.read() {

@@ -1,0 +1,358 @@
+//! `Session` and `Subscriber`: connections of the caller's own (the core's
+//! `slotshift::session`), for what the store's shared connections cannot carry — `WATCH` …
+//! `MULTI`/`EXEC`, pub/sub.
+//!
+//! Every network wait releases the GIL. Waits without a bound (`next_message(None)`) go in
+//! slices, checking for signals (Ctrl-C) between them. A session or subscriber belongs to the
+//! process that opened it: after `os.fork()` the child's copy refuses every request (its
+//! connection is the parent's), and the child opens its own.
+
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use slotshift::net::NodeAddr;
+use slotshift::session::Target;
+use slotshift::slot::Slot;
+
+use crate::convert;
+use crate::errors::{new_err, to_py};
+use crate::store::{seconds, Store};
+
+/// The longest a wait goes without checking for signals.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// The core target from the keywords (at most one of them; none: the default node).
+fn target(
+    key: Option<&Bound<'_, PyAny>>,
+    slot: Option<u16>,
+    node: Option<&str>,
+) -> PyResult<Target> {
+    use pyo3::exceptions::PyValueError;
+    let given =
+        usize::from(key.is_some()) + usize::from(slot.is_some()) + usize::from(node.is_some());
+    if given > 1 {
+        return Err(PyValueError::new_err(
+            "give at most one of key=, slot= and node=",
+        ));
+    }
+    if let Some(key) = key {
+        return Ok(Target::Key(convert::key_bytes(key, "key")?.into_owned()));
+    }
+    if let Some(slot) = slot {
+        let slot = Slot::new(slot)
+            .ok_or_else(|| PyValueError::new_err(format!("slot must be 0..16383, got {slot}")))?;
+        return Ok(Target::Slot(slot));
+    }
+    if let Some(node) = node {
+        let (host, port) = node
+            .rsplit_once(':')
+            .and_then(|(h, p)| {
+                Some((
+                    h.trim_start_matches('[').trim_end_matches(']'),
+                    p.parse::<u16>().ok()?,
+                ))
+            })
+            .ok_or_else(|| {
+                PyValueError::new_err(format!("node must be 'host:port', got {node:?}"))
+            })?;
+        return Ok(Target::Node(NodeAddr::new(host, port)));
+    }
+    Ok(Target::Default)
+}
+
+/// `ConnectionError` when used in a process other than the one that opened it.
+fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
+    if std::process::id() == pid {
+        Ok(())
+    } else {
+        Err(new_err(
+            py,
+            "connection",
+            format!(
+                "this {what} was opened by process {pid} before a fork; its connection is the \
+                 parent's: open a new one in this process"
+            ),
+        ))
+    }
+}
+
+/// A dedicated connection to one node: requests and replies in order, state kept on it
+/// (`WATCH`, `SELECT`, `CLIENT SETNAME` …). Never reconnects: after a connection loss, a
+/// timeout or `close()` every request raises `ConnectionError`; open a new one.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct Session {
+    inner: slotshift::session::Session,
+    decode: bool,
+    pid: u32,
+}
+
+#[pymethods]
+impl Session {
+    /// Opens a dedicated connection on `store`'s deployment: to the master of `key`'s slot,
+    /// of `slot`, to `node` (`"host:port"`), or by default the server (a cluster's master of
+    /// slot 0).
+    #[new]
+    #[pyo3(signature = (store, *, key=None, slot=None, node=None))]
+    fn new(
+        py: Python<'_>,
+        store: &Store,
+        key: Option<&Bound<'_, PyAny>>,
+        slot: Option<u16>,
+        node: Option<&str>,
+    ) -> PyResult<Session> {
+        let target = target(key, slot, node)?;
+        let core = store.core()?;
+        let inner = py
+            .detach(|| slotshift::session::Session::open(&core, &target))
+            .map_err(|e| to_py(py, e))?;
+        Ok(Session {
+            inner,
+            decode: store.decode_flag(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// The node (`"host:port"`) this session is connected to.
+    #[getter]
+    fn node(&self) -> String {
+        self.inner.node().to_string()
+    }
+
+    /// Whether replies are decoded to str.
+    #[getter]
+    fn decode(&self) -> bool {
+        self.decode
+    }
+
+    /// Whether the connection is still open (false after a failure, a timeout or `close()`).
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.inner.is_open() && std::process::id() == self.pid
+    }
+
+    /// Sends one command (its name and arguments); an error reply raises `ResponseError` and
+    /// leaves the session open.
+    #[pyo3(signature = (*args))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "session")?;
+        let cmd = convert::cmd_from_iter(args.iter())?;
+        match py.detach(|| self.inner.call(&cmd)) {
+            Ok(reply) => convert::reply_to_py(py, reply, self.decode),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Sends commands as one write and returns one result per command, failed ones as
+    /// exception instances. `MULTI` … `EXEC` among them is a transaction as the server runs it
+    /// (after a `WATCH` on this session, `EXEC` replies `None` when a watched key changed).
+    fn pipeline<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        check_pid(py, self.pid, "session")?;
+        let cmds = convert::cmds_from_py(commands)?;
+        match py.detach(|| self.inner.pipeline(&cmds)) {
+            Ok(results) => convert::results_to_py(py, results, self.decode),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// Closes the connection (the server drops what it held: a `WATCH`, the selected
+    /// database); later requests raise `ConnectionError`.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<slotshift Session node={:?} open={}>",
+            self.inner.node().to_string(),
+            self.is_open()
+        )
+    }
+}
+
+/// A pub/sub connection to one node (RESP3 on the wire, Redis 6 or later). Messages and
+/// subscription confirmations come out of `next_message` one at a time, in order, shaped as
+/// RESP2 sends them: `["message", channel, data]`, `["pmessage", pattern, channel, data]`,
+/// `["subscribe", channel, count]` …
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct Subscriber {
+    inner: slotshift::session::Subscriber,
+    decode: bool,
+    pid: u32,
+}
+
+fn names(args: &Bound<'_, PyTuple>) -> PyResult<Vec<Vec<u8>>> {
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| Ok(convert::key_bytes(&a, &format!("names[{i}]"))?.into_owned()))
+        .collect()
+}
+
+#[pymethods]
+impl Subscriber {
+    /// Opens a pub/sub connection on `store`'s deployment (the same targets as `Session`). On
+    /// a cluster, channels and patterns are heard from any node; a shard channel on the master
+    /// of its slot (`key=` the channel).
+    #[new]
+    #[pyo3(signature = (store, *, key=None, slot=None, node=None))]
+    fn new(
+        py: Python<'_>,
+        store: &Store,
+        key: Option<&Bound<'_, PyAny>>,
+        slot: Option<u16>,
+        node: Option<&str>,
+    ) -> PyResult<Subscriber> {
+        let target = target(key, slot, node)?;
+        let core = store.core()?;
+        let inner = py
+            .detach(|| slotshift::session::Subscriber::open(&core, &target))
+            .map_err(|e| to_py(py, e))?;
+        Ok(Subscriber {
+            inner,
+            decode: store.decode_flag(),
+            pid: std::process::id(),
+        })
+    }
+
+    /// The node (`"host:port"`) this subscriber is connected to.
+    #[getter]
+    fn node(&self) -> String {
+        self.inner.node().to_string()
+    }
+
+    /// Whether replies and messages are decoded to str.
+    #[getter]
+    fn decode(&self) -> bool {
+        self.decode
+    }
+
+    /// Whether the connection is still open.
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.inner.is_open() && std::process::id() == self.pid
+    }
+
+    /// Subscribes to channels (at least one); a confirmation per channel follows in the
+    /// messages.
+    #[pyo3(signature = (*channels))]
+    fn subscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(channels)?;
+        py.detach(|| self.inner.subscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Subscribes to glob-style patterns (at least one).
+    #[pyo3(signature = (*patterns))]
+    fn psubscribe(&self, py: Python<'_>, patterns: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(patterns)?;
+        py.detach(|| self.inner.psubscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Subscribes to shard channels (Redis 7; at least one), which must hash to slots this
+    /// node serves.
+    #[pyo3(signature = (*channels))]
+    fn ssubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(channels)?;
+        py.detach(|| self.inner.ssubscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Unsubscribes from channels; from every channel when none is given.
+    #[pyo3(signature = (*channels))]
+    fn unsubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(channels)?;
+        py.detach(|| self.inner.unsubscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Unsubscribes from patterns; from every pattern when none is given.
+    #[pyo3(signature = (*patterns))]
+    fn punsubscribe(&self, py: Python<'_>, patterns: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(patterns)?;
+        py.detach(|| self.inner.punsubscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Unsubscribes from shard channels; from every shard channel when none is given.
+    #[pyo3(signature = (*channels))]
+    fn sunsubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(channels)?;
+        py.detach(|| self.inner.sunsubscribe(&n))
+            .map_err(|e| to_py(py, e))
+    }
+
+    /// Sends another command on the pub/sub connection (`PING` …); its reply (RESP3-typed).
+    #[pyo3(signature = (*args))]
+    fn call<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "subscriber")?;
+        let cmd = convert::cmd_from_iter(args.iter())?;
+        match py.detach(|| self.inner.call(&cmd)) {
+            Ok(reply) => convert::reply_to_py(py, reply, self.decode),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    /// The next message or confirmation, waiting at most `timeout` seconds (`None`: until one
+    /// comes; Ctrl-C interrupts the wait); `None` when none came in time. After the connection
+    /// is lost or closed, the messages received before, then `ConnectionError`.
+    #[pyo3(signature = (timeout=None))]
+    fn next_message<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        check_pid(py, self.pid, "subscriber")?;
+        let deadline = match timeout {
+            Some(t) => Some(Instant::now() + seconds(t, "timeout")?),
+            None => None,
+        };
+        loop {
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+                None => SLICE,
+            };
+            match py.detach(|| self.inner.next_message(Some(wait))) {
+                Ok(Some(reply)) => return convert::reply_to_py(py, reply, self.decode).map(Some),
+                Ok(None) => {}
+                Err(e) => return Err(to_py(py, e)),
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Closes the connection (every subscription ends); messages already received can still
+    /// be read.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "<slotshift Subscriber node={:?} open={}>",
+            self.inner.node().to_string(),
+            self.is_open()
+        )
+    }
+}
