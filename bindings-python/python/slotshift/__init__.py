@@ -27,6 +27,7 @@ from .client import (
     Redis as Redis,
     RedisCluster as RedisCluster,
 )
+from .pubsub import PubSub as PubSub
 from .exceptions import (
     AnalyzerError as AnalyzerError,
     AuthenticationError as AuthenticationError,
@@ -72,8 +73,8 @@ __all__ = [
     "ConfigError", "ConnectionError", "CrossSlotError", "CrossSlotTransactionError",
     "DataError", "DedicatedConnectionError", "DiffReport", "EmbeddedServerError",
     "InvalidCommandError", "MigrateError", "MigrateReport", "MovedError", "MultiStore",
-    "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "Recorded",
-    "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
+    "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "PubSub",
+    "Recorded", "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
     "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
     "allow_cross_slot", "analyze", "diff", "error_class", "key_slot", "key_slots",
     "metrics_text", "migrate", "report_dict",

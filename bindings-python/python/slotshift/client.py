@@ -33,10 +33,11 @@ __all__ = ["Client", "ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
 
 _RESPONSE_ERROR = redis.exceptions.ResponseError
 
-#: Commands that change or depend on the state of one connection. The core multiplexes every
-#: command over connections shared by all callers (and has no dedicated-connection API yet), so
-#: these are refused before anything is sent: run on a shared connection they would change it
-#: for everyone (SELECT, MULTI, AUTH …) or take it over (SUBSCRIBE, MONITOR).
+#: Commands that change or depend on the state of one connection. ``execute_command`` runs
+#: every command on connections shared by all callers, so these are refused there before
+#: anything is sent: run on a shared connection they would change it for everyone (SELECT,
+#: MULTI, AUTH …) or take it over (SUBSCRIBE, MONITOR). Pub/sub has ``pubsub()`` and WATCH …
+#: EXEC ``pipeline().watch()``, each on a connection of its own (the core's sessions).
 SESSION_COMMANDS = frozenset(
     "SELECT WATCH UNWATCH MULTI EXEC DISCARD SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE "
     "PUNSUBSCRIBE SUNSUBSCRIBE MONITOR QUIT RESET HELLO AUTH READONLY READWRITE SYNC PSYNC "
@@ -86,7 +87,7 @@ _REDIS_DEFAULTS = _redis_defaults()
 _UNSUPPORTED_WHY = {
     "client_name": "the core does not send CLIENT SETNAME when it connects",
     "connection_pool": "the core keeps its own connections",
-    "single_connection_client": "the core has no dedicated-connection API yet",
+    "single_connection_client": "not implemented over the core's sessions yet",
     "max_connections": "the core multiplexes commands over its own connections",
     "credential_provider": "the core takes credentials from the URL or username=/password=",
     "retry": "the core retries by its own policy (retry_deadline=)",
@@ -242,15 +243,16 @@ def _check_session(args: tuple[Any, ...]) -> None:
     head = words[0] if words else name
     if head in SESSION_COMMANDS:
         raise DedicatedConnectionError(
-            f"{head} needs a dedicated connection, which the slotshift core does not offer "
-            f"yet: commands run on connections shared by every caller")
+            f"{head} needs a dedicated connection: slotshift.Redis runs commands on "
+            f"connections shared by every caller (pub/sub: pubsub(); WATCH … EXEC: "
+            f"pipeline().watch() and multi())")
     if head == "CLIENT":
         sub = words[1] if len(words) > 1 else (
             _upper_name(args[1:]) if len(args) > 1 else "")
         if sub in SESSION_CLIENT_SUBCOMMANDS:
             raise DedicatedConnectionError(
-                f"CLIENT {sub} needs a dedicated connection, which the slotshift core does "
-                f"not offer yet: commands run on connections shared by every caller")
+                f"CLIENT {sub} needs a dedicated connection: slotshift.Redis runs commands "
+                f"on connections shared by every caller")
 
 
 #: Command name (as given to execute_command) → (the name upper-cased to look up its response
@@ -453,8 +455,8 @@ class _ClientBase(_Base):
 
     def transaction(self, func: Callable[[Any], Any], *watches: Any, **kwargs: Any) -> Any:
         """Runs ``func(pipe)`` then the pipeline as one transaction (redis-py's
-        ``transaction``). WATCHing keys needs a dedicated connection: with ``watches`` this
-        raises ``DedicatedConnectionError``."""
+        ``transaction``): with ``watches``, WATCHed first on a connection of the pipeline's own,
+        and run again from the start when one of them changed before EXEC."""
         kwargs.pop("shard_hint", None)
         value_from_callable = kwargs.pop("value_from_callable", False)
         watch_delay = kwargs.pop("watch_delay", None)
@@ -483,23 +485,33 @@ class _ClientBase(_Base):
                    blocking_timeout=blocking_timeout, thread_local=thread_local,
                    raise_on_release_error=raise_on_release_error)
 
-    def pubsub(self, **kwargs: Any) -> Any:
-        """Pub/sub needs a dedicated connection: ``DedicatedConnectionError`` until the core
-        offers one."""
-        raise DedicatedConnectionError(
-            "pubsub() needs a dedicated connection, which the slotshift core does not offer yet")
+    def pubsub(self, ignore_subscribe_messages: bool = False,
+               push_handler_func: Optional[Callable[[Any], None]] = None,
+               **kwargs: Any) -> Any:
+        """redis-py's ``PubSub`` on a pub/sub connection of its own (``slotshift.PubSub``,
+        opened on its first command): ``subscribe``, ``psubscribe``, ``ssubscribe`` …,
+        ``get_message``, ``listen``, ``run_in_thread``, ``ping``, ``close``. It does not
+        reconnect: after a lost connection, call ``pubsub()`` again."""
+        kwargs.pop("shard_hint", None)
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+        from .pubsub import PubSub
+
+        return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages,
+                      push_handler_func=push_handler_func)
 
     def monitor(self) -> Any:
         """MONITOR needs a dedicated connection: ``DedicatedConnectionError``."""
         raise DedicatedConnectionError(
-            "monitor() needs a dedicated connection, which the slotshift core does not offer yet")
+            "monitor() needs a dedicated connection that streams what the server sends; the "
+            "core's sessions read one reply per request")
 
     def client(self) -> Any:
         """redis-py's single-connection client needs a dedicated connection:
         ``DedicatedConnectionError``."""
         raise DedicatedConnectionError(
-            "client() (a single-connection client) needs a dedicated connection, which the "
-            "slotshift core does not offer yet")
+            "client() (a single-connection client) needs a dedicated connection; slotshift "
+            "does not build it on the core's sessions yet")
 
     def close(self) -> None:
         """Closes this client's connections (other clients on the same store keep theirs).
@@ -534,6 +546,8 @@ class _PipelineBase(_Base):
         self.scripts: set[Script] = set()
         self.explicit_transaction = False
         self.watching = False
+        #: The dedicated connection of a ``watch()`` (``None`` when not watching).
+        self._session: Optional[_slotshift.Session] = None
 
     def __len__(self) -> int:
         return len(self.command_stack)
@@ -552,10 +566,18 @@ class _PipelineBase(_Base):
         return f"<{type(self).__module__}.{type(self).__name__} {len(self.command_stack)} commands>"
 
     def reset(self) -> None:
-        """Forgets the queued commands and scripts."""
+        """Forgets the queued commands and scripts; after a ``watch()``, closes its
+        connection (the server forgets the WATCH with it)."""
         self.command_stack = []
         self.scripts = set()
         self.explicit_transaction = False
+        self._end_watch()
+
+    def _end_watch(self) -> None:
+        session, self._session = getattr(self, "_session", None), None
+        self.watching = False
+        if session is not None:
+            session.close()
 
     def discard(self) -> None:
         """Queues ``DISCARD``, as redis-py: inside the transaction it drops what was queued
@@ -573,8 +595,29 @@ class _PipelineBase(_Base):
         if not args:
             raise redis.exceptions.DataError("execute_command needs at least the command name")
         _check_session(args)
+        if self._session is not None and not self.explicit_transaction:
+            return self._immediate(args, options)
         self.command_stack.append((args, options))
         return self
+
+    def _immediate(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """Runs a command at once on the ``watch()`` connection (as redis-py's pipeline does
+        between ``watch()`` and ``multi()``) and returns its converted reply."""
+        assert self._session is not None
+        options.pop("keys", None)
+        never_decode = NEVER_DECODE in options
+        try:
+            reply = self._session.call(*self._wire(args))
+        except _RESPONSE_ERROR:
+            if EMPTY_RESPONSE in options:
+                return options[EMPTY_RESPONSE]
+            raise
+        except redis.exceptions.ConnectionError:
+            self._end_watch()
+            raise
+        if self._settings.decode_responses and not never_decode:
+            reply = self._decode(reply)
+        return self._convert(args[0], reply, options)
 
     def pipeline_execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (redis-py's name for it)."""
@@ -590,12 +633,31 @@ class _PipelineBase(_Base):
         self.explicit_transaction = True
 
     def watch(self, *names: Any) -> Any:
-        """WATCH needs a dedicated connection: ``DedicatedConnectionError``."""
-        raise DedicatedConnectionError(
-            "WATCH needs a dedicated connection, which the slotshift core does not offer yet")
+        """WATCHes ``names`` on a connection of this pipeline's own (a session on the master
+        of the first name's slot), as redis-py: until ``multi()`` the pipeline's commands run
+        at once on that connection and return their values; ``execute()`` then runs the queued
+        commands in MULTI/EXEC there and raises ``WatchError`` when a watched key changed.
+        ``reset()`` (or the end of ``execute()``) closes the connection."""
+        if self.explicit_transaction:
+            raise redis.exceptions.RedisError("Cannot issue a WATCH after a MULTI")
+        if not names:
+            raise redis.exceptions.DataError("WATCH needs at least one key")
+        wire = self._wire(("WATCH", *names))
+        if self._session is None:
+            self._client._reopen()
+            self._store, self._raw_store = self._client._store, self._client._raw_store
+            self._session = _slotshift.Session(self._raw(), key=wire[1])
+        try:
+            reply = self._session.call(*wire)
+        except redis.exceptions.ConnectionError:
+            self._end_watch()
+            raise
+        self.watching = True
+        return reply == b"OK"
 
     def unwatch(self) -> bool:
-        """Nothing is watched (WATCH is not available): True, as redis-py when not watching."""
+        """Forgets the WATCHed keys (closes the ``watch()`` connection); True, as redis-py."""
+        self._end_watch()
         return True
 
     def load_scripts(self) -> None:
@@ -615,6 +677,8 @@ class _PipelineBase(_Base):
 
     def _send(self, wire: list[tuple[Any, ...]], store: _slotshift.Store,
               transaction: bool) -> list[Any]:
+        if self._session is not None:
+            return self._send_watched(wire, self._session)
         if transaction:
             out = store.transaction(wire)
             if out is None:
@@ -622,30 +686,47 @@ class _PipelineBase(_Base):
             return out
         return store.pipeline(wire)
 
+    def _send_watched(self, wire: list[tuple[Any, ...]],
+                      session: _slotshift.Session) -> list[Any]:
+        """MULTI, the commands, EXEC on the ``watch()`` connection: EXEC's values, or
+        ``WatchError`` when it replied nil (a watched key changed)."""
+        replies = session.pipeline([("MULTI",), *wire, ("EXEC",)])
+        exec_reply = replies[-1]
+        if exec_reply is None:
+            raise WatchError("Watched variable changed.")
+        if isinstance(exec_reply, BaseException):
+            # Refused at queue time: each command's own error, else EXEC's (EXECABORT).
+            queued = replies[1:-1]
+            return [r if isinstance(r, BaseException) else exec_reply for r in queued]
+        out: list[Any] = list(exec_reply)
+        return out
+
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         """Sends the queued commands; returns their results in order, converted by redis-py's
         callbacks. A command that failed raises its error (the first one, annotated as
         redis-py does) unless ``raise_on_error=False``, which returns the exception in its
         place."""
         stack = self.command_stack
-        if not stack:
+        watched = self._session is not None
+        if not stack and not watched:
             self.reset()
             return []
-        transaction = bool(self.transaction or self.explicit_transaction)
-        self._client._reopen()
-        self._store, self._raw_store = self._client._store, self._client._raw_store
+        transaction = bool(self.transaction or self.explicit_transaction or watched)
+        if not watched:
+            self._client._reopen()
+            self._store, self._raw_store = self._client._store, self._client._raw_store
         try:
             if self.scripts:
                 self.load_scripts()
             never = [NEVER_DECODE in opts for _, opts in stack]
-            raw = self._py_decode or (self._store.decode and any(never))
+            raw = watched or self._py_decode or (self._store.decode and any(never))
             store = self._raw() if raw else self._store
             # As redis-py's _execute_transaction: inside MULTI/EXEC a command with an
             # EMPTY_RESPONSE value (MGET of no keys …) is not sent; the value takes its place.
             skipped = [i for i, (_, opts) in enumerate(stack)
                        if transaction and EMPTY_RESPONSE in opts]
             wire = [self._wire(args) for i, (args, _) in enumerate(stack) if i not in skipped]
-            results = self._send(wire, store, transaction) if wire else []
+            results = self._send(wire, store, transaction) if (wire or watched) else []
             for i in skipped:
                 results.insert(i, stack[i][1][EMPTY_RESPONSE])
         finally:
@@ -867,6 +948,28 @@ class RedisCluster(_FromUrl, RedisClusterCommands):
         """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
         must hash to one slot), as redis-py's ``RedisCluster.pipeline``."""
         return super().pipeline(bool(transaction), shard_hint)
+
+    def pubsub(self, node: Any = None, host: Optional[str] = None,  # type: ignore[override]
+               port: Optional[int] = None, **kwargs: Any) -> Any:
+        """redis-py's ``PubSub`` on a pub/sub connection of its own: to ``node`` (a
+        ``ClusterNode``) or ``host``/``port`` when given; else channels and patterns go to one
+        node (a cluster forwards every ``PUBLISH`` to all), and a first ``ssubscribe`` to the
+        master of its first channel's slot (shard channels of other masters' slots are then
+        refused by the server with ``MOVED``)."""
+        if node is not None:
+            host, port = getattr(node, "host", None), getattr(node, "port", None)
+        ignore = bool(kwargs.pop("ignore_subscribe_messages", False))
+        push = kwargs.pop("push_handler_func", None)
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+        from .pubsub import PubSub
+
+        addr = None
+        if host is not None or port is not None:
+            if host is None or port is None:
+                raise redis.exceptions.DataError("give both host= and port=, or node=")
+            addr = f"{_url_host(host)}:{_whole('port', port)}"
+        return PubSub(self, ignore_subscribe_messages=ignore, push_handler_func=push, node=addr)
 
     def keyslot(self, key: Any) -> int:
         """The hash slot of ``key`` (as redis-py encodes it)."""

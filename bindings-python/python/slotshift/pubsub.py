@@ -1,0 +1,149 @@
+"""``PubSub``: redis-py's own ``PubSub`` class over the core's ``Subscriber``.
+
+redis-py's ``PubSub`` keeps the subscription bookkeeping (``channels``, ``patterns``,
+``shard_channels``, their handlers, the ``subscribed`` event), builds the message dicts
+(``handle_message``) and runs ``listen()``, ``get_message()`` and ``run_in_thread()``. It
+reaches the server through three methods only — ``execute_command`` (send), ``parse_response``
+(read the next message) and ``reset`` (drop the connection) — which this subclass implements on
+a :class:`slotshift._slotshift.Subscriber`, a pub/sub connection of its own opened on the
+first command. Messages are therefore exactly redis-py's dicts, decoded per
+``decode_responses``.
+
+What differs: the subscriber never reconnects (redis-py reconnects and subscribes again); a
+lost connection raises ``ConnectionError`` from ``get_message()`` / ``listen()`` once the
+messages received before it are read, and ``pubsub()`` must be called again. There is no
+health-check PING (``health_check_interval`` is not an option of slotshift's clients).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import redis.client
+
+from . import _slotshift
+
+if TYPE_CHECKING:
+    from .client import _ClientBase
+
+__all__ = ["PubSub"]
+
+_SUBSCRIPTION_COMMANDS = frozenset(
+    "SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE".split())
+
+
+class PubSub(redis.client.PubSub):
+    """redis-py's ``PubSub`` on a slotshift pub/sub connection (made by ``pubsub()`` of
+    ``slotshift.Redis`` or ``slotshift.RedisCluster``).
+
+    >>> p = r.pubsub(ignore_subscribe_messages=True)
+    >>> p.subscribe("news")
+    >>> r.publish("news", "hello")
+    1
+    >>> p.get_message(timeout=5)["data"]
+    b'hello'
+    >>> p.close()
+    """
+
+    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
+
+    def __init__(self, client: _ClientBase, ignore_subscribe_messages: bool = False,
+                 push_handler_func: Optional[Callable[[Any], None]] = None,
+                 node: Optional[str] = None) -> None:
+        """A pub/sub object of ``client``; it connects on its first command (to ``node``,
+        ``"host:port"``, when given; on a cluster a first ``ssubscribe`` goes to the master of
+        its first channel's slot)."""
+        self._client = client
+        self._node = node
+        self._pending: deque[Any] = deque()
+        self.connection = None
+        super().__init__(
+            connection_pool=None, ignore_subscribe_messages=ignore_subscribe_messages,
+            encoder=client.encoder, push_handler_func=push_handler_func)
+
+    def __repr__(self) -> str:
+        return f"<slotshift.PubSub {self.connection!r}>"
+
+    def reset(self) -> None:
+        """Closes the connection (every subscription ends) and forgets the subscriptions."""
+        conn = getattr(self, "connection", None)
+        if conn is not None:
+            conn.close()
+        self.connection = None
+        self._pending = deque()
+        super().reset()
+
+    def _open(self, name: str, args: tuple[Any, ...]) -> _slotshift.Subscriber:
+        client = self._client
+        store = client._raw() if client._py_decode else client._store
+        if self._node is not None:
+            return _slotshift.Subscriber(store, node=self._node)
+        if name == "SSUBSCRIBE" and args and store.kind == "cluster":
+            return _slotshift.Subscriber(store, key=args[0])
+        return _slotshift.Subscriber(store)
+
+    def _text(self, value: Any) -> Any:
+        """A raw reply in this client's shape: decoded (nested values too) when the core did
+        not decode it and ``decode_responses`` asks for it."""
+        if self._client._py_decode:
+            return self._client._decode(value)
+        return value
+
+    def execute_command(self, *args: Any) -> None:
+        """Sends a pub/sub command (``SUBSCRIBE``, ``UNSUBSCRIBE`` …, ``PING``) on this
+        object's connection, opening it on the first command. Confirmations and replies are
+        read by ``get_message()`` / ``listen()``, as in redis-py."""
+        if not args:
+            raise redis.exceptions.DataError("execute_command needs at least the command name")
+        wire = self._client._wire(args)
+        first = wire[0]
+        name = (first.decode("utf-8", "replace") if isinstance(first, bytes) else
+                str(first)).upper()
+        if self.connection is None:
+            self.connection = self._open(name, wire[1:])
+        conn = self.connection
+        with self._lock:
+            if name in _SUBSCRIPTION_COMMANDS:
+                getattr(conn, name.lower())(*wire[1:])
+                return
+            # Any other command's reply takes its place among the messages, after those
+            # already received (as it would on redis-py's RESP2 connection).
+            reply = conn.call(*wire)
+            while True:
+                earlier = conn.next_message(0)
+                if earlier is None:
+                    break
+                self._pending.append(self._text(earlier))
+            if name == "PING" and self.subscribed:
+                # RESP2's shape of a PING on a subscribed connection: ["pong", message].
+                data = reply if len(wire) > 1 else b""
+                if isinstance(data, str) and not self._client.decode_responses:
+                    data = data.encode()
+                reply = ["pong" if self._client.decode_responses else b"pong",
+                         self._text(data) if isinstance(data, bytes) else data]
+            elif isinstance(reply, str) and not self._client.decode_responses:
+                reply = reply.encode()
+            self._pending.append(self._text(reply))
+
+    def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
+        """The next message or reply as redis-py's parser gives it (a list, RESP2-shaped);
+        ``None`` when none came within ``timeout`` seconds (``block=True``: waits until one
+        comes)."""
+        conn = self.connection
+        if conn is None:
+            raise RuntimeError(
+                "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+        if self._pending:
+            return self._pending.popleft()
+        raw = conn.next_message(None if block else (timeout or 0.0))
+        return None if raw is None else self._text(raw)
+
+    def check_health(self) -> None:
+        """No health-check PING: the core's subscriber reports a lost connection itself."""
+        if self.connection is None:
+            raise RuntimeError(
+                "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+
+    def clean_health_check_responses(self) -> None:
+        """Nothing to clean (no health-check PING is sent)."""

@@ -1,0 +1,205 @@
+"""The native Session and Subscriber (connections of the caller's own) on real servers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import pytest
+import redis
+
+import slotshift
+from slotshift import _slotshift
+
+
+def test_session_watch_exec_nil_when_key_changed(r: slotshift.Client, peer: redis.Redis) -> None:
+    s = _slotshift.Session(r.store, key="balance")
+    assert s.is_open
+    assert s.call("WATCH", "balance") == b"OK"
+    peer.set("balance", 1)
+    out = s.pipeline([("MULTI",), ("SET", "balance", 2), ("EXEC",)])
+    assert out == [b"OK", b"QUEUED", None]
+    assert peer.get("balance") == b"1"
+    # Unwatched, the transaction runs.
+    out = s.pipeline([("MULTI",), ("SET", "balance", 3), ("EXEC",)])
+    assert out[-1] == [b"OK"]
+    s.close()
+    assert not s.is_open
+    with pytest.raises(slotshift.ConnectionError, match="closed"):
+        s.call("PING")
+
+
+def test_session_state_stays_on_its_connection(r: slotshift.Client) -> None:
+    s = _slotshift.Session(r.store)
+    s.call("SELECT", 1)
+    s.call("SET", "only-in-db1", "x")
+    assert r.get("only-in-db1") is None
+    assert s.call("GET", "only-in-db1") == b"x"
+    s.call("FLUSHDB")
+    with pytest.raises(slotshift.ResponseError):
+        s.call("NOSUCHCOMMAND")
+    assert s.is_open
+
+
+def test_session_targets(rc: slotshift.Client) -> None:
+    s = _slotshift.Session(rc.store, key="k{a}")
+    assert s.call("SET", "k{a}", 1) == b"OK"
+    by_slot = _slotshift.Session(rc.store, slot=slotshift.key_slot("k{a}"))
+    assert by_slot.node == s.node
+    assert _slotshift.Session(rc.store, node=s.node).call("GET", "k{a}") == b"1"
+    with pytest.raises(ValueError, match="at most one"):
+        _slotshift.Session(rc.store, key="a", slot=1)
+
+
+def test_subscriber_messages_in_order(r: slotshift.Client, peer: redis.Redis) -> None:
+    sub = _slotshift.Subscriber(r.store)
+    sub.subscribe("ch1", "ch2")
+    sub.psubscribe("p*")
+    assert sub.next_message(5) == [b"subscribe", b"ch1", 1]
+    assert sub.next_message(5) == [b"subscribe", b"ch2", 2]
+    assert sub.next_message(5) == [b"psubscribe", b"p*", 3]
+    peer.publish("ch1", "hello")
+    assert sub.next_message(5) == [b"message", b"ch1", b"hello"]
+    peer.publish("px", "there")
+    assert sub.next_message(5) == [b"pmessage", b"p*", b"px", b"there"]
+    assert sub.next_message(0) is None
+    sub.unsubscribe()
+    got = {tuple(sub.next_message(5) or ()) for _ in range(2)}
+    assert got == {(b"unsubscribe", b"ch1", 2), (b"unsubscribe", b"ch2", 1)}
+    assert sub.call("PING") in (b"PONG", "PONG")
+    sub.close()
+    assert not sub.is_open
+
+
+def test_subscriber_decodes(standalone_url: str, peer: redis.Redis) -> None:
+    store = _slotshift.Store.open(standalone_url, decode=True)
+    sub = _slotshift.Subscriber(store)
+    sub.subscribe("ch")
+    assert sub.next_message(5) == ["subscribe", "ch", 1]
+    peer.publish("ch", "é")
+    assert sub.next_message(5) == ["message", "ch", "é"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.fork() is POSIX only")
+def test_session_refuses_after_fork(r: slotshift.Client) -> None:
+    s = _slotshift.Session(r.store)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            try:
+                s.call("PING")
+            except slotshift.ConnectionError as e:
+                code = 0 if "fork" in str(e) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert s.call("PING") == b"PONG"
+
+
+def wait_message(p: slotshift.PubSub) -> Any:
+    """The next message of ``p`` (ignored confirmations skipped), waiting up to 5 s."""
+    import time
+
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        msg = p.get_message(timeout=0.2)
+        if msg is not None:
+            return msg
+    return None
+
+
+def test_pubsub_as_redis_py(r: slotshift.Client) -> None:
+    p = r.pubsub()
+    p.subscribe("news")
+    p.psubscribe("n*")
+    assert wait_message(p) == {"type": "subscribe", "pattern": None, "channel": b"news",
+                               "data": 1}
+    assert wait_message(p) == {"type": "psubscribe", "pattern": None, "channel": b"n*",
+                               "data": 2}
+    assert r.publish("news", "hi") == 2
+    assert wait_message(p) == {"type": "message", "pattern": None, "channel": b"news",
+                               "data": b"hi"}
+    assert wait_message(p) == {"type": "pmessage", "pattern": b"n*", "channel": b"news",
+                               "data": b"hi"}
+    assert p.channels == {b"news": None} and p.patterns == {b"n*": None}
+    p.ping()
+    assert wait_message(p) == {"type": "pong", "pattern": None, "channel": None, "data": b""}
+    p.unsubscribe()
+    p.punsubscribe()
+    assert wait_message(p)["type"] == "unsubscribe"
+    assert wait_message(p)["type"] == "punsubscribe"
+    assert not p.subscribed
+    p.close()
+    assert p.connection is None
+
+
+def test_pubsub_handlers_and_thread(standalone_url: str) -> None:
+    r = slotshift.Redis.from_url(standalone_url, decode_responses=True)
+    got: list[dict[str, Any]] = []
+    p = r.pubsub(ignore_subscribe_messages=True)
+    p.subscribe(**{"jobs": got.append})
+    thread = p.run_in_thread(sleep_time=0.05)
+    try:
+        import time
+
+        deadline = time.monotonic() + 5
+        while r.publish("jobs", "é") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        thread.stop()
+        thread.join(5)
+    assert got and got[0] == {"type": "message", "pattern": None, "channel": "jobs",
+                              "data": "é"}
+    r.close()
+
+
+def test_pubsub_cluster_sharded(rc: slotshift.Client) -> None:
+    p = rc.pubsub()
+    p.ssubscribe("orders{7}")
+    assert wait_message(p)["type"] == "ssubscribe"
+    assert rc.spublish("orders{7}", "x") == 1
+    assert wait_message(p) == {"type": "smessage", "pattern": None, "channel": b"orders{7}",
+                               "data": b"x"}
+    p.close()
+
+
+def test_pipeline_watch_multi(r: slotshift.Client, peer: redis.Redis) -> None:
+    r.set("stock", 5)
+    with r.pipeline() as pipe:
+        pipe.watch("stock")
+        assert pipe.watching
+        assert pipe.get("stock") == b"5"          # immediate, on the watching connection
+        pipe.multi()
+        pipe.decr("stock")
+        assert pipe.execute() == [4]
+        assert not pipe.watching
+    with r.pipeline() as pipe:
+        pipe.watch("stock")
+        peer.set("stock", 100)
+        pipe.multi()
+        pipe.decr("stock")
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert r.get("stock") == b"100"
+
+
+def test_transaction_retries_after_watch_error(r: slotshift.Client, peer: redis.Redis) -> None:
+    r.set("n", 0)
+    attempts = []
+
+    def bump(pipe: Any) -> None:
+        value = int(pipe.get("n"))
+        if not attempts:
+            peer.incr("n")                        # another client's write: first try fails
+        attempts.append(value)
+        pipe.multi()
+        pipe.set("n", value + 10)
+
+    assert r.transaction(bump, "n") == [True]
+    assert attempts == [0, 1]
+    assert r.get("n") == b"11"
