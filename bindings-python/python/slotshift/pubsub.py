@@ -32,6 +32,10 @@ __all__ = ["PubSub"]
 _SUBSCRIPTION_COMMANDS = frozenset(
     "SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE".split())
 
+#: Unsubscribe-of-all commands sent with the names redis-py's bookkeeping holds (see
+#: ``PubSub._subscribed_names``): the command → the attribute of those names.
+_UNSUBSCRIBE_ALL = {"UNSUBSCRIBE": "channels", "PUNSUBSCRIBE": "patterns"}
+
 
 class PubSub(redis.client.PubSub):
     """redis-py's ``PubSub`` on a slotshift pub/sub connection (made by ``pubsub()`` of
@@ -105,7 +109,10 @@ class PubSub(redis.client.PubSub):
         conn = self.connection
         with self._lock:
             if name in _SUBSCRIPTION_COMMANDS:
-                getattr(conn, name.lower())(*wire[1:])
+                names = wire[1:]
+                if not names and name in _UNSUBSCRIBE_ALL:
+                    names = self._subscribed_names(name)
+                getattr(conn, name.lower())(*names)
                 return
             # Any other command's reply takes its place among the messages, after those
             # already received (as it would on redis-py's RESP2 connection).
@@ -125,6 +132,18 @@ class PubSub(redis.client.PubSub):
             elif isinstance(reply, str) and not self._client.decode_responses:
                 reply = reply.encode()
             self._pending.append(self._text(reply))
+
+    def _subscribed_names(self, name: str) -> tuple[Any, ...]:
+        """The names an ``UNSUBSCRIBE`` / ``PUNSUBSCRIBE`` of all leaves, named one by one.
+        The core's unsubscribe-of-all waits for as many confirmations as its connection
+        library counted subscriptions, which an unsubscribe-of-all followed by a subscribe
+        before the confirmations were read leaves miscounted (the request then times out);
+        named, each gets exactly its own confirmation. None subscribed: sent without names
+        (the server confirms once, with a nil name). One difference from redis-py: a name
+        whose unsubscribe confirmation is still unread is named again, and confirmed twice."""
+        subscribed: dict[Any, Any] = getattr(self, _UNSUBSCRIBE_ALL[name])
+        enc: Callable[[Any], bytes] = self._client.encoder.encode
+        return tuple(enc(k) for k in subscribed)
 
     def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
         """The next message or reply as redis-py's parser gives it (a list, RESP2-shaped);
