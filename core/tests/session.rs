@@ -411,3 +411,46 @@ fn every_connection_carries_the_client_name() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// After `close()` returns, the server no longer counts the subscriptions (the confirmations
+/// are awaited before the socket goes); and unsubscribing from all, subscribing again and
+/// unsubscribing from all with confirmations left unread never loses count.
+#[test]
+fn subscriptions_end_when_close_returns_and_unsubscribe_all_stays_in_step() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    for _ in 0..20 {
+        let sub = Subscriber::open(&store, &Target::Default).unwrap();
+        sub.psubscribe(&["news.*"]).unwrap();
+        sub.subscribe(&["a", "b"]).unwrap();
+        sub.close();
+        assert_eq!(
+            store.call(&cmd(&["PUBSUB", "NUMPAT"])).unwrap(),
+            Reply::Int(0)
+        );
+        assert_eq!(
+            store.call(&cmd(&["PUBSUB", "NUMSUB", "a"])).unwrap(),
+            Reply::Array(vec![bulk("a"), Reply::Int(0)])
+        );
+    }
+    let sub = Subscriber::open(&store, &Target::Default).unwrap();
+    sub.subscribe(&["foo"]).unwrap();
+    sub.unsubscribe::<&str>(&[]).unwrap();
+    sub.subscribe(&["foo"]).unwrap();
+    sub.unsubscribe::<&str>(&[]).unwrap(); // its confirmation left unread
+    sub.subscribe(&["bar"]).unwrap();
+    sub.unsubscribe::<&str>(&[]).unwrap();
+    // Nothing left: the bare command, confirmed once with a nil name.
+    sub.unsubscribe::<&str>(&[]).unwrap();
+    let mut kinds = Vec::new();
+    while let Some(m) = sub.next_message(Some(Duration::from_millis(200))).unwrap() {
+        let Reply::Array(items) = m else { panic!() };
+        kinds.push(items[0].clone());
+    }
+    assert_eq!(kinds.len(), 7, "{kinds:?}");
+    assert_eq!(
+        kinds.last().unwrap(),
+        &bulk("unsubscribe"),
+        "the last confirmation is the bare unsubscribe's"
+    );
+}

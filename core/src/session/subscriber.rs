@@ -37,6 +37,14 @@ pub enum Subscription {
 use Subscription as Kind;
 
 impl Subscription {
+    fn index(self) -> usize {
+        match self {
+            Subscription::Channel => 0,
+            Subscription::Pattern => 1,
+            Subscription::Shard => 2,
+        }
+    }
+
     fn command(self, subscribe: bool) -> &'static str {
         match (self, subscribe) {
             (Kind::Channel, true) => "SUBSCRIBE",
@@ -54,9 +62,9 @@ impl Subscription {
 pub struct Subscriber {
     line: Line,
     inbox: tokio::sync::Mutex<UnboundedReceiver<PushInfo>>,
-    /// The shard channels subscribed to (a `SUNSUBSCRIBE` of all goes out one per channel,
-    /// so that each request gets exactly one confirmation).
-    shard_channels: Mutex<BTreeSet<Vec<u8>>>,
+    /// The names subscribed to, per [`Subscription`] kind (an unsubscribe of all goes out
+    /// one name per request, so that each request gets exactly one confirmation).
+    held: Mutex<[BTreeSet<Vec<u8>>; 3]>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -79,7 +87,7 @@ impl Subscriber {
         Ok(Subscriber {
             line: Line::open(store, target, Some(tx)).await?,
             inbox: tokio::sync::Mutex::new(rx),
-            shard_channels: Mutex::new(BTreeSet::new()),
+            held: Mutex::new(Default::default()),
         })
     }
 
@@ -93,9 +101,26 @@ impl Subscriber {
         self.line.is_open()
     }
 
-    /// Closes the connection (every subscription ends); messages already received can still
-    /// be read.
+    /// Ends every subscription (waiting for the server's confirmations, so that when this
+    /// returns the server no longer counts them), then closes the connection. Messages already
+    /// received can still be read.
     pub fn close(&self) {
+        if crate::store::block_on(self.close_async()).is_err() {
+            // Called from inside an async runtime: close without waiting.
+            self.line.close("closed by the caller".into());
+        }
+    }
+
+    /// [`Subscriber::close`] for async callers.
+    pub async fn close_async(&self) {
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            let held = !self.held.lock()[kind.index()].is_empty();
+            if held && self.line.is_open() {
+                if let Err(e) = self.send_change(kind, false, Vec::new()).await {
+                    log::debug!("closing a subscriber: {e}");
+                }
+            }
+        }
         self.line.close("closed by the caller".into());
     }
 
@@ -171,50 +196,43 @@ impl Subscriber {
         result.map(drop)
     }
 
+    /// One request per name, so that each request gets exactly one confirmation (its reply);
+    /// an unsubscribe of all names the subscriptions this subscriber holds (the connection
+    /// library's own count of an unsubscribe-all's confirmations went wrong when an earlier
+    /// one's were still unread). With nothing to leave, the bare command: the server confirms
+    /// once, with a nil name.
     async fn send_change(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
         let mut conn = self.line.conn()?;
         let timeout = Some(self.line.response_timeout);
-        match kind {
-            // The library counts the confirmations of these itself (one per name, or as many
-            // as there were subscriptions for an unsubscribe of all).
-            Kind::Channel if subscribe => self.line.request(timeout, conn.subscribe(names)).await,
-            Kind::Channel => self.line.request(timeout, conn.unsubscribe(names)).await,
-            Kind::Pattern if subscribe => self.line.request(timeout, conn.psubscribe(names)).await,
-            Kind::Pattern => self.line.request(timeout, conn.punsubscribe(names)).await,
-            // Shard channels go one per request: each request then gets exactly one
-            // confirmation, its reply.
-            Kind::Shard => {
-                let names = if !subscribe && names.is_empty() {
-                    let all: Vec<Vec<u8>> = self.shard_channels.lock().iter().cloned().collect();
-                    if all.is_empty() {
-                        // Nothing to leave: the server confirms once, with a nil channel.
-                        vec![Vec::new()]
-                    } else {
-                        all
-                    }
-                } else {
-                    names
-                };
-                for channel in names {
-                    let mut cmd = redis::cmd(kind.command(subscribe));
-                    if !channel.is_empty() {
-                        cmd.arg(&channel);
-                    }
-                    let reply = self
-                        .line
-                        .request(timeout, conn.send_packed_command(&cmd))
-                        .await?;
-                    final_reply(reply)?;
-                    let mut subscribed = self.shard_channels.lock();
-                    if subscribe {
-                        subscribed.insert(channel);
-                    } else {
-                        subscribed.remove(&channel);
-                    }
-                }
-                Ok(())
+        let names = if !subscribe && names.is_empty() {
+            let held: Vec<Vec<u8>> = self.held.lock()[kind.index()].iter().cloned().collect();
+            if held.is_empty() {
+                vec![Vec::new()]
+            } else {
+                held
+            }
+        } else {
+            names
+        };
+        for name in names {
+            let mut cmd = redis::cmd(kind.command(subscribe));
+            if !name.is_empty() {
+                cmd.arg(&name);
+            }
+            let reply = self
+                .line
+                .request(timeout, conn.send_packed_command(&cmd))
+                .await?;
+            final_reply(reply)?;
+            let mut held = self.held.lock();
+            let set = &mut held[kind.index()];
+            if subscribe {
+                set.insert(name);
+            } else {
+                set.remove(&name);
             }
         }
+        Ok(())
     }
 
     /// Sends any other command on the pub/sub connection (`PING`, `PUBLISH` …). Its reply is
