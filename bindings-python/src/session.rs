@@ -189,6 +189,21 @@ pub struct Subscriber {
     pid: u32,
 }
 
+impl Subscriber {
+    /// A subscription change (`subscribe` … `sunsubscribe`) of the names in `args`, the GIL
+    /// released while the server confirms.
+    fn change(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        run: fn(&slotshift::session::Subscriber, &[Vec<u8>]) -> slotshift::Result<()>,
+    ) -> PyResult<()> {
+        check_pid(py, self.pid, "subscriber")?;
+        let n = names(args)?;
+        py.detach(|| run(&self.inner, &n)).map_err(|e| to_py(py, e))
+    }
+}
+
 fn names(args: &Bound<'_, PyTuple>) -> PyResult<Vec<Vec<u8>>> {
     args.iter()
         .enumerate()
@@ -244,56 +259,38 @@ impl Subscriber {
     /// messages.
     #[pyo3(signature = (*channels))]
     fn subscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(channels)?;
-        py.detach(|| self.inner.subscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, channels, slotshift::session::Subscriber::subscribe)
     }
 
     /// Subscribes to glob-style patterns (at least one).
     #[pyo3(signature = (*patterns))]
     fn psubscribe(&self, py: Python<'_>, patterns: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(patterns)?;
-        py.detach(|| self.inner.psubscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, patterns, slotshift::session::Subscriber::psubscribe)
     }
 
     /// Subscribes to shard channels (Redis 7; at least one), which must hash to slots this
     /// node serves.
     #[pyo3(signature = (*channels))]
     fn ssubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(channels)?;
-        py.detach(|| self.inner.ssubscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, channels, slotshift::session::Subscriber::ssubscribe)
     }
 
     /// Unsubscribes from channels; from every channel when none is given.
     #[pyo3(signature = (*channels))]
     fn unsubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(channels)?;
-        py.detach(|| self.inner.unsubscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, channels, slotshift::session::Subscriber::unsubscribe)
     }
 
     /// Unsubscribes from patterns; from every pattern when none is given.
     #[pyo3(signature = (*patterns))]
     fn punsubscribe(&self, py: Python<'_>, patterns: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(patterns)?;
-        py.detach(|| self.inner.punsubscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, patterns, slotshift::session::Subscriber::punsubscribe)
     }
 
     /// Unsubscribes from shard channels; from every shard channel when none is given.
     #[pyo3(signature = (*channels))]
     fn sunsubscribe(&self, py: Python<'_>, channels: &Bound<'_, PyTuple>) -> PyResult<()> {
-        check_pid(py, self.pid, "subscriber")?;
-        let n = names(channels)?;
-        py.detach(|| self.inner.sunsubscribe(&n))
-            .map_err(|e| to_py(py, e))
+        self.change(py, channels, slotshift::session::Subscriber::sunsubscribe)
     }
 
     /// Sends another command on the pub/sub connection (`PING` …); its reply (RESP3-typed).
