@@ -45,20 +45,28 @@ fn target(
         return Ok(Target::Slot(slot));
     }
     if let Some(node) = node {
-        let (host, port) = node
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_start_matches('[').trim_end_matches(']'),
-                    p.parse::<u16>().ok()?,
-                ))
-            })
-            .ok_or_else(|| {
-                PyValueError::new_err(format!("node must be 'host:port', got {node:?}"))
-            })?;
-        return Ok(Target::Node(NodeAddr::new(host, port)));
+        let addr = NodeAddr::parse_endpoint(node, "").ok_or_else(|| {
+            PyValueError::new_err(format!("node must be 'host:port', got {node:?}"))
+        })?;
+        return Ok(Target::Node(addr));
     }
     Ok(Target::Default)
+}
+
+/// Opens a session or subscriber with `open` on the node the keywords name, the GIL released
+/// while it connects; also gives the store's decode flag.
+fn open_on<T: Send>(
+    py: Python<'_>,
+    store: &Store,
+    (key, slot, node): (Option<&Bound<'_, PyAny>>, Option<u16>, Option<&str>),
+    open: fn(&slotshift::store::Store, &Target) -> slotshift::Result<T>,
+) -> PyResult<(T, bool)> {
+    let target = target(key, slot, node)?;
+    let core = store.core()?;
+    let inner = py
+        .detach(|| open(&core, &target))
+        .map_err(|e| to_py(py, e))?;
+    Ok((inner, store.decode_flag()))
 }
 
 /// `ConnectionError` when used in a process other than the one that opened it.
@@ -101,14 +109,15 @@ impl Session {
         slot: Option<u16>,
         node: Option<&str>,
     ) -> PyResult<Session> {
-        let target = target(key, slot, node)?;
-        let core = store.core()?;
-        let inner = py
-            .detach(|| slotshift::session::Session::open(&core, &target))
-            .map_err(|e| to_py(py, e))?;
+        let (inner, decode) = open_on(
+            py,
+            store,
+            (key, slot, node),
+            slotshift::session::Session::open,
+        )?;
         Ok(Session {
             inner,
-            decode: store.decode_flag(),
+            decode,
             pid: std::process::id(),
         })
     }
@@ -225,14 +234,15 @@ impl Subscriber {
         slot: Option<u16>,
         node: Option<&str>,
     ) -> PyResult<Subscriber> {
-        let target = target(key, slot, node)?;
-        let core = store.core()?;
-        let inner = py
-            .detach(|| slotshift::session::Subscriber::open(&core, &target))
-            .map_err(|e| to_py(py, e))?;
+        let (inner, decode) = open_on(
+            py,
+            store,
+            (key, slot, node),
+            slotshift::session::Subscriber::open,
+        )?;
         Ok(Subscriber {
             inner,
-            decode: store.decode_flag(),
+            decode,
             pid: std::process::id(),
         })
     }
