@@ -15,8 +15,8 @@ use crate::cluster::{RoutingError, Topology};
 use crate::net::node::{info_for, NodeConn};
 use crate::net::unit::blocking_wait;
 use crate::net::{
-    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
-    NodeAddr, Outcome, Redirect, Route, Unit, Verdict,
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, LastFailure,
+    NetOptions, NodeAddr, Outcome, Redirect, Route, Unit, Verdict,
 };
 use crate::reply::Reply;
 use crate::slot::Slot;
@@ -53,7 +53,7 @@ struct UnitState {
     avoid_replica: bool,
     redirects: usize,
     path: Vec<String>,
-    last: Option<String>,
+    last: Option<LastFailure>,
 }
 
 pub(crate) struct Router {
@@ -407,7 +407,7 @@ impl Router {
                 if readonly {
                     state.avoid_replica = true;
                 }
-                state.last = Some(format!("{addr}: {e}"));
+                state.last = Some(LastFailure::Refused(format!("{addr}: {e}")));
                 FirstTry::Rounds(state)
             }
         }
@@ -508,7 +508,8 @@ impl Router {
                                 states[i].avoid_replica = true;
                             }
                             if failure.retryable(units[i].resend_on_loss) {
-                                states[i].last = Some(failure.error.to_string());
+                                states[i].last =
+                                    Some(LastFailure::Connection(failure.error.clone()));
                                 need_refresh = true;
                                 need_backoff = true;
                                 self.counters.retry();
@@ -567,13 +568,15 @@ impl Router {
                                 }
                                 Verdict::Backoff => {
                                     self.counters.tryagain();
-                                    states[i].last = Some(format!("{addr}: {e}"));
+                                    states[i].last =
+                                        Some(LastFailure::Refused(format!("{addr}: {e}")));
                                     need_backoff = true;
                                     next.push(i);
                                 }
                                 Verdict::RefreshBackoff => {
                                     self.counters.retry();
-                                    states[i].last = Some(format!("{addr}: {e}"));
+                                    states[i].last =
+                                        Some(LastFailure::Refused(format!("{addr}: {e}")));
                                     need_refresh = true;
                                     need_backoff = true;
                                     next.push(i);
@@ -623,11 +626,11 @@ impl Router {
             let now = Instant::now();
             if now >= deadline {
                 for i in next {
-                    let last = states[i].last.take().unwrap_or_else(|| "redirects".into());
-                    results[i] = Some(Err(Error::Routing(RoutingError::DeadlineExceeded {
-                        elapsed: now - start,
-                        last,
-                    })));
+                    let last = states[i]
+                        .last
+                        .take()
+                        .unwrap_or_else(|| LastFailure::Refused("redirects".into()));
+                    results[i] = Some(Err(last.gave_up(now - start)));
                 }
                 break;
             }

@@ -13,8 +13,8 @@ use redis::ConnectionInfo;
 use crate::cluster::RoutingError;
 use crate::net::node::{addr_of, info_for, NodeConn, NodeFailure};
 use crate::net::{
-    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
-    NodeAddr, Outcome, Unit, Verdict,
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, LastFailure,
+    NetOptions, NodeAddr, Outcome, Unit, Verdict,
 };
 use crate::reply::Reply;
 use crate::Error;
@@ -98,7 +98,7 @@ impl Single {
         let deadline = start + self.opts.retry_deadline;
         let mut results: Vec<Option<Result<Reply, Error>>> =
             (0..units.len()).map(|_| None).collect();
-        let mut last: Vec<String> = vec![String::new(); units.len()];
+        let mut last: Vec<LastFailure> = vec![LastFailure::Refused(String::new()); units.len()];
         let mut pending: Vec<usize> = (0..units.len()).collect();
         let mut round = 0;
         while !pending.is_empty() {
@@ -110,7 +110,7 @@ impl Single {
                     self.counters.connection_error();
                     for &i in &pending {
                         if failure.retryable(units[i].resend_on_loss) {
-                            last[i] = failure.error.to_string();
+                            last[i] = LastFailure::Connection(failure.error.clone());
                             next.push(i);
                         } else {
                             results[i] = Some(Err(Error::Connection(failure.error.clone())));
@@ -142,11 +142,11 @@ impl Single {
                             }
                             Outcome::Error(e) => match classify(&e, &node.addr.host) {
                                 Verdict::Backoff => {
-                                    last[i] = format!("{}: {e}", node.addr);
+                                    last[i] = LastFailure::Refused(format!("{}: {e}", node.addr));
                                     next.push(i);
                                 }
                                 Verdict::RefreshBackoff => {
-                                    last[i] = format!("{}: {e}", node.addr);
+                                    last[i] = LastFailure::Refused(format!("{}: {e}", node.addr));
                                     rediscover = true;
                                     next.push(i);
                                 }
@@ -165,10 +165,9 @@ impl Single {
             let now = Instant::now();
             if now >= deadline {
                 for i in next {
-                    results[i] = Some(Err(Error::Routing(RoutingError::DeadlineExceeded {
-                        elapsed: now - start,
-                        last: std::mem::take(&mut last[i]),
-                    })));
+                    let failure =
+                        std::mem::replace(&mut last[i], LastFailure::Refused(String::new()));
+                    results[i] = Some(Err(failure.gave_up(now - start)));
                 }
                 break;
             }
