@@ -187,13 +187,25 @@ impl Deployment {
     /// keep their own credentials. For passwords that come from outside a URL (an
     /// environment variable, a file), so that they never show in a process list.
     pub fn set_password(&mut self, password: &Secret) {
-        let servers: Vec<&mut ServerConfig> = match self {
+        for server in self.servers_mut() {
+            server.password = Some(password.clone());
+        }
+    }
+
+    /// Gives the ACL user `username` (`None`: the default user) to the same servers as
+    /// [`Deployment::set_password`].
+    pub fn set_username(&mut self, username: Option<&str>) {
+        for server in self.servers_mut() {
+            server.username = username.map(str::to_owned);
+        }
+    }
+
+    /// The servers whose credentials the deployment's connections use (not the sentinels').
+    fn servers_mut(&mut self) -> Vec<&mut ServerConfig> {
+        match self {
             Deployment::Server(s) => vec![s],
             Deployment::Cluster { seeds } => seeds.iter_mut().collect(),
             Deployment::Sentinel(s) => vec![&mut s.server],
-        };
-        for server in servers {
-            server.password = Some(password.clone());
         }
     }
 }

@@ -235,7 +235,10 @@ impl ServerConfig {
                 reason,
             });
         }
+        // No CLIENT SETINFO on connect: it would name the connection library ("redis-rs"),
+        // not the application, and cost every new connection a command.
         let mut settings = RedisConnectionInfo::default()
+            .set_skip_set_lib_name()
             .set_db(i64::from(self.db))
             .set_protocol(match self.protocol {
                 Protocol::Resp2 => ProtocolVersion::RESP2,

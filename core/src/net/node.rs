@@ -216,8 +216,8 @@ impl NodeConn {
             .await
             .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
         if let Some(name) = &self.client_name {
-            let mut setname = redis::cmd("CLIENT");
-            setname.arg("SETNAME").arg(name);
+            let mut setname = redis::cmd("client");
+            setname.arg("setname").arg(name);
             self.handshake(&mut conn, &setname, "CLIENT SETNAME")
                 .await?;
         }

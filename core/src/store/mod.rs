@@ -509,6 +509,8 @@ impl Store {
         match self.send_one(unit).await? {
             Reply::Array(items) => Ok(Some(items)),
             Reply::Nil => Ok(None),
+            // EXEC itself refused (EXECABORT, or a proxy's error): the transaction did not run.
+            Reply::Error(e) => Err(Error::Server(e)),
             other => Ok(Some(vec![other])),
         }
     }
@@ -735,8 +737,8 @@ fn clone_spec(spec: &Spec) -> Spec {
     }
 }
 
-/// Connects. For a single URL (`detect`), asks the node for its cluster topology: a cluster
-/// node yields a cluster store seeded with it.
+/// Connects. For a single URL (`detect`) of database 0, asks the node for its cluster
+/// topology: a cluster node yields a cluster store seeded with it.
 async fn build(
     spec: Spec,
     opts: &Arc<NetOptions>,
@@ -745,6 +747,9 @@ async fn build(
     match spec {
         Spec::Standalone(info) => {
             let node = NodeConn::new(info.clone(), false, opts);
+            // A cluster has only database 0: a URL that selects another names one server, and
+            // no probe is sent (nothing is connected until the first command).
+            let detect = detect && info.redis_settings().db() == 0;
             if detect {
                 match Router::fetch_topology(&node, node.is_tls()).await {
                     Ok(topology) => {
@@ -770,6 +775,14 @@ async fn build(
                     Err(e) => return Err(e),
                 }
             }
+            // The probe's connection is not kept: the store's own opens on its first command.
+            // Nothing stays connected that no command needs (a blocking command uses a
+            // connection of its own), as with a client that holds one connection at a time.
+            let node = if detect {
+                NodeConn::new(info.clone(), false, opts)
+            } else {
+                node
+            };
             Ok((
                 Spec::Standalone(info),
                 StoreKind::Standalone,
