@@ -31,9 +31,9 @@ module Slotshift
     include Error
   end
 
-  # A connection broke or spoke something else than RESP; the message names the node. The
-  # other two connection failures are their own classes below (each a subclass of redis-rb's
-  # class of the same name); `rescue Slotshift::ConnectionError` catches all three.
+  # A connection broke; the message names the node. The other connection failures are their
+  # own classes below (each a subclass of redis-rb's class of the same name);
+  # `rescue Slotshift::ConnectionError` catches them all.
   class ConnectionError < ::Redis::ConnectionError
     include Error
 
@@ -41,7 +41,17 @@ module Slotshift
     # this class catches every connection failure of the core's "connection" family.
     def self.===(other)
       super || other.is_a?(Slotshift::CannotConnectError) || other.is_a?(Slotshift::TimeoutError) ||
-        other.is_a?(Slotshift::AuthenticationError)
+        other.is_a?(Slotshift::AuthenticationError) || other.is_a?(Slotshift::ProtocolError)
+    end
+  end
+  # The server's bytes were not RESP (a reply of the wrong kind, a proxy or a non-Redis
+  # server on the port): redis-rb raises Redis::ProtocolError; so does this.
+  class ProtocolError < ::Redis::ProtocolError
+    include Error
+
+    # `message`: the core's, naming the node (redis-rb's class builds its own from a byte).
+    def initialize(message = "protocol error")
+      Exception.instance_method(:initialize).bind_call(self, message)
     end
   end
   # The connection could not be opened (refused, unknown host, TLS, credentials).

@@ -35,9 +35,9 @@ pub(crate) fn base(ruby: &Ruby, message: &str) -> Error {
 
 /// The class for a core error: its family's, except a connection failure, which redis-rb
 /// tells apart by class (and code rescues apart): `Slotshift::CannotConnectError`,
-/// `Slotshift::AuthenticationError`, `Slotshift::TimeoutError` (subclasses of redis-rb's
-/// `CannotConnectError`, `CommandError`, `TimeoutError`); a broken connection or a protocol
-/// error stays the family's `Slotshift::ConnectionError`.
+/// `Slotshift::AuthenticationError`, `Slotshift::TimeoutError`, `Slotshift::ProtocolError`
+/// (subclasses of redis-rb's `CannotConnectError`, `CommandError`, `TimeoutError`,
+/// `ProtocolError`); a broken connection stays the family's `Slotshift::ConnectionError`.
 fn class_for_error(ruby: &Ruby, e: &slotshift::Error) -> ExceptionClass {
     use slotshift::net::ConnectionErrorKind as Kind;
     if let slotshift::Error::Connection(c) = e {
@@ -45,6 +45,7 @@ fn class_for_error(ruby: &Ruby, e: &slotshift::Error) -> ExceptionClass {
             Kind::Connect => Some("CannotConnectError"),
             Kind::Auth => Some("AuthenticationError"),
             Kind::Timeout => Some("TimeoutError"),
+            Kind::Protocol => Some("ProtocolError"),
             _ => None,
         };
         if let Some(name) = name {

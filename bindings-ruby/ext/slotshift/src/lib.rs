@@ -21,6 +21,7 @@ use slotshift::store::{Store, StoreKind, StoreOptions};
 mod convert;
 mod errors;
 mod gvl;
+mod session;
 
 use convert::{cmd_from, cmds_from, reply_to, results_to};
 
@@ -106,6 +107,9 @@ fn store_options(ruby: &Ruby, h: RHash, deployment: &Deployment) -> Result<Store
     if let Some(n) = opt_string(ruby, h, "name")? {
         o.name = n;
     }
+    if let Some(n) = opt_string(ruby, h, "client_name")? {
+        o.client_name = Some(n);
+    }
     if let Some(b) = opt_bool(h, "instrument") {
         o.instrument = b;
     }
@@ -139,10 +143,15 @@ fn parse_mode(ruby: &Ruby, m: &str) -> Result<slotshift::validator::Mode, Error>
 // ---------------------------------------------------------------------------------------------
 // Target
 
-/// `deployment` with the database `options["db"]` selected, when given (how
-/// `Slotshift::Redis#select` changes database without a connection-bound SELECT). A cluster
-/// has only database 0.
-fn with_db(ruby: &Ruby, deployment: &Deployment, options: RHash) -> Result<Deployment, Error> {
+/// `deployment` as `options` changes it: the database `"db"` selected (how
+/// `Slotshift::Redis#select` changes database without a connection-bound SELECT; a cluster
+/// has only database 0), the credentials `"password"` (and `"username"`) given (how
+/// `Slotshift::Redis#auth` authenticates without a connection-bound AUTH).
+fn deployment_for(
+    ruby: &Ruby,
+    deployment: &Deployment,
+    options: RHash,
+) -> Result<Deployment, Error> {
     let mut deployment = deployment.clone();
     if let Some(db) = opt_u64(ruby, options, "db")? {
         let db = u32::try_from(db)
@@ -159,6 +168,10 @@ fn with_db(ruby: &Ruby, deployment: &Deployment, options: RHash) -> Result<Deplo
                 ))
             }
         }
+    }
+    if let Some(password) = opt_string(ruby, options, "password")? {
+        deployment.set_password(&slotshift::config::Secret::new(password));
+        deployment.set_username(opt_string(ruby, options, "username")?.as_deref());
     }
     Ok(deployment)
 }
@@ -183,7 +196,7 @@ impl NTarget {
 
     /// A connected store (`options` as `Store.open`'s, plus `"db"`).
     fn connect(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
-        let deployment = with_db(ruby, &rb_self.deployment, options)?;
+        let deployment = deployment_for(ruby, &rb_self.deployment, options)?;
         NStore::connect(ruby, deployment, options)
     }
 
@@ -214,7 +227,7 @@ impl NTarget {
 
 /// `Slotshift::Native::Store`: one deployment (standalone, Sentinel or cluster).
 #[magnus::wrap(class = "Slotshift::Native::Store", free_immediately, size)]
-struct NStore {
+pub(crate) struct NStore {
     store: Store,
     /// Where the store connects, secrets included: kept here, never in a Ruby object, so a
     /// second store for the same deployment ([`NStore::reopen`]) needs no URL from Ruby.
@@ -235,7 +248,7 @@ impl NStore {
     /// for blocking commands).
     /// `options` may carry `"db"`: the same deployment with another database selected.
     fn reopen(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
-        let deployment = with_db(ruby, &rb_self.deployment, options)?;
+        let deployment = deployment_for(ruby, &rb_self.deployment, options)?;
         NStore::connect(ruby, deployment, options)
     }
 
@@ -295,16 +308,8 @@ impl NStore {
 
     fn call_on(ruby: &Ruby, rb_self: &Self, node: String, args: RArray) -> Result<Value, Error> {
         let cmd = cmd_from(ruby, args)?;
-        let (host, port) = node
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_start_matches('[').trim_end_matches(']'),
-                    p.parse().ok()?,
-                ))
-            })
+        let addr = slotshift::net::NodeAddr::parse_endpoint(&node, "")
             .ok_or_else(|| errors::arg_error(ruby, format!("node {node:?}: expected host:port")))?;
-        let addr = slotshift::cluster::NodeAddr::new(host, port);
         let store = &rb_self.store;
         let reply = gvl::cancellable(ruby, store.call_on_async(&addr, &cmd))?;
         Ok(reply_to(ruby, reply))
@@ -756,5 +761,5 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     rec.define_method("by_command", method!(NRecorder::by_command, 1))?;
     rec.define_method("by_key", method!(NRecorder::by_key, 1))?;
 
-    Ok(())
+    session::define(ruby, native)
 }
