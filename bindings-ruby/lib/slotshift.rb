@@ -15,6 +15,7 @@ require_relative "slotshift/version"
 require_relative "slotshift/errors"
 require "slotshift/slotshift" # the native extension (ext/slotshift)
 require_relative "slotshift/native_client"
+require_relative "slotshift/shard_pubsub"
 require_relative "slotshift/redis"
 require_relative "slotshift/multi_store"
 require_relative "slotshift/recorder"

@@ -59,16 +59,103 @@ class TestDropIn < Minitest::Test
     assert_equal 7, a._client.db
   end
 
-  def test_session_commands_raise_a_command_error_naming_them
+  # WATCH … MULTI/EXEC and pub/sub run on connections of the client's own (core sessions):
+  # another client's write between WATCH and EXEC aborts the transaction, and commands of
+  # other threads sharing the store never land inside it.
+  def test_watch_and_multi_run_on_a_session_of_the_clients_own
     r = standalone_client(0)
-    %i[watch unwatch].each do |m|
-      e = assert_raises(Redis::CommandError) { m == :watch ? r.watch("k") : r.unwatch }
-      assert_match(/#{m.upcase} needs a connection of its own/, e.message)
+    other = standalone_client(0)
+    r.set("drop-in:watched", "1")
+    r.watch("drop-in:watched")
+    other.set("drop-in:watched", "2")
+    assert_nil(r.multi { |m| m.set("drop-in:watched", "3") }, "EXEC ran although a watched key changed")
+    assert_equal "2", r.get("drop-in:watched")
+    r.watch("drop-in:watched") do
+      assert_equal ["OK"], r.multi { |m| m.set("drop-in:watched", "4") }
     end
-    e = assert_raises(Redis::CommandError) { r.subscribe("ch") { |_| nil } }
-    assert_match(/SUBSCRIBE/, e.message)
-    e = assert_raises(Redis::CommandError) { r.client(:setname, "x") }
-    assert_match(/CLIENT SETNAME/, e.message)
+    assert_equal "4", other.get("drop-in:watched")
+    r.multi
+    assert_equal "QUEUED", r.set("drop-in:watched", "5")
+    assert_equal "OK", r.discard
+    assert_equal "4", r.get("drop-in:watched")
+    e = assert_raises(Redis::CommandError) { r.exec }
+    assert_match(/EXEC without MULTI/, e.message)
+  end
+
+  def test_subscribe_on_a_subscriber_of_the_clients_own
+    r = standalone_client(0)
+    heard = []
+    listening = Queue.new
+    thread = Thread.new do
+      r.subscribe("drop-in:ch") do |on|
+        on.subscribe { |_ch, _n| listening << true }
+        on.message do |ch, msg|
+          heard << [ch, msg]
+          r.unsubscribe
+        end
+      end
+    end
+    listening.pop
+    assert_equal 1, standalone_client(0).publish("drop-in:ch", "hello")
+    thread.join(5) or flunk("the subscription did not end")
+    assert_equal [["drop-in:ch", "hello"]], heard
+    assert_equal "PONG", r.ping, "the client's store is usable after the subscription"
+    e = assert_raises(Redis::TimeoutError) { r.subscribe_with_timeout(0.05, "drop-in:quiet") { |_on| nil } }
+    assert_kind_of Slotshift::TimeoutError, e
+  end
+
+  def test_client_setname_and_auth_reopen_the_clients_connections
+    r = standalone_client(0)
+    r.client(:setname, "drop-in-name")
+    assert_equal "drop-in-name", r.client(:getname)
+    assert_equal "drop-in-id", Slotshift::Redis.new(url: TestServers.standalone_url(0), id: "drop-in-id").client(:getname),
+                 "redis-rb names its connection after id:"
+    admin = standalone_client(0)
+    admin.call(:acl, :setuser, "drop-in-user", "on", ">drop-in-pass", "~*", "+@all")
+    begin
+      assert_raises(Redis::CommandError) { r.auth("drop-in-user", "wrong") }
+      assert_equal "default", r.call(:acl, :whoami), "a refused AUTH changed the client's user"
+      assert_equal "OK", r.auth("drop-in-user", "drop-in-pass")
+      assert_equal "drop-in-user", r.call(:acl, :whoami)
+      assert_equal "drop-in-name", r.client(:getname), "the name is kept across AUTH"
+      refute_match(/drop-in-pass/, r.inspect)
+    ensure
+      admin.call(:acl, :deluser, "drop-in-user")
+    end
+  end
+
+  # Shard channels on a cluster: the subscriber sits on the master of the channel's slot, and
+  # SPUBLISH (routed by the channel) reaches it.
+  def test_shard_channels_on_a_cluster
+    channels = %w[{drop-in-shard}.a {drop-in-shard}.b]
+    heard = []
+    joined = Queue.new
+    listener = Slotshift::Redis.new(cluster: TestServers.cluster_urls)
+    thread = Thread.new do
+      listener.ssubscribe(*channels) do |on|
+        on.ssubscribe { |_ch, count| joined << count }
+        on.smessage do |ch, msg|
+          heard << [ch, msg]
+          listener.sunsubscribe if heard.size == 2
+        end
+      end
+    end
+    assert_equal [1, 2], [joined.pop, joined.pop]
+    assert_equal 1, cluster.spublish(channels[0], "one")
+    assert_equal 1, cluster.spublish(channels[1], "two")
+    thread.join(5) or flunk("the shard subscription did not end")
+    assert_equal [[channels[0], "one"], [channels[1], "two"]], heard
+    assert_raises(Redis::TimeoutError) { listener.ssubscribe_with_timeout(0.05, channels[0]) { |_on| nil } }
+  end
+
+  def test_monitor_and_hello_raise_a_command_error_naming_them
+    r = standalone_client(0)
+    e = assert_raises(Redis::CommandError) { r.monitor { |_| nil } }
+    assert_match(/MONITOR needs a connection of its own/, e.message)
+    e = assert_raises(Redis::CommandError) { r.call(:hello, 3) }
+    assert_match(/HELLO/, e.message)
+    e = assert_raises(Redis::CommandError) { r.pipelined { |p| p.watch("k") } }
+    assert_match(/WATCH/, e.message)
     assert_equal "PONG", r.ping
   end
 

@@ -12,20 +12,30 @@ module Slotshift
   # It is built by Slotshift::Redis (or Slotshift::MultiStore); applications do not use it
   # directly.
   class NativeClient
-    # Commands whose effect is tied to the one connection they run on. The core multiplexes
-    # every caller over shared connections, so they cannot run correctly until it offers a
-    # dedicated connection (docs/ruby.md, "What does not work yet"): they raise instead of
-    # corrupting other callers' commands.
-    SESSION_COMMANDS = %i[watch unwatch multi exec discard subscribe psubscribe ssubscribe unsubscribe
-                          punsubscribe sunsubscribe monitor auth hello reset readonly readwrite].freeze
-    # CLIENT subcommands that change the connection they run on.
-    SESSION_CLIENT_SUBCOMMANDS = %w[setname reply tracking caching no-evict no-touch].freeze
+    # How this client runs the commands whose effect is tied to the one connection they run
+    # on (the core's stores share their connections between callers, and refuse them):
+    # - :transaction (WATCH, MULTI, EXEC, DISCARD, UNWATCH): on a session of this client's own
+    #   (Slotshift::Native::Session), opened by WATCH or MULTI, closed when EXEC, DISCARD or
+    #   UNWATCH ends what they started; every command in between goes to it;
+    # - :subscription (SUBSCRIBE …): on a subscriber of its own (Slotshift::Native::Subscriber),
+    #   for the length of #call_loop;
+    # - :auth and CLIENT SETNAME: this client's stores are opened again with the credentials or
+    #   the name, as redis-rb's one connection would carry them;
+    # - :select: as :auth, with the database;
+    # - :quit: closes this client's connections;
+    # - :refused (MONITOR, HELLO, RESET, READONLY, READWRITE): raise, naming the command.
+    KINDS = {
+      transaction: %i[watch multi exec discard unwatch],
+      subscription: %i[subscribe psubscribe ssubscribe unsubscribe punsubscribe sunsubscribe],
+      refused: %i[monitor hello reset readonly readwrite],
+      auth: %i[auth], select: %i[select], quit: %i[quit], client: %i[client],
+    }.freeze
+    # CLIENT subcommands that change the connection they run on and are refused (SETNAME is
+    # carried by reopening, see KINDS).
+    REFUSED_CLIENT_SUBCOMMANDS = %w[reply tracking caching no-evict no-touch].freeze
 
-    # Command name (lowercase Symbol) => what this client does with it besides sending it:
-    # :select and :quit it answers itself, :session it refuses, :client it looks into.
-    # Keyed by lowercase and uppercase Symbols.
-    SPECIAL = SESSION_COMMANDS.to_h { |c| [c, :session] }.merge(select: :select, quit: :quit, client: :client)
-                              .flat_map { |k, v| [[k, v], [k.upcase, v]] }.to_h.freeze
+    # Command name => its kind in KINDS, keyed by lowercase and uppercase Symbols.
+    SPECIAL = KINDS.flat_map { |kind, names| names.flat_map { |n| [[n, kind], [n.upcase, kind]] } }.to_h.freeze
 
     # What SPECIAL says of a command's name. redis-rb's methods name commands by lowercase
     # Symbols: one Hash lookup, no allocation; a String (`call("GET")`) is downcased first.
@@ -48,6 +58,11 @@ module Slotshift
       @logger = options[:logger]
       @native = nil
       @blocking = nil
+      @authed = nil
+      @session = nil
+      @in_multi = false
+      @subscriber = nil
+      @reconnect = true
       @lock = Mutex.new
       @pending = nil
       @command_map = {}
@@ -91,8 +106,7 @@ module Slotshift
 
       @lock.synchronize do
         @options[:db] = db
-        @native = nil
-        @blocking = nil
+        drop_stores
       end
     end
 
@@ -166,20 +180,21 @@ module Slotshift
     # --- the seam ------------------------------------------------------------------------------
 
     # Sends one command (an Array: name first) and returns its reply, passed through the block
-    # when one is given (redis-rb's reply transforms). An error reply raises.
+    # when one is given (redis-rb's reply transforms; not to the QUEUED a command gets inside
+    # MULTI, as redis-rb's). An error reply raises.
     def call(command)
       command = map_command(command)
-      reply = dispatch(command) { |n| n.call(command) }
-      block_given? ? yield(reply) : reply
+      reply = reconnecting { dispatch(command) { native.call(command) } }
+      block_given? && !(@in_multi && reply == "QUEUED") ? yield(reply) : reply
     end
 
-    # A blocking command (BLPOP …): on this client's connections for blocking commands, so it
-    # neither stalls other callers nor times out before the server answers. `extra_timeout`
-    # is redis-rb's (the command carries the server-side timeout itself).
+    # A blocking command (BLPOP …). The core sends it on a connection of its own (a blocked
+    # command holds its connection) and waits for the reply as long as redis-rb does: the
+    # command's own timeout plus the read timeout, without end for a timeout of 0.
+    # `extra_timeout` is redis-rb's name for the command's timeout, which the core reads from
+    # the command itself.
     def call_with_timeout(command, _extra_timeout, &block)
-      command = map_command(command)
-      reply = dispatch(command) { |_| blocking_native.call(command) }
-      block ? block.call(reply) : reply
+      call(command, &block)
     end
 
     # A blocking command without redis-rb's extra timeout (as `call_with_timeout(command, 0)`).
@@ -188,13 +203,28 @@ module Slotshift
     end
 
     # Runs a Redis::Pipeline (or Redis::Pipeline::Multi): a plain pipeline goes to the core in
-    # one piece (split per slot and node on a cluster); a MULTI block goes as one transaction.
-    # Errors are raised as redis-rb raises them: the first error reply after all ran.
+    # one piece (split per slot and node on a cluster); a MULTI block goes as one transaction
+    # (on this client's session when a WATCH is in progress). Errors are raised as redis-rb
+    # raises them: the first error reply after all ran. A broken connection closes this
+    # client's connections and raises (a pipeline is not sent twice), except after SHUTDOWN,
+    # whose server is expected to go: nil, as redis-rb.
     def call_pipeline(pipeline)
       return [] if pipeline.futures.empty?
 
+      run_pipeline(pipeline)
+    rescue ::Redis::BaseConnectionError
+      disconnect
+      return nil if pipeline.shutdown?
+
+      raise
+    end
+
+    # #call_pipeline's work.
+    def run_pipeline(pipeline)
       if pipeline.is_a?(::Redis::Pipeline::Multi)
-        commands = pipeline.futures.map(&:_command)
+        commands = pipeline.futures.map { |f| map_command(f._command) }
+        return pipeline.finish(session_transaction(commands)) if @session
+
         exec = transaction(commands, blocking: pipeline.futures.any?(&:timeout))
         return pipeline.finish([*Array.new(commands.size + 1, "QUEUED"), exec])
       end
@@ -211,48 +241,25 @@ module Slotshift
       commands = pipeline.commands.map { |c| map_command(c) }
       return [] if commands.empty?
 
-      blocking = pipeline.timeouts.any?
-      replies = []
-      run = []
-      i = 0
-      while i < commands.size
-        name = NativeClient.special(commands[i].first)
-        if name == :session && commands[i].first.to_s.casecmp?("multi")
-          replies.concat(send_pipeline(run, blocking)) unless run.empty?
-          run = []
-          j = i + 1
-          j += 1 while j < commands.size && !commands[j].first.to_s.casecmp?("exec")
-          inner = commands[(i + 1)...j]
-          replies << "OK"
-          replies.concat(Array.new(inner.size, "QUEUED"))
-          replies << transaction(inner, blocking: blocking)
-          i = j + 1
-        elsif name == :select
-          # SELECT changes this client's database for the commands after it, as it would on
-          # redis-rb's one connection.
-          replies.concat(send_pipeline(run, blocking)) unless run.empty?
-          run = []
-          self.db = commands[i][1]
-          replies << "OK"
-          i += 1
-        else
-          check_session!(commands[i])
-          run << commands[i]
-          i += 1
-        end
-      end
-      replies.concat(send_pipeline(run, blocking)) unless run.empty?
-      error = replies.find { |r| r.is_a?(::Redis::CommandError) }
+      replies = @session ? session_pipeline(commands) : pipelined_runs(commands, pipeline.timeouts.any?)
+      error = replies.find { |r| r.is_a?(::Redis::BaseConnectionError) } ||
+              replies.find { |r| r.is_a?(::Redis::CommandError) }
       raise error if error
 
       replies
     end
 
     # redis-rb's low-level `process(commands) { read }`: the commands are sent (as one
-    # pipeline) and each `read` in the block returns the next reply.
+    # pipeline) and each `read` in the block returns the next reply. While #call_loop runs a
+    # subscription, redis-rb's SubscribedClient sends the subscription changes made inside it
+    # (`subscribe`, `unsubscribe` …) through here, without reading: they go to the subscriber,
+    # whose confirmations #call_loop reads.
     def process(commands)
-      commands.each { |c| check_session!(c) }
-      @pending = send_pipeline(commands, false)
+      return commands.each { |c| subscription_change(map_command(c)) } if @subscriber
+
+      commands = commands.map { |c| map_command(c) }
+      commands.each { |c| check_shared!(c) }
+      @pending = @session ? session_pipeline(commands) : send_pipeline(commands, false)
       yield if block_given?
     ensure
       @pending = nil
@@ -265,10 +272,20 @@ module Slotshift
       @pending.shift
     end
 
-    # MONITOR and SUBSCRIBE read replies in a loop on one connection: not possible until the
-    # core has dedicated connections.
-    def call_loop(command, _timeout = 0)
-      raise session_error(command)
+    # redis-rb's reply loop: SUBSCRIBE, PSUBSCRIBE and SSUBSCRIBE (with `timeout` seconds the
+    # longest wait for a message, 0 for none) run on a subscriber of this client's own, each
+    # confirmation and message yielded as RESP2 shapes it (`["message", channel, data]` …),
+    # until the block breaks (redis-rb's SubscribedClient does when the last subscription
+    # ends); the subscriber is closed when the loop ends, however it ends. Any other command
+    # runs once and its reply is yielded (an error reply raises). MONITOR raises: the core has
+    # no stream of a server's command log yet.
+    def call_loop(command, timeout = 0, &block)
+      command = map_command(command)
+      case NativeClient.special(command.first)
+      when :subscription then subscription_loop(command, timeout, &block)
+      when :refused then raise refused_error(command)
+      else yield call(command)
+      end
     end
 
     # Whether this client has its store open (after the first command, until #disconnect).
@@ -282,12 +299,16 @@ module Slotshift
       self
     end
 
-    # Drops this client's stores; their connections close, and the next command opens new ones.
+    # Drops this client's stores, its session (a WATCH or MULTI in progress is forgotten, as
+    # when redis-rb's connection closes) and its subscriber; the next command opens new ones.
     def disconnect
       @lock.synchronize do
-        @native = nil
-        @blocking = nil
+        drop_stores
+        @authed = nil
       end
+      end_session
+      @subscriber&.close
+      @subscriber = nil
       nil
     end
     alias close disconnect
@@ -298,10 +319,17 @@ module Slotshift
       connect
     end
 
-    # redis-rb retries a command once on a broken connection; the core retries idempotent
-    # commands within its retry deadline whatever the flag says.
-    def with_reconnect(_val = true)
+    # Runs the block with redis-rb's reconnection on (`val` true) or off for this client's
+    # commands: a command that fails with a broken connection is sent again on new
+    # connections, up to `reconnect_attempts:` times (redis-rb's default: once), whether or
+    # not it may have run, as redis-rb does. Beneath that, the core resends on its own only
+    # what is safe to run twice (reads), within `retry_deadline:`.
+    def with_reconnect(val = true)
+      original = @reconnect
+      @reconnect = val
       yield
+    ensure
+      @reconnect = original
     end
 
     # As `with_reconnect(false)`.
@@ -332,15 +360,27 @@ module Slotshift
 
     private
 
+    # A store with `native_options` (and this client's database): from the store AUTH opened
+    # when there is one (it alone holds the credentials AUTH gave), else from the target.
     def open_store(native_options)
-      return @target.call(native_options) if @target.respond_to?(:call)
-
       opts = native_options
       opts = opts.merge("db" => @options[:db]) if @options[:db] && !cluster?
+      return @authed.reopen(opts) if @authed
+      return @target.call(native_options) if @target.respond_to?(:call)
+
       @target.connect(opts)
     end
 
-    # The store for blocking commands (opened on first use).
+    # Forgets the stores (their connections close when collected); called under @lock.
+    def drop_stores
+      @native = nil
+      @blocking = nil
+    end
+
+    # The store for pipelines and transactions that hold a blocking command (a BLPOP inside
+    # `pipelined` or `multi` waits on the shared pipeline's connection, so that connection's
+    # read timeout must not end it); opened on first use. A lone blocking command needs none:
+    # the core gives it a connection of its own and waits as long as its timeout says.
     def blocking_native
       @blocking || @lock.synchronize do
         @blocking ||= open_store(@native_options.merge("read_timeout" => BLOCKING_READ_TIMEOUT))
@@ -350,26 +390,193 @@ module Slotshift
     # Blocking commands' read timeout (10 years: the server-side timeout ends them).
     BLOCKING_READ_TIMEOUT = 10 * 365 * 24 * 3600
 
-    # Commands this client answers itself, then everything else through the core.
+    # redis-rb's reconnection policy around one command: a connection failure closes this
+    # client's connections; with reconnection on and attempts left, the command runs again
+    # after redis-rb's backoff (`reconnect_delay:` doubled each time, at most
+    # `reconnect_delay_max:`). A session's or subscriber's command is never sent twice: their
+    # state is gone with their connection.
+    def reconnecting
+      return yield if @session || @subscriber
+
+      attempts = 0
+      begin
+        attempts += 1
+        yield
+      rescue ::Redis::BaseConnectionError
+        disconnect
+        raise unless @reconnect && attempts <= @options[:reconnect_attempts].to_i
+
+        Kernel.sleep([@options[:reconnect_delay].to_f * 2**(attempts - 1), @options[:reconnect_delay_max].to_f].min)
+        retry
+      end
+    end
+
+    # Commands this client answers itself or runs on a connection of its own, then everything
+    # else through the block (the store it sends to is opened there: a blocking command needs
+    # only the blocking store), or on the session while one is open.
     def dispatch(command)
       case NativeClient.special(command.first)
+      when :transaction then log([command]) { transaction_command(command) }
       when :select
         self.db = command[1]
         log([command]) { "OK" }
-      when :quit
-        # QUIT closes the connection it runs on: these are this client's own (shared only by
-        # the threads that share this client, as redis-rb's one connection is).
-        begin
-          log([command]) { @native&.call(command) }
-        rescue Slotshift::Error, ::Redis::BaseConnectionError
-          nil
-        end
-        disconnect
-        "OK"
-      else
-        check_session!(command)
-        log([command]) { yield native }
+      when :auth then log([[command.first]]) { authenticate(command.drop(1)) }
+      when :quit then quit(command)
+      when :client
+        return log([command]) { session_call(command) } if @session
+        return log([command]) { rename(command[2]) } if command[1].to_s.casecmp?("setname")
+
+        check_shared!(command)
+        log([command]) { yield }
+      when :subscription
+        raise ::Redis::CommandError, "#{command.first.to_s.upcase} outside a subscription loop: use redis-rb's subscribe"
+      when :refused then raise refused_error(command)
+      else log([command]) { @session ? session_call(command) : yield }
       end
+    end
+
+    # QUIT closes the connection it runs on: these are this client's own (shared only by the
+    # threads that share this client, as redis-rb's one connection is).
+    def quit(command)
+      begin
+        log([command]) { native.call(command) }
+      rescue Slotshift::Error, ::Redis::BaseConnectionError
+        nil
+      end
+      disconnect
+      "OK"
+    end
+
+    # AUTH [username] password: this client's stores are opened again with the credentials
+    # (the first store checks them: a refusal raises, and the client keeps the ones it had).
+    def authenticate(args)
+      raise ::Redis::CommandError, "ERR wrong number of arguments for 'auth' command" unless [1, 2].include?(args.size)
+      raise ::Redis::CommandError, "AUTH on a MultiStore client: give the credentials in each store's URL" if @target.respond_to?(:call)
+
+      password = args.last.to_s
+      username = args.size == 2 ? args.first.to_s : nil
+      opts = @native_options.merge("password" => password)
+      opts["username"] = username if username
+      opts["db"] = @options[:db] if @options[:db] && !cluster?
+      store = @authed ? @authed.reopen(opts) : @target.connect(opts)
+      store.call([:ping]) # a store may connect lazily: the credentials are checked here
+      @lock.synchronize do
+        drop_stores
+        @authed = store
+        @native = store
+      end
+      "OK"
+    end
+
+    # CLIENT SETNAME name: this client's stores are opened again under the name (an empty
+    # name clears it).
+    def rename(name)
+      name = name.to_s
+      @native_options = @native_options.merge("client_name" => name)
+      @native_options.delete("client_name") if name.empty?
+      @lock.synchronize { drop_stores }
+      native
+      "OK"
+    end
+
+    # WATCH, MULTI, EXEC, DISCARD, UNWATCH. WATCH and MULTI open this client's session (on
+    # the master of the first watched key's slot, or the default node); EXEC, DISCARD, and
+    # UNWATCH outside a MULTI close it, ending the state the server kept. Without a session,
+    # EXEC and DISCARD get the server's own error and UNWATCH has nothing to forget.
+    def transaction_command(command)
+      name = command.first.to_s.downcase
+      unless @session
+        case name
+        when "exec", "discard" then raise ::Redis::CommandError, "ERR #{name.upcase} without MULTI"
+        when "unwatch" then return "OK"
+        end
+        open_session(name == "watch" ? command[1] : nil)
+      end
+      reply = session_call(command)
+      case name
+      when "multi" then @in_multi = true
+      when "exec", "discard" then end_session
+      when "unwatch" then end_session unless @in_multi
+      end
+      reply
+    end
+
+    # MULTI, `commands`, EXEC on the session as one write (the WATCH before it decides whether
+    # EXEC runs them); the session ends with the EXEC. The replies as redis-rb's Multi#finish
+    # reads them: OK, one QUEUED (or error) per command, then EXEC's (nil when a watched key
+    # changed).
+    def session_transaction(commands)
+      commands.each { |c| check_shared!(c) }
+      log([[:multi], *commands, [:exec]]) { session_pipeline([[:multi], *commands, [:exec]]) }
+    ensure
+      end_session
+    end
+
+    def open_session(key)
+      key = key.first if key.is_a?(Array)
+      @session = Native::Session.open(native, key&.to_s)
+      @in_multi = false
+    end
+
+    # Closes the session (the server forgets its WATCH and MULTI queue).
+    def end_session
+      session = @session
+      @session = nil
+      @in_multi = false
+      session&.close
+    end
+
+    # One command on the session; a broken connection ends the session (its state is gone
+    # with it, as redis-rb's is when its connection breaks) and raises.
+    def session_call(command)
+      on_session { @session.call(command) }
+    end
+
+    def session_pipeline(commands)
+      on_session { @session.pipeline(commands) }
+    end
+
+    def on_session
+      yield
+    rescue ::Redis::BaseConnectionError, Slotshift::ConnectionError
+      end_session
+      raise
+    end
+
+    # A plain pipeline's commands through the core, a MULTI … EXEC inside it as one
+    # transaction and a SELECT as #db=, in their places.
+    def pipelined_runs(commands, blocking)
+      replies = []
+      run = []
+      i = 0
+      while i < commands.size
+        special = NativeClient.special(commands[i].first)
+        if special == :transaction && commands[i].first.to_s.casecmp?("multi")
+          replies.concat(send_pipeline(run, blocking)) unless run.empty?
+          run = []
+          j = i + 1
+          j += 1 while j < commands.size && !commands[j].first.to_s.casecmp?("exec")
+          inner = commands[(i + 1)...j]
+          replies << "OK"
+          replies.concat(Array.new(inner.size, "QUEUED"))
+          replies << transaction(inner, blocking: blocking)
+          i = j + 1
+        elsif special == :select
+          # SELECT changes this client's database for the commands after it, as it would on
+          # redis-rb's one connection.
+          replies.concat(send_pipeline(run, blocking)) unless run.empty?
+          run = []
+          self.db = commands[i][1]
+          replies << "OK"
+          i += 1
+        else
+          check_shared!(commands[i])
+          run << commands[i]
+          i += 1
+        end
+      end
+      replies.concat(send_pipeline(run, blocking)) unless run.empty?
+      replies
     end
 
     def send_pipeline(commands, blocking)
@@ -378,13 +585,46 @@ module Slotshift
     end
 
     def transaction(commands, blocking: false)
-      commands.each { |c| check_session!(c) }
+      commands.each { |c| check_shared!(c) }
       store = blocking ? blocking_native : native
       log([[:multi], *commands, [:exec]]) { store.transaction(commands) }
     end
 
-    # A command as redis-rb's drivers send it: nested Arrays flattened once (redis-rb's
-    # `select` in a pipeline queues `[[:select, db]]`), the name renamed by `command_map`.
+    # The subscription loop of #call_loop (see there).
+    def subscription_loop(command, timeout)
+      raise ::Redis::CommandError, "#{command.first.to_s.upcase} inside a subscription loop: call it from the loop's block" if @subscriber
+
+      name, *names = command
+      shard = name.to_s.casecmp?("ssubscribe")
+      @subscriber = Native::Subscriber.open(native, shard ? names.first&.to_s : nil)
+      begin
+        log([command]) { @subscriber.change(name.to_s, names) }
+        wait = timeout.to_f.positive? ? timeout.to_f : nil
+        loop do
+          message = @subscriber.next_message(wait)
+          raise Slotshift::TimeoutError, "no message within #{wait} s" if message.nil?
+
+          yield message
+        end
+      ensure
+        subscriber = @subscriber
+        @subscriber = nil
+        subscriber&.close
+      end
+    end
+
+    # A command sent while a subscription loop runs: a subscription change goes to the
+    # subscriber; anything else is refused with the server's own words for it.
+    def subscription_change(command)
+      return @subscriber.change(command.first.to_s, command.drop(1)) if NativeClient.special(command.first) == :subscription
+
+      raise ::Redis::CommandError,
+            "ERR Can't execute '#{command.first.to_s.downcase}': only (P|S)SUBSCRIBE / " \
+            "(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    end
+
+    # A command renamed by `command_map` as redis-rb's drivers send it: nested Arrays flattened
+    # once (redis-rb's `select` in a pipeline queues `[[:select, db]]`).
     def map_command(command)
       command = command.flatten(1) if command.first.is_a?(Array)
       return command if @command_map.empty? || !@command_map.key?(command.first)
@@ -392,19 +632,21 @@ module Slotshift
       [@command_map[command.first], *command.drop(1)]
     end
 
-    def check_session!(command)
+    # Raises for a command that cannot go through the shared connections of a store (in a
+    # pipeline or transaction: there is no place for its connection state there).
+    def check_shared!(command)
       special = NativeClient.special(command.first)
-      return if special.nil?
-      raise session_error(command) if special == :session
-      return unless special == :client && SESSION_CLIENT_SUBCOMMANDS.include?(command[1].to_s.downcase)
+      return if special.nil? || special == :select
+      return unless %i[transaction subscription refused auth].include?(special) ||
+                    (special == :client && (REFUSED_CLIENT_SUBCOMMANDS + ["setname"]).include?(command[1].to_s.downcase))
 
-      raise session_error(command)
+      raise refused_error(command)
     end
 
-    def session_error(command)
+    def refused_error(command)
       name = command.first(command.first.to_s.casecmp?("client") ? 2 : 1).join(" ").upcase
       InvalidCommandError.new(
-        "#{name} needs a connection of its own, which slotshift's core does not offer yet " \
+        "#{name} needs a connection of its own, which slotshift does not give it here " \
         "(commands share multiplexed connections; see docs/ruby.md)"
       )
     end

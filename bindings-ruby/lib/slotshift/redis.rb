@@ -42,6 +42,10 @@ module Slotshift
   # Works after fork. Connects on the first command, as redis-rb does.
   class Redis < ::Redis
     include Multiplexed
+    include ShardPubSub
+
+    # redis-rb's default for `timeout:` (connect and read), in seconds.
+    DEFAULT_TIMEOUT = 5.0
 
     # redis-rb's options that slotshift takes, with what they do here (docs/ruby.md):
     REDIS_RB_OPTIONS = %i[url host port path db username password scheme ssl ssl_params timeout
@@ -221,11 +225,13 @@ module Slotshift
         o[:db] = Integer(o[:db])
         o[:ssl] = true if options[:ssl]
         o[:role] = options[:role]&.to_sym if options[:sentinels]
-        timeout = options.fetch(:timeout, 5.0)
+        timeout = options.fetch(:timeout, DEFAULT_TIMEOUT)
         o[:connect_timeout] = Float(options[:connect_timeout] || timeout)
         o[:read_timeout] = Float(options[:read_timeout] || timeout)
         o[:write_timeout] = Float(options[:write_timeout] || timeout)
         o[:reconnect_attempts] = options.fetch(:reconnect_attempts, 1).to_i
+        o[:reconnect_delay] = Float(options.fetch(:reconnect_delay, 0))
+        o[:reconnect_delay_max] = Float(options.fetch(:reconnect_delay_max, 0.5))
         o[:cluster] = true if options[:cluster] || options[:nodes] && Array(options[:nodes]).size > 1
         o
       end
@@ -238,7 +244,12 @@ module Slotshift
         %i[retry_deadline instrument batch_limit read_from_replicas idempotent_writes].each do |k|
           out[k.to_s] = options[k] unless options[k].nil?
         end
+        # As redis-rb: a server that cannot be reached fails the command within the connect
+        # timeout (then redis-rb's reconnect_attempts), not after the core's longer deadline.
+        out["retry_deadline"] ||= Float(options[:connect_timeout] || timeout || DEFAULT_TIMEOUT)
         out["name"] = options[:name].to_s if options[:name] && !options[:sentinels]
+        # redis-rb names its connection after `id:` (CLIENT SETNAME on connect); so does the core.
+        out["client_name"] = options[:id].to_s if options[:id]
         out["read_from_replicas"] = true if options[:replica]
         out["read_from_replicas"] = true if options[:sentinels] && %w[slave replica].include?(options[:role].to_s)
         out["cross_slot_validation"] = options[:cross_slot_validation].to_s if options[:cross_slot_validation]
