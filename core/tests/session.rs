@@ -10,7 +10,7 @@ use slotshift::cluster::RoutingError;
 use slotshift::command::Cmd;
 use slotshift::net::NodeAddr;
 use slotshift::reply::Reply;
-use slotshift::session::{Session, Subscriber, Target};
+use slotshift::session::{Monitor, Session, Subscriber, Target};
 use slotshift::store::{ConnectionErrorKind, Store, StoreOptions};
 use slotshift::testing::{Cluster, Standalone};
 use slotshift::Error;
@@ -453,4 +453,66 @@ fn subscriptions_end_when_close_returns_and_unsubscribe_all_stays_in_step() {
         &bulk("unsubscribe"),
         "the last confirmation is the bare unsubscribe's"
     );
+}
+
+/// MONITOR on a connection of its own: the store's commands show up in its lines; an empty
+/// wait is `None`, and a closed monitor says so.
+#[test]
+fn a_monitor_sees_the_commands_the_server_runs() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    let monitor = Monitor::open(&store, &Target::Default).unwrap();
+    assert_eq!(
+        monitor.next_line(Some(Duration::from_millis(50))).unwrap(),
+        None
+    );
+    store.call(&cmd(&["SET", "monitored", "v"])).unwrap();
+    let mut seen = Vec::new();
+    while let Some(line) = monitor.next_line(Some(Duration::from_secs(5))).unwrap() {
+        let done = line.contains("\"monitored\"");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let last = seen.last().expect("a line");
+    assert!(last.contains("\"SET\" \"monitored\" \"v\""), "{seen:?}");
+    monitor.close();
+    let err = monitor
+        .next_line(Some(Duration::from_millis(50)))
+        .unwrap_err();
+    assert!(err.to_string().contains("this monitor is closed"), "{err}");
+}
+
+/// `Store::quit` says QUIT on the store's connection and drops it; the next command opens a
+/// new one (another client id), on a standalone server and on every node of a cluster.
+#[test]
+fn quit_closes_the_stores_connections_and_the_next_command_reconnects() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    let before = store.call(&cmd(&["CLIENT", "ID"])).unwrap();
+    store.quit().unwrap();
+    let after = store.call(&cmd(&["CLIENT", "ID"])).unwrap();
+    assert_ne!(before, after, "the same connection after QUIT");
+
+    let cluster = Cluster::start(3, 0).unwrap();
+    let store = Store::open(&cluster.url()).unwrap();
+    store
+        .call(&cmd(&["MSET", "{a}1", "x", "{b}2", "y", "{c}3", "z"]))
+        .unwrap();
+    let ids = |store: &Store| {
+        store
+            .masters()
+            .unwrap()
+            .iter()
+            .map(|m| store.call_on(m, &cmd(&["CLIENT", "ID"])).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let before = ids(&store);
+    store.quit().unwrap();
+    let after = ids(&store);
+    for (b, a) in before.iter().zip(&after) {
+        assert_ne!(b, a, "a master kept its connection after QUIT");
+    }
+    assert_eq!(store.call(&cmd(&["GET", "{b}2"])).unwrap(), bulk("y"));
 }

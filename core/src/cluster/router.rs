@@ -127,6 +127,11 @@ impl Router {
         self.topology.read().clone()
     }
 
+    /// Every node connection this router made so far (open or not).
+    pub(crate) fn known_nodes(&self) -> Vec<Arc<NodeConn>> {
+        self.nodes.read().values().cloned().collect()
+    }
+
     pub(crate) fn node(&self, addr: &NodeAddr, readonly: bool) -> Arc<NodeConn> {
         let key = (addr.clone(), readonly);
         if let Some(n) = self.nodes.read().get(&key) {

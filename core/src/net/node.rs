@@ -184,6 +184,23 @@ impl NodeConn {
         }
     }
 
+    /// A connection of the caller's own that runs `MONITOR` (set up as the node's others:
+    /// auth, database, TLS), opened within the connect timeout; yields the server's command
+    /// log, one line per command.
+    pub(crate) async fn open_monitor(&self) -> Result<redis::aio::Monitor, ConnectionError> {
+        let open = async {
+            let client = redis::Client::open(self.info.clone())
+                .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
+            client
+                .get_async_monitor()
+                .await
+                .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))
+        };
+        tokio::time::timeout(self.connect_timeout, open)
+            .await
+            .map_err(|_| self.connect_timed_out())?
+    }
+
     fn connect_timed_out(&self) -> ConnectionError {
         ConnectionError::new(
             &self.addr,
@@ -250,6 +267,17 @@ impl NodeConn {
             ));
         }
         Ok(())
+    }
+
+    /// Says QUIT on the shared connection if one is open (waiting at most the response
+    /// timeout for the server's OK), then forgets it: the next request opens a new one.
+    pub(crate) async fn quit(&self) {
+        if let Some((generation, mut conn)) = self.current() {
+            let quit = redis::cmd("quit");
+            let _ =
+                tokio::time::timeout(self.response_timeout, conn.send_packed_command(&quit)).await;
+            self.invalidate(generation);
+        }
     }
 
     /// Forget connection `generation` (after it failed), so the next request reconnects.

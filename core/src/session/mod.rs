@@ -5,7 +5,8 @@
 //!   that lives on a connection (`WATCH` … `MULTI`/`EXEC`, `SELECT`, `CLIENT SETNAME`,
 //!   `CLIENT TRACKING`), and for blocking commands the caller may abandon;
 //! - [`Subscriber`]: pub/sub (`SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` and their opposites),
-//!   its messages and confirmations read one at a time, with a timeout.
+//!   its messages and confirmations read one at a time, with a timeout;
+//! - [`Monitor`]: a server's command log (`MONITOR`), one line at a time, with a timeout.
 //!
 //! Both open with the store's connection settings (address, auth, database, TLS, timeouts)
 //! and go to the node a [`Target`] names. Commands pass the store's validator and are counted
@@ -38,6 +39,7 @@
 //! # }
 //! ```
 
+mod monitor;
 mod subscriber;
 
 use std::sync::Arc;
@@ -55,6 +57,7 @@ use crate::slot::{key_slot, Slot};
 use crate::store::Store;
 use crate::{Error, Result};
 
+pub use monitor::Monitor;
 pub use subscriber::{Subscriber, Subscription};
 
 /// Which node a session or subscriber connects to.

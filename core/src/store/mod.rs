@@ -515,6 +515,25 @@ impl Store {
         }
     }
 
+    /// Closes this store's open connections politely: `QUIT` on each, then dropped (the
+    /// servers see a clean close, not a reset). The store stays usable: the next command opens
+    /// new connections. For a store that one client owns (redis-rb's `quit`); a store shared
+    /// by other callers may lose their requests in flight. Connections of sessions,
+    /// subscribers and blocking commands are their own and not touched.
+    pub fn quit(&self) -> Result<()> {
+        runtime::block_on(self.quit_async())?
+    }
+
+    /// [`Store::quit`] for async callers.
+    pub async fn quit_async(&self) -> Result<()> {
+        let nodes = match &*self.backend().await? {
+            Backend::Single(single) => vec![single.node()],
+            Backend::Cluster(router) => router.known_nodes(),
+        };
+        futures_util::future::join_all(nodes.iter().map(|node| node.quit())).await;
+        Ok(())
+    }
+
     /// Sends one command to one node (by address), e.g. to a master from [`Store::masters`].
     pub fn call_on(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
         runtime::block_on(self.call_on_async(node, cmd))?
