@@ -148,10 +148,27 @@ class TestDropIn < Minitest::Test
     assert_raises(Redis::TimeoutError) { listener.ssubscribe_with_timeout(0.05, channels[0]) { |_on| nil } }
   end
 
-  def test_monitor_and_hello_raise_a_command_error_naming_them
+  def test_monitor_runs_on_a_monitor_of_its_own
     r = standalone_client(0)
-    e = assert_raises(Redis::CommandError) { r.monitor { |_| nil } }
-    assert_match(/MONITOR needs a connection of its own/, e.message)
+    lines = []
+    started = Queue.new
+    thread = Thread.new do
+      standalone_client(0).monitor do |line|
+        started << true if line == "OK"
+        lines << line
+        break if line.include?('"drop-in:monitored"')
+      end
+    end
+    started.pop
+    r.set("drop-in:monitored", "1")
+    thread.join(5) or flunk("MONITOR never showed the SET")
+    assert_equal "OK", lines.first
+    assert_match(/"set" "drop-in:monitored" "1"/i, lines.last)
+    assert_equal "PONG", r.ping
+  end
+
+  def test_hello_and_state_in_pipelines_raise_a_command_error_naming_them
+    r = standalone_client(0)
     e = assert_raises(Redis::CommandError) { r.call(:hello, 3) }
     assert_match(/HELLO/, e.message)
     e = assert_raises(Redis::CommandError) { r.pipelined { |p| p.watch("k") } }

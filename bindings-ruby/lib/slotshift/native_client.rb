@@ -23,11 +23,13 @@ module Slotshift
     #   the name, as redis-rb's one connection would carry them;
     # - :select: as :auth, with the database;
     # - :quit: closes this client's connections;
-    # - :refused (MONITOR, HELLO, RESET, READONLY, READWRITE): raise, naming the command.
+    # - :monitor: on a monitor of its own (Slotshift::Native::Monitor), in #call_loop;
+    # - :refused (HELLO, RESET, READONLY, READWRITE): raise, naming the command.
     KINDS = {
       transaction: %i[watch multi exec discard unwatch],
       subscription: %i[subscribe psubscribe ssubscribe unsubscribe punsubscribe sunsubscribe],
-      refused: %i[monitor hello reset readonly readwrite],
+      monitor: %i[monitor],
+      refused: %i[hello reset readonly readwrite],
       auth: %i[auth], select: %i[select], quit: %i[quit], client: %i[client],
     }.freeze
     # CLIENT subcommands that change the connection they run on and are refused (SETNAME is
@@ -276,13 +278,14 @@ module Slotshift
     # longest wait for a message, 0 for none) run on a subscriber of this client's own, each
     # confirmation and message yielded as RESP2 shapes it (`["message", channel, data]` …),
     # until the block breaks (redis-rb's SubscribedClient does when the last subscription
-    # ends); the subscriber is closed when the loop ends, however it ends. Any other command
-    # runs once and its reply is yielded (an error reply raises). MONITOR raises: the core has
-    # no stream of a server's command log yet.
+    # ends); the subscriber is closed when the loop ends, however it ends. MONITOR runs on a
+    # monitor of its own: "OK", then each line of the server's command log. Any other command
+    # runs once and its reply is yielded (an error reply raises).
     def call_loop(command, timeout = 0, &block)
       command = map_command(command)
       case NativeClient.special(command.first)
       when :subscription then subscription_loop(command, timeout, &block)
+      when :monitor then monitor_loop(timeout, &block)
       when :refused then raise refused_error(command)
       else yield call(command)
       end
@@ -430,16 +433,17 @@ module Slotshift
         log([command]) { yield }
       when :subscription
         raise ::Redis::CommandError, "#{command.first.to_s.upcase} outside a subscription loop: use redis-rb's subscribe"
-      when :refused then raise refused_error(command)
+      when :monitor, :refused then raise refused_error(command)
       else log([command]) { @session ? session_call(command) : yield }
       end
     end
 
-    # QUIT closes the connection it runs on: these are this client's own (shared only by the
-    # threads that share this client, as redis-rb's one connection is).
+    # QUIT closes the connections it runs on: this client's own (shared only by the threads
+    # that share this client, as redis-rb's one connection is). Each open one gets QUIT, then
+    # the client lets go of them.
     def quit(command)
       begin
-        log([command]) { native.call(command) }
+        log([command]) { @native&.quit }
       rescue Slotshift::Error, ::Redis::BaseConnectionError
         nil
       end
@@ -613,6 +617,24 @@ module Slotshift
       end
     end
 
+    # The MONITOR loop of #call_loop: "OK" (MONITOR's reply, as redis-rb yields it), then every
+    # line until the block breaks; `timeout` seconds (0: none) the longest wait for a line.
+    def monitor_loop(timeout)
+      monitor = Native::Monitor.open(native)
+      begin
+        yield "OK"
+        wait = timeout.to_f.positive? ? timeout.to_f : nil
+        loop do
+          line = monitor.next_line(wait)
+          raise Slotshift::TimeoutError, "no MONITOR line within #{wait} s" if line.nil?
+
+          yield line
+        end
+      ensure
+        monitor.close
+      end
+    end
+
     # A command sent while a subscription loop runs: a subscription change goes to the
     # subscriber; anything else is refused with the server's own words for it.
     def subscription_change(command)
@@ -637,7 +659,7 @@ module Slotshift
     def check_shared!(command)
       special = NativeClient.special(command.first)
       return if special.nil? || special == :select
-      return unless %i[transaction subscription refused auth].include?(special) ||
+      return unless %i[transaction subscription monitor refused auth].include?(special) ||
                     (special == :client && (REFUSED_CLIENT_SUBCOMMANDS + ["setname"]).include?(command[1].to_s.downcase))
 
       raise refused_error(command)

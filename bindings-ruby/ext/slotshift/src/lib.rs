@@ -287,6 +287,11 @@ impl NStore {
         })
     }
 
+    /// QUIT on the store's open connections, then dropped (the next command reconnects).
+    fn quit(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        gvl::cancellable(ruby, rb_self.store.quit_async())
+    }
+
     fn kind(&self) -> &'static str {
         match self.store.kind() {
             StoreKind::Standalone => "standalone",
@@ -725,6 +730,7 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     store.define_method("pipeline", method!(NStore::pipeline, 1))?;
     store.define_method("transaction", method!(NStore::transaction, 1))?;
     store.define_method("kind", method!(NStore::kind, 0))?;
+    store.define_method("quit", method!(NStore::quit, 0))?;
     store.define_method("name", method!(NStore::name, 0))?;
     store.define_method("masters", method!(NStore::masters, 0))?;
     store.define_method("call_on", method!(NStore::call_on, 2))?;

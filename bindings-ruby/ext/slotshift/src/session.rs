@@ -1,6 +1,6 @@
-//! `Slotshift::Native::Session` and `Slotshift::Native::Subscriber`: connections of the
-//! caller's own (the core's `slotshift::session`), for what a store's shared connections
-//! cannot carry — `WATCH` … `MULTI`/`EXEC`, pub/sub. `lib/slotshift/native_client.rb` opens
+//! `Slotshift::Native::Session`, `Subscriber` and `Monitor`: connections of the caller's own
+//! (the core's `slotshift::session`), for what a store's shared connections cannot carry —
+//! `WATCH` … `MULTI`/`EXEC`, pub/sub, `MONITOR`. `lib/slotshift/native_client.rb` opens
 //! them when redis-rb's methods ask for connection state, and closes them when that state ends.
 //!
 //! Every network wait releases the GVL and can be interrupted (`Thread#raise`, Ctrl-C); an
@@ -125,16 +125,7 @@ impl NSubscriber {
     /// The next message or confirmation, waiting at most `timeout` seconds (`nil`: until one
     /// comes); `nil` when none came in time.
     fn next_message(ruby: &Ruby, rb_self: &Self, timeout: Option<f64>) -> Result<Value, Error> {
-        let timeout = match timeout {
-            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
-            Some(t) => {
-                return Err(errors::arg_error(
-                    ruby,
-                    format!("timeout: expected seconds >= 0, got {t}"),
-                ))
-            }
-            None => None,
-        };
+        let timeout = seconds(ruby, timeout)?;
         let message = gvl::cancellable(ruby, rb_self.inner.next_message_async(timeout))?;
         Ok(match message {
             Some(reply) => reply_to(ruby, reply),
@@ -153,6 +144,56 @@ impl NSubscriber {
     /// Whether the connection is still open.
     fn is_open(&self) -> bool {
         self.inner.is_open()
+    }
+}
+
+/// `Slotshift::Native::Monitor`: a connection that runs `MONITOR` (the server's command log,
+/// one line at a time).
+#[magnus::wrap(class = "Slotshift::Native::Monitor", free_immediately, size)]
+pub(crate) struct NMonitor {
+    inner: slotshift::session::Monitor,
+}
+
+impl NMonitor {
+    /// Opens a monitor on `store`'s deployment (the default node).
+    fn open(ruby: &Ruby, store: &NStore) -> Result<NMonitor, Error> {
+        let inner = gvl::cancellable(
+            ruby,
+            slotshift::session::Monitor::open_async(&store.store, &Target::Default),
+        )?;
+        Ok(NMonitor { inner })
+    }
+
+    /// The next line, waiting at most `timeout` seconds (`nil`: until one comes); `nil` when
+    /// none came in time.
+    fn next_line(
+        ruby: &Ruby,
+        rb_self: &Self,
+        timeout: Option<f64>,
+    ) -> Result<Option<RString>, Error> {
+        let timeout = seconds(ruby, timeout)?;
+        let line = gvl::cancellable(ruby, rb_self.inner.next_line_async(timeout))?;
+        Ok(line.map(|l| ruby.enc_str_new(l, ruby.enc_default_external())))
+    }
+
+    /// Closes the connection.
+    fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        gvl::cancellable(ruby, async {
+            rb_self.inner.close_async().await;
+            Ok(())
+        })
+    }
+}
+
+/// A wait in seconds from Ruby (`nil`: no limit); negative or not finite is an ArgumentError.
+fn seconds(ruby: &Ruby, timeout: Option<f64>) -> Result<Option<Duration>, Error> {
+    match timeout {
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(errors::arg_error(
+            ruby,
+            format!("timeout: expected seconds >= 0, got {t}"),
+        )),
+        None => Ok(None),
     }
 }
 
@@ -182,5 +223,10 @@ pub(crate) fn define(ruby: &Ruby, native: magnus::RModule) -> Result<(), Error> 
     subscriber.define_method("next_message", method!(NSubscriber::next_message, 1))?;
     subscriber.define_method("close", method!(NSubscriber::close, 0))?;
     subscriber.define_method("open?", method!(NSubscriber::is_open, 0))?;
+
+    let monitor = native.define_class("Monitor", ruby.class_object())?;
+    monitor.define_singleton_method("open", function!(NMonitor::open, 1))?;
+    monitor.define_method("next_line", method!(NMonitor::next_line, 1))?;
+    monitor.define_method("close", method!(NMonitor::close, 0))?;
     Ok(())
 }
