@@ -190,6 +190,18 @@ impl RequestScope {
     }
 }
 
+/// The log fields of the innermost scope open on this thread so far, or `None` when no scope
+/// is open: for code that reads them from inside a request without holding its scope (a log
+/// formatter, Lograge's payload, a binding's block form).
+pub fn current_log_fields() -> Option<Map<String, Value>> {
+    SCOPES.with(|scopes| {
+        scopes
+            .borrow()
+            .last()
+            .map(|scope| log_fields(scope.iter().map(|(k, v)| (k.as_str(), *v))))
+    })
+}
+
 impl Drop for RequestScope {
     fn drop(&mut self) {
         SCOPES.with(|scopes| {
@@ -204,6 +216,22 @@ impl Drop for RequestScope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn current_fields_are_the_innermost_scopes() {
+        assert_eq!(current_log_fields(), None);
+        let outer = RequestScope::begin();
+        add_calls("cache", 2, 10, 4, 0.5);
+        {
+            let _inner = RequestScope::begin();
+            assert_eq!(current_log_fields(), Some(Map::new()));
+            add_calls("cache", 1, 1, 1, 0.25);
+            assert_eq!(current_log_fields().unwrap()["redis_calls"], 1);
+        }
+        assert_eq!(current_log_fields().unwrap()["redis_calls"], 3);
+        drop(outer);
+        assert_eq!(current_log_fields(), None);
+    }
 
     #[test]
     fn scopes_nest_and_count_only_their_thread() {
