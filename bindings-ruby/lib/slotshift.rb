@@ -35,6 +35,29 @@ module Slotshift
     Native.key_slots(keys.to_ary)
   end
 
+  # Counts what this thread's commands cost while the block runs (one web request, one job),
+  # as GitLab's per-request Redis instrumentation does for Lograge and Sidekiq's job logs.
+  # Returns the block's value; inside, #request_log_fields gives the figures so far. Nests (an
+  # outer scope counts what inner ones count).
+  #
+  #   # a Rack middleware
+  #   def call(env) = Slotshift.request_scope { @app.call(env) }
+  #   # Lograge
+  #   config.lograge.custom_payload { |_controller| Slotshift.request_log_fields }
+  def request_scope(&block)
+    raise ArgumentError, "request_scope needs a block" unless block
+
+    Native.request_scope(&block)
+  end
+
+  # The innermost open #request_scope's figures so far, as structured log fields:
+  # "redis_calls", "redis_duration_s", "redis_read_bytes", "redis_write_bytes",
+  # "redis_cross_slot_calls", "redis_allowed_cross_slot_calls", and the same per store as
+  # "redis_<name>_…" (zero fields left out); {} outside any scope.
+  def request_log_fields
+    Native.request_log_fields || {}
+  end
+
   # Runs the block with cross-slot commands allowed on this thread (counted as allowed, not
   # refused, by the validator), as GitLab's `Gitlab::Instrumentation::RedisClusterValidator
   # .allow_cross_slot_commands`. Nests; returns the block's value.

@@ -583,6 +583,30 @@ fn metrics_text() -> String {
     slotshift::instrument::metrics_text()
 }
 
+/// Runs the block in a request scope (`slotshift::request`): what this thread's commands
+/// cost meanwhile is counted; the scope ends with the block, however it ends.
+fn request_scope(ruby: &Ruby) -> Result<Value, Error> {
+    let _scope = slotshift::request::RequestScope::begin();
+    ruby.yield_value(())
+}
+
+/// The innermost open request scope's log fields (a Hash: String keys, Integer or Float
+/// values), or nil outside any scope.
+fn request_log_fields(ruby: &Ruby) -> Result<Option<RHash>, Error> {
+    let Some(fields) = slotshift::request::current_log_fields() else {
+        return Ok(None);
+    };
+    let hash = ruby.hash_new();
+    for (name, value) in fields {
+        if let Some(n) = value.as_u64() {
+            hash.aset(name, n)?;
+        } else if let Some(x) = value.as_f64() {
+            hash.aset(name, x)?;
+        }
+    }
+    Ok(Some(hash))
+}
+
 fn allow_enter() {
     slotshift::validator::enter_allow();
 }
@@ -712,6 +736,8 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("key_slot", function!(key_slot, 1))?;
     native.define_singleton_method("key_slots", function!(key_slots, 1))?;
     native.define_singleton_method("metrics_text", function!(metrics_text, 0))?;
+    native.define_singleton_method("request_scope", function!(request_scope, 0))?;
+    native.define_singleton_method("request_log_fields", function!(request_log_fields, 0))?;
     native.define_singleton_method("allow_enter", function!(allow_enter, 0))?;
     native.define_singleton_method("allow_exit", function!(allow_exit, 0))?;
     native.define_singleton_method("validation_mode=", function!(set_validation_mode, 1))?;
