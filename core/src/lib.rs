@@ -39,6 +39,7 @@ pub mod glob;
 pub mod instrument;
 pub mod keyspace;
 mod lockfree;
+pub mod log_queue;
 pub mod migrate;
 pub mod multistore;
 pub mod net;
