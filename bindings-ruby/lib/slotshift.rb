@@ -35,6 +35,35 @@ module Slotshift
     Native.key_slots(keys.to_ary)
   end
 
+  # The Logger (or anything with `add(severity, message, progname)` and `level`) the core's log
+  # records go to: a MultiStore's failed non-default writes and same-server guard, the
+  # validator's count mode, migrate's skipped keys … (nil: none, the default). Records at the
+  # logger's level and above are passed, as of this assignment; a thread of the gem
+  # ("slotshift-log") hands them over, so a command never waits for the logger. At most
+  # 1,024 records wait; more are dropped and counted (`dropped_log_records`).
+  #
+  #   Slotshift.logger = Rails.logger
+  def logger=(logger)
+    @logger = logger
+    if logger.nil?
+      Native.log_level = nil
+      return
+    end
+
+    Native.log_level = LOG_LEVELS.fetch(logger.level.to_i.clamp(0, 4))
+    start_log_thread
+  end
+
+  # The Logger set with #logger=, or nil.
+  def logger
+    @logger
+  end
+
+  # How many core log records were dropped because the logger's thread did not keep up.
+  def dropped_log_records
+    Native.dropped_log_records
+  end
+
   # Counts what this thread's commands cost while the block runs (one web request, one job),
   # as GitLab's per-request Redis instrumentation does for Lograge and Sidekiq's job logs.
   # Returns the block's value; inside, #request_log_fields gives the figures so far. Nests (an
@@ -124,8 +153,33 @@ module Slotshift
     MigrateReport.new(*Native.migrate(source.native, destination.native, migrate_options(options)))
   end
 
+  # Logger's numeric levels (DEBUG … FATAL) => the core's level names.
+  LOG_LEVELS = %w[debug info warn error error].freeze
+  # The core's level names => Logger's severities.
+  LOG_SEVERITIES = { "trace" => 0, "debug" => 0, "info" => 1, "warn" => 2, "error" => 3 }.freeze
+
   class << self
     private
+
+    # The thread that hands the core's log records to #logger (started once per process;
+    # again in a forked child, whose copy of it does not run).
+    def start_log_thread
+      return if @log_thread&.alive? && @log_pid == Process.pid
+
+      @log_pid = Process.pid
+      @log_thread = Thread.new do
+        Thread.current.name = "slotshift-log"
+        Thread.current.report_on_exception = false
+        loop do
+          level, target, message = Native.next_log_record(nil)
+          begin
+            @logger&.add(LOG_SEVERITIES.fetch(level, 2), message, target)
+          rescue StandardError
+            nil # a failing logger must not end the thread
+          end
+        end
+      end
+    end
 
     def check_migrate_args(name, source, destination, options, allowed)
       unknown = options.keys - allowed

@@ -607,6 +607,38 @@ fn request_log_fields(ruby: &Ruby) -> Result<Option<RHash>, Error> {
     Ok(Some(hash))
 }
 
+/// Passes the core's log records of `level` ("error" … "trace") and more severe to the queue
+/// `next_log_record` reads (installed on first use); `nil` stops passing them.
+fn set_log_level(ruby: &Ruby, level: Option<String>) -> Result<(), Error> {
+    use slotshift::log_queue;
+    let Some(level) = level else {
+        log_queue::silence();
+        return Ok(());
+    };
+    let level: log_queue::Level = level
+        .parse()
+        .map_err(|e: String| errors::arg_error(ruby, e))?;
+    log_queue::install(level).map_err(|e| errors::by_family(ruby, "config", e))
+}
+
+/// The next core log record as `[level, target, message]`, waiting at most `timeout`
+/// seconds (`nil`: until one comes; the GVL released, interruptible); nil when none came.
+fn next_log_record(
+    ruby: &Ruby,
+    timeout: Option<f64>,
+) -> Result<Option<(&'static str, String, String)>, Error> {
+    let timeout = session::seconds(ruby, timeout)?;
+    let record = gvl::cancellable(ruby, async {
+        Ok(slotshift::log_queue::next_record_async(timeout).await)
+    })?;
+    Ok(record.map(|r| (r.level.as_str(), r.target, r.message)))
+}
+
+/// How many core log records were dropped because nobody read them in time.
+fn dropped_log_records() -> u64 {
+    slotshift::log_queue::dropped()
+}
+
 fn allow_enter() {
     slotshift::validator::enter_allow();
 }
@@ -736,6 +768,9 @@ fn define(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("key_slot", function!(key_slot, 1))?;
     native.define_singleton_method("key_slots", function!(key_slots, 1))?;
     native.define_singleton_method("metrics_text", function!(metrics_text, 0))?;
+    native.define_singleton_method("log_level=", function!(set_log_level, 1))?;
+    native.define_singleton_method("next_log_record", function!(next_log_record, 1))?;
+    native.define_singleton_method("dropped_log_records", function!(dropped_log_records, 0))?;
     native.define_singleton_method("request_scope", function!(request_scope, 0))?;
     native.define_singleton_method("request_log_fields", function!(request_log_fields, 0))?;
     native.define_singleton_method("allow_enter", function!(allow_enter, 0))?;

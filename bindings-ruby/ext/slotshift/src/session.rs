@@ -186,7 +186,7 @@ impl NMonitor {
 }
 
 /// A wait in seconds from Ruby (`nil`: no limit); negative or not finite is an ArgumentError.
-fn seconds(ruby: &Ruby, timeout: Option<f64>) -> Result<Option<Duration>, Error> {
+pub(crate) fn seconds(ruby: &Ruby, timeout: Option<f64>) -> Result<Option<Duration>, Error> {
     match timeout {
         Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
         Some(t) => Err(errors::arg_error(
