@@ -50,6 +50,14 @@ pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     Ok(runtime::block_on(future)?)
 }
 
+/// A handle to the runtime the blocking API runs on (this process's own: after `fork()` the
+/// child gets a new one), for bindings that await the core's `*_async` futures from another
+/// event loop (Python's asyncio) instead of blocking a thread: tasks spawned on it run beside
+/// the store's connections.
+pub fn runtime_handle() -> Result<tokio::runtime::Handle> {
+    Ok(runtime::runtime()?.handle().clone())
+}
+
 use single::{SentinelSource, Single};
 
 /// The user guide, `docs/stores.md`: its examples run as doctests against real servers.
