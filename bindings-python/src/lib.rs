@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyList;
 
+mod aio;
 mod analyze;
 mod convert;
 mod errors;
@@ -107,5 +108,6 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<migrate::DiffReport>()?;
     m.add_class::<migrate::MigrateReport>()?;
     errors::register(m)?;
+    aio::register(m)?;
     Ok(())
 }

@@ -7,17 +7,18 @@
 //! process that opened it: after `os.fork()` the child's copy refuses every request (its
 //! connection is the parent's), and the child opens its own.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use slotshift::net::NodeAddr;
-use slotshift::session::Target;
+use slotshift::session::{Subscription, Target};
 use slotshift::slot::Slot;
 
-use crate::convert;
 use crate::errors::{new_err, to_py};
 use crate::store::{seconds, Store};
+use crate::{aio, convert};
 
 /// The longest a wait goes without checking for signals.
 const SLICE: Duration = Duration::from_millis(100);
@@ -90,7 +91,7 @@ fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
 /// timeout or `close()` every request raises `ConnectionError`; open a new one.
 #[pyclass(module = "slotshift._slotshift", frozen)]
 pub struct Session {
-    inner: slotshift::session::Session,
+    inner: Arc<slotshift::session::Session>,
     decode: bool,
     pid: u32,
 }
@@ -116,7 +117,7 @@ impl Session {
             slotshift::session::Session::open,
         )?;
         Ok(Session {
-            inner,
+            inner: Arc::new(inner),
             decode,
             pid: std::process::id(),
         })
@@ -172,6 +173,28 @@ impl Session {
         }
     }
 
+    /// `call` for asyncio: an awaitable of the reply (cancelling it abandons the request,
+    /// which closes the session: its next reply could not be told apart).
+    #[pyo3(signature = (*args))]
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "session")?;
+        aio::call(py, self.inner.clone(), args, self.decode)
+    }
+
+    /// `pipeline` for asyncio (an awaitable of the list of results).
+    fn pipeline_async<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "session")?;
+        aio::pipeline(py, self.inner.clone(), commands, self.decode)
+    }
+
     /// Closes the connection (the server drops what it held: a `WATCH`, the selected
     /// database); later requests raise `ConnectionError`.
     fn close(&self) {
@@ -193,7 +216,7 @@ impl Session {
 /// `["subscribe", channel, count]` …
 #[pyclass(module = "slotshift._slotshift", frozen)]
 pub struct Subscriber {
-    inner: slotshift::session::Subscriber,
+    inner: Arc<slotshift::session::Subscriber>,
     decode: bool,
     pid: u32,
 }
@@ -241,7 +264,7 @@ impl Subscriber {
             slotshift::session::Subscriber::open,
         )?;
         Ok(Subscriber {
-            inner,
+            inner: Arc::new(inner),
             decode,
             pid: std::process::id(),
         })
@@ -347,6 +370,88 @@ impl Subscriber {
             }
             py.check_signals()?;
         }
+    }
+
+    /// A subscription change for asyncio: `command` is `"subscribe"`, `"psubscribe"`,
+    /// `"ssubscribe"`, `"unsubscribe"`, `"punsubscribe"` or `"sunsubscribe"` (any case), the
+    /// names as for those methods; an awaitable that resolves (to `None`) once the server
+    /// confirmed.
+    #[pyo3(signature = (command, *names))]
+    fn change_async<'py>(
+        &self,
+        py: Python<'py>,
+        command: &str,
+        names: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use pyo3::exceptions::PyValueError;
+        check_pid(py, self.pid, "subscriber")?;
+        let lower = command.to_ascii_lowercase();
+        let (subscribe, kind) = match lower.as_str() {
+            "subscribe" => (true, Subscription::Channel),
+            "psubscribe" => (true, Subscription::Pattern),
+            "ssubscribe" => (true, Subscription::Shard),
+            "unsubscribe" => (false, Subscription::Channel),
+            "punsubscribe" => (false, Subscription::Pattern),
+            "sunsubscribe" => (false, Subscription::Shard),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "command must be one of subscribe, psubscribe, ssubscribe, unsubscribe, \
+                     punsubscribe, sunsubscribe; got {command:?}"
+                )))
+            }
+        };
+        let n = self::names(names)?;
+        let inner = self.inner.clone();
+        aio::done(py, async move {
+            if subscribe {
+                inner.subscribe_async(kind, n).await
+            } else {
+                inner.unsubscribe_async(kind, n).await
+            }
+        })
+    }
+
+    /// `call` for asyncio (an awaitable of the reply, RESP3-typed).
+    #[pyo3(signature = (*args))]
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "subscriber")?;
+        aio::call(py, self.inner.clone(), args, self.decode)
+    }
+
+    /// `next_message` for asyncio: an awaitable of the next message or confirmation, `None`
+    /// when none came within `timeout` seconds (`None`: waits until one comes). Cancel-safe:
+    /// cancelling the wait loses no message.
+    #[pyo3(signature = (timeout=None))]
+    fn next_message_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "subscriber")?;
+        let limit = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+        let (inner, decode) = (self.inner.clone(), self.decode);
+        aio::awaitable(
+            py,
+            async move { inner.next_message_async(limit).await },
+            move |py, message| match message {
+                Some(reply) => convert::reply_to_py(py, reply, decode),
+                None => Ok(py.None().into_bound(py)),
+            },
+        )
+    }
+
+    /// Closes the connection for asyncio: ends every subscription (waiting for the server's
+    /// confirmations), then closes; an awaitable of `None`.
+    fn close_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        aio::done(py, async move {
+            inner.close_async().await;
+            Ok(())
+        })
     }
 
     /// Closes the connection (every subscription ends); messages already received can still

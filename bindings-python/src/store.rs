@@ -10,8 +10,9 @@ use slotshift::config::Deployment;
 use slotshift::keyspace::ScanOptions;
 use slotshift::store::{StoreKind, StoreOptions};
 
-use crate::convert;
 use crate::errors::{new_err, to_py};
+use crate::{aio, convert};
+use slotshift::reply::Reply;
 
 /// Seconds (a Python number) as a `Duration`; `ValueError` naming `what` if negative or not finite.
 pub fn seconds(value: f64, what: &str) -> PyResult<Duration> {
@@ -236,20 +237,49 @@ impl Store {
         &self,
         py: Python<'py>,
         commands: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cmds = convert::cmds_from_py(commands)?;
         let store = self.core()?;
         match py.detach(|| store.transaction(&cmds)) {
-            Ok(Some(replies)) => {
-                let list = PyList::empty(py);
-                for r in replies {
-                    list.append(convert::reply_to_py(py, r, self.decode)?)?;
-                }
-                Ok(Some(list))
-            }
-            Ok(None) => Ok(None),
+            Ok(replies) => exec_to_py(py, replies, self.decode),
             Err(e) => Err(to_py(py, e)),
         }
+    }
+
+    /// `call` for asyncio: an awaitable of the running loop, resolved from the core's runtime
+    /// (no thread waits for it); cancelling it drops the core's future.
+    #[pyo3(signature = (*args))]
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aio::call(py, self.core()?, args, self.decode)
+    }
+
+    /// `pipeline` for asyncio (an awaitable of the list of results).
+    fn pipeline_async<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aio::pipeline(py, self.core()?, commands, self.decode)
+    }
+
+    /// `transaction` for asyncio (an awaitable of EXEC's list, or `None` when aborted).
+    fn transaction_async<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cmds = convert::cmds_from_py(commands)?;
+        let store = self.core()?;
+        let decode = self.decode;
+        aio::awaitable(
+            py,
+            async move { store.transaction_async(&cmds).await },
+            move |py, replies| exec_to_py(py, replies, decode),
+        )
     }
 
     /// The masters (`host:port`): every slot-serving master of a cluster, the server otherwise.
@@ -320,6 +350,22 @@ impl Store {
             Err(_) => "<slotshift Store (closed)>".to_owned(),
         }
     }
+}
+
+/// EXEC's replies as a list, `None` when the transaction was aborted.
+fn exec_to_py(
+    py: Python<'_>,
+    replies: Option<Vec<Reply>>,
+    decode: bool,
+) -> PyResult<Bound<'_, PyAny>> {
+    let Some(replies) = replies else {
+        return Ok(py.None().into_bound(py));
+    };
+    let list = PyList::empty(py);
+    for r in replies {
+        list.append(convert::reply_to_py(py, r, decode)?)?;
+    }
+    Ok(list.into_any())
 }
 
 /// Batches of keys from `Store.scan`, master after master.
