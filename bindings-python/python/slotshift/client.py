@@ -276,6 +276,18 @@ def _name_info(args: tuple[Any, ...]) -> tuple[Optional[str], Optional[tuple[str
     return info
 
 
+def _lookup(args: tuple[Any, ...]) -> tuple[Optional[str], Optional[tuple[str, ...]]]:
+    """The name of ``args`` upper-cased for its callback and its words (see ``_NAMES``);
+    refuses a command that needs a dedicated connection."""
+    try:
+        upper, words, check = _NAMES[args[0]]
+    except (KeyError, IndexError, TypeError):
+        upper, words, check = _name_info(args)
+    if check:
+        _check_session(args)
+    return upper, words
+
+
 class _ScriptForPipelines(Script):
     """redis-py's ``Script``, which also knows slotshift's pipelines (so a script called
     on one is loaded before the pipeline runs, as redis-py does for its own)."""
@@ -290,6 +302,9 @@ class _Base:
     """What the clients and pipelines share: the store, the encoder, the callbacks."""
 
     _is_async_client: Literal[False] = False
+    #: The ``Script`` class of ``register_script`` (the asyncio clients: redis-py's
+    #: ``AsyncScript``'s).
+    _script_class: Callable[..., Any] = _ScriptForPipelines
     #: redis-py's command protocol declares it; no slotshift command method uses it.
     _event_dispatcher: Any = None
     _store: _slotshift.Store
@@ -392,59 +407,50 @@ class _Base:
             return callback(reply, **options)
         return reply
 
-    def register_script(self, script: Any) -> Script:
-        """A callable ``Script`` for the Lua ``script`` (redis-py's, aware of slotshift's
-        pipelines)."""
-        return _ScriptForPipelines(self, script)  # type: ignore[arg-type]
+    def register_script(self, script: Any) -> Any:
+        """A callable script object for the Lua ``script`` (redis-py's ``Script``, or
+        ``AsyncScript`` on the asyncio clients, aware of slotshift's pipelines)."""
+        return self._script_class(self, script)
 
-
-class _ClientBase(_Base):
-    """Sends each command at once through the core."""
-
-    _pipeline_class: type["_PipelineBase"]
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        """Sends one command (``args``: its name and arguments) and returns its reply
-        converted by redis-py's response callback. ``options`` are redis-py's
-        (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
-        try:
-            upper, words, check = _NAMES[args[0]]
-        except (KeyError, IndexError, TypeError):
-            upper, words, check = _name_info(args)
-        if check:
-            _check_session(args)
-        options.pop("keys", None)
-        if options and (NEVER_DECODE in options or EMPTY_RESPONSE in options):
-            return self._execute_slow(upper, args, options)
-        if self._encode_args or self._py_decode:
-            return self._execute_slow(upper, args, options)
-        try:
-            reply = self._store.call(*(args if words is None else (*words, *args[1:])))
-        except redis.exceptions.ConnectionError:
-            if not self._reopen():
-                raise
-            return self.execute_command(*args, **options)
+    def _callback(self, upper: Optional[str], reply: Any, options: dict[str, Any]) -> Any:
+        """``reply`` through the response callback of the command named ``upper`` (``None``:
+        a bytes name, no callback, as in redis-py)."""
         callback = None if upper is None else dict.get(self.response_callbacks, upper)
         return reply if callback is None else callback(reply, **options)
 
-    def _execute_slow(self, upper: Optional[str], args: tuple[Any, ...],
-                      options: dict[str, Any]) -> Any:
-        """``execute_command`` with redis-py's reply options or Python-side encoding."""
-        never_decode = NEVER_DECODE in options
-        store = self._raw() if (never_decode or self._py_decode) else self._store
-        try:
-            reply = store.call(*self._wire(args))
-        except _RESPONSE_ERROR:
-            if EMPTY_RESPONSE in options:
-                return options[EMPTY_RESPONSE]
-            raise
-        except redis.exceptions.ConnectionError:
-            if not self._reopen():
-                raise
-            return self._execute_slow(upper, args, options)
-        if self._py_decode and not never_decode:
+    def _is_slow(self, options: dict[str, Any]) -> bool:
+        """Whether a command needs ``_slow_store``/``_slow_reply`` rather than the direct call:
+        redis-py's reply options, or encoding and decoding done here rather than by the core."""
+        return bool(self._encode_args or self._py_decode or (options and (
+            NEVER_DECODE in options or EMPTY_RESPONSE in options)))
+
+    def _slow_store(self, options: dict[str, Any]) -> _slotshift.Store:
+        """The store a slow command goes through (undecoded when decoding happens here)."""
+        return self._raw() if (NEVER_DECODE in options or self._py_decode) else self._store
+
+    def _slow_failed(self, e: redis.exceptions.RedisError, options: dict[str, Any]) -> bool:
+        """After a slow command failed with ``e``: True to send it again (a connection error
+        of a closed client, now opened again), False to return redis-py's ``EMPTY_RESPONSE``
+        value (an error reply when one was given); otherwise ``e`` is raised."""
+        if isinstance(e, _RESPONSE_ERROR) and EMPTY_RESPONSE in options:
+            return False
+        if isinstance(e, redis.exceptions.ConnectionError) and self._reopen():
+            return True
+        raise e
+
+    def _slow_reply(self, args: tuple[Any, ...], reply: Any, options: dict[str, Any]) -> Any:
+        """A slow command's reply decoded here when asked, then converted."""
+        if self._py_decode and NEVER_DECODE not in options:
             reply = self._decode(reply)
         return self._convert(args[0], reply, options)
+
+
+class _ClientCore(_Base):
+    """What the blocking and the asyncio clients share beside the commands."""
+
+    _pipeline_class: type["_PipelineCore"]
+    #: The ``Lock`` class of ``lock()``.
+    _lock_class: Callable[..., Any] = Lock
 
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         """A pipeline: commands are queued and sent together by ``execute()``; with
@@ -452,53 +458,6 @@ class _ClientBase(_Base):
         if shard_hint is not None:
             _check_unsupported(type(self).__name__, "shard_hint", shard_hint)
         return self._pipeline_class(self, transaction)
-
-    def transaction(self, func: Callable[[Any], Any], *watches: Any, **kwargs: Any) -> Any:
-        """Runs ``func(pipe)`` then the pipeline as one transaction (redis-py's
-        ``transaction``): with ``watches``, WATCHed first on a connection of the pipeline's own,
-        and run again from the start when one of them changed before EXEC."""
-        kwargs.pop("shard_hint", None)
-        value_from_callable = kwargs.pop("value_from_callable", False)
-        watch_delay = kwargs.pop("watch_delay", None)
-        if kwargs:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
-        with self.pipeline(True) as pipe:
-            while True:
-                try:
-                    if watches:
-                        pipe.watch(*watches)
-                    func_value = func(pipe)
-                    exec_value = pipe.execute()
-                    return func_value if value_from_callable else exec_value
-                except WatchError:
-                    if watch_delay is not None and watch_delay > 0:
-                        time.sleep(watch_delay)
-                    continue
-
-    def lock(self, name: Any, timeout: Optional[float] = None, sleep: float = 0.1,
-             blocking: bool = True, blocking_timeout: Optional[float] = None,
-             lock_class: Any = None, thread_local: bool = True,
-             raise_on_release_error: bool = True) -> Any:
-        """redis-py's ``Lock`` (a Lua-script lock) over this client."""
-        cls = Lock if lock_class is None else lock_class
-        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
-                   blocking_timeout=blocking_timeout, thread_local=thread_local,
-                   raise_on_release_error=raise_on_release_error)
-
-    def pubsub(self, ignore_subscribe_messages: bool = False,
-               push_handler_func: Optional[Callable[[Any], None]] = None,
-               **kwargs: Any) -> Any:
-        """redis-py's ``PubSub`` on a pub/sub connection of its own (``slotshift.PubSub``,
-        opened on its first command): ``subscribe``, ``psubscribe``, ``ssubscribe`` …,
-        ``get_message``, ``listen``, ``run_in_thread``, ``ping``, ``close``. It does not
-        reconnect: after a lost connection, call ``pubsub()`` again."""
-        kwargs.pop("shard_hint", None)
-        if kwargs:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
-        from .pubsub import PubSub
-
-        return PubSub(self, ignore_subscribe_messages=ignore_subscribe_messages,
-                      push_handler_func=push_handler_func)
 
     def monitor(self) -> Any:
         """MONITOR needs a dedicated connection: ``DedicatedConnectionError``."""
@@ -513,13 +472,115 @@ class _ClientBase(_Base):
             "client() (a single-connection client) needs a dedicated connection; slotshift "
             "does not build it on the core's sessions yet")
 
+    def lock(self, name: Any, timeout: Optional[float] = None, sleep: float = 0.1,
+             blocking: bool = True, blocking_timeout: Optional[float] = None,
+             lock_class: Any = None, thread_local: bool = True,
+             raise_on_release_error: bool = True) -> Any:
+        """redis-py's ``Lock`` (a Lua-script lock; redis-py's asyncio ``Lock`` on the asyncio
+        clients) over this client."""
+        cls = self._lock_class if lock_class is None else lock_class
+        return cls(self, name, timeout=timeout, sleep=sleep, blocking=blocking,
+                   blocking_timeout=blocking_timeout, thread_local=thread_local,
+                   raise_on_release_error=raise_on_release_error)
+
+    def pubsub(self, ignore_subscribe_messages: bool = False,
+               push_handler_func: Optional[Callable[[Any], None]] = None,
+               **kwargs: Any) -> Any:
+        """redis-py's ``PubSub`` on a pub/sub connection of its own (``slotshift.PubSub``,
+        opened on its first command; ``slotshift.pubsub.AsyncPubSub`` on the asyncio
+        clients): ``subscribe``, ``psubscribe``, ``ssubscribe`` …, ``get_message``,
+        ``listen``, ``run_in_thread``, ``ping``, ``close``. It does not reconnect: after a lost
+        connection, call ``pubsub()`` again."""
+        _no_options(kwargs)
+        return self._pubsub_class()(self, ignore_subscribe_messages=ignore_subscribe_messages,
+                      push_handler_func=push_handler_func)
+
+    def _pubsub_class(self) -> Callable[..., Any]:
+        """The ``PubSub`` class of this client (imported late: it imports this module)."""
+        from .pubsub import PubSub
+
+        return PubSub
+
+    def _close_stores(self) -> None:
+        """Closes this client's stores (other clients on the same store keep theirs)."""
+        if self._raw_store is not None and self._raw_store is not self._store:
+            self._raw_store.close()
+        self._store.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__name__} {self._store!r}>"
+
+
+def _transaction_options(kwargs: dict[str, Any]) -> tuple[bool, Optional[float]]:
+    """``transaction()``'s keywords (``value_from_callable``, ``watch_delay``;
+    ``shard_hint`` ignored); a TypeError naming any other."""
+    kwargs.pop("shard_hint", None)
+    value_from_callable = bool(kwargs.pop("value_from_callable", False))
+    watch_delay = kwargs.pop("watch_delay", None)
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+    return value_from_callable, watch_delay
+
+
+def _no_options(kwargs: dict[str, Any]) -> None:
+    """``pubsub()``'s keywords: ``shard_hint`` ignored, any other a TypeError."""
+    kwargs.pop("shard_hint", None)
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+
+
+class _ClientBase(_ClientCore):
+    """Sends each command at once through the core."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Sends one command (``args``: its name and arguments) and returns its reply
+        converted by redis-py's response callback. ``options`` are redis-py's
+        (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
+        upper, words = _lookup(args)
+        options.pop("keys", None)
+        if self._is_slow(options):
+            return self._execute_slow(args, options)
+        try:
+            reply = self._store.call(*(args if words is None else (*words, *args[1:])))
+        except redis.exceptions.ConnectionError:
+            if not self._reopen():
+                raise
+            return self.execute_command(*args, **options)
+        return self._callback(upper, reply, options)
+
+    def _execute_slow(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """``execute_command`` with redis-py's reply options or Python-side encoding."""
+        try:
+            reply = self._slow_store(options).call(*self._wire(args))
+        except redis.exceptions.RedisError as e:
+            if self._slow_failed(e, options):
+                return self._execute_slow(args, options)
+            return options[EMPTY_RESPONSE]
+        return self._slow_reply(args, reply, options)
+
+    def transaction(self, func: Callable[[Any], Any], *watches: Any, **kwargs: Any) -> Any:
+        """Runs ``func(pipe)`` then the pipeline as one transaction (redis-py's
+        ``transaction``): with ``watches``, WATCHed first on a connection of the pipeline's own,
+        and run again from the start when one of them changed before EXEC."""
+        value_from_callable, watch_delay = _transaction_options(kwargs)
+        with self.pipeline(True) as pipe:
+            while True:
+                try:
+                    if watches:
+                        pipe.watch(*watches)
+                    func_value = func(pipe)
+                    exec_value = pipe.execute()
+                    return func_value if value_from_callable else exec_value
+                except WatchError:
+                    if watch_delay is not None and watch_delay > 0:
+                        time.sleep(watch_delay)
+                    continue
+
     def close(self) -> None:
         """Closes this client's connections (other clients on the same store keep theirs).
         As in redis-py, a client made from a URL or an address connects again on its next
         command."""
-        if self._raw_store is not None and self._raw_store is not self._store:
-            self._raw_store.close()
-        self._store.close()
+        self._close_stores()
 
     def __enter__(self) -> Any:
         return self
@@ -528,14 +589,39 @@ class _ClientBase(_Base):
                  tb: Optional[TracebackType]) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__module__}.{type(self).__name__} {self._store!r}>"
+
+class _Plan:
+    """What ``execute()`` sends: the commands as sent, through which store, whether in
+    MULTI/EXEC, and what the results need afterwards."""
+
+    __slots__ = ("stack", "transaction", "watched", "raw", "store", "skipped", "wire", "never")
+
+    def __init__(self, pipe: "_PipelineCore") -> None:
+        stack = pipe.command_stack
+        self.stack = stack
+        self.watched = pipe._session is not None
+        self.transaction = bool(pipe.transaction or pipe.explicit_transaction or self.watched)
+        self.never = [NEVER_DECODE in opts for _, opts in stack]
+        self.raw = self.watched or pipe._py_decode or (pipe._store.decode and any(self.never))
+        self.store = pipe._raw() if self.raw else pipe._store
+        # As redis-py's _execute_transaction: inside MULTI/EXEC a command with an
+        # EMPTY_RESPONSE value (MGET of no keys …) is not sent; the value takes its place.
+        self.skipped = [i for i, (_, opts) in enumerate(stack)
+                        if self.transaction and EMPTY_RESPONSE in opts]
+        self.wire = [pipe._wire(args) for i, (args, _) in enumerate(stack)
+                     if i not in self.skipped]
+
+    @property
+    def sends(self) -> bool:
+        """Whether anything goes to the server (a watched pipeline always runs its EXEC)."""
+        return bool(self.wire or self.watched)
 
 
-class _PipelineBase(_Base):
-    """Queues commands; ``execute()`` sends them together."""
+class _PipelineCore(_Base):
+    """What the blocking and the asyncio pipelines share: queueing, the plan of what
+    ``execute()`` sends and the conversion of what comes back."""
 
-    def __init__(self, client: _ClientBase, transaction: bool) -> None:
+    def __init__(self, client: _ClientCore, transaction: bool) -> None:
         """A pipeline of ``client`` (made by ``client.pipeline()``)."""
         self._client = client
         self._init_base(client._store, client._settings)
@@ -555,17 +641,10 @@ class _PipelineBase(_Base):
     def __bool__(self) -> bool:
         return True
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
-        self.reset()
-
     def __repr__(self) -> str:
         return f"<{type(self).__module__}.{type(self).__name__} {len(self.command_stack)} commands>"
 
-    def reset(self) -> None:
+    def _reset(self) -> None:
         """Forgets the queued commands and scripts; after a ``watch()``, closes its
         connection (the server forgets the WATCH with it)."""
         self.command_stack = []
@@ -585,10 +664,6 @@ class _PipelineBase(_Base):
         a pipeline's commands together, so DISCARD cannot reach another caller's MULTI."""
         self.command_stack.append((("DISCARD",), {}))
 
-    def close(self) -> None:
-        """Forgets the queued commands (the connections belong to the client)."""
-        self.reset()
-
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (converted by redis-py's callback at ``execute()``); returns
         the pipeline."""
@@ -602,20 +677,23 @@ class _PipelineBase(_Base):
 
     def _immediate(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         """Runs a command at once on the ``watch()`` connection (as redis-py's pipeline does
-        between ``watch()`` and ``multi()``) and returns its converted reply."""
-        assert self._session is not None
-        options.pop("keys", None)
-        never_decode = NEVER_DECODE in options
-        try:
-            reply = self._session.call(*self._wire(args))
-        except _RESPONSE_ERROR:
-            if EMPTY_RESPONSE in options:
-                return options[EMPTY_RESPONSE]
-            raise
-        except redis.exceptions.ConnectionError:
+        between ``watch()`` and ``multi()``) and returns its converted reply (the asyncio
+        pipeline: an awaitable of it)."""
+        raise NotImplementedError
+
+    def _immediate_failed(self, e: redis.exceptions.RedisError, options: dict[str, Any]) -> Any:
+        """What an immediate command that failed gives: the ``EMPTY_RESPONSE`` value of an
+        error reply when redis-py gave one; otherwise ``e`` is raised (after a connection
+        error, with the ``watch()`` connection closed)."""
+        if isinstance(e, _RESPONSE_ERROR) and EMPTY_RESPONSE in options:
+            return options[EMPTY_RESPONSE]
+        if isinstance(e, redis.exceptions.ConnectionError):
             self._end_watch()
-            raise
-        if self._settings.decode_responses and not never_decode:
+        raise e
+
+    def _watched_reply(self, args: tuple[Any, ...], reply: Any, options: dict[str, Any]) -> Any:
+        """A reply read on the ``watch()`` connection (undecoded), decoded and converted."""
+        if self._settings.decode_responses and NEVER_DECODE not in options:
             reply = self._decode(reply)
         return self._convert(args[0], reply, options)
 
@@ -632,12 +710,9 @@ class _PipelineBase(_Base):
             raise redis.exceptions.RedisError("Commands without an initial WATCH have already been issued")
         self.explicit_transaction = True
 
-    def watch(self, *names: Any) -> Any:
-        """WATCHes ``names`` on a connection of this pipeline's own (a session on the master
-        of the first name's slot), as redis-py: until ``multi()`` the pipeline's commands run
-        at once on that connection and return their values; ``execute()`` then runs the queued
-        commands in MULTI/EXEC there and raises ``WatchError`` when a watched key changed.
-        ``reset()`` (or the end of ``execute()``) closes the connection."""
+    def _watch_session(self, names: tuple[Any, ...]) -> tuple[_slotshift.Session, tuple[Any, ...]]:
+        """The ``watch()`` connection (opened on the master of the first name's slot at the
+        first ``watch()``) and the WATCH command as sent."""
         if self.explicit_transaction:
             raise redis.exceptions.RedisError("Cannot issue a WATCH after a MULTI")
         if not names:
@@ -647,27 +722,20 @@ class _PipelineBase(_Base):
             self._client._reopen()
             self._store, self._raw_store = self._client._store, self._client._raw_store
             self._session = _slotshift.Session(self._raw(), key=wire[1])
-        try:
-            reply = self._session.call(*wire)
-        except redis.exceptions.ConnectionError:
-            self._end_watch()
-            raise
-        self.watching = True
-        return reply == b"OK"
+        return self._session, wire
 
-    def unwatch(self) -> bool:
-        """Forgets the WATCHed keys (closes the ``watch()`` connection); True, as redis-py."""
+    def unwatch(self) -> Any:
+        """Forgets the WATCHed keys (closes the ``watch()`` connection); True, as redis-py
+        (the asyncio pipeline: an awaitable of True)."""
         self._end_watch()
         return True
 
-    def load_scripts(self) -> None:
-        """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
-        scripts = list(self.scripts)
-        shas = [s.sha for s in scripts]
-        exists = self._client.execute_command("SCRIPT EXISTS", *shas)
-        for s, exist in zip(scripts, exists):
-            if not exist:
-                s.sha = self._client.execute_command("SCRIPT LOAD", s.script)
+    def _plan(self) -> _Plan:
+        """What ``execute()`` sends (after a reconnect of a closed client)."""
+        if self._session is None:
+            self._client._reopen()
+            self._store, self._raw_store = self._client._store, self._client._raw_store
+        return _Plan(self)
 
     def annotate_exception(self, exception: BaseException, number: int,
                            command: Sequence[Any]) -> None:
@@ -675,65 +743,33 @@ class _PipelineBase(_Base):
         redis.client.Pipeline.annotate_exception(  # type: ignore[no-untyped-call]
             self, exception, number, command)  # type: ignore[arg-type]
 
-    def _send(self, wire: list[tuple[Any, ...]], store: _slotshift.Store,
-              transaction: bool) -> list[Any]:
-        if self._session is not None:
-            return self._send_watched(wire, self._session)
-        if transaction:
-            out = store.transaction(wire)
-            if out is None:
-                raise WatchError("Watched variable changed.")
-            return out
-        return store.pipeline(wire)
-
-    def _send_watched(self, wire: list[tuple[Any, ...]],
-                      session: _slotshift.Session) -> list[Any]:
-        """MULTI, the commands, EXEC on the ``watch()`` connection: EXEC's values, or
-        ``WatchError`` when it replied nil (a watched key changed)."""
-        replies = session.pipeline([("MULTI",), *wire, ("EXEC",)])
-        exec_reply = replies[-1]
-        if exec_reply is None:
+    def _exec_results(self, replies: Any) -> list[Any]:
+        """The results of a transaction from EXEC's reply (``None``: ``WatchError``)."""
+        if replies is None:
             raise WatchError("Watched variable changed.")
+        out: list[Any] = list(replies)
+        return out
+
+    def _watched_results(self, replies: list[Any]) -> list[Any]:
+        """The results of MULTI, the commands, EXEC sent on the ``watch()`` connection:
+        EXEC's values, or ``WatchError`` when it replied nil (a watched key changed)."""
+        exec_reply = replies[-1]
         if isinstance(exec_reply, BaseException):
             # Refused at queue time: each command's own error, else EXEC's (EXECABORT).
             queued = replies[1:-1]
             return [r if isinstance(r, BaseException) else exec_reply for r in queued]
-        out: list[Any] = list(exec_reply)
-        return out
+        return self._exec_results(exec_reply)
 
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        """Sends the queued commands; returns their results in order, converted by redis-py's
-        callbacks. A command that failed raises its error (the first one, annotated as
-        redis-py does) unless ``raise_on_error=False``, which returns the exception in its
-        place."""
-        stack = self.command_stack
-        watched = self._session is not None
-        if not stack and not watched:
-            self.reset()
-            return []
-        transaction = bool(self.transaction or self.explicit_transaction or watched)
-        if not watched:
-            self._client._reopen()
-            self._store, self._raw_store = self._client._store, self._client._raw_store
-        try:
-            if self.scripts:
-                self.load_scripts()
-            never = [NEVER_DECODE in opts for _, opts in stack]
-            raw = watched or self._py_decode or (self._store.decode and any(never))
-            store = self._raw() if raw else self._store
-            # As redis-py's _execute_transaction: inside MULTI/EXEC a command with an
-            # EMPTY_RESPONSE value (MGET of no keys …) is not sent; the value takes its place.
-            skipped = [i for i, (_, opts) in enumerate(stack)
-                       if transaction and EMPTY_RESPONSE in opts]
-            wire = [self._wire(args) for i, (args, _) in enumerate(stack) if i not in skipped]
-            results = self._send(wire, store, transaction) if (wire or watched) else []
-            for i in skipped:
-                results.insert(i, stack[i][1][EMPTY_RESPONSE])
-        finally:
-            self.reset()
-        if raw and self._settings.decode_responses:
+    def _results(self, plan: _Plan, results: list[Any], raise_on_error: bool) -> list[Any]:
+        """The replies of ``plan`` converted by redis-py's callbacks, in order; the first
+        error raised (annotated as redis-py does) unless ``raise_on_error=False``, which
+        leaves each exception in its place."""
+        stack = plan.stack
+        for i in plan.skipped:
+            results.insert(i, stack[i][1][EMPTY_RESPONSE])
+        if plan.raw and self._settings.decode_responses:
             results = [r if n or isinstance(r, BaseException) else self._decode(r)
-                       for r, n in zip(results, never)]
+                       for r, n in zip(results, plan.never)]
         out: list[Any] = []
         first: Optional[BaseException] = None
         for i, ((args, options), r) in enumerate(zip(stack, results)):
@@ -744,7 +780,7 @@ class _PipelineBase(_Base):
                     self.annotate_exception(r, i + 1, args)
                 if first is None:
                     first = r
-            elif not (transaction and first is not None and raise_on_error):
+            elif not (plan.transaction and first is not None and raise_on_error):
                 r = self._convert(args[0], r, dict(options))
             out.append(r)
         if first is not None and raise_on_error:
@@ -752,7 +788,87 @@ class _PipelineBase(_Base):
         return out
 
 
-class _FromUrl(_ClientBase):
+class _PipelineBase(_PipelineCore):
+    """Queues commands; ``execute()`` sends them together."""
+
+    _client: _ClientBase
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forgets the queued commands and scripts; after a ``watch()``, closes its
+        connection (the server forgets the WATCH with it)."""
+        self._reset()
+
+    def close(self) -> None:
+        """Forgets the queued commands (the connections belong to the client)."""
+        self._reset()
+
+    def _immediate(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        assert self._session is not None
+        options.pop("keys", None)
+        try:
+            reply = self._session.call(*self._wire(args))
+        except redis.exceptions.RedisError as e:
+            return self._immediate_failed(e, options)
+        return self._watched_reply(args, reply, options)
+
+    def watch(self, *names: Any) -> Any:
+        """WATCHes ``names`` on a connection of this pipeline's own (a session on the master
+        of the first name's slot), as redis-py: until ``multi()`` the pipeline's commands run
+        at once on that connection and return their values; ``execute()`` then runs the queued
+        commands in MULTI/EXEC there and raises ``WatchError`` when a watched key changed.
+        ``reset()`` (or the end of ``execute()``) closes the connection."""
+        session, wire = self._watch_session(names)
+        try:
+            reply = session.call(*wire)
+        except redis.exceptions.ConnectionError:
+            self._end_watch()
+            raise
+        self.watching = True
+        return reply == b"OK"
+
+    def load_scripts(self) -> None:
+        """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
+        scripts = list(self.scripts)
+        shas = [s.sha for s in scripts]
+        exists = self._client.execute_command("SCRIPT EXISTS", *shas)
+        for s, exist in zip(scripts, exists):
+            if not exist:
+                s.sha = self._client.execute_command("SCRIPT LOAD", s.script)
+
+    def _send(self, plan: _Plan) -> list[Any]:
+        if self._session is not None:
+            return self._watched_results(
+                self._session.pipeline([("MULTI",), *plan.wire, ("EXEC",)]))
+        if plan.transaction:
+            return self._exec_results(plan.store.transaction(plan.wire))
+        return plan.store.pipeline(plan.wire)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Sends the queued commands; returns their results in order, converted by redis-py's
+        callbacks. A command that failed raises its error (the first one, annotated as
+        redis-py does) unless ``raise_on_error=False``, which returns the exception in its
+        place."""
+        if not self.command_stack and self._session is None:
+            self._reset()
+            return []
+        try:
+            plan = self._plan()
+            if self.scripts:
+                self.load_scripts()
+            results = self._send(plan) if plan.sends else []
+        finally:
+            self._reset()
+        return self._results(plan, results, raise_on_error)
+
+
+class _Connect:
     """``from_url`` / ``from_urls`` of the clients that connect by address."""
 
     @classmethod
@@ -776,6 +892,10 @@ class _FromUrl(_ClientBase):
         return make(_store=settings.open(list(urls)), _target=list(urls), **options)
 
 
+class _FromUrl(_Connect, _ClientBase):
+    """A blocking client that connects by address."""
+
+
 def _core_scan(client: _Base, match: Any, count: Optional[int],
                _type: Optional[str]) -> Iterator[Any]:
     """Every key of every master through the core's keyspace walk."""
@@ -794,33 +914,8 @@ class Pipeline(_PipelineBase, CoreCommands, SentinelCommands):  # type: ignore[m
     """
 
 
-class Redis(_FromUrl, CoreCommands, SentinelCommands):
-    """redis-py's ``Redis`` on the slotshift core: every command method of
-    ``redis.commands.CoreCommands`` with redis-py's signature and return value. The
-    deployment behind it may be a standalone server, a Sentinel-managed master or a Redis
-    Cluster (the core detects the kind from the URL and routes every command).
-
-    >>> import slotshift
-    >>> r = slotshift.Redis.from_url(URL)
-    >>> r.set("greeting", "hello")
-    True
-    >>> r.get("greeting")
-    b'hello'
-    >>> r.close()
-    """
-
-    _pipeline_class = Pipeline
-
-    def scan_iter(self, match: Any = None, count: Optional[int] = None,
-                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
-        """Every key matching ``match`` (redis-py's ``scan_iter``); over a cluster, every
-        key of every master."""
-        if self._store.kind == "cluster":
-            if kwargs:
-                raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
-            return _core_scan(self, match, count, _type)
-        it: Iterator[Any] = super().scan_iter(match, count, _type, **kwargs)
-        return it
+class _StandaloneInit(_Base):
+    """The constructor of ``Redis`` (blocking and asyncio)."""
 
     def __init__(
         self,
@@ -853,13 +948,37 @@ class Redis(_FromUrl, CoreCommands, SentinelCommands):
         self._init_base(_store, settings, _target)
 
 
-class ClusterPipeline(_PipelineBase, RedisClusterCommands):  # type: ignore[misc]
-    """A pipeline of a ``slotshift.RedisCluster``. Not transactional by default: the core
-    splits the commands per slot, groups them per node and sends one batch per node
-    (cross-slot commands such as MGET split by the CrossSlot batcher), and the results come
-    back in order with redis-py's ``raise_on_error`` semantics. With ``transaction=True`` the
-    keys must hash to one slot; otherwise ``CrossSlotTransactionError`` is raised before
-    anything is sent."""
+class Redis(_StandaloneInit, _FromUrl, CoreCommands, SentinelCommands):
+    """redis-py's ``Redis`` on the slotshift core: every command method of
+    ``redis.commands.CoreCommands`` with redis-py's signature and return value. The
+    deployment behind it may be a standalone server, a Sentinel-managed master or a Redis
+    Cluster (the core detects the kind from the URL and routes every command).
+
+    >>> import slotshift
+    >>> r = slotshift.Redis.from_url(URL)
+    >>> r.set("greeting", "hello")
+    True
+    >>> r.get("greeting")
+    b'hello'
+    >>> r.close()
+    """
+
+    _pipeline_class = Pipeline
+
+    def scan_iter(self, match: Any = None, count: Optional[int] = None,
+                  _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
+        """Every key matching ``match`` (redis-py's ``scan_iter``); over a cluster, every
+        key of every master."""
+        if self._store.kind == "cluster":
+            if kwargs:
+                raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+            return _core_scan(self, match, count, _type)
+        it: Iterator[Any] = super().scan_iter(match, count, _type, **kwargs)
+        return it
+
+class _ClusterQueue(_PipelineCore):
+    """What the blocking and the asyncio cluster pipelines queue differently from the
+    standalone ones."""
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (``target_nodes`` is left to the core's routing)."""
@@ -877,22 +996,58 @@ class ClusterPipeline(_PipelineBase, RedisClusterCommands):  # type: ignore[misc
         return self.execute_command("MGET", *list_or_args(keys, args))
 
 
+class ClusterPipeline(_ClusterQueue, _PipelineBase, RedisClusterCommands):  # type: ignore[misc]
+    """A pipeline of a ``slotshift.RedisCluster``. Not transactional by default: the core
+    splits the commands per slot, groups them per node and sends one batch per node
+    (cross-slot commands such as MGET split by the CrossSlot batcher), and the results come
+    back in order with redis-py's ``raise_on_error`` semantics. With ``transaction=True`` the
+    keys must hash to one slot; otherwise ``CrossSlotTransactionError`` is raised before
+    anything is sent."""
+
+
 _TARGET_FLAGS = frozenset({"primaries", "replicas", "all", "random", "default-node"})
 
 
-class RedisCluster(_FromUrl, RedisClusterCommands):
-    """redis-py's ``RedisCluster`` on the slotshift core: ``RedisClusterCommands``
-    (``mget_nonatomic``, ``mset_nonatomic``, ``keyslot`` …) with the core's routing: keyed
-    commands go to their slot's master, keyspace-wide commands (DBSIZE, KEYS, FLUSHDB,
-    SCRIPT LOAD …) to every master by the command's Redis 7 tips, cross-slot MGET/MSET/DEL …
-    through the CrossSlot batcher.
+def _target_nodes(options: dict[str, Any]) -> None:
+    """Takes ``target_nodes`` out of a cluster command's options: a node group
+    (``RedisCluster.PRIMARIES`` …) is left to the core's routing by the command's tips;
+    particular ``ClusterNode`` objects are refused (``ValueError``)."""
+    target = options.pop("target_nodes", None)
+    if target is not None and not (isinstance(target, str) and target in _TARGET_FLAGS):
+        raise ValueError(
+            "target_nodes= with particular nodes is not supported: the slotshift core "
+            "routes every command by its keys and its Redis command tips")
 
-    >>> rc = slotshift.RedisCluster(host="127.0.0.1", port=7000)
-    >>> rc.mset_nonatomic({"a": 1, "b": 2})
-    [True, True]
-    """
 
-    _pipeline_class = ClusterPipeline
+def _pubsub_node(node: Any, host: Optional[str], port: Optional[int],
+                 kwargs: dict[str, Any]) -> tuple[bool, Any, Optional[str]]:
+    """A cluster ``pubsub()``'s keywords: ``ignore_subscribe_messages``,
+    ``push_handler_func`` and the node (``"host:port"``) it connects to, if one is named."""
+    if node is not None:
+        host, port = getattr(node, "host", None), getattr(node, "port", None)
+    ignore = bool(kwargs.pop("ignore_subscribe_messages", False))
+    push = kwargs.pop("push_handler_func", None)
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
+    addr = None
+    if host is not None or port is not None:
+        if host is None or port is None:
+            raise redis.exceptions.DataError("give both host= and port=, or node=")
+        addr = f"{_url_host(host)}:{_whole('port', port)}"
+    return ignore, push, addr
+
+
+def _mset_items(mapping: Mapping[Any, Any]) -> list[Any]:
+    """``mset_nonatomic``'s MSET arguments: keys and values in turn."""
+    items: list[Any] = []
+    for pair in mapping.items():
+        items.extend(pair)
+    return items
+
+
+class _ClusterInit(_ClientCore):
+    """The constructor of ``RedisCluster`` (blocking and asyncio) and what needs no server."""
+
     PRIMARIES = "primaries"
     REPLICAS = "replicas"
     ALL_NODES = "all"
@@ -932,22 +1087,10 @@ class RedisCluster(_FromUrl, RedisClusterCommands):
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
 
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        """As ``Redis.execute_command``; ``target_nodes`` may name a node group
-        (``RedisCluster.PRIMARIES`` …), which the core decides by the command's tips —
-        particular ``ClusterNode`` objects are refused (``ValueError``)."""
-        target = options.pop("target_nodes", None)
-        if target is not None and not (isinstance(target, str) and target in _TARGET_FLAGS):
-            raise ValueError(
-                "target_nodes= with particular nodes is not supported: the slotshift core "
-                "routes every command by its keys and its Redis command tips")
-        return super().execute_command(*args, **options)
-
-    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
-        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
-        must hash to one slot), as redis-py's ``RedisCluster.pipeline``."""
-        return super().pipeline(bool(transaction), shard_hint)
+    def keyslot(self, key: Any) -> int:
+        """The hash slot of ``key`` (as redis-py encodes it)."""
+        encoded: bytes = self.encoder.encode(key)  # type: ignore[no-untyped-call]
+        return _slotshift.key_slot(encoded)
 
     def pubsub(self, node: Any = None, host: Optional[str] = None,  # type: ignore[override]
                port: Optional[int] = None, **kwargs: Any) -> Any:
@@ -956,25 +1099,40 @@ class RedisCluster(_FromUrl, RedisClusterCommands):
         node (a cluster forwards every ``PUBLISH`` to all), and a first ``ssubscribe`` to the
         master of its first channel's slot (shard channels of other masters' slots are then
         refused by the server with ``MOVED``)."""
-        if node is not None:
-            host, port = getattr(node, "host", None), getattr(node, "port", None)
-        ignore = bool(kwargs.pop("ignore_subscribe_messages", False))
-        push = kwargs.pop("push_handler_func", None)
-        if kwargs:
-            raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
-        from .pubsub import PubSub
+        ignore, push, addr = _pubsub_node(node, host, port, kwargs)
+        return self._pubsub_class()(self, ignore_subscribe_messages=ignore, push_handler_func=push, node=addr)
 
-        addr = None
-        if host is not None or port is not None:
-            if host is None or port is None:
-                raise redis.exceptions.DataError("give both host= and port=, or node=")
-            addr = f"{_url_host(host)}:{_whole('port', port)}"
-        return PubSub(self, ignore_subscribe_messages=ignore, push_handler_func=push, node=addr)
+    def _mset_result(self, mapping: Mapping[Any, Any]) -> list[bool]:
+        """What redis-py's ``mset_nonatomic`` returns: one ``True`` per slot written."""
+        enc: Callable[[Any], bytes] = self.encoder.encode
+        return [True] * len({_slotshift.key_slot(enc(k)) for k in mapping})
 
-    def keyslot(self, key: Any) -> int:
-        """The hash slot of ``key`` (as redis-py encodes it)."""
-        encoded: bytes = self.encoder.encode(key)  # type: ignore[no-untyped-call]
-        return _slotshift.key_slot(encoded)
+
+class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
+    """redis-py's ``RedisCluster`` on the slotshift core: ``RedisClusterCommands``
+    (``mget_nonatomic``, ``mset_nonatomic``, ``keyslot`` …) with the core's routing: keyed
+    commands go to their slot's master, keyspace-wide commands (DBSIZE, KEYS, FLUSHDB,
+    SCRIPT LOAD …) to every master by the command's Redis 7 tips, cross-slot MGET/MSET/DEL …
+    through the CrossSlot batcher.
+
+    >>> rc = slotshift.RedisCluster(host="127.0.0.1", port=7000)
+    >>> rc.mset_nonatomic({"a": 1, "b": 2})
+    [True, True]
+    """
+
+    _pipeline_class = ClusterPipeline
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """As ``Redis.execute_command``; ``target_nodes`` may name a node group
+        (``RedisCluster.PRIMARIES`` …), which the core decides by the command's tips —
+        particular ``ClusterNode`` objects are refused (``ValueError``)."""
+        _target_nodes(options)
+        return super().execute_command(*args, **options)
+
+    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
+        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
+        must hash to one slot), as redis-py's ``RedisCluster.pipeline``."""
+        return super().pipeline(bool(transaction), shard_hint)
 
     def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:
         """MGET of keys of any slots: one MGET split per slot and node by the core's
@@ -986,15 +1144,11 @@ class RedisCluster(_FromUrl, RedisClusterCommands):
     def mset_nonatomic(self, mapping: Mapping[Any, Any]) -> list[bool]:
         """MSET of keys of any slots through the core's CrossSlot batcher; one ``True`` per
         slot written, as redis-py returns."""
-        items: list[Any] = []
-        for pair in mapping.items():
-            items.extend(pair)
+        items = _mset_items(mapping)
         if not items:
             return []
         self.execute_command("MSET", *items)
-        enc: Callable[[Any], bytes] = self.encoder.encode
-        slots = {_slotshift.key_slot(enc(k)) for k in mapping}
-        return [True] * len(slots)
+        return self._mset_result(mapping)
 
     def _split_command_across_slots(self, command: str, *keys: Any) -> int:
         # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums.

@@ -20,14 +20,15 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+import redis.asyncio.client
 import redis.client
 
 from . import _slotshift
 
 if TYPE_CHECKING:
-    from .client import _ClientBase
+    from .client import _ClientCore
 
-__all__ = ["PubSub"]
+__all__ = ["AsyncPubSub", "PubSub"]
 
 _SUBSCRIPTION_COMMANDS = frozenset(
     "SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE".split())
@@ -37,46 +38,31 @@ _SUBSCRIPTION_COMMANDS = frozenset(
 _UNSUBSCRIBE_ALL = {"UNSUBSCRIBE": "channels", "PUNSUBSCRIBE": "patterns"}
 
 
-class PubSub(redis.client.PubSub):
-    """redis-py's ``PubSub`` on a slotshift pub/sub connection (made by ``pubsub()`` of
-    ``slotshift.Redis`` or ``slotshift.RedisCluster``).
+class _OnSubscriber:
+    """What the blocking and the asyncio ``PubSub`` share: the connection opened on the
+    first command, the commands as sent, and replies shaped as redis-py reads them."""
 
-    >>> p = r.pubsub(ignore_subscribe_messages=True)
-    >>> p.subscribe("news")
-    >>> r.publish("news", "hello")
-    1
-    >>> next(p.listen())["data"]        # the ignored confirmation is skipped
-    b'hello'
-    >>> p.close()
-    """
+    _client: _ClientCore
+    _node: Optional[str]
+    _pending: deque[Any]
+    connection: Optional[_slotshift.Subscriber]
+    subscribed: bool
 
-    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
-
-    def __init__(self, client: _ClientBase, ignore_subscribe_messages: bool = False,
-                 push_handler_func: Optional[Callable[[Any], None]] = None,
-                 node: Optional[str] = None) -> None:
-        """A pub/sub object of ``client``; it connects on its first command (to ``node``,
-        ``"host:port"``, when given; on a cluster a first ``ssubscribe`` goes to the master of
-        its first channel's slot)."""
+    def _init_subscriber(self, client: _ClientCore, node: Optional[str]) -> None:
         self._client = client
         self._node = node
-        self._pending: deque[Any] = deque()
+        self._pending = deque()
         self.connection = None
-        super().__init__(
-            connection_pool=None, ignore_subscribe_messages=ignore_subscribe_messages,
-            encoder=client.encoder, push_handler_func=push_handler_func)
 
     def __repr__(self) -> str:
         return f"<slotshift.PubSub {self.connection!r}>"
 
-    def reset(self) -> None:
-        """Closes the connection (every subscription ends) and forgets the subscriptions."""
+    def _forget(self) -> Optional[_slotshift.Subscriber]:
+        """Forgets the connection and the replies not read yet; the connection, to close."""
         conn = getattr(self, "connection", None)
-        if conn is not None:
-            conn.close()
         self.connection = None
         self._pending = deque()
-        super().reset()
+        return conn
 
     def _open(self, name: str, args: tuple[Any, ...]) -> _slotshift.Subscriber:
         client = self._client
@@ -94,10 +80,9 @@ class PubSub(redis.client.PubSub):
             return self._client._decode(value)
         return value
 
-    def execute_command(self, *args: Any) -> None:
-        """Sends a pub/sub command (``SUBSCRIBE``, ``UNSUBSCRIBE`` …, ``PING``) on this
-        object's connection, opening it on the first command. Confirmations and replies are
-        read by ``get_message()`` / ``listen()``, as in redis-py."""
+    def _command(self, args: tuple[Any, ...]) -> tuple[_slotshift.Subscriber, str, tuple[Any, ...]]:
+        """The connection (opened on the first command), the command's name upper-cased and
+        the command as sent."""
         if not args:
             raise redis.exceptions.DataError("execute_command needs at least the command name")
         wire = self._client._wire(args)
@@ -106,32 +91,30 @@ class PubSub(redis.client.PubSub):
                 str(first)).upper()
         if self.connection is None:
             self.connection = self._open(name, wire[1:])
-        conn = self.connection
-        with self._lock:
-            if name in _SUBSCRIPTION_COMMANDS:
-                names = wire[1:]
-                if not names and name in _UNSUBSCRIBE_ALL:
-                    names = self._subscribed_names(name)
-                getattr(conn, name.lower())(*names)
-                return
-            # Any other command's reply takes its place among the messages, after those
-            # already received (as it would on redis-py's RESP2 connection).
-            reply = conn.call(*wire)
-            while True:
-                earlier = conn.next_message(0)
-                if earlier is None:
-                    break
-                self._pending.append(self._text(earlier))
-            if name == "PING" and self.subscribed:
-                # RESP2's shape of a PING on a subscribed connection: ["pong", message].
-                data = reply if len(wire) > 1 else b""
-                if isinstance(data, str) and not self._client.decode_responses:
-                    data = data.encode()
-                reply = ["pong" if self._client.decode_responses else b"pong",
-                         self._text(data) if isinstance(data, bytes) else data]
-            elif isinstance(reply, str) and not self._client.decode_responses:
-                reply = reply.encode()
-            self._pending.append(self._text(reply))
+        return self.connection, name, wire
+
+    def _change_names(self, name: str, wire: tuple[Any, ...]) -> Optional[tuple[Any, ...]]:
+        """The names of a subscription change (``None``: ``name`` is another command)."""
+        if name not in _SUBSCRIPTION_COMMANDS:
+            return None
+        names = wire[1:]
+        if not names and name in _UNSUBSCRIBE_ALL:
+            names = self._subscribed_names(name)
+        return names
+
+    def _queue_reply(self, name: str, wire: tuple[Any, ...], reply: Any) -> None:
+        """Any other command's reply takes its place among the messages, after those already
+        received (``_pending``), as it would on redis-py's RESP2 connection."""
+        if name == "PING" and self.subscribed:
+            # RESP2's shape of a PING on a subscribed connection: ["pong", message].
+            data = reply if len(wire) > 1 else b""
+            if isinstance(data, str) and not self._client.decode_responses:
+                data = data.encode()
+            reply = ["pong" if self._client.decode_responses else b"pong",
+                     self._text(data) if isinstance(data, bytes) else data]
+        elif isinstance(reply, str) and not self._client.decode_responses:
+            reply = reply.encode()
+        self._pending.append(self._text(reply))
 
     def _subscribed_names(self, name: str) -> tuple[Any, ...]:
         """The names an ``UNSUBSCRIBE`` / ``PUNSUBSCRIBE`` of all leaves, named one by one.
@@ -145,14 +128,70 @@ class PubSub(redis.client.PubSub):
         enc: Callable[[Any], bytes] = self._client.encoder.encode
         return tuple(enc(k) for k in subscribed)
 
+    def _connected(self) -> _slotshift.Subscriber:
+        """The connection, or redis-py's RuntimeError before the first command."""
+        if self.connection is None:
+            raise RuntimeError(
+                "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+        return self.connection
+
+
+class PubSub(_OnSubscriber, redis.client.PubSub):
+    """redis-py's ``PubSub`` on a slotshift pub/sub connection (made by ``pubsub()`` of
+    ``slotshift.Redis`` or ``slotshift.RedisCluster``).
+
+    >>> p = r.pubsub(ignore_subscribe_messages=True)
+    >>> p.subscribe("news")
+    >>> r.publish("news", "hello")
+    1
+    >>> next(p.listen())["data"]        # the ignored confirmation is skipped
+    b'hello'
+    >>> p.close()
+    """
+
+    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
+
+    def __init__(self, client: _ClientCore, ignore_subscribe_messages: bool = False,
+                 push_handler_func: Optional[Callable[[Any], None]] = None,
+                 node: Optional[str] = None) -> None:
+        """A pub/sub object of ``client``; it connects on its first command (to ``node``,
+        ``"host:port"``, when given; on a cluster a first ``ssubscribe`` goes to the master of
+        its first channel's slot)."""
+        self._init_subscriber(client, node)
+        super().__init__(
+            connection_pool=None, ignore_subscribe_messages=ignore_subscribe_messages,
+            encoder=client.encoder, push_handler_func=push_handler_func)
+
+    def reset(self) -> None:
+        """Closes the connection (every subscription ends) and forgets the subscriptions."""
+        conn = self._forget()
+        if conn is not None:
+            conn.close()
+        super().reset()
+
+    def execute_command(self, *args: Any) -> None:
+        """Sends a pub/sub command (``SUBSCRIBE``, ``UNSUBSCRIBE`` …, ``PING``) on this
+        object's connection, opening it on the first command. Confirmations and replies are
+        read by ``get_message()`` / ``listen()``, as in redis-py."""
+        conn, name, wire = self._command(args)
+        with self._lock:
+            names = self._change_names(name, wire)
+            if names is not None:
+                getattr(conn, name.lower())(*names)
+                return
+            reply = conn.call(*wire)
+            while True:
+                earlier = conn.next_message(0)
+                if earlier is None:
+                    break
+                self._pending.append(self._text(earlier))
+            self._queue_reply(name, wire, reply)
+
     def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
         """The next message or reply as redis-py's parser gives it (a list, RESP2-shaped);
         ``None`` when none came within ``timeout`` seconds (``block=True``: waits until one
         comes)."""
-        conn = self.connection
-        if conn is None:
-            raise RuntimeError(
-                "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+        conn = self._connected()
         if self._pending:
             return self._pending.popleft()
         raw = conn.next_message(None if block else (timeout or 0.0))
@@ -160,9 +199,86 @@ class PubSub(redis.client.PubSub):
 
     def check_health(self) -> None:
         """No health-check PING: the core's subscriber reports a lost connection itself."""
-        if self.connection is None:
-            raise RuntimeError(
-                "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
+        self._connected()
 
     def clean_health_check_responses(self) -> None:
         """Nothing to clean (no health-check PING is sent)."""
+
+
+class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
+    """redis-py's asyncio ``PubSub`` on a slotshift pub/sub connection (made by ``pubsub()``
+    of ``slotshift.asyncio.Redis`` or ``RedisCluster``): ``await p.subscribe(...)``,
+    ``await p.get_message(timeout=...)``, ``async for m in p.listen()``, ``await
+    p.aclose()``. Waits await the core's subscriber (no thread per wait).
+
+    >>> p = r.pubsub(ignore_subscribe_messages=True)
+    >>> await p.subscribe("news")
+    >>> await r.publish("news", "hello")
+    1
+    >>> (await anext(p.listen()))["data"]
+    b'hello'
+    >>> await p.aclose()
+    """
+
+    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
+
+    def __init__(self, client: _ClientCore, ignore_subscribe_messages: bool = False,
+                 push_handler_func: Optional[Callable[[Any], None]] = None,
+                 node: Optional[str] = None) -> None:
+        """As ``PubSub``, for asyncio."""
+        self._init_subscriber(client, node)
+        super().__init__(
+            connection_pool=None,  # type: ignore[arg-type]
+            ignore_subscribe_messages=ignore_subscribe_messages,
+            encoder=client.encoder, push_handler_func=push_handler_func)
+
+    def __del__(self) -> None:
+        """Nothing to deregister (redis-py's connection callbacks are not used)."""
+
+    async def aclose(self) -> None:
+        """Closes the connection (every subscription ends, confirmed by the server) and
+        forgets the subscriptions."""
+        conn = self._forget()
+        if conn is not None:
+            await conn.close_async()
+        self.channels = {}
+        self.pending_unsubscribe_channels = set()
+        self.patterns = {}
+        self.pending_unsubscribe_patterns = set()
+        self.shard_channels = {}
+        self.pending_unsubscribe_shard_channels = set()
+
+    async def connect(self) -> None:
+        """Opens the connection now (it is otherwise opened by the first command)."""
+        if self.connection is None:
+            self.connection = self._open("", ())
+
+    async def execute_command(self, *args: Any) -> None:
+        """Sends a pub/sub command on this object's connection (opened on the first
+        command); confirmations and replies are read by ``get_message()`` / ``listen()``."""
+        conn, name, wire = self._command(args)
+        async with self._lock:
+            names = self._change_names(name, wire)
+            if names is not None:
+                await conn.change_async(name, *names)
+                return
+            reply = await conn.call_async(*wire)
+            while True:
+                earlier = await conn.next_message_async(0)
+                if earlier is None:
+                    break
+                self._pending.append(self._text(earlier))
+            self._queue_reply(name, wire, reply)
+
+    async def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
+        """The next message or reply (a list, RESP2-shaped); ``None`` when none came within
+        ``timeout`` seconds (``block=True``: waits until one comes)."""
+        conn = self._connected()
+        if self._pending:
+            return self._pending.popleft()
+        raw = await conn.next_message_async(None if block else (timeout or 0.0))
+        return None if raw is None else self._text(raw)
+
+    async def check_health(self) -> None:
+        """No health-check PING: the core's subscriber reports a lost connection itself."""
+        self._connected()
