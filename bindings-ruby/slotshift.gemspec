@@ -1,6 +1,11 @@
 # frozen_string_literal: true
 
 require_relative "lib/slotshift/version"
+require_relative "vendor_core"
+
+# Built from the repository, the gem carries the core's sources: vendor them now if missing or
+# older than the core (as `rake gem` does), so `gem build slotshift.gemspec` gives the same gem.
+SlotshiftVendor.refresh!
 
 Gem::Specification.new do |spec|
   spec.name = "slotshift"
@@ -14,8 +19,8 @@ Gem::Specification.new do |spec|
   spec.homepage = "https://example.invalid/slotshift"
   spec.required_ruby_version = ">= 3.0"
 
-  # The packaged gem carries the core's sources (ext/slotshift/vendor, written by `rake vendor`)
-  # so it builds with Ruby, make and cargo alone.
+  # The packaged gem carries the core's sources (ext/slotshift/vendor, written by
+  # vendor_core.rb) so it builds with Ruby, make and cargo alone.
   spec.files = Dir[
     "lib/**/*.rb",
     "ext/slotshift/extconf.rb",

@@ -28,13 +28,18 @@ COMPAT_TARGETS += compat-ruby
 
 .PHONY: ruby-gem ruby-install ruby-dev test-ruby bench-ruby compat-ruby
 
+# The gem built the usual way (the gemspec vendors the core crate), installed as a user would;
+# the installed gem must stay small (the extension, not cargo's build directory).
 ruby-gem:
-	cd bindings-ruby && rake gem
+	mkdir -p bindings-ruby/pkg
+	cd bindings-ruby && gem build slotshift.gemspec --output pkg/slotshift.gem
 
 ruby-install: ruby-gem
 	rm -rf $(RUBY_GEM_DIR)
 	SLOTSHIFT_CARGO_TARGET_DIR=$(RUBY_CARGO_TARGET) \
 		gem install --local --no-document --ignore-dependencies --install-dir $(RUBY_GEM_DIR) bindings-ruby/pkg/slotshift.gem
+	@mb=$$(du -sm $(RUBY_GEM_DIR) | cut -f1); echo "the installed gem takes $$mb MB"; \
+		[ $$mb -lt 50 ] || { echo "ruby-install: the installed gem takes $$mb MB, over 50 MB" >&2; exit 1; }
 
 ruby-dev:
 	cd bindings-ruby && rake compile
