@@ -47,6 +47,11 @@ module TestServers
       @sentinel_topology ||= start("--sentinel").fetch("sentinel")
     end
 
+    # One scripted hostile node per behaviour (`slotshift servers up --hostile`): name => URL.
+    def hostile
+      @hostile ||= start("--hostile").fetch("hostile")
+    end
+
     def fixture(name)
       JSON.parse(File.read(File.join(FIXTURES, name)))
     end
