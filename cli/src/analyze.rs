@@ -17,7 +17,7 @@ pub enum Format {
     Json,
     /// One CSV row per pattern.
     Csv,
-    /// A self-contained HTML page with charts.
+    /// A self-contained HTML page with charts (the page `--html` writes).
     Html,
 }
 
@@ -56,6 +56,10 @@ pub struct Args {
     /// Write the report here instead of stdout.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write a self-contained HTML page with charts here (memory and keys by pattern,
+    /// type and TTL mix, keys and memory per master).
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Save progress here (atomically, every 100,000 keys and on Ctrl-C).
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
@@ -117,16 +121,27 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = analyze(&store, &opts);
     bar.finish_and_clear();
     let report = report?;
+    let html = || {
+        // The load per master is asked after the scan (DBSIZE, INFO memory); a server that
+        // refuses INFO still gets its page, without that section.
+        let masters = crate::html::keyspace::master_loads(&store).unwrap_or_else(|e| {
+            log::warn!("no per-master section in the HTML report: {e}");
+            Vec::new()
+        });
+        crate::html::keyspace::page(&report, &masters)
+    };
     let text = match args.format {
         Format::Text => report.to_text(),
         Format::Json => report.to_json() + "\n",
         Format::Csv => report.to_csv()?,
-        Format::Html => report.to_html(),
+        Format::Html => html(),
     };
     match &args.output {
-        Some(path) => std::fs::write(path, text)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        Some(path) => write(path, &text)?,
         None => print!("{text}"),
+    }
+    if let Some(path) = &args.html {
+        write(path, &html())?;
     }
     if !report.complete {
         match &args.checkpoint {
@@ -143,6 +158,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         std::process::exit(crate::exit::INTERRUPTED);
     }
     Ok(())
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn fmt_duration(d: Duration) -> String {

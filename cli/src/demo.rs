@@ -7,6 +7,10 @@
 //! kept in a ledger; at the end every ledger key is read back from the new cluster, so "keys
 //! lost" is counted key by key, not estimated. Writes `report.txt` and `report.html`, and
 //! exits non-zero if a key was lost or an operation failed.
+//!
+//! `report.html` draws the run (see [`html_report`]): the proof first, then the load per
+//! second with the phase boundaries and the reshards marked, latency histograms per phase, and
+//! the analyzer's view of the new cluster.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -16,13 +20,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latency::Lat;
+use load::Load;
 use rand::{Rng, SeedableRng};
-use slotshift::analyzer::{analyze, AnalyzeOptions};
+use slotshift::analyzer::{analyze, AnalyzeOptions, Report};
 use slotshift::command::Cmd;
 use slotshift::migrate::{diff, migrate, DiffOptions, MigrateOptions};
 use slotshift::multistore::{MultiStore, MultiStoreOptions, Phase};
 use slotshift::store::{Store, StoreOptions};
 use slotshift::testing::{Cluster, Standalone};
+
+use crate::html::chart::{self, Marker, Series};
+use crate::html::{keyspace, Page};
+
+mod load;
 
 /// Arguments of `slotshift demo`.
 #[derive(clap::Args)]
@@ -105,6 +115,7 @@ enum Expect {
 
 struct Worker {
     lat: Vec<Lat>,
+    load: Load,
     ledger: HashMap<String, Expect>,
 }
 
@@ -115,10 +126,12 @@ fn work(
     phase: &AtomicUsize,
     stop: &AtomicBool,
     ops_cap: u64,
+    t0: Instant,
 ) -> Worker {
     let mut rng = rand::rngs::StdRng::seed_from_u64(t as u64 + 1);
     let mut w = Worker {
         lat: vec![Lat::default(); PHASES.len()],
+        load: Load::new(PHASES.len()),
         ledger: HashMap::new(),
     };
     let mut seq = 0u64;
@@ -163,6 +176,8 @@ fn work(
         let micros = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
         let ok = result.is_ok();
         w.lat[p].add(micros, ok);
+        let second = usize::try_from(t0.elapsed().as_secs()).unwrap_or(usize::MAX);
+        w.load.add(second, p, micros, ok);
         if let Err(e) = &result {
             log::warn!("demo: {e}");
         }
@@ -225,9 +240,16 @@ fn set_phase(
     p: usize,
     flags: Phase,
     log: &mut String,
+    events: &mut Vec<Marker>,
     t0: Instant,
 ) {
     phase.store(p, Ordering::Relaxed);
+    events.push(Marker {
+        x: t0.elapsed().as_secs_f64(),
+        until: None,
+        kind: "phase",
+        label: format!("phase {}", PHASES[p]),
+    });
     let r = ms.set_flags(flags.flags());
     let line = format!(
         "[{:>6.1}s] phase {} — flags {}{}",
@@ -251,6 +273,7 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let replicas = if short { 0 } else { args.replicas };
     let started = Instant::now();
     let mut log = String::new();
+    let mut events: Vec<Marker> = Vec::new();
 
     println!("slotshift demo{}: starting the old store (standalone) and the new store (3 masters x {replicas} replicas)…", if short { " (short)" } else { "" });
     let old_server = Standalone::start()?;
@@ -276,19 +299,29 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         MultiStoreOptions::default(),
     )?);
 
+    // The workload's clock: the charts' x axis and the phase log start here, servers up.
+    let t0 = Instant::now();
     let phase = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for t in 0..threads {
         let (ms, phase, stop) = (ms.clone(), phase.clone(), stop.clone());
         handles.push(std::thread::spawn(move || {
-            work(t, keys, &ms, &phase, &stop, 50_000_000)
+            work(t, keys, &ms, &phase, &stop, 50_000_000, t0)
         }));
     }
     let masters = cluster.masters()?;
     let moved = AtomicU64::new(0);
 
-    set_phase(&ms, &phase, 0, Phase::SecondaryOnly, &mut log, started);
+    set_phase(
+        &ms,
+        &phase,
+        0,
+        Phase::SecondaryOnly,
+        &mut log,
+        &mut events,
+        t0,
+    );
     std::thread::sleep(dwell);
     set_phase(
         &ms,
@@ -296,7 +329,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         1,
         Phase::DualWriteSecondaryDefault,
         &mut log,
-        started,
+        &mut events,
+        t0,
     );
     std::thread::sleep(dwell);
 
@@ -307,23 +341,26 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         2,
         Phase::DualWriteSecondaryDefault,
         &mut log,
-        started,
+        &mut events,
+        t0,
     );
     let mut mopts = MigrateOptions::default();
     mopts.final_diff = false;
     let (copy, reshard) = std::thread::scope(|s| {
-        let h = s.spawn(|| -> Result<usize, String> {
+        let h = s.spawn(|| -> Result<(usize, f64, f64), String> {
+            let from = t0.elapsed().as_secs_f64();
             let n = cluster
                 .move_slots(if short { 64 } else { 512 }, masters[0], masters[1])
                 .map_err(|e| e.to_string())?;
-            Ok(n.len())
+            Ok((n.len(), from, t0.elapsed().as_secs_f64()))
         });
         let copy = migrate(&old, &new, &mopts);
         (copy, h.join())
     });
     let copy = copy?;
-    let n = reshard.map_err(|_| "reshard thread panicked")??;
+    let (n, from, until) = reshard.map_err(|_| "reshard thread panicked")??;
     moved.fetch_add(n as u64, Ordering::Relaxed);
+    events.push(reshard_marker(n, masters[0], masters[1], from, until));
     let _ = writeln!(
         log,
         "  backfill: {}",
@@ -347,7 +384,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         3,
         Phase::DualWriteSecondaryDefault,
         &mut log,
-        started,
+        &mut events,
+        t0,
     );
     let mut dopts = DiffOptions::default();
     dopts.round_interval = Duration::from_millis(300);
@@ -376,12 +414,21 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         4,
         Phase::DualWritePrimaryDefault,
         &mut log,
-        started,
+        &mut events,
+        t0,
     );
+    let from = t0.elapsed().as_secs_f64();
     let back = cluster
         .move_slots(if short { 32 } else { 256 }, masters[1], masters[2])
         .map_err(|e| e.to_string())?;
     moved.fetch_add(back.len() as u64, Ordering::Relaxed);
+    events.push(reshard_marker(
+        back.len(),
+        masters[1],
+        masters[2],
+        from,
+        t0.elapsed().as_secs_f64(),
+    ));
     let _ = writeln!(
         log,
         "  resharded {} slots from {} to {}",
@@ -390,17 +437,28 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         masters[2].addr()
     );
     std::thread::sleep(dwell);
-    set_phase(&ms, &phase, 5, Phase::PrimaryOnly, &mut log, started);
+    set_phase(
+        &ms,
+        &phase,
+        5,
+        Phase::PrimaryOnly,
+        &mut log,
+        &mut events,
+        t0,
+    );
     std::thread::sleep(dwell);
     stop.store(true, Ordering::Relaxed);
+    let run_seconds = t0.elapsed().as_secs_f64();
 
     let mut lat = vec![Lat::default(); PHASES.len()];
+    let mut load = Load::new(PHASES.len());
     let mut ledger = HashMap::new();
     for h in handles {
         let w = h.join().map_err(|_| "workload thread panicked")?;
         for (a, b) in lat.iter_mut().zip(&w.lat) {
             a.merge(b);
         }
+        load.merge(&w.load);
         ledger.extend(w.ledger);
     }
     let (checked, lost, examples) = verify(&new, &ledger)?;
@@ -480,26 +538,25 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let _ = writeln!(txt, "MultiStore metrics:\n{metrics}");
 
-    let mut html = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>slotshift demo</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}th:first-child,td:first-child{text-align:left}.ok{color:#070}.bad{color:#b00}pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>");
-    let verdict = if lost == 0 && errors == 0 {
-        ("ok", "0 keys lost, 0 errors")
-    } else {
-        ("bad", "FAILED")
-    };
-    let _ = write!(html, "<h1>slotshift demo</h1><p class=\"{}\"><b>{}</b></p><ul><li>operations served: {ops}</li><li>errors: {errors}</li><li>keys lost: {lost} of {checked} checked</li><li>slots moved under load: {}</li><li>final diff: {} differences</li><li>validator: {} cross-slot commands, {} refused</li></ul>", verdict.0, verdict.1, moved.load(Ordering::Relaxed), diff_report.total_differences(), validator.cross_slot, validator.refused);
-    html.push_str("<h2>Latency per phase (ms)</h2><table><tr><th>phase</th><th>ops</th><th>errors</th><th>p50</th><th>p99</th><th>max</th></tr>");
-    for r in &rows {
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
-            r.0, r.1, r.2, r.3, r.4, r.5
-        );
-    }
-    html.push_str("</table><h2>Phases</h2><pre>");
-    html.push_str(&escape(&log));
-    html.push_str("</pre><h2>The analyzer's view of the new cluster</h2><pre>");
-    html.push_str(&escape(&analysis.to_text()));
-    html.push_str("</pre></body></html>\n");
+    let masters = keyspace::master_loads(&new)?;
+    let html = html_report(&Run {
+        short,
+        ops,
+        errors,
+        lost,
+        checked,
+        moved: moved.load(Ordering::Relaxed),
+        differences: diff_report.total_differences() as u64,
+        cross_slot: validator.cross_slot,
+        refused: validator.refused,
+        seconds: run_seconds,
+        load: &load,
+        events: &events,
+        rows: &rows,
+        analysis: &analysis,
+        masters: &masters,
+        log: &log,
+    });
 
     std::fs::create_dir_all(&args.report_dir)?;
     std::fs::write(args.report_dir.join("report.txt"), &txt)?;
@@ -520,8 +577,171 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+fn reshard_marker(
+    n: usize,
+    from: &slotshift::testing::Node,
+    to: &slotshift::testing::Node,
+    start: f64,
+    end: f64,
+) -> Marker {
+    Marker {
+        x: start,
+        until: Some(end),
+        kind: "reshard",
+        label: format!("reshard {n} slots :{} → :{}", from.port(), to.port()),
+    }
+}
+
+/// A phase's row of the latency table: name, ops, errors, p50, p99, max (ms).
+type PhaseRow = (&'static str, u64, u64, f64, f64, f64);
+
+/// The figures of a finished run that `report.html` shows.
+struct Run<'a> {
+    short: bool,
+    ops: u64,
+    errors: u64,
+    lost: u64,
+    checked: u64,
+    moved: u64,
+    differences: u64,
+    cross_slot: u64,
+    refused: u64,
+    /// Seconds from the start to the end of the workload.
+    seconds: f64,
+    load: &'a Load,
+    events: &'a [Marker],
+    rows: &'a [PhaseRow],
+    analysis: &'a Report,
+    masters: &'a [keyspace::MasterLoad],
+    log: &'a str,
+}
+
+/// `report.html`: the proof, the load per second with the phases and reshards marked, latency
+/// histograms per phase, the analyzer's view of the new cluster, the phase log.
+fn html_report(run: &Run) -> String {
+    let mut page = Page::new(if run.short {
+        "slotshift demo (short run)"
+    } else {
+        "slotshift demo"
+    });
+    let good = run.lost == 0 && run.errors == 0 && run.differences == 0;
+    let class = |bad: bool| if bad { "bad" } else { "ok" };
+    page.facts(
+        "proof",
+        &[
+            (
+                "verdict",
+                if good {
+                    "0 keys lost, 0 errors".into()
+                } else {
+                    "FAILED".into()
+                },
+                class(!good),
+            ),
+            ("keys checked", run.checked.to_string(), ""),
+            ("keys lost", run.lost.to_string(), class(run.lost > 0)),
+            (
+                "final diff (differences)",
+                run.differences.to_string(),
+                class(run.differences > 0),
+            ),
+            ("errors", run.errors.to_string(), class(run.errors > 0)),
+            ("operations", run.ops.to_string(), ""),
+            ("slots moved under load", run.moved.to_string(), ""),
+        ],
+    );
+    page.para(
+        "note",
+        &format!(
+            "Every acknowledged write was kept in a ledger and read back key by key from the new cluster. Validator (new store, count mode): {} cross-slot commands split by the batcher, {} refused.",
+            run.cross_slot, run.refused
+        ),
+    );
+
+    page.heading("Load during the demo");
+    // Each second's point sits in its middle; the last, partial second is scaled to a rate.
+    let points = |f: &dyn Fn(&load::Second) -> f64| -> Vec<(f64, f64)> {
+        run.load
+            .seconds
+            .iter()
+            .enumerate()
+            .map(|(i, sec)| (i as f64 + 0.5, f(sec)))
+            .collect()
+    };
+    let rate = |i: f64| 1.0 / (run.seconds - (i - 0.5)).clamp(0.05, 1.0);
+    let series = |name: &str, f: &dyn Fn(&load::Second) -> f64, per_second: bool| Series {
+        name: name.to_owned(),
+        points: points(f)
+            .into_iter()
+            .map(|(x, y)| (x, if per_second { y * rate(x) } else { y }))
+            .collect(),
+    };
+    page.chart(chart::timeline(
+        "timeline-throughput",
+        "Operations and errors per second, with the phase boundaries and reshards",
+        "per second",
+        &[
+            series("ops/s", &|s| s.ops as f64, true),
+            series("errors/s", &|s| s.errors as f64, true),
+        ],
+        run.events,
+        run.seconds,
+    ));
+    page.chart(chart::timeline(
+        "timeline-latency",
+        "Latency per second (p50, p99), with the phase boundaries and reshards",
+        "ms",
+        &[
+            series("p50 ms", &|s| s.hist.quantile_ms(0.5), false),
+            series("p99 ms", &|s| s.hist.quantile_ms(0.99), false),
+        ],
+        run.events,
+        run.seconds,
+    ));
+
+    page.heading("Latency per phase");
+    page.table(
+        "latency-per-phase",
+        &["phase", "ops", "errors", "p50 ms", "p99 ms", "max ms"],
+        &run.rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.0.to_owned(),
+                    r.1.to_string(),
+                    r.2.to_string(),
+                    format!("{:.3}", r.3),
+                    format!("{:.3}", r.4),
+                    format!("{:.3}", r.5),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    // One x axis for every phase (the octaves any phase used), so the shapes compare.
+    let octaves: Vec<Vec<u64>> = run.load.phases.iter().map(load::Hist::octaves).collect();
+    let used = |g: &usize| octaves.iter().any(|o| o[*g] > 0);
+    let first = (0..octaves[0].len()).find(used).unwrap_or(0);
+    let last = (0..octaves[0].len())
+        .rev()
+        .find(used)
+        .unwrap_or(0)
+        .max(first);
+    let histograms = octaves.iter().enumerate().map(|(p, o)| {
+        let bins: Vec<(String, u64)> = (first..=last)
+            .map(|g| (load::octave_label(g), o[g]))
+            .collect();
+        chart::histogram(
+            &format!("latency-histogram-{}", p + 1),
+            &format!("{}: operations by latency", PHASES[p]),
+            &bins,
+            p,
+        )
+    });
+    page.row(histograms);
+
+    page.heading("The analyzer's view of the new cluster");
+    keyspace::sections(&mut page, run.analysis, run.masters);
+    page.heading("Phases");
+    page.pre(run.log);
+    page.finish()
 }

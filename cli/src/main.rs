@@ -7,6 +7,7 @@ mod analyze;
 mod demo;
 mod diff;
 mod exit;
+mod html;
 mod logging;
 mod migrate;
 mod pipe;
