@@ -5,9 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 
 use slotshift::testing::Standalone;
+
+mod common;
 
 const SOURCE_PW: &str = "canary-source-7f3a";
 const DEST_PW: &str = "canary-dest-91c2";
@@ -15,24 +16,15 @@ const DEST_PW: &str = "canary-dest-91c2";
 /// Runs `slotshift args…` with `env`, logging everything (`RUST_LOG=trace`); its exit code and
 /// everything it printed, which must not hold either password.
 fn slotshift(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slotshift"));
-    cmd.args(args)
-        .env_remove("REDISCLI_AUTH")
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let env: Vec<(&str, &str)> = [("RUST_LOG", "trace")]
+        .into_iter()
+        .chain(env.iter().copied())
+        .collect();
+    let (code, printed) = common::slotshift(args, &env);
     for pw in [SOURCE_PW, DEST_PW] {
         assert!(!printed.contains(pw), "the password was printed: {printed}");
     }
-    (out.status.code().expect("exited"), printed)
+    (code, printed)
 }
 
 fn bare_url(server: &Standalone) -> String {

@@ -1,0 +1,27 @@
+# The HTML reports — `slotshift analyze --html` and the demo's report.html — in a real browser.
+#
+#   make test-reports   cli/tests/reports.rs: an analyzer run on a 3-master cluster with a
+#                       password and a hot shard, and a short demo, against redis-servers the
+#                       test starts on loopback (and stops, failing or not); each page opened by
+#                       headless chromium (scripts/packages/reports.txt) with --dump-dom and
+#                       --screenshot. Fails when a chart, a series, a phase or reshard line, a
+#                       histogram or a bar is missing, or a key name or the password shows.
+#   make screenshots    the same runs, keeping the screenshots: docs/img/demo-report.png and
+#                       docs/img/analyzer-report.png (committed, shown in docs/cli.md)
+
+TEST_TARGETS += test-reports
+
+.PHONY: test-reports screenshots
+
+REPORTS_TEST := -p slotshift-cli --features servers --test reports
+
+test-reports:
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run $(REPORTS_TEST)
+else
+	$(CARGO) test $(REPORTS_TEST)
+endif
+
+# The test runs in cli/: the directory is given absolute.
+screenshots: setup
+	SLOTSHIFT_SCREENSHOTS=$(CURDIR)/docs/img $(MAKE) --no-print-directory test-reports
