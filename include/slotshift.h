@@ -456,6 +456,17 @@ typedef struct slotshift_migrate_options slotshift_migrate_options;
 typedef struct slotshift_migrate_report slotshift_migrate_report;
 
 /**
+ * A connection of its own that runs `MONITOR` on one node: every command the node runs, one
+ * line each (`1733390400.123456 [0 127.0.0.1:50000] "SET" "k" "v"`), read with
+ * `slotshift_monitor_next_line()`. It never reconnects. MONITOR costs the server: use it to
+ * look, not to collect.
+ *
+ * Thread safety: one thread reads at a time. Ownership: freed once by
+ * `slotshift_monitor_free()`.
+ */
+typedef struct slotshift_monitor slotshift_monitor;
+
+/**
  * A MultiStore over two clients.
  *
  * - Routing: while dual-write is on, writes go to both stores **concurrently** and the caller
@@ -721,6 +732,17 @@ slotshift_result slotshift_client_transaction(const slotshift_client *client,
                                               slotshift_error **err);
 
 /**
+ * Closes the client's open connections politely: `QUIT` on each, then dropped (servers see a
+ * clean close). The client stays usable: its next command opens new connections. For a
+ * client one thread owns, e.g. before `fork()` or at shutdown; requests of other threads in
+ * flight on the same client may fail. Sessions, subscribers and monitors keep their own
+ * connections. Blocks while the servers answer (at most the response timeout).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_client_quit(const slotshift_client *client,
+                                       slotshift_error **err);
+
+/**
  * Frees a client and closes its connections (those shared with a MultiStore made from it stay
  * open until the MultiStore is freed). NULL is a no-op; freeing twice is undefined behaviour.
  * Do not free a client while another thread is using it.
@@ -916,6 +938,24 @@ slotshift_result slotshift_recorder_count_key(const slotshift_recorder *recorder
  * Stops and frees a recorder. NULL is a no-op.
  */
 void slotshift_recorder_free(slotshift_recorder *recorder);
+
+/**
+ * Queues the core's log records of `level` (`"error"`, `"warn"`, `"info"`, `"debug"`,
+ * `"trace"`) and more severe for `slotshift_log_next()`; NULL stops queueing. Fails with
+ * `SLOTSHIFT_RESULT_INVALID_ARGUMENT` for another level, and with
+ * `SLOTSHIFT_RESULT_CONFIG…` when the process installed another Rust logger first.
+ */
+SLOTSHIFT_MUST_USE slotshift_result slotshift_log_enable(const char *level, slotshift_error **err);
+
+/**
+ * The next log record, waiting at most `timeout_ms` milliseconds (a negative value: until
+ * one comes). On success `*out` is an array reply of three strings — level, target (where
+ * in the core), message — (owned: `slotshift_reply_free()`), or NULL when none came in time.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_log_next(int64_t timeout_ms,
+                                    slotshift_reply **out,
+                                    slotshift_error **err);
 
 /**
  * New diff options with the defaults: mode `full`, every key, both ways, TTL tolerance 1 s,
@@ -1381,6 +1421,37 @@ slotshift_result slotshift_subscriber_next_message(const slotshift_subscriber *s
  * freeing twice is undefined behaviour.
  */
 void slotshift_subscriber_free(slotshift_subscriber *subscriber);
+
+/**
+ * Opens a monitor with `client`'s settings on the node `key` picks (as
+ * `slotshift_session_open()`; NULL with length 0: the server, or a cluster's master of slot
+ * 0). On success `*out` is the monitor (owned: `slotshift_monitor_free()`). Blocks while it
+ * connects.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_monitor_open(const slotshift_client *client,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        slotshift_monitor **out,
+                                        slotshift_error **err);
+
+/**
+ * The next line of the command log, waiting at most `timeout_ms` milliseconds (a negative
+ * value: until one comes). On success `*out` is the line as a status reply (owned:
+ * `slotshift_reply_free()`), or NULL when none came in time. A lost or closed connection is
+ * `SLOTSHIFT_RESULT_CONNECTION…`.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_monitor_next_line(const slotshift_monitor *monitor,
+                                             int64_t timeout_ms,
+                                             slotshift_reply **out,
+                                             slotshift_error **err);
+
+/**
+ * Frees a monitor and closes its connection. NULL is a no-op; freeing twice is undefined
+ * behaviour.
+ */
+void slotshift_monitor_free(slotshift_monitor *monitor);
 
 /**
  * The hash slot of `key` (`len` bytes, binary-safe), as the cluster computes it: CRC16 of the

@@ -338,6 +338,28 @@ pub extern "C" fn slotshift_client_transaction(
     })
 }
 
+/// Closes the client's open connections politely: `QUIT` on each, then dropped (servers see a
+/// clean close). The client stays usable: its next command opens new connections. For a
+/// client one thread owns, e.g. before `fork()` or at shutdown; requests of other threads in
+/// flight on the same client may fail. Sessions, subscribers and monitors keep their own
+/// connections. Blocks while the servers answer (at most the response timeout).
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_client_quit(
+    client: *const slotshift_client,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        let Some(store) = try_ref(client) else {
+            return null(err, "slotshift_client_quit", "client");
+        };
+        match store.quit() {
+            Ok(()) => slotshift_result::Ok,
+            Err(e) => fail_with(err, &e),
+        }
+    })
+}
+
 /// Frees a client and closes its connections (those shared with a MultiStore made from it stay
 /// open until the MultiStore is freed). NULL is a no-op; freeing twice is undefined behaviour.
 /// Do not free a client while another thread is using it.

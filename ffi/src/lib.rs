@@ -30,6 +30,7 @@ pub mod client;
 pub mod error;
 mod ffi;
 pub mod instrument;
+pub mod log;
 pub mod migrate;
 pub mod multistore;
 pub mod panic;

@@ -1,10 +1,12 @@
 //! Sessions (`slotshift_session`: requests on a connection of the caller's own, for WATCH …
-//! MULTI/EXEC, SELECT, CLIENT SETNAME, blocking pops) and subscribers (`slotshift_subscriber`:
-//! pub/sub with its confirmations and messages read one at a time).
+//! MULTI/EXEC, SELECT, CLIENT SETNAME, blocking pops), subscribers (`slotshift_subscriber`:
+//! pub/sub with its confirmations and messages read one at a time) and monitors
+//! (`slotshift_monitor`: a server's command log, one line at a time).
 
 use std::time::Duration;
 
-use slotshift_core::session::{Session, Subscriber, Target};
+use slotshift_core::reply::Reply;
+use slotshift_core::session::{Monitor, Session, Subscriber, Target};
 use slotshift_core::store::Store;
 
 use crate::client::{call_with, pipeline_with, slotshift_client, slotshift_pipeline};
@@ -47,6 +49,21 @@ pub struct slotshift_subscriber {
 
 impl Castable for slotshift_subscriber {
     type Rust = Subscriber;
+}
+
+/// A connection of its own that runs `MONITOR` on one node: every command the node runs, one
+/// line each (`1733390400.123456 [0 127.0.0.1:50000] "SET" "k" "v"`), read with
+/// `slotshift_monitor_next_line()`. It never reconnects. MONITOR costs the server: use it to
+/// look, not to collect.
+///
+/// Thread safety: one thread reads at a time. Ownership: freed once by
+/// `slotshift_monitor_free()`.
+pub struct slotshift_monitor {
+    _private: [u8; 0],
+}
+
+impl Castable for slotshift_monitor {
+    type Rust = Monitor;
 }
 
 /// What a subscription names: channels, glob-style patterns, or shard channels (Redis 7).
@@ -341,4 +358,67 @@ pub extern "C" fn slotshift_subscriber_next_message(
 #[no_mangle]
 pub extern "C" fn slotshift_subscriber_free(subscriber: *mut slotshift_subscriber) {
     guard(|| free_raw(subscriber))
+}
+
+/// Opens a monitor with `client`'s settings on the node `key` picks (as
+/// `slotshift_session_open()`; NULL with length 0: the server, or a cluster's master of slot
+/// 0). On success `*out` is the monitor (owned: `slotshift_monitor_free()`). Blocks while it
+/// connects.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_monitor_open(
+    client: *const slotshift_client,
+    key: *const u8,
+    key_len: usize,
+    out: *mut *mut slotshift_monitor,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        open_with(
+            "slotshift_monitor_open",
+            client,
+            (key, key_len),
+            out,
+            err,
+            Monitor::open,
+        )
+    })
+}
+
+/// The next line of the command log, waiting at most `timeout_ms` milliseconds (a negative
+/// value: until one comes). On success `*out` is the line as a status reply (owned:
+/// `slotshift_reply_free()`), or NULL when none came in time. A lost or closed connection is
+/// `SLOTSHIFT_RESULT_CONNECTION…`.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_monitor_next_line(
+    monitor: *const slotshift_monitor,
+    timeout_ms: i64,
+    out: *mut *mut slotshift_reply,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        const F: &str = "slotshift_monitor_next_line";
+        let Some(monitor) = try_ref(monitor) else {
+            return null(err, F, "monitor");
+        };
+        let Some(out) = try_out(out) else {
+            return null(err, F, "out");
+        };
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        match monitor.next_line(timeout) {
+            Ok(line) => {
+                out.set(line.map_or(std::ptr::null_mut(), |l| to_raw(Reply::Status(l))));
+                slotshift_result::Ok
+            }
+            Err(e) => fail_with(err, &e),
+        }
+    })
+}
+
+/// Frees a monitor and closes its connection. NULL is a no-op; freeing twice is undefined
+/// behaviour.
+#[no_mangle]
+pub extern "C" fn slotshift_monitor_free(monitor: *mut slotshift_monitor) {
+    guard(|| free_raw(monitor))
 }

@@ -116,6 +116,15 @@ static slotshift_result call(const slotshift_client *c, slotshift_reply **out, s
     return slotshift_client_call(c, argv, lens, argc, out, err);
 }
 
+/* Whether `len` bytes at `p` contain the text `needle`. */
+static bool bytes_contain(const uint8_t *p, size_t len, const char *needle) {
+    size_t n = strlen(needle);
+    for (size_t i = 0; p != NULL && i + n <= len; i++) {
+        if (memcmp(p + i, needle, n) == 0) return true;
+    }
+    return false;
+}
+
 static bool bytes_are(const slotshift_reply *r, const void *want, size_t want_len) {
     const uint8_t *p = NULL;
     size_t n = 0;
@@ -1610,6 +1619,88 @@ static void test_request_scope(void) {
     slotshift_client_free(c);
 }
 
+/* MONITOR on a connection of its own, QUIT on the client's connections (the next command
+ * reconnects), and the core's log records queued for the program. */
+static void test_monitor_quit_and_log(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE"), &c, &err), err);
+    if (c == NULL) {
+        clear_error(&err);
+        return;
+    }
+    slotshift_reply *r = NULL;
+    slotshift_monitor *m = NULL;
+    CHECK_OK(slotshift_monitor_open(c, NULL, 0, &m, &err), err);
+    CHECK_OK(call(c, &r, &err, "SET", "c:monitored", "1", NULL), err);
+    slotshift_reply_free(r);
+    int seen = 0;
+    for (int i = 0; i < 50 && !seen; i++) {
+        r = NULL;
+        CHECK_OK(slotshift_monitor_next_line(m, 5000, &r, &err), err);
+        if (r == NULL) break;
+        size_t len = 0;
+        const uint8_t *line = NULL;
+        CHECK_OK(slotshift_reply_bytes(r, &line, &len), NULL);
+        seen = bytes_contain(line, len, "\"SET\" \"c:monitored\" \"1\"");
+        slotshift_reply_free(r);
+    }
+    CHECK(seen);
+    CHECK_RESULT(slotshift_monitor_next_line(NULL, 0, &r, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+    slotshift_monitor_free(m);
+    slotshift_monitor_free(NULL);
+
+    /* QUIT: another connection (client id) afterwards, and the client still answers. */
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "CLIENT", "ID", NULL), err);
+    int64_t before = 0, after = 0;
+    CHECK_OK(slotshift_reply_integer(r, &before), NULL);
+    slotshift_reply_free(r);
+    CHECK_OK(slotshift_client_quit(c, &err), err);
+    r = NULL;
+    CHECK_OK(call(c, &r, &err, "CLIENT", "ID", NULL), err);
+    CHECK_OK(slotshift_reply_integer(r, &after), NULL);
+    slotshift_reply_free(r);
+    CHECK(before != after);
+    CHECK_RESULT(slotshift_client_quit(NULL, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    clear_error(&err);
+
+    /* The log queue: a MultiStore over one server warns that dual-write stays off. */
+    CHECK_RESULT(slotshift_log_enable("loud", &err), SLOTSHIFT_RESULT_INVALID_ARGUMENT, err);
+    clear_error(&err);
+    CHECK_OK(slotshift_log_enable("warn", &err), err);
+    slotshift_multistore *ms = NULL;
+    CHECK_OK(slotshift_multistore_new("c-logged", c, c, true, false, &ms, &err), err);
+    if (ms != NULL) {
+        r = NULL;
+        const uint8_t *set[3] = {(const uint8_t *)"SET", (const uint8_t *)"c:logged", (const uint8_t *)"1"};
+        size_t set_len[3] = {3, 8, 1};
+        CHECK_OK(slotshift_multistore_call(ms, set, set_len, 3, &r, &err), err);
+        slotshift_reply_free(r);
+    }
+    int warned = 0;
+    for (int i = 0; i < 20 && !warned; i++) {
+        r = NULL;
+        CHECK_OK(slotshift_log_next(5000, &r, &err), err);
+        if (r == NULL) break;
+        const slotshift_reply *level = NULL, *message = NULL;
+        CHECK_OK(slotshift_reply_element(r, 0, &level), NULL);
+        CHECK_OK(slotshift_reply_element(r, 2, &message), NULL);
+        size_t llen = 0, mlen = 0;
+        const uint8_t *l = NULL, *msg = NULL;
+        CHECK_OK(slotshift_reply_bytes(level, &l, &llen), NULL);
+        CHECK_OK(slotshift_reply_bytes(message, &msg, &mlen), NULL);
+        warned = l != NULL && llen == 4 && memcmp(l, "warn", 4) == 0 &&
+                 bytes_contain(msg, mlen, "primary and secondary are the same server");
+        slotshift_reply_free(r);
+    }
+    CHECK(warned);
+    CHECK_OK(slotshift_log_enable(NULL, &err), err);
+    slotshift_multistore_free(ms);
+    slotshift_client_free(c);
+}
+
 static void test_panic_guard(void) {
 #if defined(SLOTSHIFT_TEST_HOOKS)
     CHECK_RESULT(slotshift_test_panic(), SLOTSHIFT_RESULT_PANIC, NULL);
@@ -1644,6 +1735,7 @@ int main(void) {
     test_threads();
     test_sessions_and_subscribers();
     test_hostile_servers();
+    test_monitor_quit_and_log();
     test_panic_guard();
     printf("%d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;
