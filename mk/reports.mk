@@ -15,7 +15,8 @@ TEST_TARGETS += test-reports
 
 REPORTS_TEST := -p slotshift-cli --features servers --test reports
 
-test-reports:
+# setup installs chromium when it is missing.
+test-reports: setup
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run $(REPORTS_TEST)
 else

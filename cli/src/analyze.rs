@@ -121,7 +121,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = analyze(&store, &opts);
     bar.finish_and_clear();
     let report = report?;
-    let html = || {
+    let wants_html = matches!(args.format, Format::Html) || args.html.is_some();
+    let html = wants_html.then(|| {
         // The load per master is asked after the scan (DBSIZE, INFO memory); a server that
         // refuses INFO still gets its page, without that section.
         let masters = crate::html::keyspace::master_loads(&store).unwrap_or_else(|e| {
@@ -129,19 +130,19 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Vec::new()
         });
         crate::html::keyspace::page(&report, &masters)
-    };
-    let text = match args.format {
-        Format::Text => report.to_text(),
-        Format::Json => report.to_json() + "\n",
-        Format::Csv => report.to_csv()?,
-        Format::Html => html(),
+    });
+    let text = match (args.format, &html) {
+        (Format::Html, Some(page)) => page.clone(),
+        (Format::Json, _) => report.to_json() + "\n",
+        (Format::Csv, _) => report.to_csv()?,
+        (Format::Text | Format::Html, _) => report.to_text(),
     };
     match &args.output {
         Some(path) => write(path, &text)?,
         None => print!("{text}"),
     }
-    if let Some(path) = &args.html {
-        write(path, &html())?;
+    if let (Some(path), Some(page)) = (&args.html, &html) {
+        write(path, page)?;
     }
     if !report.complete {
         match &args.checkpoint {
