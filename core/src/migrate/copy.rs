@@ -1,5 +1,6 @@
 //! [`migrate`]: copy what is missing or different, with `DUMP` / `RESTORE … REPLACE` or a
-//! type-by-type rewrite, verify it, re-copy what changed meanwhile, end with a diff.
+//! type-by-type rewrite, verify it, re-copy what changed meanwhile (and delete what the
+//! application deleted meanwhile, which the copy would otherwise bring back), end with a diff.
 //!
 //! # TTLs without the local clock
 //!
@@ -589,8 +590,17 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         for chunk in keys.chunks(opts.batch.max(1)) {
             let differ = compare_keys(src, dst, chunk, &settings)?;
             let (copy, extra) = split(differ);
-            if opts.delete_extra && !extra.is_empty() {
-                copier.delete(&extra.iter().map(|f| f.key.clone()).collect::<Vec<_>>())?;
+            if !extra.is_empty() {
+                // Every key re-checked here was written by this run. One the source no longer
+                // has was deleted by the application while it was being copied (a DEL between
+                // our DUMP and our RESTORE, also on the destination under dual-write): our copy
+                // brought it back. Delete it whatever `delete_extra` says, and look again next
+                // round (the application may have written it since).
+                let gone: Vec<Vec<u8>> = extra.iter().map(|f| f.key.clone()).collect();
+                copier.delete(&gone)?;
+                if !opts.dry_run {
+                    next.extend(compare_keys(src, dst, &gone, &settings)?);
+                }
             }
             let keys: Vec<Vec<u8>> = copy.iter().map(|f| f.key.clone()).collect();
             let written = copier.copy(&keys)?;

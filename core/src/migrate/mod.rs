@@ -285,8 +285,11 @@ pub struct MigrateOptions {
     /// Compare each copied batch again right away; keys that changed meanwhile are re-copied
     /// in the re-check rounds. Default true.
     pub verify: bool,
-    /// Delete destination keys that the source does not have (keys that vanished while
-    /// being copied, and a reverse pass over the destination after the copy). Default false.
+    /// Delete destination keys that the source does not have: a reverse pass over the
+    /// destination after the copy, and keys found extra before their copy. Default false.
+    /// (A key this run copied that the source lost while it was being copied is deleted from
+    /// the destination whatever this says: the copy brought back a key the application
+    /// deleted.)
     pub delete_extra: bool,
     /// Write nothing: report what would be copied.
     pub dry_run: bool,
