@@ -205,6 +205,20 @@ def test_pubsub(url: str) -> None:
     run(main)
 
 
+def test_aclose_closes_the_clients_pubsubs(url: str) -> None:
+    async def main() -> None:
+        r = slotshift.asyncio.Redis.from_url(url)
+        p = r.pubsub()
+        await p.subscribe("left-open")
+        assert await r.pubsub_numsub("left-open") == [(b"left-open", 1)]
+        await r.aclose()                                      # as redis-py's pool disconnect
+        assert p.connection is None and not p.subscribed
+        assert await r.pubsub_numsub("left-open") == [(b"left-open", 0)]   # connects again
+        await r.aclose()
+
+    run(main)
+
+
 def test_pubsub_handlers_and_cancelled_wait(url: str) -> None:
     async def main() -> None:
         r = slotshift.asyncio.Redis.from_url(url, decode_responses=True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Optional
@@ -62,9 +63,20 @@ class _AsyncClientBase(_ClientCore):
     _lock_class = redis.asyncio.lock.Lock
 
     def _pubsub_class(self) -> Callable[..., Any]:
+        """``AsyncPubSub``, each one kept (weakly) so that ``aclose()`` closes it, as closing
+        redis-py's client closes the connections of its pool, pub/sub ones too."""
         from .pubsub import AsyncPubSub
 
-        return AsyncPubSub
+        def make(*args: Any, **kwargs: Any) -> AsyncPubSub:
+            p = AsyncPubSub(*args, **kwargs)
+            self._pubsubs().add(p)
+            return p
+
+        return make
+
+    def _pubsubs(self) -> weakref.WeakSet[Any]:
+        made: weakref.WeakSet[Any] = self.__dict__.setdefault("_made_pubsubs", weakref.WeakSet())
+        return made
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
@@ -121,8 +133,10 @@ class _AsyncClientBase(_ClientCore):
         return self.initialize().__await__()
 
     async def aclose(self, close_connection_pool: Optional[bool] = None) -> None:
-        """Closes this client's connections (other clients on the same store keep theirs);
-        as in redis-py, the next command connects again."""
+        """Closes this client's connections, its ``pubsub()`` objects' too (other clients on
+        the same store keep theirs); as in redis-py, the next command connects again."""
+        for p in list(self._pubsubs()):
+            await p.aclose()
         self._close_stores()
 
     async def close(self, close_connection_pool: Optional[bool] = None) -> None:
@@ -148,7 +162,7 @@ class _AsyncPipelineBase(_PipelineCore):
 
     async def __aexit__(self, exc_type: Optional[type[BaseException]],
                         exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
-        self._reset()
+        await self.reset()
 
     def __await__(self) -> Any:
         return self._self().__await__()
@@ -162,8 +176,12 @@ class _AsyncPipelineBase(_PipelineCore):
         self._reset()
 
     async def aclose(self) -> None:
-        """Forgets the queued commands (the connections belong to the client)."""
-        self._reset()
+        """Forgets the queued commands (``reset()``; the connections belong to the client)."""
+        await self.reset()
+
+    async def discard(self) -> None:
+        """Queues ``DISCARD`` (see ``slotshift.Pipeline.discard``)."""
+        self.command_stack.append((("DISCARD",), {}))
 
     async def _immediate(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         assert self._session is not None

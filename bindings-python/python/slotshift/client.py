@@ -658,12 +658,6 @@ class _PipelineCore(_Base):
         if session is not None:
             session.close()
 
-    def discard(self) -> None:
-        """Queues ``DISCARD``, as redis-py: inside the transaction it drops what was queued
-        before it, and the server then refuses the ``EXEC`` (``ResponseError``). The core sends
-        a pipeline's commands together, so DISCARD cannot reach another caller's MULTI."""
-        self.command_stack.append((("DISCARD",), {}))
-
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (converted by redis-py's callback at ``execute()``); returns
         the pipeline."""
@@ -808,6 +802,12 @@ class _PipelineBase(_PipelineCore):
     def close(self) -> None:
         """Forgets the queued commands (the connections belong to the client)."""
         self._reset()
+
+    def discard(self) -> None:
+        """Queues ``DISCARD``, as redis-py: inside the transaction it drops what was queued
+        before it, and the server then refuses the ``EXEC`` (``ResponseError``). The core sends
+        a pipeline's commands together, so DISCARD cannot reach another caller's MULTI."""
+        self.command_stack.append((("DISCARD",), {}))
 
     def _immediate(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         assert self._session is not None

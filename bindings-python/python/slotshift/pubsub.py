@@ -17,6 +17,7 @@ health-check PING (``health_check_interval`` is not an option of slotshift's cli
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
@@ -249,9 +250,13 @@ class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
         self.pending_unsubscribe_shard_channels = set()
 
     async def connect(self) -> None:
-        """Opens the connection now (it is otherwise opened by the first command)."""
+        """Opens the connection now (it is otherwise opened by the first command). Yields to
+        the event loop once, as a connect does: a loop of ``connect()`` and ``listen()`` after
+        ``aclose()`` (``listen()`` then returns at once) must not starve the loop's other
+        tasks and timeouts."""
         if self.connection is None:
             self.connection = self._open("", ())
+        await asyncio.sleep(0)
 
     async def execute_command(self, *args: Any) -> None:
         """Sends a pub/sub command on this object's connection (opened on the first
