@@ -346,6 +346,8 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut mopts = MigrateOptions::default();
     mopts.final_diff = false;
+    // Under dual-write the new store's copy of what the workload wrote is the newer.
+    mopts.missing_only = true;
     let (copy, reshard) = std::thread::scope(|s| {
         let h = s.spawn(|| -> Result<(usize, f64, f64), String> {
             let from = t0.elapsed().as_secs_f64();
@@ -392,8 +394,11 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut diff_report = diff(&old, &new, &dopts)?;
     let mut attempts = 1;
     while diff_report.total_differences() > 0 && attempts < 5 {
-        // What still differs was being copied while written: copy it again, diff again.
-        migrate(&old, &new, &mopts)?;
+        // What still differs was being copied while written: copy it again from the old
+        // store (the default, so the truth, in this phase), diff again.
+        let mut repair = mopts.clone();
+        repair.missing_only = false;
+        migrate(&old, &new, &repair)?;
         diff_report = diff(&old, &new, &dopts)?;
         attempts += 1;
     }

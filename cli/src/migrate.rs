@@ -22,6 +22,10 @@ pub struct Args {
     /// Delete destination keys the source does not have.
     #[arg(long)]
     delete_extra: bool,
+    /// Write only keys the destination lacks; keep what it has (a backfill under dual-write:
+    /// the destination's copy is the newer, and a copy in flight never overwrites it).
+    #[arg(long)]
+    missing_only: bool,
     /// Write nothing; report what would be copied.
     #[arg(long)]
     dry_run: bool,
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.filter = e.filter()?;
     opts.compare = !args.no_compare;
     opts.delete_extra = args.delete_extra;
+    opts.missing_only = args.missing_only;
     opts.dry_run = args.dry_run;
     opts.final_diff = !args.no_final_diff;
     opts.batch = e.batch;

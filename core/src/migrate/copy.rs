@@ -84,6 +84,8 @@ struct Copier<'a> {
     restored: AtomicU64,
     rewritten: AtomicU64,
     equal: AtomicU64,
+    /// Keys the destination had and kept (`missing_only`).
+    kept: AtomicU64,
     deleted: AtomicU64,
 }
 
@@ -134,10 +136,10 @@ impl Copier<'_> {
                 continue; // expired at the source meanwhile
             };
             let mut c = Cmd::new("RESTORE");
-            c.arg(k)
-                .arg(left.max(0).to_string())
-                .arg(&payload)
-                .arg("REPLACE");
+            c.arg(k).arg(left.max(0).to_string()).arg(&payload);
+            if !self.opts.missing_only {
+                c.arg("REPLACE");
+            }
             restores.push(c);
             which.push(k.clone());
         }
@@ -156,6 +158,11 @@ impl Copier<'_> {
                 Ok(_) => {
                     self.restored.fetch_add(1, Ordering::Relaxed);
                     written.push(k);
+                }
+                // `missing_only`: the destination has the key (written there since the walk
+                // saw it missing, e.g. by dual-write): its copy is the newer, and stays.
+                Err(Error::Server(e)) if self.opts.missing_only && e.code() == "BUSYKEY" => {
+                    self.kept.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) if is_format_error(&e) && self.opts.method == CopyMethod::Auto => {
                     log::warn!(
@@ -219,6 +226,15 @@ impl Copier<'_> {
                 self.delete(&[key.to_vec()])?;
             }
             return Ok(false);
+        }
+        if self.opts.missing_only {
+            // Checked here and written below: not one step as RESTORE makes it (a write of
+            // the application in between is overwritten; the re-check rounds see it).
+            let there = self.dst.call(&Cmd::new("EXISTS").with_arg(key))?;
+            if there.as_int() == Some(1) {
+                self.kept.fetch_add(1, Ordering::Relaxed);
+                return Ok(false);
+            }
         }
         let mut writes = vec![Cmd::new("DEL").with_arg(key)];
         let src = self.src;
@@ -441,6 +457,10 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
     // A dry run's checkpoint records keys as walked that it did not copy: a real run must
     // not take it for its own.
     cp_settings.insert("dry_run".into(), opts.dry_run.to_string());
+    if opts.missing_only {
+        // Another way to write: a checkpoint of a run that overwrote is not this one's.
+        cp_settings.insert("missing_only".into(), "true".into());
+    }
     let pending = Pending::new(opts.max_pending);
     let mut cp = Checkpoint {
         format: FORMAT,
@@ -465,6 +485,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         restored: AtomicU64::new(counter("restored")),
         rewritten: AtomicU64::new(counter("rewritten")),
         equal: AtomicU64::new(counter("equal")),
+        kept: AtomicU64::new(counter("kept")),
         deleted: AtomicU64::new(counter("deleted")),
     };
     let scanned = AtomicU64::new(counter("scanned"));
@@ -486,6 +507,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
             ("restored", &copier.restored),
             ("rewritten", &copier.rewritten),
             ("equal", &copier.equal),
+            ("kept", &copier.kept),
             ("deleted", &copier.deleted),
         ] {
             c.counters.insert(name.into(), v.load(Ordering::Relaxed));
@@ -641,6 +663,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         restored: copier.restored.load(Ordering::Relaxed),
         rewritten: copier.rewritten.load(Ordering::Relaxed),
         equal: copier.equal.load(Ordering::Relaxed),
+        kept: copier.kept.load(Ordering::Relaxed),
         deleted: copier.deleted.load(Ordering::Relaxed),
         recopied,
         left_after_rounds: current.len() as u64,
@@ -674,12 +697,20 @@ fn copy_batch(
 ) -> Result<()> {
     let (src, dst, opts) = (copier.src, copier.dst, copier.opts);
     let to_copy: Vec<Vec<u8>> = if opts.compare {
-        let (copy, extra) = split(compare_keys(src, dst, &keys, settings)?);
+        let (mut copy, extra) = split(compare_keys(src, dst, &keys, settings)?);
         if opts.delete_extra && !extra.is_empty() {
             copier.delete(&extra.iter().map(|f| f.key.clone()).collect::<Vec<_>>())?;
         }
         let n = keys.len() - copy.len() - extra.len();
         copier.equal.fetch_add(n as u64, Ordering::Relaxed);
+        if opts.missing_only {
+            // Only what the destination lacks; what it has (even different) it keeps.
+            let before = copy.len();
+            copy.retain(|f| f.kind == DiffKind::Missing);
+            copier
+                .kept
+                .fetch_add((before - copy.len()) as u64, Ordering::Relaxed);
+        }
         copy.into_iter().map(|f| f.key).collect()
     } else {
         keys

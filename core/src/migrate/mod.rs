@@ -291,6 +291,12 @@ pub struct MigrateOptions {
     /// the destination whatever this says: the copy brought back a key the application
     /// deleted.)
     pub delete_extra: bool,
+    /// Write only keys the destination does not have; a key it has is left as it is
+    /// (`RESTORE` without `REPLACE`, so the check and the write are one step on the
+    /// destination). For a backfill under dual-write, where every key the application wrote
+    /// since dual-write began is already on the destination and newer than what a copy would
+    /// read: a copy in flight never writes an older value over it. Default false.
+    pub missing_only: bool,
     /// Write nothing: report what would be copied.
     pub dry_run: bool,
     /// TTL tolerance, as in [`DiffOptions::ttl_tolerance`]. Default 1 s.
@@ -332,6 +338,7 @@ impl Default for MigrateOptions {
             compare: true,
             verify: true,
             delete_extra: false,
+            missing_only: false,
             dry_run: false,
             ttl_tolerance: Duration::from_secs(1),
             rounds: 3,
@@ -358,6 +365,7 @@ impl std::fmt::Debug for MigrateOptions {
             .field("method", &self.method)
             .field("compare", &self.compare)
             .field("verify", &self.verify)
+            .field("missing_only", &self.missing_only)
             .field("dry_run", &self.dry_run)
             .field("batch", &self.batch)
             .field("workers", &self.workers)

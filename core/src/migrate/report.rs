@@ -175,6 +175,9 @@ pub struct MigrateReport {
     pub rewritten: u64,
     /// Keys found equal, not written.
     pub equal: u64,
+    /// Keys the destination already had and kept (`missing_only`).
+    #[serde(default)]
+    pub kept: u64,
     /// Destination keys deleted (`delete_extra`).
     pub deleted: u64,
     /// Keys copied again in the re-check rounds.
@@ -227,11 +230,12 @@ impl MigrateReport {
         );
         let _ = writeln!(
             s,
-            "  copied {} (restore {}, rewrite {}), equal {}, deleted {}, re-copied {} in {} rounds, left {}",
+            "  copied {} (restore {}, rewrite {}), equal {}, kept {}, deleted {}, re-copied {} in {} rounds, left {}",
             self.copied(),
             self.restored,
             self.rewritten,
             self.equal,
+            self.kept,
             self.deleted,
             self.recopied,
             self.rounds,
