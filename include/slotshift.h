@@ -1088,6 +1088,14 @@ slotshift_result slotshift_migrate_options_set_dry_run(slotshift_migrate_options
                                                        bool dry_run);
 
 /**
+ * `true`: write only keys the destination lacks and keep what it has (`RESTORE` without
+ * `REPLACE`): the backfill under dual-write, where the destination's copy is the newer.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_options_set_missing_only(slotshift_migrate_options *opts,
+                                                            bool missing_only);
+
+/**
  * Frees migrate options. NULL is a no-op.
  */
 void slotshift_migrate_options_free(slotshift_migrate_options *opts);

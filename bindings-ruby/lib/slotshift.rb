@@ -146,10 +146,11 @@ module Slotshift
 
   # Copies the keys missing or different on `destination` from `source` (DUMP/RESTORE with
   # TTLs kept, verified, ending with a full diff). Options: match:, type:, rate: (keys/s),
-  # ttl_tolerance_ms: (milliseconds), dry_run: (report what would be copied, write nothing).
+  # ttl_tolerance_ms: (milliseconds), dry_run: (report what would be copied, write nothing),
+  # missing_only: (write only keys the destination lacks: the backfill under dual-write).
   # Returns a Slotshift::MigrateReport.
   def migrate(source, destination, **options)
-    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance_ms dry_run])
+    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance_ms dry_run missing_only])
     MigrateReport.new(*Native.migrate(source.native, destination.native, migrate_options(options)))
   end
 

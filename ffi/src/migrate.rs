@@ -391,13 +391,31 @@ pub extern "C" fn slotshift_migrate_options_set_dry_run(
     opts: *mut slotshift_migrate_options,
     dry_run: bool,
 ) -> slotshift_result {
-    guard(|| {
-        let Some(o) = try_mut(opts) else {
-            return slotshift_result::NullParameter;
-        };
-        o.dry_run = dry_run;
-        slotshift_result::Ok
-    })
+    guard(|| set_flag(opts, |o| &mut o.dry_run, dry_run))
+}
+
+/// `true`: write only keys the destination lacks and keep what it has (`RESTORE` without
+/// `REPLACE`): the backfill under dual-write, where the destination's copy is the newer.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_migrate_options_set_missing_only(
+    opts: *mut slotshift_migrate_options,
+    missing_only: bool,
+) -> slotshift_result {
+    guard(|| set_flag(opts, |o| &mut o.missing_only, missing_only))
+}
+
+/// Sets the flag `field` picks in migrate options.
+fn set_flag(
+    opts: *mut slotshift_migrate_options,
+    field: fn(&mut MigrateOptions) -> &mut bool,
+    value: bool,
+) -> slotshift_result {
+    let Some(o) = try_mut(opts) else {
+        return slotshift_result::NullParameter;
+    };
+    *field(o) = value;
+    slotshift_result::Ok
 }
 
 /// Frees migrate options. NULL is a no-op.

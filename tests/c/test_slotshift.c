@@ -1183,6 +1183,34 @@ static void test_diff_and_migrate(void) {
     CHECK(n > 3000 && n <= 3600);
     slotshift_reply_free(r);
     r = NULL;
+
+    /* missing_only: a key the destination has (written there since) is kept, not replaced. */
+    CHECK_OK(call(dst, &r, &err, "SET", "c:mig:7", "newer", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(call(src, &r, &err, "SET", "c:mig:7", "older", NULL), err);
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(slotshift_migrate_options_set_missing_only(m, true), NULL);
+    mr = NULL;
+    CHECK_OK(slotshift_migrate(src, dst, m, &mr, &err), err);
+    CHECK(slotshift_migrate_report_copied(mr) == 0);
+    json = NULL;
+    CHECK_OK(slotshift_migrate_report_json(mr, &json, &len), NULL);
+    CHECK(json != NULL && strstr(json, "\"kept\": 1") != NULL);
+    slotshift_migrate_report_free(mr);
+    CHECK_OK(call(dst, &r, &err, "GET", "c:mig:7", NULL), err);
+    CHECK(bytes_are(r, "newer", 5));
+    slotshift_reply_free(r);
+    r = NULL;
+    CHECK_OK(slotshift_migrate_options_set_missing_only(m, false), NULL);
+    CHECK_RESULT(slotshift_migrate_options_set_missing_only(NULL, true), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    slotshift_client *both[2] = {src, dst};
+    for (int i = 0; i < 2; i++) { /* the same again on both sides, for the diff below */
+        CHECK_OK(call(both[i], &r, &err, "SET", "c:mig:7", "value-7", NULL), err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
     CHECK_OK(call(dst, &r, &err, "EXISTS", "c:nomig:1", NULL), err);
     n = -1;
     CHECK_OK(slotshift_reply_integer(r, &n), NULL);

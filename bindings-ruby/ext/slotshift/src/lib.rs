@@ -740,6 +740,9 @@ fn migrate(
     if let Some(b) = opt_bool(options, "dry_run") {
         o.dry_run = b;
     }
+    if let Some(b) = opt_bool(options, "missing_only") {
+        o.missing_only = b;
+    }
     let (src, dst) = (source.store.clone(), destination.store.clone());
     let report = gvl::blocking(ruby, move || slotshift::migrate::migrate(&src, &dst, &o))?;
     Ok((report.to_json(), report.to_text(), report.copied()))
