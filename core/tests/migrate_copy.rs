@@ -327,6 +327,7 @@ fn the_runbook_sequence_copies_everything() {
     let mut o = quick();
     o.checkpoint = Some(cp.clone());
     o.resume = true;
+    o.missing_only = true; // the runbook's --missing-only (a backfill under dual-write)
 
     let mut dry = o.clone();
     dry.dry_run = true;
