@@ -112,6 +112,42 @@ fn list_slots(slots: &[Slot]) -> String {
     }
 }
 
+/// The last failure of a command that is being retried: what the command ends with when the
+/// retry deadline passes.
+#[derive(Debug, Clone)]
+pub(crate) enum LastFailure {
+    /// Its connection failed (could not connect, was lost, timed out).
+    Connection(crate::net::ConnectionError),
+    /// The server answered with a retryable refusal (TRYAGAIN, LOADING, CLUSTERDOWN …), or
+    /// its redirects did not settle.
+    Refused(String),
+}
+
+impl LastFailure {
+    /// The error a command ends with after `elapsed` of retries. A connection failure stays a
+    /// connection error, saying how long it was retried: a server that cannot be reached is a
+    /// connection failure to the caller however long the core tried (and callers, redis-rb's
+    /// and redis-py's rescues among them, tell failures apart by that class). Anything else is
+    /// a [`RoutingError::DeadlineExceeded`].
+    pub(crate) fn gave_up(self, elapsed: std::time::Duration) -> crate::Error {
+        match self {
+            LastFailure::Connection(mut c) => {
+                c.message = format!(
+                    "{} (retried for {elapsed:.0?}: the retry deadline)",
+                    c.message
+                );
+                crate::Error::Connection(c)
+            }
+            LastFailure::Refused(last) => {
+                crate::Error::Routing(crate::cluster::RoutingError::DeadlineExceeded {
+                    elapsed,
+                    last,
+                })
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,12 +11,12 @@ use futures_util::future::join_all;
 use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
-use crate::cluster::{RoutingError, Topology};
+use crate::cluster::{LastFailure, RoutingError, Topology};
 use crate::net::node::{info_for, NodeConn};
 use crate::net::unit::blocking_wait;
 use crate::net::{
-    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, LastFailure,
-    NetOptions, NodeAddr, Outcome, Redirect, Route, Unit, Verdict,
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
+    NodeAddr, Outcome, Redirect, Route, Unit, Verdict,
 };
 use crate::reply::Reply;
 use crate::slot::Slot;

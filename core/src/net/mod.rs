@@ -20,7 +20,6 @@ mod verdict;
 pub use addr::NodeAddr;
 pub(crate) use counters::Counters;
 pub use counters::RouterStats;
-pub(crate) use error::LastFailure;
 pub use error::{ConnectionError, ConnectionErrorKind};
 pub(crate) use options::backoff;
 pub use options::NetOptions;

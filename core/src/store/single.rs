@@ -10,11 +10,11 @@ use std::time::Instant;
 use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
-use crate::cluster::RoutingError;
+use crate::cluster::{LastFailure, RoutingError};
 use crate::net::node::{addr_of, info_for, NodeConn, NodeFailure};
 use crate::net::{
-    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, LastFailure,
-    NetOptions, NodeAddr, Outcome, Unit, Verdict,
+    backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
+    NodeAddr, Outcome, Unit, Verdict,
 };
 use crate::reply::Reply;
 use crate::Error;
