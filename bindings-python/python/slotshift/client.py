@@ -800,8 +800,8 @@ class _PipelineBase(_PipelineCore):
         self._reset()
 
     def close(self) -> None:
-        """Forgets the queued commands (the connections belong to the client)."""
-        self._reset()
+        """Forgets the queued commands (``reset()``; the connections belong to the client)."""
+        self.reset()
 
     def discard(self) -> None:
         """Queues ``DISCARD``, as redis-py: inside the transaction it drops what was queued
