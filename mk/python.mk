@@ -14,8 +14,9 @@
 PYTHON ?= python3
 PY_VENV := .venv
 PY := $(PY_VENV)/bin/python
-# redis-py pinned to the version whose suite the compat runner takes (its other side).
-PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "hypothesis>=6" "redis[hiredis]==8.1.0" "mypy>=1.10"
+# redis-py pinned to the version whose suite the compat runner takes (its other side);
+# pytest-asyncio runs that suite's tests/test_asyncio/ (slotshift.asyncio's side too).
+PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-asyncio>=1.0" "hypothesis>=6" "redis[hiredis]==8.1.0" "mypy>=1.10"
 
 TEST_TARGETS += test-python
 BENCH_TARGETS += bench-python

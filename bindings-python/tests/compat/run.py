@@ -12,6 +12,9 @@ suite's pytest settings: markers, the 30 s per-test timeout); starts ``slotshift
 pytest-timeout per test) and prints, per file, how many tests redis-py passes, how many of
 those slotshift passes, and the ratio.
 
+The files (``FILES``): six of the suite's, and their ``tests/test_asyncio/`` counterparts, run
+against ``redis.asyncio.Redis`` and ``slotshift.asyncio.Redis`` (pytest-asyncio runs them).
+
 Committed lists (in this directory):
   redis-py-passes.txt   the tests redis-py passes here (``--update`` rewrites it);
   known-failures.txt    the tests among them slotshift fails, ``node id<TAB>category: reason``.
@@ -40,8 +43,10 @@ REPO = HERE.parents[2]
 VERSION = "8.1.0"
 WORK = REPO / "target" / "compat"
 SUITE = WORK / f"redis-{VERSION}"
-FILES = ["test_commands.py", "test_pipeline.py", "test_pubsub.py", "test_scripting.py",
-         "test_encoding.py", "test_lock.py"]
+SYNC_FILES = ["test_commands.py", "test_pipeline.py", "test_pubsub.py", "test_scripting.py",
+              "test_encoding.py", "test_lock.py"]
+# The asyncio counterparts (slotshift.asyncio against redis.asyncio).
+FILES = SYNC_FILES + [f"test_asyncio/{f}" for f in SYNC_FILES]
 PASSES = HERE / "redis-py-passes.txt"
 KNOWN = HERE / "known-failures.txt"
 PER_TEST_TIMEOUT = 30
@@ -145,7 +150,8 @@ def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, di
                f"--redis-url={url}", "--protocol=2", "-p", "slotshift_compat",
                "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
                f"--timeout={PER_TEST_TIMEOUT}", "-W", "ignore::pytest.PytestConfigWarning"]
-        shown = " ".join(files) if len(files) <= 8 else f"{len(files)} tests"
+        shown = " ".join(files) if len(files) <= 8 else (
+            f"{len(files)} files" if not any("::" in f for f in files) else f"{len(files)} tests")
         log(f"compat: {side}: pytest {shown}")
         done = subprocess.run(cmd, cwd=SUITE, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT)
@@ -159,7 +165,8 @@ def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, di
 
 
 def file_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    """The file of a test, as ``FILES`` names it (below ``tests/``)."""
+    return nodeid.split("::", 1)[0].removeprefix("tests/")
 
 
 def category(message: str) -> str:
@@ -197,7 +204,7 @@ def report(passes: list[str], ours: dict[str, dict[str, Any]], files: list[str])
     by_file: dict[str, list[str]] = defaultdict(list)
     for t in passes:
         by_file[file_of(t)].append(t)
-    log(f"{'file':<22} {'redis-py':>9} {'slotshift':>10} {'ratio':>7}")
+    log(f"{'file':<34} {'redis-py':>9} {'slotshift':>10} {'ratio':>7}")
     total_n = total_m = 0
     for f in files:
         tests = by_file.get(f, [])
@@ -205,8 +212,8 @@ def report(passes: list[str], ours: dict[str, dict[str, Any]], files: list[str])
         n = len(tests)
         total_n += n
         total_m += m
-        log(f"{f:<22} {n:>9} {m:>10} {(m / n if n else 1):>7.1%}")
-    log(f"{'all':<22} {total_n:>9} {total_m:>10} {(total_m / total_n if total_n else 1):>7.1%}")
+        log(f"{f:<34} {n:>9} {m:>10} {(m / n if n else 1):>7.1%}")
+    log(f"{'all':<34} {total_n:>9} {total_m:>10} {(total_m / total_n if total_n else 1):>7.1%}")
     skipped = Counter(r["message"].split("out of scope: ", 1)[1].split(":")[0]
                       for r in ours.values()
                       if r["outcome"] == "skipped" and "out of scope: " in r["message"])

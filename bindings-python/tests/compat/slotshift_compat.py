@@ -1,10 +1,16 @@
 """pytest plugin for redis-py 8.1.0's own suite (unmodified, from its sdist): run it against
 slotshift or against redis-py itself, on the servers the runner started.
 
-``SLOTSHIFT_COMPAT_SIDE=slotshift`` makes the suite's client factory (``_get_client`` in
-redis-py's ``tests/conftest.py``, behind the ``r``, ``r2``, ``decoded_r``, ``r_timeout`` …
-fixtures) build a ``slotshift.Redis`` from the same URL and keyword arguments where it builds a
-``redis.Redis``; ``SLOTSHIFT_COMPAT_SIDE=redis-py`` leaves the suite as it is. Both sides skip
+``SLOTSHIFT_COMPAT_SIDE=slotshift`` makes the suite's client factories build slotshift's
+clients from the same URL and keyword arguments where they build redis-py's: ``_get_client`` in
+redis-py's ``tests/conftest.py`` (behind the ``r``, ``r2``, ``decoded_r``, ``r_timeout`` …
+fixtures) a ``slotshift.Redis``, and the ``create_redis`` fixture of
+``tests/test_asyncio/conftest.py`` (behind that directory's ``r``, ``r2``, ``decoded_r``) a
+``slotshift.asyncio.Redis``. ``SLOTSHIFT_COMPAT_SIDE=redis-py`` leaves the suite as it is.
+
+Both factories build one kind of client for redis-py's single-connection and pooled variants
+(``single_connection_client=True``, the asyncio fixture's ``single`` parameter): slotshift's
+clients run on the core's connections either way. Both sides skip
 the same out-of-scope tests (``skips.py``, one list with a reason each) and write each test's
 outcome to ``SLOTSHIFT_COMPAT_RESULTS`` (JSON) for the runner.
 """
@@ -15,6 +21,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -27,19 +34,11 @@ RESULTS = os.environ.get("SLOTSHIFT_COMPAT_RESULTS")
 _outcomes: dict[str, dict[str, Any]] = {}
 
 
-def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool = True,
-                          flushdb: bool = True, from_url: Any = None, **kwargs: Any) -> Any:
-    """redis-py's ``_get_client`` with ``slotshift.Redis`` in place of ``redis.Redis``: the
-    same URL (``--redis-url`` or ``from_url``), the same keyword arguments (they override the
-    URL's), the same teardown (FLUSHDB, close)."""
-    import redis
+def _options(request: Any, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The client's keyword arguments as redis-py's factories make them: the URL's, then the
+    suite's ``--protocol`` / ``--legacy-responses``, then the test's own."""
     from redis.connection import parse_url
 
-    import slotshift
-
-    if cls is not redis.Redis:
-        raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
-    url = from_url if from_url is not None else request.config.getoption("--redis-url")
     if "protocol" not in url and kwargs.get("protocol") is None:
         protocol = request.config.getoption("--protocol")
         if protocol:
@@ -50,9 +49,25 @@ def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool
             kwargs["legacy_responses"] = legacy.lower() == "true"
     if kwargs.pop("ssl", False):
         raise NotImplementedError("the compat runner starts no TLS server")
-    options = parse_url(url)
+    kwargs.pop("single_connection_client", None)
+    options: dict[str, Any] = parse_url(url)
     options.update(kwargs)
-    client = slotshift.Redis(**options)
+    return options
+
+
+def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool = True,
+                          flushdb: bool = True, from_url: Any = None, **kwargs: Any) -> Any:
+    """redis-py's ``_get_client`` with ``slotshift.Redis`` in place of ``redis.Redis``: the
+    same URL (``--redis-url`` or ``from_url``), the same keyword arguments (they override the
+    URL's), the same teardown (FLUSHDB, close)."""
+    import redis
+
+    import slotshift
+
+    if cls is not redis.Redis:
+        raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
+    url = from_url if from_url is not None else request.config.getoption("--redis-url")
+    client = slotshift.Redis(**_options(request, url, kwargs))
 
     def teardown() -> None:
         if flushdb:
@@ -62,6 +77,48 @@ def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool
     if request:
         request.addfinalizer(teardown)
     return client
+
+
+async def _slotshift_create_redis(request: Any) -> AsyncIterator[Any]:
+    """redis-py's asyncio ``create_redis`` fixture with ``slotshift.asyncio.Redis`` in place
+    of ``redis.asyncio.Redis``: the same URL and keyword arguments, the same teardown (FLUSHDB
+    unless a ``username`` was given, ``aclose``)."""
+    import redis.asyncio
+
+    import slotshift.asyncio
+
+    teardowns: list[Callable[[], Awaitable[None]]] = []
+
+    async def client_factory(url: str = request.config.getoption("--redis-url"),
+                             cls: Any = redis.asyncio.Redis, flushdb: bool = True,
+                             **kwargs: Any) -> Any:
+        if cls is not redis.asyncio.Redis:
+            raise NotImplementedError(
+                f"the compat plugin swaps redis.asyncio.Redis only, not {cls!r}")
+        client = slotshift.asyncio.Redis(**_options(request, url, kwargs))
+
+        async def teardown() -> None:
+            if flushdb and "username" not in kwargs:
+                await client.flushdb()
+            await client.aclose()
+
+        teardowns.append(teardown)
+        return client
+
+    yield client_factory
+    for teardown in teardowns:
+        await teardown()
+
+
+def _swap_asyncio_factory(items: list[pytest.Item]) -> None:
+    """Points the ``create_redis`` fixture of ``tests/test_asyncio/conftest.py`` at
+    ``_slotshift_create_redis`` (pytest-asyncio wraps whichever function it finds there when
+    the fixture is set up)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        for fixturedef in (info.name2fixturedefs.get("create_redis", ()) if info else ()):
+            if "test_asyncio" in fixturedef.baseid:
+                fixturedef.func = _slotshift_create_redis  # type: ignore[misc]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SIDE == "slotshift":
+        _swap_asyncio_factory(items)
     for item in items:
         reason = None
         for marker, why in SKIP_MARKERS.items():
