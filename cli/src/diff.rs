@@ -5,11 +5,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, Progress, ProgressFn};
+use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, ProgressFn};
 use slotshift::store::Store;
 
 use crate::exit::{self, Labelled, Outcome};
+use crate::progress;
 use crate::target::{self, PasswordFlags};
 
 /// Where the data comes from and goes to, and which keys: shared by `diff` and `migrate`.
@@ -95,9 +95,13 @@ pub struct Endpoints {
     /// Only the counts in the text report, no key listed (as --max-report 0).
     #[arg(long)]
     pub summary: bool,
-    /// No progress bar.
+    /// No progress display (as --progress none).
     #[arg(long)]
     pub quiet: bool,
+    /// How progress shows on stderr: auto (a bar on a terminal, else a text line a second),
+    /// bar, text, json (one JSON object a line, a second apart) or none.
+    #[arg(long, value_enum, default_value = "auto", value_name = "MODE")]
+    pub progress: progress::Mode,
 }
 
 /// Opens one side: its URL or config file, with the password its flags give (`REDISCLI_AUTH`
@@ -151,6 +155,15 @@ impl Endpoints {
         }
     }
 
+    /// Starts the progress display these flags ask for.
+    pub fn progress(&self) -> Result<(progress::Display, ProgressFn), Box<dyn std::error::Error>> {
+        progress::Display::start(if self.quiet {
+            progress::Mode::None
+        } else {
+            self.progress
+        })
+    }
+
     /// The key filter.
     pub fn filter(&self) -> Result<KeyFilter, slotshift::Error> {
         let mut f = KeyFilter::default();
@@ -176,31 +189,22 @@ pub fn cancel_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
     Ok(cancel)
 }
 
-/// A progress bar fed by the library's progress callback.
-pub fn progress_bar(quiet: bool) -> Result<(ProgressBar, ProgressFn), Box<dyn std::error::Error>> {
-    let bar = if quiet {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template(
-            "{prefix:>10} {bar:30} {pos}/{len} keys  {msg}",
-        )?);
-        bar
-    };
-    let shown = bar.clone();
-    let f: ProgressFn = Arc::new(move |p: &Progress| {
-        shown.set_prefix(p.stage);
-        shown.set_length(p.total.max(p.keys));
-        shown.set_position(p.keys);
-        let secs = p.elapsed.as_secs_f64().max(0.001);
-        shown.set_message(format!(
-            "{:.0} keys/s  differences {}  copied {}",
-            p.keys as f64 / secs,
-            p.differences,
-            p.copied
-        ));
-    });
-    Ok((bar, f))
+/// After a Ctrl-C: says how to continue (the command line again, with `--resume`, when there
+/// is a checkpoint) and exits 130.
+pub fn interrupted(e: &Endpoints) -> ! {
+    match &e.checkpoint {
+        Some(_) => {
+            let mut args: Vec<String> = std::env::args().collect();
+            if !e.resume {
+                args.push("--resume".into());
+            }
+            let line =
+                shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "));
+            eprintln!("slotshift: interrupted; continue with: {line}");
+        }
+        None => eprintln!("slotshift: interrupted (no --checkpoint: a new run starts over)"),
+    }
+    std::process::exit(exit::INTERRUPTED);
 }
 
 /// Arguments of `slotshift diff`.
@@ -232,10 +236,10 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.mismatch_log.clone_from(&e.mismatches);
     let (src, dst) = e.open()?;
     opts.cancel = Some(cancel_flag()?);
-    let (bar, progress) = progress_bar(e.quiet)?;
+    let (display, progress) = e.progress()?;
     opts.progress = Some(progress);
     let report = diff(&src, &dst, &opts);
-    bar.finish_and_clear();
+    display.finish();
     let report = report?;
     if e.json {
         println!("{}", report.to_json());
@@ -243,8 +247,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
         print!("{}", report.to_text_listing(e.listed()));
     }
     if !report.complete {
-        eprintln!("slotshift: interrupted; continue with --resume --checkpoint FILE");
-        std::process::exit(exit::INTERRUPTED);
+        interrupted(e);
     }
     Ok(Outcome::found_if(report.total_differences() > 0))
 }

@@ -11,6 +11,7 @@ mod html;
 mod logging;
 mod migrate;
 mod pipe;
+mod progress;
 #[cfg(feature = "servers")]
 mod servers;
 mod slot;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use slotshift::migrate::{migrate, CopyMethod, MigrateOptions};
 
-use crate::diff::{cancel_flag, progress_bar, Endpoints};
-use crate::exit::{self, Outcome};
+use crate::diff::{cancel_flag, interrupted, Endpoints};
+use crate::exit::Outcome;
 
 /// Arguments of `slotshift migrate`.
 #[derive(clap::Args)]
@@ -63,10 +63,10 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.mismatch_log.clone_from(&e.mismatches);
     let (src, dst) = e.open()?;
     opts.cancel = Some(cancel_flag()?);
-    let (bar, progress) = progress_bar(e.quiet)?;
+    let (display, progress) = e.progress()?;
     opts.progress = Some(progress);
     let report = migrate(&src, &dst, &opts);
-    bar.finish_and_clear();
+    display.finish();
     let report = report?;
     if e.json {
         println!("{}", report.to_json());
@@ -74,14 +74,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
         print!("{}", report.to_text_listing(e.listed()));
     }
     if !report.complete {
-        match &e.checkpoint {
-            Some(cp) => eprintln!(
-                "slotshift: interrupted; continue with --resume --checkpoint {}",
-                cp.display()
-            ),
-            None => eprintln!("slotshift: interrupted (no --checkpoint: a new run starts over)"),
-        }
-        std::process::exit(exit::INTERRUPTED);
+        interrupted(e);
     }
     Ok(Outcome::found_if(
         report
