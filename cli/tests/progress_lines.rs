@@ -60,7 +60,14 @@ fn json_lines_once_a_second_then_text_lines_when_stderr_is_a_pipe() {
         records.len()
     );
     for r in &records {
-        for field in ["stage", "keys", "keys_per_s", "copied", "differences", "elapsed_s"] {
+        for field in [
+            "stage",
+            "keys",
+            "keys_per_s",
+            "copied",
+            "differences",
+            "elapsed_s",
+        ] {
             assert!(!r[field].is_null(), "{field} missing: {r}");
         }
     }
