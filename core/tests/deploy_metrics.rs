@@ -50,7 +50,9 @@ fn family<'a>(name: &'a str, families: &BTreeSet<String>) -> Option<&'a str> {
 }
 
 /// Drives a MultiStore through dual writes, reads, a pipeline and a fallback, so that every
-/// family has samples; returns the exposition under `prefix`.
+/// family has samples; returns the exposition under `prefix`: the process-wide registry's,
+/// then the MultiStore's own `metrics_text` (the only one with the async queue's depth gauge,
+/// `multi_store_async_queue_depth`: the registry holds counters only).
 fn scrape(prefix: &str) -> String {
     let old = Standalone::start().unwrap();
     let new = Standalone::start().unwrap();
@@ -58,6 +60,7 @@ fn scrape(prefix: &str) -> String {
     opts.flags = FlagSource::InProcess(Phase::DualWritePrimaryDefault.flags());
     opts.fallback_reads = true;
     opts.shadow_read_ratio = 1.0;
+    opts.metrics_prefix = prefix.to_owned();
     let ms = MultiStore::new(
         "deploy_check",
         Store::open(&new.url()).unwrap(),
@@ -76,7 +79,49 @@ fn scrape(prefix: &str) -> String {
     ms.pipeline(&[Cmd::from_args(["INCR", "n"]), Cmd::from_args(["GET", "n"])])
         .unwrap();
     let _ = ms.call(&Cmd::from_args(["INCR", "k"]));
-    instrument::render_prometheus_with_prefix(prefix)
+    instrument::render_prometheus_with_prefix(prefix) + &ms.metrics_text()
+}
+
+/// The value of the sample of `name{instance_name="queue_check"}` in `text`.
+fn sample(text: &str, name: &str) -> Option<u64> {
+    let head = format!("{name}{{instance_name=\"queue_check\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&head))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn the_async_queue_depth_gauge_rises_while_the_other_store_stalls_and_falls_as_it_drains() {
+    let old = Standalone::start().unwrap();
+    let new = Standalone::start().unwrap();
+    let mut opts = MultiStoreOptions::default();
+    opts.flags = FlagSource::InProcess(Phase::DualWritePrimaryDefault.flags());
+    opts.async_non_default_writes = true;
+    let ms = MultiStore::new(
+        "queue_check",
+        Store::open(&new.url()).unwrap(),
+        Store::open(&old.url()).unwrap(),
+        opts,
+    )
+    .unwrap();
+    let gauge = "slotshift_multi_store_async_queue_depth";
+    assert_eq!(sample(&ms.metrics_text(), gauge), Some(0));
+    // The non-default (old) store stops answering writes for a while: the queue fills.
+    Store::open(&old.url())
+        .unwrap()
+        .call(&Cmd::from_args(["CLIENT", "PAUSE", "3000", "WRITE"]))
+        .unwrap();
+    for i in 0..50 {
+        ms.call(&Cmd::from_args(["SET", &format!("q:{i}"), "v"]))
+            .unwrap();
+    }
+    let text = ms.metrics_text();
+    assert!(text.contains(&format!("# TYPE {gauge} gauge")), "{text}");
+    let depth = sample(&text, gauge).unwrap();
+    assert!(depth > 0 && depth <= 50, "{text}");
+    assert_eq!(ms.metrics().async_queue_depth, ms.queued() as u64);
+    assert!(ms.drain(std::time::Duration::from_secs(30)));
+    assert_eq!(sample(&ms.metrics_text(), gauge), Some(0));
 }
 
 #[test]

@@ -137,6 +137,14 @@ const SHADOW_READS: Family<'static> = Family {
     labels: &["instance_name"],
 };
 
+/// `multi_store_async_queue_depth{instance_name}`: a gauge, not a counter.
+const QUEUE_DEPTH: Family<'static> = Family {
+    name: "multi_store_async_queue_depth",
+    kind: Kind::Gauge,
+    help: "Non-default writes in the MultiStore's async queue, not yet done (0 without the queue).",
+    labels: &["instance_name"],
+};
+
 /// A copy of one MultiStore's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -151,6 +159,9 @@ pub struct MetricsSnapshot {
     pub misses: [u64; 2],
     /// Shadow reads made.
     pub shadow_reads: u64,
+    /// Non-default writes in the async queue and not yet done, at the snapshot (a gauge: it
+    /// goes down as the queue drains; 0 without `async_non_default_writes`).
+    pub async_queue_depth: u64,
 }
 
 impl MetricsSnapshot {
@@ -184,7 +195,8 @@ impl MetricsSnapshot {
     /// Prometheus text exposition (the process-wide renderer's format):
     /// `<prefix>_multi_store_<counter>_total{instance_name=, command=}`,
     /// `<prefix>_multi_store_reads_total{instance_name=, store=, result=}` and
-    /// `<prefix>_multi_store_shadow_reads_total{instance_name=}`.
+    /// `<prefix>_multi_store_shadow_reads_total{instance_name=}` and the gauge
+    /// `<prefix>_multi_store_async_queue_depth{instance_name=}`.
     pub fn prometheus_text(&self, prefix: &str) -> String {
         let mut x = Exposition::new(prefix);
         let inst = self.instance_name.as_str();
@@ -205,6 +217,12 @@ impl MetricsSnapshot {
         }
         x.header(&SHADOW_READS);
         x.sample(&SHADOW_READS, &[inst], SampleValue::Int(self.shadow_reads));
+        x.header(&QUEUE_DEPTH);
+        x.sample(
+            &QUEUE_DEPTH,
+            &[inst],
+            SampleValue::Int(self.async_queue_depth),
+        );
         x.finish()
     }
 }
@@ -319,8 +337,9 @@ impl Metrics {
             .inc(&[("instance_name", &self.instance)]);
     }
 
-    /// The one way out of this structure.
-    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+    /// The one way out of this structure; `async_queue_depth` is the queue's count at the
+    /// moment (the queue keeps it, not these counters).
+    pub(crate) fn snapshot(&self, async_queue_depth: usize) -> MetricsSnapshot {
         self.flush();
         let load =
             |a: &[AtomicU64; 2]| [a[0].load(Ordering::Relaxed), a[1].load(Ordering::Relaxed)];
@@ -334,6 +353,7 @@ impl Metrics {
             hits: load(&self.hits),
             misses: load(&self.misses),
             shadow_reads: self.shadow_reads.load(Ordering::Relaxed),
+            async_queue_depth: async_queue_depth as u64,
         }
     }
 }
@@ -370,7 +390,7 @@ mod tests {
         m.incr(Counter::UnknownCommand, b"FROB\x00NICATE");
         m.read(Side::Primary, true);
         m.read(Side::Secondary, false);
-        let s = m.snapshot();
+        let s = m.snapshot(3);
         assert_eq!(s.get(Counter::PipelineDiff, "pipelined"), 2);
         assert_eq!(s.total(Counter::UnknownCommand), 1);
         assert_eq!(s.hits(Side::Primary), 1);
@@ -383,6 +403,9 @@ mod tests {
             text.contains("gitlab_redis_multi_store_method_missing_total{instance_name=\"sessions\",command=\"frob?nicate\"}")
         );
         assert!(text.contains("store=\"primary\",result=\"hit\"} 1"));
+        assert!(text.contains("# TYPE gitlab_redis_multi_store_async_queue_depth gauge"));
+        assert!(text
+            .contains("gitlab_redis_multi_store_async_queue_depth{instance_name=\"sessions\"} 3"));
         // The same increments reached the process-wide registry.
         let global = crate::instrument::render_prometheus_with_prefix("gitlab_redis");
         assert!(global.contains(

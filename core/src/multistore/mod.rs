@@ -387,12 +387,13 @@ impl MultiStore {
         Ok(self.call(&cmd)?.as_int().unwrap_or(0))
     }
 
-    /// A copy of the counters.
+    /// A copy of the counters, and the async queue's depth now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.i().metrics.snapshot()
+        self.i().metrics.snapshot(self.queued())
     }
 
-    /// The counters as Prometheus text, with the configured prefix.
+    /// The counters, and the async queue's depth as a gauge, as Prometheus text with the
+    /// configured prefix.
     pub fn metrics_text(&self) -> String {
         self.metrics()
             .prometheus_text(&self.i().opts.metrics_prefix)
