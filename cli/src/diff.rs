@@ -9,8 +9,8 @@ use slotshift::migrate::{diff, DiffMode, DiffOptions, KeyFilter, ProgressFn};
 use slotshift::store::Store;
 
 use crate::exit::{self, Labelled, Outcome};
-use crate::progress;
 use crate::target::{self, PasswordFlags};
+use crate::{html, progress};
 
 /// Where the data comes from and goes to, and which keys: shared by `diff` and `migrate`.
 #[derive(clap::Args)]
@@ -81,6 +81,10 @@ pub struct Endpoints {
     /// Write the remaining differences here as JSON lines.
     #[arg(long, value_name = "FILE")]
     pub mismatches: Option<PathBuf>,
+    /// Also write the report as a self-contained HTML page with charts here (keys listed as
+    /// the text report lists them).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Print the report as JSON (every difference).
     #[arg(long)]
     pub json: bool,
@@ -164,6 +168,15 @@ impl Endpoints {
         })
     }
 
+    /// Writes the HTML page `page` builds to `--html`'s file, if asked for.
+    pub fn write_html(&self, page: impl FnOnce(usize) -> String) -> Result<(), String> {
+        match &self.html {
+            Some(path) => std::fs::write(path, page(self.listed()))
+                .map_err(|e| format!("cannot write {}: {e}", path.display())),
+            None => Ok(()),
+        }
+    }
+
     /// The key filter.
     pub fn filter(&self) -> Result<KeyFilter, slotshift::Error> {
         let mut f = KeyFilter::default();
@@ -241,6 +254,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     let report = diff(&src, &dst, &opts);
     display.finish();
     let report = report?;
+    e.write_html(|listed| html::transfer::diff_page(&report, listed))?;
     if e.json {
         println!("{}", report.to_json());
     } else {

@@ -68,6 +68,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     let report = migrate(&src, &dst, &opts);
     display.finish();
     let report = report?;
+    e.write_html(|listed| crate::html::transfer::migrate_page(&report, listed))?;
     if e.json {
         println!("{}", report.to_json());
     } else {

@@ -1,6 +1,8 @@
-//! The HTML reports (`slotshift analyze --html`, the demo's `report.html`): one self-contained
+//! The HTML reports (`slotshift analyze --html`, `migrate --html`, `diff --html`, the demo's
+//! `report.html`): one self-contained
 //! page, no script, nothing fetched when it is viewed. [`Page`] writes the document, [`chart`]
-//! draws the inline SVG charts, [`keyspace`] the analyzer's sections that both reports show.
+//! draws the inline SVG charts, [`keyspace`] the analyzer's sections that both reports show,
+//! [`transfer`] the pages of `migrate --html` and `diff --html`.
 //!
 //! Every text that reaches the page goes through [`esc`]: pattern names, node addresses and
 //! labels are data, and a key pattern can hold `<`, `&` or quotes.
@@ -10,6 +12,7 @@
 #[cfg_attr(not(feature = "servers"), allow(dead_code))]
 pub mod chart;
 pub mod keyspace;
+pub mod transfer;
 
 use std::fmt::Write as _;
 
