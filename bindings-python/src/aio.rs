@@ -3,7 +3,8 @@
 //! A core future (`Store::call_async` …) runs as a task on the core's own tokio runtime
 //! (`slotshift::store::runtime_handle`, the runtime that also drives the store's connections);
 //! pyo3-async-runtimes hands the caller an `asyncio.Future` of the running loop and completes
-//! it from that runtime (`call_soon_threadsafe`). No thread waits per call, and no GIL is held
+//! it from that runtime (`call_soon_threadsafe`, on a thread of the runtime's blocking pool,
+//! which takes the GIL for that moment only). No thread waits per call, and no GIL is held
 //! while the future runs. Cancelling the asyncio future (or the task awaiting it) drops the
 //! core future at its next poll; the core discards a reply that comes after.
 //!
