@@ -3,9 +3,10 @@
 //! prints the `--resume` command; that command finishes the job with a final diff of 0
 //! differences and copies no key the first run had copied.
 //!
-//! 100,000 keys, not a million: a debug build copies about 6,600 keys/s and diffs about
-//! 25,000 keys/s on 2 cores, so a million keys take about four minutes; 100,000 keep the whole
-//! test near 20 s. The terminal is util-linux `script`, whose stdin carries the Ctrl-C byte to
+//! 60,000 keys, not a million: a debug build copies about 6,600 keys/s and diffs about
+//! 25,000 keys/s on 2 cores, so a million keys take about four minutes (measured: 150 s copy,
+//! 80 s final diff); 100,000 took 38 s alone and 48 s beside the rest of the suite; 60,000 keep
+//! the whole test near 25 s. The terminal is util-linux `script`, whose stdin carries the Ctrl-C byte to
 //! the terminal's line discipline, which sends SIGINT to the foreground process.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use slotshift::testing::{Cluster, Standalone};
 
-const KEYS: u64 = 100_000;
+const KEYS: u64 = 60_000;
 
 /// The terminal's text without escape sequences, split into what each redraw printed.
 fn renders(raw: &str) -> Vec<String> {
@@ -60,9 +61,9 @@ fn position(render: &str) -> Option<(u64, u64)> {
 fn load(url: &str) {
     let client = redis::Client::open(url).unwrap();
     let mut con = client.get_connection().unwrap();
-    for chunk in 0..KEYS / 10_000 {
+    for chunk in 0..KEYS.div_ceil(10_000) {
         let mut pipe = redis::pipe();
-        for i in chunk * 10_000..(chunk + 1) * 10_000 {
+        for i in chunk * 10_000..((chunk + 1) * 10_000).min(KEYS) {
             pipe.cmd("SET")
                 .arg(format!("pty:{i}"))
                 .arg(format!("value-{i}"))
@@ -151,6 +152,7 @@ fn migrate_under_a_terminal_redraws_stops_on_ctrl_c_and_resumes() {
     // What the operator saw: a redraw at least once a second, averaged over the run.
     let distinct = renders(&text).into_iter().collect::<BTreeSet<_>>().len();
     let seconds = ran.as_secs_f64().floor();
+    eprintln!("{distinct} distinct bar renders in {ran:?}");
     assert!(
         distinct as f64 >= seconds - 1.0,
         "{distinct} distinct renders in {ran:?}: {text}"
