@@ -1,7 +1,9 @@
-# The HTML reports — `slotshift analyze --html` and the demo's report.html — in a real browser.
+# The HTML reports — `slotshift analyze --html`, `migrate --html` and the demo's report.html —
+# in a real browser.
 #
 #   make test-reports   cli/tests/reports.rs: an analyzer run on a 3-master cluster with a
-#                       password and a hot shard, and a short demo, against redis-servers the
+#                       password and a hot shard, a migrate into a 3-master cluster (its copy,
+#                       rounds and final-diff bars) and a short demo, against redis-servers the
 #                       test starts on loopback (and stops, failing or not); each page opened by
 #                       headless chromium (scripts/packages/reports.txt) with --dump-dom and
 #                       --screenshot. Fails when a chart, a series, a phase or reshard line, a

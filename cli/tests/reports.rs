@@ -1,6 +1,7 @@
 //! The HTML reports as a browser shows them: `slotshift analyze --html` on a real cluster
-//! (password, a hot shard) and a short `slotshift demo`, each page opened by headless
-//! chromium (`--dump-dom`, `--screenshot`). The DOM chromium built must hold every chart with
+//! (password, a hot shard), a short `slotshift demo` and `slotshift migrate --html` (standalone
+//! into a 3-master cluster), each page opened by headless chromium (`--dump-dom`,
+//! `--screenshot`). The DOM chromium built must hold every chart with
 //! its series, events and bars, and neither a key name nor the password. `make test-reports`
 //! runs this file; `make screenshots` runs it with `SLOTSHIFT_SCREENSHOTS=docs/img`, which
 //! keeps the screenshots there.
@@ -310,4 +311,53 @@ fn demo_page_draws_the_load_phases_reshards_histograms_and_the_cluster() {
             &dom[at..(at + 20).min(dom.len())]
         );
     }
+}
+
+#[test]
+fn migrate_page_draws_the_copy_rounds_and_final_diff() {
+    let source = slotshift::testing::Standalone::start().unwrap();
+    let destination = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&source.url()).unwrap();
+    let cmds: Vec<Cmd> = (0..300)
+        .map(|i| Cmd::from_args(["SET", &format!("order:{}", 500_000 + i), "v"]))
+        .collect();
+    for r in src.pipeline(&cmds).unwrap() {
+        r.unwrap();
+    }
+    // Already there and equal: counted as equal, not copied.
+    let dst = Store::open(&destination.url()).unwrap();
+    dst.call(&Cmd::from_args(["SET", "order:500000", "v"]))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("migrate.html");
+    runs(
+        &[
+            "migrate",
+            "--source",
+            &source.url(),
+            "--destination",
+            &destination.url(),
+            "--quiet",
+            "--summary",
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let dom = render(&page, &screenshot(dir.path(), "migrate-report.png"), 1400);
+    let copy = chart(&dom, "copy");
+    assert_eq!(copy.matches("class=\"bar").count(), 5, "{copy}");
+    assert!(copy.contains("restored (DUMP/RESTORE): 299<"), "{copy}");
+    assert!(copy.contains("equal, not written: 1<"), "{copy}");
+    assert!(chart(&dom, "rounds").contains("left after the rounds: 0<"));
+    let kinds = chart(&dom, "final-diff-kinds");
+    assert_eq!(kinds.matches("class=\"bar").count(), 5, "{kinds}");
+    assert!(
+        kinds.contains("missing: 0<") && kinds.contains("extra: 0<"),
+        "{kinds}"
+    );
+    chart(&dom, "final-diff-rounds");
+    assert!(dom.contains("class=\"fact ok\" data-fact=\"differences remain\""));
+    // --summary: no key listed.
+    assert!(!dom.contains("order:5"), "a key name shows");
 }
