@@ -207,17 +207,38 @@ pub fn cancel_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
 pub fn interrupted(e: &Endpoints) -> ! {
     match &e.checkpoint {
         Some(_) => {
-            let mut args: Vec<String> = std::env::args().collect();
-            if !e.resume {
-                args.push("--resume".into());
-            }
-            let line =
-                shlex::try_join(args.iter().map(String::as_str)).unwrap_or_else(|_| args.join(" "));
-            eprintln!("slotshift: interrupted; continue with: {line}");
+            let args: Vec<String> = std::env::args().collect();
+            eprintln!(
+                "slotshift: interrupted; continue with: {}",
+                resume_command(&args, e.resume)
+            );
         }
         None => eprintln!("slotshift: interrupted (no --checkpoint: a new run starts over)"),
     }
     std::process::exit(exit::INTERRUPTED);
+}
+
+/// `args` quoted for a shell, `--resume` added unless `resumed`; a password in a URL is shown
+/// as `***` (the line goes to logs: pass passwords with `--*-password-env` to get a line that
+/// runs as printed).
+fn resume_command(args: &[String], resumed: bool) -> String {
+    let mut words: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let start = a.find("://").map_or(a.len(), |i| i + 3);
+            let rest = &a[start..];
+            match (rest.rfind('@'), rest.find(':')) {
+                (Some(at), Some(colon)) if colon < at => {
+                    format!("{}{}:***{}", &a[..start], &rest[..colon], &rest[at..])
+                }
+                _ => a.clone(),
+            }
+        })
+        .collect();
+    if !resumed {
+        words.push("--resume".into());
+    }
+    shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
 }
 
 /// Arguments of `slotshift diff`.
@@ -264,4 +285,32 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
         interrupted(e);
     }
     Ok(Outcome::found_if(report.total_differences() > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resume_command;
+
+    #[test]
+    fn the_resume_command_adds_resume_once_quotes_and_hides_url_passwords() {
+        let args: Vec<String> = [
+            "slotshift",
+            "migrate",
+            "--source",
+            "redis://app:s3cret@old:6379/0",
+            "--match",
+            "user:* x",
+            "--checkpoint",
+            "cp",
+        ]
+        .map(String::from)
+        .to_vec();
+        let line = resume_command(&args, false);
+        assert_eq!(
+            line,
+            "slotshift migrate --source 'redis://app:***@old:6379/0' --match 'user:* x' \
+             --checkpoint cp --resume"
+        );
+        assert!(!resume_command(&args, true).contains("--resume"));
+    }
 }
