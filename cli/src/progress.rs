@@ -130,16 +130,13 @@ impl Display {
                 let last: Arc<Mutex<Option<Progress>>> = Arc::default();
                 let stop = Arc::new(AtomicBool::new(false));
                 let (seen, stopped) = (last.clone(), stop.clone());
-                // One line a second from the latest state, whether or not the stage moved.
-                let handle = std::thread::spawn(move || loop {
-                    for _ in 0..10 {
-                        if stopped.load(Ordering::Relaxed) {
+                // One line a second from the latest state, whether or not the stage moved (on
+                // a schedule from the start: no drift), and the last state when it stops.
+                let handle = std::thread::spawn(move || {
+                    let emit = || {
+                        let Some(p) = seen.lock().ok().and_then(|g| g.clone()) else {
                             return;
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    let line = seen.lock().ok().and_then(|g| g.clone());
-                    if let Some(p) = line {
+                        };
                         let line = Line::new(&p, started);
                         let text = if json {
                             serde_json::to_string(&line).unwrap_or_default()
@@ -147,6 +144,21 @@ impl Display {
                             line.text()
                         };
                         let _ = writeln!(std::io::stderr().lock(), "{text}");
+                    };
+                    for tick in 1u32.. {
+                        let due = started + Duration::from_secs(tick.into());
+                        loop {
+                            if stopped.load(Ordering::Relaxed) {
+                                emit();
+                                return;
+                            }
+                            let now = Instant::now();
+                            if now >= due {
+                                break;
+                            }
+                            std::thread::sleep((due - now).min(Duration::from_millis(50)));
+                        }
+                        emit();
                     }
                 });
                 let f: ProgressFn = Arc::new(move |p: &Progress| {
