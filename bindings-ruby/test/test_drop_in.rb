@@ -176,6 +176,24 @@ class TestDropIn < Minitest::Test
     assert_equal "PONG", r.ping
   end
 
+  # What redis-rb 4.8's command layer passes through unconverted reaches the client as it is:
+  # a Hash, or an object without a string form of its own, is refused (an InvalidCommandError,
+  # a Redis::CommandError) naming the argument, and nothing is sent (redis-rb 4.8 sent "{…}"
+  # and "#<Object…>"). nil stays "", as redis-rb 4.8's own suite expects.
+  def test_arguments_without_a_string_form_are_refused
+    r = standalone_client(0)
+    r.del("drop-in:args")
+    e = assert_raises(Slotshift::InvalidCommandError) { r.rpush("drop-in:args", { a: 1 }) }
+    assert_match(/argument 2: a Hash/, e.message)
+    e = assert_raises(Slotshift::InvalidCommandError) { r.call(:set, "drop-in:args", Object.new) }
+    assert_match(/argument 2: a Object has no string form/, e.message)
+    assert_raises(Redis::CommandError) { r.pipelined { |p| p.lpush("drop-in:args", [{ a: 1 }]) } }
+    assert_equal 0, r.exists("drop-in:args"), "a refused command was sent"
+    assert_equal "OK", r.call(:set, "drop-in:args", 3600.0) # numbers and strings as ever
+    e = assert_raises(ArgumentError) { Slotshift::Redis.new(url: TestServers.standalone_url(0), batch_limit: "x").ping }
+    assert_match(/batch_limit/, e.message)
+  end
+
   def test_logger_gets_redis_rbs_command_lines
     log = StringIO.new
     r = Slotshift::Redis.new(url: TestServers.standalone_url(0), logger: Logger.new(log))

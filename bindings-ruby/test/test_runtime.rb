@@ -77,8 +77,9 @@ class TestRuntime < Minitest::Test
     end
   end
 
-  # Arguments go as redis-rb 4.8 sends them: any value as its `to_s` (nil is ""), arrays
-  # flattened; the slot helpers still take Strings only.
+  # Arguments go as redis-rb 4.8 sends them: a value with a string form of its own as its
+  # `to_s` (nil is "", as redis-rb 4.8's own suite expects), arrays flattened; the slot helpers
+  # take Strings only.
   def test_arguments_are_sent_as_redis_rb_sends_them
     r = standalone_client(4)
     redis = Redis.new(url: TestServers.standalone_url(4))

@@ -7,7 +7,11 @@ use slotshift::reply::Reply;
 use crate::errors;
 
 /// Appends one argument (String, Symbol, Integer, Float, or an Array of them, flattened) to
-/// `cmd`; any other value as its `to_s`, as redis-rb 4.8 sends it (`nil` is `""`).
+/// `cmd`; another value with a string form of its own as its `to_s`, as redis-rb 4.8 sends it.
+/// `nil` is `""`, as redis-rb 4.8 sends it (its own suite expects `xlen(nil)` to answer 0). A
+/// Hash and an object whose `to_s` is `Kernel`'s are refused before anything is sent, naming
+/// the argument (redis-rb 4.8 sent `"{…}"` and `"#<Object:0x…>"`: mistakes, which redis-rb 5
+/// and redis-py refuse too), as `Slotshift::InvalidCommandError`, a `Redis::CommandError`.
 fn push_arg(ruby: &Ruby, cmd: &mut Cmd, v: Value, pos: usize, depth: usize) -> Result<(), Error> {
     if let Some(s) = RString::from_value(v) {
         // SAFETY: the bytes are copied into `cmd` before any Ruby code can run.
@@ -29,8 +33,24 @@ fn push_arg(ruby: &Ruby, cmd: &mut Cmd, v: Value, pos: usize, depth: usize) -> R
         for item in a.into_iter() {
             push_arg(ruby, cmd, item, pos, depth + 1)?;
         }
+    } else if magnus::RHash::from_value(v).is_some() {
+        return Err(errors::by_family(
+            ruby,
+            "command",
+            format!("argument {pos}: a Hash is not a command argument (pass its pairs, e.g. hash.to_a.flatten)"),
+        ));
+    } else if has_default_to_s(ruby, v) {
+        return Err(errors::by_family(
+            ruby,
+            "command",
+            format!(
+                "argument {pos}: a {} has no string form of its own (its to_s is Object's)",
+                unsafe { v.classname() }
+            ),
+        ));
     } else {
-        // Anything else as redis-rb sends it: its `to_s` (nil is the empty string).
+        // Anything else with a string form of its own, as redis-rb sends it: its `to_s` (nil is
+        // "", true, an ActiveSupport::Duration, a BigDecimal, a Pathname …).
         let s: RString = v.funcall("to_s", ()).map_err(|_| {
             errors::type_error(
                 ruby,
@@ -43,6 +63,18 @@ fn push_arg(ruby: &Ruby, cmd: &mut Cmd, v: Value, pos: usize, depth: usize) -> R
         cmd.arg(unsafe { s.as_slice() });
     }
     Ok(())
+}
+
+/// Whether `v`'s `to_s` is `Kernel#to_s` ("#<Object:0x…>"): an object with no string form of
+/// its own, which as a command argument is a mistake.
+fn has_default_to_s(ruby: &Ruby, v: Value) -> bool {
+    let owner = v
+        .funcall::<_, _, Value>("method", ("to_s",))
+        .and_then(|m| m.funcall::<_, _, Value>("owner", ()));
+    match owner {
+        Ok(owner) => owner.equal(ruby.module_kernel()).unwrap_or(false),
+        Err(_) => false,
+    }
 }
 
 /// A command from a Ruby Array of arguments (the name first).

@@ -26,7 +26,8 @@ mod session;
 use convert::{cmd_from, cmds_from, reply_to, results_to};
 
 // ---------------------------------------------------------------------------------------------
-// Options from a Ruby Hash with String keys (lib/ normalises symbols).
+// Options from a Ruby Hash with String keys (lib/ normalises symbols). A value of the wrong kind
+// is an ArgumentError naming the option (Ruby's convention for bad option values).
 
 fn opt(h: RHash, key: &str) -> Option<Value> {
     h.get(key).filter(|v| !v.is_nil())
@@ -37,7 +38,7 @@ fn opt_f64(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<f64>, Error> {
         None => Ok(None),
         Some(v) => {
             let f: f64 = f64::try_convert(v).map_err(|_| {
-                errors::type_error(ruby, format!("{key}: expected a number of seconds"))
+                errors::arg_error(ruby, format!("{key}: expected a number of seconds"))
             })?;
             if !f.is_finite() || f < 0.0 {
                 return Err(errors::arg_error(
@@ -59,7 +60,7 @@ fn opt_u64(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<u64>, Error> {
         None => Ok(None),
         Some(v) => u64::try_convert(v)
             .map(Some)
-            .map_err(|_| errors::type_error(ruby, format!("{key}: expected a positive Integer"))),
+            .map_err(|_| errors::arg_error(ruby, format!("{key}: expected a positive Integer"))),
     }
 }
 
@@ -72,7 +73,7 @@ fn opt_string(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<String>, Error>
         None => Ok(None),
         Some(v) => String::try_convert(v)
             .map(Some)
-            .map_err(|_| errors::type_error(ruby, format!("{key}: expected a String"))),
+            .map_err(|_| errors::arg_error(ruby, format!("{key}: expected a String"))),
     }
 }
 
@@ -82,10 +83,7 @@ fn opt_bytes(ruby: &Ruby, h: RHash, key: &str) -> Result<Option<Vec<u8>>, Error>
         Some(v) => match RString::from_value(v) {
             // SAFETY: copied at once.
             Some(s) => Ok(Some(unsafe { s.as_slice() }.to_vec())),
-            None => Err(errors::type_error(
-                ruby,
-                format!("{key}: expected a String"),
-            )),
+            None => Err(errors::arg_error(ruby, format!("{key}: expected a String"))),
         },
     }
 }
