@@ -84,6 +84,40 @@ fn allow_active() -> bool {
     slotshift::validator::is_allowed()
 }
 
+/// Passes the core's log records of `level` ("error" … "trace") and more severe to the queue
+/// `next_log_record` reads (installed on first use); None stops passing them.
+#[pyfunction]
+fn log_enable(level: Option<&str>) -> PyResult<()> {
+    use pyo3::exceptions::PyValueError;
+    use slotshift::log_queue;
+    let Some(level) = level else {
+        log_queue::silence();
+        return Ok(());
+    };
+    let level: log_queue::Level = level.parse().map_err(PyValueError::new_err)?;
+    log_queue::install(level).map_err(PyValueError::new_err)
+}
+
+/// The next core log record as `(level, target, message)`, waiting at most `timeout` seconds
+/// with the GIL released; None when none came.
+#[pyfunction]
+fn next_log_record(
+    py: Python<'_>,
+    timeout: f64,
+) -> PyResult<Option<(&'static str, String, String)>> {
+    use pyo3::exceptions::PyValueError;
+    if !timeout.is_finite() || timeout < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "timeout must be seconds >= 0, got {timeout}"
+        )));
+    }
+    let wait = std::time::Duration::from_secs_f64(timeout);
+    let record = py
+        .detach(|| slotshift::store::block_on(slotshift::log_queue::next_record_async(Some(wait))))
+        .map_err(|e| crate::errors::to_py(py, e))?;
+    Ok(record.map(|r| (r.level.as_str(), r.target, r.message)))
+}
+
 /// The native module.
 #[pymodule(gil_used = false)]
 fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -94,6 +128,8 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(allow_enter, m)?)?;
     m.add_function(wrap_pyfunction!(allow_exit, m)?)?;
     m.add_function(wrap_pyfunction!(allow_active, m)?)?;
+    m.add_function(wrap_pyfunction!(log_enable, m)?)?;
+    m.add_function(wrap_pyfunction!(next_log_record, m)?)?;
     m.add_function(wrap_pyfunction!(errors::error_class, m)?)?;
     m.add_function(wrap_pyfunction!(analyze::analyze, m)?)?;
     m.add_function(wrap_pyfunction!(migrate::diff, m)?)?;

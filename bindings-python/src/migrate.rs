@@ -168,7 +168,7 @@ pub fn diff(
 /// Copies the keys of `source` that are missing or different on `destination`.
 #[pyfunction]
 #[pyo3(signature = (source, destination, *, r#match=None, key_type=None, slots=None,
-    rate=None, dry_run=false, ttl_tolerance_ms=1000, delete_extra=false))]
+    rate=None, dry_run=false, ttl_tolerance_ms=1000, delete_extra=false, missing_only=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn migrate(
     py: Python<'_>,
@@ -181,6 +181,7 @@ pub fn migrate(
     dry_run: bool,
     ttl_tolerance_ms: u64,
     delete_extra: bool,
+    missing_only: bool,
 ) -> PyResult<MigrateReport> {
     let mut opts = MigrateOptions::default();
     opts.filter = filter(py, r#match, key_type, slots)?;
@@ -188,6 +189,7 @@ pub fn migrate(
     opts.dry_run = dry_run;
     opts.ttl_tolerance = Duration::from_millis(ttl_tolerance_ms);
     opts.delete_extra = delete_extra;
+    opts.missing_only = missing_only;
     let (src, dst) = (source.core()?, destination.core()?);
     let report = py
         .detach(|| slotshift::migrate::migrate(&src, &dst, &opts))

@@ -82,3 +82,16 @@ def test_bad_options(r: slotshift.Client, rc: slotshift.Client) -> None:
     with pytest.raises(TypeError, match="source"):
         slotshift.migrate(r.store, rc)  # type: ignore[arg-type]
     assert issubclass(slotshift.MigrateError, slotshift.SlotshiftError)
+
+
+def test_missing_only_keeps_what_the_destination_has(r: slotshift.Client, rc: slotshift.Client) -> None:
+    """The backfill under dual-write: only what the destination lacks is written."""
+    r.set("mo:kept", "older")
+    r.set("mo:copied", "v")
+    rc.set("mo:kept", "newer")
+    report = slotshift.migrate(r, rc, match="mo:*", missing_only=True)
+    assert report.complete
+    assert report.copied == 1
+    assert json.loads(report.to_json())["kept"] == 1
+    assert rc.get("mo:kept") == b"newer"
+    assert rc.get("mo:copied") == b"v"

@@ -28,6 +28,7 @@ from .client import (
     RedisCluster as RedisCluster,
 )
 from .pubsub import PubSub as PubSub
+from .logs import forward_logs as forward_logs, stop_forwarding_logs as stop_forwarding_logs
 from .exceptions import (
     AnalyzerError as AnalyzerError,
     AuthenticationError as AuthenticationError,
@@ -76,6 +77,6 @@ __all__ = [
     "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "PubSub",
     "Recorded", "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
     "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
-    "allow_cross_slot", "analyze", "diff", "error_class", "key_slot", "key_slots",
-    "metrics_text", "migrate", "report_dict",
+    "allow_cross_slot", "analyze", "diff", "error_class", "forward_logs", "key_slot",
+    "key_slots", "metrics_text", "migrate", "report_dict", "stop_forwarding_logs",
 ]

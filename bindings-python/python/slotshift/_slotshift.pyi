@@ -35,8 +35,10 @@ __all__ = [
     "error_class",
     "key_slot",
     "key_slots",
+    "log_enable",
     "metrics_text",
     "migrate",
+    "next_log_record",
 ]
 
 _Arg: TypeAlias = bytes | str | int | float | bytearray | memoryview
@@ -102,7 +104,10 @@ def migrate(
     dry_run: bool = False,
     ttl_tolerance_ms: int = 1000,
     delete_extra: bool = False,
+    missing_only: bool = False,
 ) -> MigrateReport: ...
+def log_enable(level: str | None) -> None: ...
+def next_log_record(timeout: float) -> tuple[str, str, str] | None: ...
 @final
 class Store:
     @staticmethod

@@ -38,7 +38,9 @@ def migrate(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisC
     """Copies the keys of ``source`` that are missing or different on ``destination``
     (``DUMP``/``RESTORE``, TTLs kept), then diffs both ways. Options: ``match``,
     ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``dry_run``,
-    ``ttl_tolerance_ms`` (milliseconds), ``delete_extra``. Raises ``MigrateError`` for bad options,
+    ``ttl_tolerance_ms`` (milliseconds), ``delete_extra``, ``missing_only`` (write only keys the
+    destination lacks: the backfill under dual-write, where its copy is the newer). Raises
+    ``MigrateError`` for bad options,
     the same store on both sides, and a read-only destination.
     """
     return _slotshift.migrate(
