@@ -385,30 +385,18 @@ impl Subscriber {
     ) -> PyResult<Bound<'py, PyAny>> {
         use pyo3::exceptions::PyValueError;
         check_pid(py, self.pid, "subscriber")?;
-        let lower = command.to_ascii_lowercase();
-        let (subscribe, kind) = match lower.as_str() {
-            "subscribe" => (true, Subscription::Channel),
-            "psubscribe" => (true, Subscription::Pattern),
-            "ssubscribe" => (true, Subscription::Shard),
-            "unsubscribe" => (false, Subscription::Channel),
-            "punsubscribe" => (false, Subscription::Pattern),
-            "sunsubscribe" => (false, Subscription::Shard),
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "command must be one of subscribe, psubscribe, ssubscribe, unsubscribe, \
-                     punsubscribe, sunsubscribe; got {command:?}"
-                )))
-            }
-        };
+        let (kind, subscribe) = Subscription::of_command(command).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "command must be one of subscribe, psubscribe, ssubscribe, unsubscribe, \
+                 punsubscribe, sunsubscribe; got {command:?}"
+            ))
+        })?;
         let n = self::names(names)?;
         let inner = self.inner.clone();
-        aio::done(py, async move {
-            if subscribe {
-                inner.subscribe_async(kind, n).await
-            } else {
-                inner.unsubscribe_async(kind, n).await
-            }
-        })
+        aio::done(
+            py,
+            async move { inner.change_async(kind, subscribe, n).await },
+        )
     }
 
     /// `call` for asyncio (an awaitable of the reply, RESP3-typed).

@@ -45,6 +45,16 @@ impl Subscription {
         }
     }
 
+    /// The kind and direction (`true`: subscribe) a command's name stands for —
+    /// `"subscribe"`, `"PUNSUBSCRIBE"`, `"ssubscribe"` … in any case; `None` for any other
+    /// name. For bindings that receive subscription changes as commands.
+    pub fn of_command(name: &str) -> Option<(Subscription, bool)> {
+        [Kind::Channel, Kind::Pattern, Kind::Shard]
+            .into_iter()
+            .flat_map(|kind| [(kind, true), (kind, false)])
+            .find(|&(kind, subscribe)| kind.command(subscribe).eq_ignore_ascii_case(name))
+    }
+
     fn command(self, subscribe: bool) -> &'static str {
         match (self, subscribe) {
             (Kind::Channel, true) => "SUBSCRIBE",
@@ -173,7 +183,15 @@ impl Subscriber {
         self.change_async(kind, false, names).await
     }
 
-    async fn change_async(&self, kind: Kind, subscribe: bool, names: Vec<Vec<u8>>) -> Result<()> {
+    /// Subscribes to (`subscribe`) or unsubscribes from `names` of `kind`, for async callers:
+    /// [`Subscriber::subscribe_async`] or [`Subscriber::unsubscribe_async`] as `subscribe`
+    /// says (with [`Subscription::of_command`], a change given as a command's name).
+    pub async fn change_async(
+        &self,
+        kind: Subscription,
+        subscribe: bool,
+        names: Vec<Vec<u8>>,
+    ) -> Result<()> {
         let name = kind.command(subscribe);
         if subscribe && names.is_empty() {
             return Err(Error::Server(ServerError::new(
@@ -306,4 +324,35 @@ fn message(push: PushInfo) -> Reply {
     items.push(Reply::Bulk(push.kind.to_string().into_bytes()));
     items.extend(push.data.into_iter().map(Reply::from_value));
     Reply::Array(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_commands_name_gives_its_kind_and_direction_in_any_case() {
+        assert_eq!(
+            Subscription::of_command("psubscribe"),
+            Some((Kind::Pattern, true))
+        );
+        assert_eq!(
+            Subscription::of_command("SUNSUBSCRIBE"),
+            Some((Kind::Shard, false))
+        );
+        assert_eq!(
+            Subscription::of_command("Unsubscribe"),
+            Some((Kind::Channel, false))
+        );
+        assert_eq!(Subscription::of_command("publish"), None);
+        assert_eq!(Subscription::of_command(""), None);
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for subscribe in [true, false] {
+                assert_eq!(
+                    Subscription::of_command(kind.command(subscribe)),
+                    Some((kind, subscribe))
+                );
+            }
+        }
+    }
 }

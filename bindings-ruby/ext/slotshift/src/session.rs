@@ -80,24 +80,6 @@ pub(crate) struct NSubscriber {
     inner: slotshift::session::Subscriber,
 }
 
-/// The subscription kind and direction a command name stands for.
-fn change_of(ruby: &Ruby, command: &str) -> Result<(Subscription, bool), Error> {
-    Ok(match command.to_ascii_lowercase().as_str() {
-        "subscribe" => (Subscription::Channel, true),
-        "psubscribe" => (Subscription::Pattern, true),
-        "ssubscribe" => (Subscription::Shard, true),
-        "unsubscribe" => (Subscription::Channel, false),
-        "punsubscribe" => (Subscription::Pattern, false),
-        "sunsubscribe" => (Subscription::Shard, false),
-        _ => {
-            return Err(errors::arg_error(
-                ruby,
-                format!("{command:?} is not a subscription command"),
-            ))
-        }
-    })
-}
-
 impl NSubscriber {
     /// Opens a pub/sub connection on `store`'s deployment (the master of `key`'s slot, for
     /// shard channels; `nil`: the default node).
@@ -113,13 +95,11 @@ impl NSubscriber {
     /// Runs one subscription change (`"subscribe"`, `"punsubscribe"` …) of `names` (an
     /// unsubscribe of none: of every name of that kind) and returns once the server confirmed.
     fn change(ruby: &Ruby, rb_self: &Self, command: String, names: RArray) -> Result<(), Error> {
-        let (kind, subscribe) = change_of(ruby, &command)?;
+        let (kind, subscribe) = Subscription::of_command(&command).ok_or_else(|| {
+            errors::arg_error(ruby, format!("{command:?} is not a subscription command"))
+        })?;
         let names: Vec<Vec<u8>> = cmd_from_names(ruby, names)?;
-        if subscribe {
-            gvl::cancellable(ruby, rb_self.inner.subscribe_async(kind, names))
-        } else {
-            gvl::cancellable(ruby, rb_self.inner.unsubscribe_async(kind, names))
-        }
+        gvl::cancellable(ruby, rb_self.inner.change_async(kind, subscribe, names))
     }
 
     /// The next message or confirmation, waiting at most `timeout` seconds (`nil`: until one
