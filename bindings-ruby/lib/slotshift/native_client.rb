@@ -415,8 +415,8 @@ module Slotshift
     end
 
     # Commands this client answers itself or runs on a connection of its own, then everything
-    # else through the block (the store it sends to is opened there: a blocking command needs
-    # only the blocking store), or on the session while one is open.
+    # else through the block (which opens the store it sends to), or on the session while one
+    # is open.
     def dispatch(command)
       case NativeClient.special(command.first)
       when :transaction then log([command]) { transaction_command(command) }
@@ -457,12 +457,9 @@ module Slotshift
       raise ::Redis::CommandError, "ERR wrong number of arguments for 'auth' command" unless [1, 2].include?(args.size)
       raise ::Redis::CommandError, "AUTH on a MultiStore client: give the credentials in each store's URL" if @target.respond_to?(:call)
 
-      password = args.last.to_s
-      username = args.size == 2 ? args.first.to_s : nil
-      opts = @native_options.merge("password" => password)
-      opts["username"] = username if username
-      opts["db"] = @options[:db] if @options[:db] && !cluster?
-      store = @authed ? @authed.reopen(opts) : @target.connect(opts)
+      credentials = { "password" => args.last.to_s }
+      credentials["username"] = args.first.to_s if args.size == 2
+      store = open_store(@native_options.merge(credentials))
       store.call([:ping]) # a store may connect lazily: the credentials are checked here
       @lock.synchronize do
         drop_stores

@@ -242,9 +242,9 @@ impl NStore {
         NStore::connect(ruby, deployment, options)
     }
 
-    /// Another store for the same deployment with other options (the client's connections
-    /// for blocking commands).
-    /// `options` may carry `"db"`: the same deployment with another database selected.
+    /// Another store for the same deployment (credentials included) with other options: the
+    /// client's store for blocking pipelines, a database, a name, or credentials of its own
+    /// (`"db"`, `"client_name"`, `"password"`/`"username"`: see [`deployment_for`]).
     fn reopen(ruby: &Ruby, rb_self: &Self, options: RHash) -> Result<NStore, Error> {
         let deployment = deployment_for(ruby, &rb_self.deployment, options)?;
         NStore::connect(ruby, deployment, options)
