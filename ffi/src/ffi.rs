@@ -79,6 +79,13 @@ pub(crate) fn try_array<'a, T>(p: *const T, n: usize) -> Option<&'a [T]> {
     Some(unsafe { std::slice::from_raw_parts(p, n) })
 }
 
+/// A wait in milliseconds from C: `None` (until something comes) for a negative value.
+pub(crate) fn wait_of(timeout_ms: i64) -> Option<std::time::Duration> {
+    u64::try_from(timeout_ms)
+        .ok()
+        .map(std::time::Duration::from_millis)
+}
+
 /// Why a C argument could not be converted: the code and a message naming the argument.
 pub(crate) type ArgError = (slotshift_result, String);
 

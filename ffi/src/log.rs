@@ -4,13 +4,12 @@
 //! of the program's own, into its own logging. At most 1,024 records wait; more are dropped.
 
 use std::ffi::c_char;
-use std::time::Duration;
 
 use slotshift_core::log_queue::{self, Level};
 use slotshift_core::reply::Reply;
 
 use crate::error::{fail, fail_arg, null, slotshift_error, slotshift_result};
-use crate::ffi::{to_raw, try_out, try_str};
+use crate::ffi::{to_raw, try_out, try_str, wait_of};
 use crate::panic::guard;
 use crate::reply::slotshift_reply;
 
@@ -64,7 +63,7 @@ pub extern "C" fn slotshift_log_next(
         let Some(out) = try_out(out) else {
             return null(err, "slotshift_log_next", "out");
         };
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let timeout = wait_of(timeout_ms);
         let record = match slotshift_core::store::block_on(log_queue::next_record_async(timeout)) {
             Ok(record) => record,
             Err(e) => return crate::error::fail_with(err, &e),

@@ -3,15 +3,13 @@
 //! pub/sub with its confirmations and messages read one at a time) and monitors
 //! (`slotshift_monitor`: a server's command log, one line at a time).
 
-use std::time::Duration;
-
 use slotshift_core::reply::Reply;
 use slotshift_core::session::{Monitor, Session, Subscriber, Target};
 use slotshift_core::store::Store;
 
 use crate::client::{call_with, pipeline_with, slotshift_client, slotshift_pipeline};
 use crate::error::{fail_arg, fail_with, null, slotshift_error, slotshift_result};
-use crate::ffi::{free_raw, to_raw, try_byte_list, try_bytes, try_out, try_ref, Castable};
+use crate::ffi::{free_raw, to_raw, try_byte_list, try_bytes, try_out, try_ref, wait_of, Castable};
 use crate::panic::guard;
 use crate::reply::{slotshift_replies, slotshift_reply};
 
@@ -342,7 +340,7 @@ pub extern "C" fn slotshift_subscriber_next_message(
         let Some(out) = try_out(out) else {
             return null(err, F, "out");
         };
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let timeout = wait_of(timeout_ms);
         match subscriber.next_message(timeout) {
             Ok(message) => {
                 out.set(message.map_or(std::ptr::null_mut(), to_raw));
@@ -405,7 +403,7 @@ pub extern "C" fn slotshift_monitor_next_line(
         let Some(out) = try_out(out) else {
             return null(err, F, "out");
         };
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let timeout = wait_of(timeout_ms);
         match monitor.next_line(timeout) {
             Ok(line) => {
                 out.set(line.map_or(std::ptr::null_mut(), |l| to_raw(Reply::Status(l))));
