@@ -60,6 +60,14 @@ class _Forwarder:
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
 
+    def restart_in_child(self) -> None:
+        """After ``fork()``: the parent's thread (and the state of its lock) do not exist in
+        the child; start the child's own."""
+        self._stop = threading.Event()
+        self._thread = None
+        self._lock = threading.Lock()
+        self.start()
+
     def start(self) -> None:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
@@ -100,12 +108,6 @@ def stop_forwarding_logs() -> None:
     _FORWARDER.stop()
 
 
-def _after_fork_in_child() -> None:
-    # The parent's thread does not exist in the child: start the child's own.
-    _FORWARDER.__init__()  # type: ignore[misc]
-    _FORWARDER.start()
-
-
 def _install() -> None:
     try:
         forward_logs(logging.WARNING)
@@ -113,7 +115,7 @@ def _install() -> None:
         logging.getLogger("slotshift").debug("core log forwarding is off: %s", e)
         return
     atexit.register(_FORWARDER.stop)
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_FORWARDER.restart_in_child)
 
 
 _install()
