@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -1741,30 +1742,44 @@ static void test_panic_guard(void) {
 #endif
 }
 
+/* Runs one test and prints how long it took and how many of its checks failed, so a slow or
+ * failing step stands out in a CI log that keeps only part of the output. */
+#define RUN(test)                                                                        \
+    do {                                                                                 \
+        struct timespec t0_, t1_;                                                        \
+        int failures_ = check_failures;                                                  \
+        clock_gettime(CLOCK_MONOTONIC, &t0_);                                            \
+        test();                                                                          \
+        clock_gettime(CLOCK_MONOTONIC, &t1_);                                            \
+        fprintf(stderr, "%-32s %7.2f s, %d failed\n", #test,                            \
+                (double)(t1_.tv_sec - t0_.tv_sec) + (t1_.tv_nsec - t0_.tv_nsec) / 1e9,  \
+                check_failures - failures_);                                             \
+    } while (0)
+
 int main(void) {
-    test_version();
-    test_result_messages();
-    test_errors_fixture();
-    test_slots_fixture();
-    test_null_parameters();
-    test_bad_urls();
-    test_standalone();
-    test_cluster();
-    test_all_shards();
-    test_sentinel();
-    test_multistore();
-    test_shutdown_order();
-    test_multistore_flag_callback();
-    test_request_scope();
-    test_validator();
-    test_metrics_and_recorder();
-    test_analyzer();
-    test_diff_and_migrate();
-    test_threads();
-    test_sessions_and_subscribers();
-    test_hostile_servers();
-    test_monitor_quit_and_log();
-    test_panic_guard();
+    RUN(test_version);
+    RUN(test_result_messages);
+    RUN(test_errors_fixture);
+    RUN(test_slots_fixture);
+    RUN(test_null_parameters);
+    RUN(test_bad_urls);
+    RUN(test_standalone);
+    RUN(test_cluster);
+    RUN(test_all_shards);
+    RUN(test_sentinel);
+    RUN(test_multistore);
+    RUN(test_shutdown_order);
+    RUN(test_multistore_flag_callback);
+    RUN(test_request_scope);
+    RUN(test_validator);
+    RUN(test_metrics_and_recorder);
+    RUN(test_analyzer);
+    RUN(test_diff_and_migrate);
+    RUN(test_threads);
+    RUN(test_sessions_and_subscribers);
+    RUN(test_hostile_servers);
+    RUN(test_monitor_quit_and_log);
+    RUN(test_panic_guard);
     printf("%d checks, %d failed\n", check_count, check_failures);
     return check_failures == 0 ? 0 : 1;
 }

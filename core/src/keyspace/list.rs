@@ -63,38 +63,81 @@ pub(crate) async fn scan_step(
     })
 }
 
-/// `CLUSTER COUNTKEYSINSLOT slot` on `node`.
-pub(crate) async fn count_keys(ctx: Ctx<'_>, node: &NodeAddr, slot: u16) -> Result<u64> {
-    let cmd = Cmd::from_args(["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()]);
-    match server(ctx.store.call_on_async(node, &cmd).await?)? {
-        Reply::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
-        other => Err(ctx.bad(node, "CLUSTER COUNTKEYSINSLOT", &other)),
+/// `CLUSTER COUNTKEYSINSLOT` for each of `slots` on `node`, as one pipeline.
+pub(crate) async fn count_keys(ctx: Ctx<'_>, node: &NodeAddr, slots: &[u16]) -> Result<Vec<u64>> {
+    if slots.is_empty() {
+        return Ok(Vec::new());
     }
+    let cmds: Vec<Cmd> = slots
+        .iter()
+        .map(|s| Cmd::from_args(["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]))
+        .collect();
+    let replies = ctx.store.pipeline_on_async(node, &cmds).await?;
+    complete(ctx, node, "CLUSTER COUNTKEYSINSLOT", &cmds, &replies)?;
+    replies
+        .into_iter()
+        .map(|r| match server(r?)? {
+            Reply::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+            other => Err(ctx.bad(node, "CLUSTER COUNTKEYSINSLOT", &other)),
+        })
+        .collect()
 }
 
-/// `CLUSTER GETKEYSINSLOT slot count` on `node`.
+/// `CLUSTER GETKEYSINSLOT slot count` for each of `slots` on `node`, as one pipeline.
 pub(crate) async fn get_keys(
     ctx: Ctx<'_>,
     node: &NodeAddr,
-    slot: u16,
+    slots: &[u16],
     count: usize,
-) -> Result<Vec<Vec<u8>>> {
-    let cmd = Cmd::from_args([
-        "CLUSTER".to_owned(),
-        "GETKEYSINSLOT".to_owned(),
-        slot.to_string(),
-        count.to_string(),
-    ]);
-    match server(ctx.store.call_on_async(node, &cmd).await?)? {
-        Reply::Array(items) | Reply::Set(items) => items
-            .into_iter()
-            .map(|k| match k {
-                Reply::Bulk(b) => Ok(b),
-                other => Err(ctx.bad(node, "CLUSTER GETKEYSINSLOT", &other)),
-            })
-            .collect(),
-        other => Err(ctx.bad(node, "CLUSTER GETKEYSINSLOT", &other)),
+) -> Result<Vec<Vec<Vec<u8>>>> {
+    if slots.is_empty() {
+        return Ok(Vec::new());
     }
+    let cmds: Vec<Cmd> = slots
+        .iter()
+        .map(|s| {
+            Cmd::from_args([
+                "CLUSTER".to_owned(),
+                "GETKEYSINSLOT".to_owned(),
+                s.to_string(),
+                count.to_string(),
+            ])
+        })
+        .collect();
+    let replies = ctx.store.pipeline_on_async(node, &cmds).await?;
+    complete(ctx, node, "CLUSTER GETKEYSINSLOT", &cmds, &replies)?;
+    replies
+        .into_iter()
+        .map(|r| match server(r?)? {
+            Reply::Array(items) | Reply::Set(items) => items
+                .into_iter()
+                .map(|k| match k {
+                    Reply::Bulk(b) => Ok(b),
+                    other => Err(ctx.bad(node, "CLUSTER GETKEYSINSLOT", &other)),
+                })
+                .collect(),
+            other => Err(ctx.bad(node, "CLUSTER GETKEYSINSLOT", &other)),
+        })
+        .collect()
+}
+
+/// A pipeline's replies must be one per command: a short list is an error, never a slot
+/// silently taken as empty.
+fn complete<T>(
+    ctx: Ctx<'_>,
+    node: &NodeAddr,
+    command: &'static str,
+    cmds: &[Cmd],
+    replies: &[T],
+) -> Result<()> {
+    if replies.len() == cmds.len() {
+        return Ok(());
+    }
+    Err(ctx.walk_error(WalkError::UnexpectedReply {
+        node: node.to_string(),
+        command,
+        reply: format!("{} replies to {} commands", replies.len(), cmds.len()),
+    }))
 }
 
 /// `CLUSTER NODES` on `node`, parsed.

@@ -4,8 +4,6 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use futures_util::future::join_all;
-
 use crate::cluster::NodeAddr;
 use crate::store::block_on;
 use crate::Result;
@@ -207,18 +205,42 @@ impl SlotLister {
         Ok(())
     }
 
-    async fn list_one(ctx: Ctx<'_>, node: &NodeAddr, slot: u16) -> Result<Listed> {
-        match count_keys(ctx, node, slot).await? as usize {
-            0 => return Ok(Listed::Keys(Vec::new())),
-            n if n > SLOT_BOUND => return Ok(Listed::Hot),
-            _ => {}
+    /// Lists `slots` on `node`: one pipeline of counts, then one of listings for the slots
+    /// that hold keys (a chunk of mostly empty slots costs one round trip).
+    async fn list_slots(ctx: Ctx<'_>, node: &NodeAddr, slots: &[u16]) -> Result<Vec<Listed>> {
+        let counts = count_keys(ctx, node, slots).await?;
+        let wanted: Vec<u16> = slots
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &n)| n > 0 && n as usize <= SLOT_BOUND)
+            .map(|(&s, _)| s)
+            .collect();
+        let mut listings = get_keys(ctx, node, &wanted, SLOT_BOUND + 1)
+            .await?
+            .into_iter();
+        let mut listed = Vec::with_capacity(slots.len());
+        for n in counts {
+            listed.push(match n as usize {
+                0 => Listed::Keys(Vec::new()),
+                n if n > SLOT_BOUND => Listed::Hot,
+                _ => {
+                    let keys = listings.next().unwrap_or_default();
+                    // More than the bound: keys were written since the count.
+                    if keys.len() > SLOT_BOUND {
+                        Listed::Hot
+                    } else {
+                        Listed::Keys(keys)
+                    }
+                }
+            });
         }
-        let keys = get_keys(ctx, node, slot, SLOT_BOUND + 1).await?;
-        Ok(if keys.len() > SLOT_BOUND {
-            Listed::Hot
-        } else {
-            Listed::Keys(keys)
-        })
+        Ok(listed)
+    }
+
+    /// [`Self::list_slots`] for one slot.
+    async fn list_one(ctx: Ctx<'_>, node: &NodeAddr, slot: u16) -> Result<Listed> {
+        let mut listed = Self::list_slots(ctx, node, &[slot]).await?;
+        Ok(listed.pop().unwrap_or(Listed::Keys(Vec::new())))
     }
 
     fn list_chunk(&mut self, ctx: Ctx<'_>, chunk: &[u16]) -> Result<()> {
@@ -227,16 +249,16 @@ impl SlotLister {
             // Asked before and after the listings, on the same node: a slot the node did not
             // own when its listing began was listed while it was away, and is listed again.
             let before = view_of(ctx, &owner).await;
-            let lists = join_all(chunk.iter().map(|&s| Self::list_one(ctx, &owner, s))).await;
+            let lists = Self::list_slots(ctx, &owner, chunk).await;
             let after = view_of(ctx, &owner).await;
             (before, lists, after)
         })?;
-        let (before, after) = (before?, after?);
+        let (before, lists, after) = (before?, lists?, after?);
         // The node imported a slot meanwhile: one of this chunk's may have left and come back
         // during its listing (stable both times, keys missed while away).
         let imported = before.epoch() != after.epoch();
         for (&slot, listed) in chunk.iter().zip(lists) {
-            match (listed?, before.state(slot), after.state(slot)) {
+            match (listed, before.state(slot), after.state(slot)) {
                 (Listed::Hot, _, _) => self.hot.push(slot),
                 (Listed::Keys(_), SlotState::Stable, SlotState::Stable) if imported => {
                     self.relist_after_import(ctx, slot)?

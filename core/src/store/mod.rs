@@ -549,10 +549,29 @@ impl Store {
 
     /// [`Store::call_on`] for async callers.
     pub async fn call_on_async(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
-        crate::route::refuse_connection_state(std::slice::from_ref(cmd))?;
-        let mut unit = self.unit(cmd);
-        unit.route = Route::Node(node.clone());
-        self.send_one(unit).await
+        only(
+            self.pipeline_on_async(node, std::slice::from_ref(cmd))
+                .await?,
+        )
+    }
+
+    /// Sends `cmds` to one node (by address) as one pipeline and returns each command's
+    /// result in order; a redirect is followed as [`Store::pipeline`] follows it.
+    pub async fn pipeline_on_async(
+        &self,
+        node: &NodeAddr,
+        cmds: &[Cmd],
+    ) -> Result<Vec<Result<Reply>>> {
+        crate::route::refuse_connection_state(cmds)?;
+        let units: Vec<Unit> = cmds
+            .iter()
+            .map(|cmd| {
+                let mut unit = self.unit(cmd);
+                unit.route = Route::Node(node.clone());
+                unit
+            })
+            .collect();
+        self.send(&units).await
     }
 
     /// The connection settings of the master that serves `slot` (a cluster's slot owner as
