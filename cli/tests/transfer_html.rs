@@ -42,6 +42,10 @@ fn diff_and_migrate_pages_chart_what_the_reports_count() {
     }
     src.call(&Cmd::from_args(["SET", "<b>tag&key", "v"]))
         .unwrap();
+    src.call(&Cmd::from_args(["HSET", "html:h", "f", "v"]))
+        .unwrap();
+    src.call(&Cmd::from_args(["ZADD", "html:z", "1", "m"]))
+        .unwrap();
     src.call(&Cmd::from_args(["SET", "html:typed", "v"]))
         .unwrap();
     dst.call(&Cmd::from_args(["RPUSH", "html:typed", "v"]))
@@ -70,7 +74,7 @@ fn diff_and_migrate_pages_chart_what_the_reports_count() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(
         bar(&html, "diff-kinds", "missing").as_deref(),
-        Some("8"),
+        Some("10"),
         "{html}"
     );
     assert_eq!(bar(&html, "diff-kinds", "type").as_deref(), Some("1"));
@@ -79,9 +83,9 @@ fn diff_and_migrate_pages_chart_what_the_reports_count() {
     assert_eq!(bar(&html, "diff-kinds", "ttl").as_deref(), Some("0"));
     assert_eq!(
         bar(&html, "diff-rounds", "remaining").as_deref(),
-        Some("11")
+        Some("13")
     );
-    assert_eq!(fact(&html, "differences remain").as_deref(), Some("11"));
+    assert_eq!(fact(&html, "differences remain").as_deref(), Some("13"));
     // The key listed, escaped: no markup of its own.
     assert!(html.contains("&lt;b&gt;tag&amp;key"), "{html}");
     assert!(!html.contains("<b>tag"), "{html}");
@@ -95,7 +99,7 @@ fn diff_and_migrate_pages_chart_what_the_reports_count() {
         !html.contains("html:") && !html.contains("tag&amp;key"),
         "{html}"
     );
-    assert_eq!(bar(&html, "diff-kinds", "missing").as_deref(), Some("8"));
+    assert_eq!(bar(&html, "diff-kinds", "missing").as_deref(), Some("10"));
 
     let mut args = vec!["migrate", "--delete-extra", "--html", &p];
     args.extend(ends);
@@ -104,7 +108,16 @@ fn diff_and_migrate_pages_chart_what_the_reports_count() {
     let html = std::fs::read_to_string(&page).unwrap();
     assert_eq!(
         bar(&html, "copy", "restored (DUMP/RESTORE)").as_deref(),
-        Some("10"),
+        Some("12"),
+        "{html}"
+    );
+    // What was written, by Redis type (from the DUMP payloads), and their bytes.
+    assert_eq!(bar(&html, "copy-types", "string").as_deref(), Some("10"));
+    assert_eq!(bar(&html, "copy-types", "hash").as_deref(), Some("1"));
+    assert_eq!(bar(&html, "copy-types", "zset").as_deref(), Some("1"));
+    assert_eq!(bar(&html, "copy-types", "list"), None);
+    assert!(
+        html.contains("<table id=\"copy-types-table\"><tr><th>type</th><th>keys</th><th>DUMP bytes</th></tr>\n<tr><td>hash</td><td>1</td>"),
         "{html}"
     );
     assert_eq!(

@@ -1,8 +1,9 @@
-//! The pages of `slotshift migrate --html` and `slotshift diff --html`: what was copied, the
-//! differences by kind, the re-check rounds and the final diff, drawn with [`chart`]. Keys are
-//! listed as the text report lists them (escaped bytes, at most `--max-report`, none with
-//! `--summary`).
+//! The pages of `slotshift migrate --html` and `slotshift diff --html`: what was copied (also
+//! by Redis type, with the bytes moved), the differences by kind, the re-check rounds and the
+//! final diff, drawn with [`chart`]. Keys are listed as the text report lists them (escaped
+//! bytes, at most `--max-report`, none with `--summary`).
 
+use slotshift::analyzer::human;
 use slotshift::migrate::{DiffKind, DiffReport, MigrateReport};
 
 use super::chart::{self, Bar};
@@ -148,6 +149,24 @@ pub fn migrate_page(m: &MigrateReport, listed: usize) -> String {
             ("deleted (--delete-extra)", m.deleted),
         ]),
     ));
+    if !m.copied_by_type.is_empty() {
+        let by_type: Vec<(&str, u64)> = m
+            .copied_by_type
+            .iter()
+            .map(|(name, t)| (name.as_str(), t.keys))
+            .collect();
+        page.chart(chart::bars(
+            "copy-types",
+            "Keys written, by Redis type",
+            &counts(&by_type),
+        ));
+        let rows: Vec<Vec<String>> = m
+            .copied_by_type
+            .iter()
+            .map(|(name, t)| vec![name.clone(), t.keys.to_string(), human(t.bytes)])
+            .collect();
+        page.table("copy-types-table", &["type", "keys", "DUMP bytes"], &rows);
+    }
     page.chart(chart::bars(
         "rounds",
         "Re-check rounds: keys copied again, keys still different",

@@ -26,6 +26,7 @@ use crate::{Error, Result};
 use super::checkpoint::{Checkpoint, DONE, FORMAT};
 use super::compare::{compare_keys, pipeline_all, Finding, Settings};
 use super::diff::{filter_settings, validate_common, walk_error, Pending, Reporter};
+use super::tally::{dump_type, TypeTally};
 use super::{
     check_pair, check_writable, diff, CopyMethod, DiffKind, DiffMode, DiffOptions, MigrateError,
     MigrateOptions, MigrateReport,
@@ -87,6 +88,8 @@ struct Copier<'a> {
     /// Keys the destination had and kept (`missing_only`).
     kept: AtomicU64,
     deleted: AtomicU64,
+    /// Keys written, by Redis type.
+    by_type: TypeTally,
 }
 
 impl Copier<'_> {
@@ -130,6 +133,7 @@ impl Copier<'_> {
         }
         let mut restores = Vec::with_capacity(read.len());
         let mut which = Vec::with_capacity(read.len());
+        let mut sizes = Vec::with_capacity(read.len());
         for (k, pttl, payload) in read {
             // Measured now, just before the writes are sent.
             let Some(left) = remaining(pttl, read_at) else {
@@ -142,6 +146,7 @@ impl Copier<'_> {
             }
             restores.push(c);
             which.push(k.clone());
+            sizes.push((dump_type(&payload), payload.len()));
         }
         if self.opts.delete_extra && !gone.is_empty() {
             self.delete(&gone)?;
@@ -149,14 +154,18 @@ impl Copier<'_> {
         if self.opts.dry_run {
             self.restored
                 .fetch_add(which.len() as u64, Ordering::Relaxed);
+            for (ty, len) in sizes {
+                self.by_type.add(ty, len);
+            }
             return Ok(which);
         }
         let replies = pipeline_all(self.dst, &restores, "RESTORE")?;
         let mut written = Vec::with_capacity(which.len());
-        for (k, r) in which.into_iter().zip(replies) {
+        for ((k, (ty, len)), r) in which.into_iter().zip(sizes).zip(replies) {
             match server_err(r) {
                 Ok(_) => {
                     self.restored.fetch_add(1, Ordering::Relaxed);
+                    self.by_type.add(ty, len);
                     written.push(k);
                 }
                 // `missing_only`: the destination has the key (written there since the walk
@@ -374,6 +383,7 @@ impl Copier<'_> {
             writes.push(Cmd::new("PEXPIRE").with_arg(key).with_arg(left.to_string()));
         }
         self.rewritten.fetch_add(1, Ordering::Relaxed);
+        self.by_type.add(&String::from_utf8_lossy(&ty), 0);
         if self.opts.dry_run {
             return Ok(true);
         }
@@ -487,6 +497,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         equal: AtomicU64::new(counter("equal")),
         kept: AtomicU64::new(counter("kept")),
         deleted: AtomicU64::new(counter("deleted")),
+        by_type: TypeTally::resumed(&cp.counters),
     };
     let scanned = AtomicU64::new(counter("scanned"));
     let pacer = Pacer::new(opts.rate);
@@ -512,6 +523,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         ] {
             c.counters.insert(name.into(), v.load(Ordering::Relaxed));
         }
+        copier.by_type.save(&mut c.counters);
         c.pending = pending.saved();
         c.save(path)
     };
@@ -667,6 +679,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         deleted: copier.deleted.load(Ordering::Relaxed),
         recopied,
         left_after_rounds: current.len() as u64,
+        copied_by_type: copier.by_type.report(),
         rounds,
         method: if copier.rewrite.load(Ordering::Relaxed) || opts.method == CopyMethod::Rewrite {
             "rewrite".into()

@@ -60,11 +60,12 @@ mod copy;
 mod diff;
 mod error;
 mod report;
+mod tally;
 
 pub use copy::migrate;
 pub use diff::diff;
 pub use error::MigrateError;
-pub use report::{DiffKind, DiffReport, MigrateReport, Mismatch};
+pub use report::{DiffKind, DiffReport, MigrateReport, Mismatch, TypeCopied};
 
 /// How deeply [`diff`] compares two keys that exist on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -159,6 +159,15 @@ impl DiffReport {
     }
 }
 
+/// Keys of one Redis type that migrate wrote, and their size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeCopied {
+    /// Keys written (each write counts, re-copies too, as [`MigrateReport::copied`] does).
+    pub keys: u64,
+    /// Bytes of their `DUMP` payloads (0 for keys rewritten type by type).
+    pub bytes: u64,
+}
+
 /// The result of [`migrate`](super::migrate).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -184,6 +193,10 @@ pub struct MigrateReport {
     pub recopied: u64,
     /// Keys still different after the last round (the final diff has the last word).
     pub left_after_rounds: u64,
+    /// What was written, by Redis type (`string`, `hash`, …; `module` and `other` for
+    /// modules' types and encodings this version does not know); only types written.
+    #[serde(default)]
+    pub copied_by_type: BTreeMap<String, TypeCopied>,
     /// Re-check rounds run.
     pub rounds: u32,
     /// `dump` or `rewrite` (what the last key used).
@@ -241,6 +254,14 @@ impl MigrateReport {
             self.rounds,
             self.left_after_rounds
         );
+        if !self.copied_by_type.is_empty() {
+            let types: Vec<String> = self
+                .copied_by_type
+                .iter()
+                .map(|(name, t)| format!("{name} {} ({})", t.keys, crate::analyzer::human(t.bytes)))
+                .collect();
+            let _ = writeln!(s, "  by type: {}", types.join(", "));
+        }
         if let Some(d) = &self.final_diff {
             s.push_str("final ");
             s.push_str(&d.to_text_listing(max_keys));
