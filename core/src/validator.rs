@@ -14,8 +14,9 @@
 //! client splits it per node (and [`pipeline`](crate::pipeline) does).
 //!
 //! Modes ([`Mode`]): `raise` refuses the command before it is sent ([`CrossSlotError`]) — for
-//! development and tests; `count` counts it, logs it and sends it — for production; `off`
-//! costs nothing. The mode is global ([`set_mode`], or `SLOTSHIFT_CROSS_SLOT_VALIDATION` read
+//! development and tests; `count` counts it, logs it and sends it — for production (the first
+//! of each command name as it happens, the repeats as one line a minute with their counts);
+//! `off` costs nothing. The mode is global ([`set_mode`], or `SLOTSHIFT_CROSS_SLOT_VALIDATION` read
 //! once), and a store may override it
 //! ([`StoreOptions::cross_slot_validation`](crate::store::StoreOptions::cross_slot_validation)).
 //!
@@ -410,12 +411,65 @@ pub fn all_counts() -> BTreeMap<String, Counts> {
         .collect()
 }
 
-/// A store's validator: its name, its mode override and its counters.
+/// How often count mode logs the repeats it did not log one by one.
+const REPEATS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Command names a store logs one by one at most (a client sending made-up names cannot grow
+/// the set without bound; past it every violation is a repeat).
+const LOGGED_NAMES: usize = 1024;
+
+/// What count mode logs for one store: the first violation of each command name as it
+/// happens (what to fix), then the repeats as one line per [`REPEATS_EVERY`] with their
+/// counts by command — an application sending thousands of cross-slot MGETs a second gets a
+/// line a minute, not thousands. The counters and metrics count every violation.
+#[derive(Debug, Default)]
+struct LogGate {
+    state: parking_lot::Mutex<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    logged: std::collections::HashSet<String>,
+    repeats: BTreeMap<String, u64>,
+    since: Option<std::time::Instant>,
+}
+
+impl LogGate {
+    /// The line to log for violation `v` of `store` seen at `now`, if any.
+    fn note(&self, store: &str, v: &Violation, now: std::time::Instant) -> Option<String> {
+        let mut st = self.state.lock();
+        if st.logged.len() < LOGGED_NAMES && st.logged.insert(v.command.clone()) {
+            return Some(format!(
+                "{{\"message\":\"cross-slot command\",\"store\":{},\"command\":{},\"slots\":{},\"keys\":{}}}",
+                json_str(store),
+                json_str(&v.command),
+                v.slots.len(),
+                v.keys.len()
+            ));
+        }
+        *st.repeats.entry(v.command.clone()).or_insert(0) += 1;
+        let since = *st.since.get_or_insert(now);
+        if now.duration_since(since) < REPEATS_EVERY {
+            return None;
+        }
+        let repeats = std::mem::take(&mut st.repeats);
+        st.since = None;
+        Some(format!(
+            "{{\"message\":\"cross-slot commands again\",\"store\":{},\"seconds\":{},\"counts\":{}}}",
+            json_str(store),
+            now.duration_since(since).as_secs(),
+            serde_json::to_string(&repeats).unwrap_or_default()
+        ))
+    }
+}
+
+/// A store's validator: its name, its mode override, its counters and its log gate.
 #[derive(Debug)]
 pub(crate) struct StoreValidator {
     pub(crate) name: Arc<str>,
     pub(crate) mode: Option<Mode>,
     pub(crate) counters: Arc<Counters>,
+    log: LogGate,
 }
 
 impl StoreValidator {
@@ -424,6 +478,7 @@ impl StoreValidator {
             counters: counters_for(&name),
             name,
             mode,
+            log: LogGate::default(),
         }
     }
 
@@ -461,14 +516,9 @@ impl StoreValidator {
                 }
                 _ => {
                     self.counters.cross_slot.fetch_add(1, Ordering::Relaxed);
-                    log::warn!(
-                        target: "slotshift::validator",
-                        "{{\"message\":\"cross-slot command\",\"store\":{},\"command\":{},\"slots\":{},\"keys\":{}}}",
-                        json_str(&self.name),
-                        json_str(&v.command),
-                        v.slots.len(),
-                        v.keys.len()
-                    );
+                    if let Some(line) = self.log.note(&self.name, v, std::time::Instant::now()) {
+                        log::warn!(target: "slotshift::validator", "{line}");
+                    }
                 }
             }
         }
@@ -482,6 +532,37 @@ fn json_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn count_mode_logs_each_command_once_then_a_line_of_repeats_a_minute() {
+        use std::time::{Duration, Instant};
+        let gate = super::LogGate::default();
+        let mget = &super::classify(&[super::Cmd::from_args(["MGET", "a", "b"])], false)[0];
+        let del = &super::classify(&[super::Cmd::from_args(["DEL", "a", "b", "c"])], false)[0];
+        let t0 = Instant::now();
+        let first = gate.note("app", mget, t0).unwrap();
+        assert_eq!(
+            first,
+            r#"{"message":"cross-slot command","store":"app","command":"MGET","slots":2,"keys":2}"#
+        );
+        for i in 0..1000 {
+            assert_eq!(gate.note("app", mget, t0 + Duration::from_millis(i)), None);
+        }
+        assert!(gate
+            .note("app", del, t0)
+            .unwrap()
+            .contains(r#""command":"DEL""#));
+        assert_eq!(gate.note("app", del, t0 + Duration::from_secs(59)), None);
+        let repeats = gate
+            .note("app", mget, t0 + Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(
+            repeats,
+            r#"{"message":"cross-slot commands again","store":"app","seconds":60,"counts":{"DEL":1,"MGET":1001}}"#
+        );
+        // Counted afresh after the line.
+        assert_eq!(gate.note("app", mget, t0 + Duration::from_secs(61)), None);
+    }
+
     #[test]
     fn env_mode_names_the_variable_and_the_value() {
         use std::ffi::OsString;
