@@ -8,8 +8,10 @@
 #                       headless chromium (scripts/packages/reports.txt) with --dump-dom and
 #                       --screenshot. Fails when a chart, a series, a phase or reshard line, a
 #                       histogram or a bar is missing, or a key name or the password shows.
-#   make screenshots    the same runs, keeping the screenshots: docs/img/demo-report.png and
-#                       docs/img/analyzer-report.png (committed, shown in docs/cli.md)
+#   make screenshots    the same runs, keeping the screenshots: docs/img/demo-report.png,
+#                       docs/img/analyzer-report.png, docs/img/migrate-report.png (committed,
+#                       shown in docs/cli.md)
+#   make pty-million    cli/tests/pty_progress.rs with 1,000,000 keys (about 3 minutes)
 
 TEST_TARGETS += test-reports
 
@@ -28,3 +30,10 @@ endif
 # The test runs in cli/: the directory is given absolute.
 screenshots: setup
 	SLOTSHIFT_SCREENSHOTS=$(CURDIR)/docs/img $(MAKE) --no-print-directory test-reports
+
+# The pty test of cli/tests/pty_progress.rs with a million keys (about 3 minutes; make test
+# runs it with 60,000): the bar redraws every second, Ctrl-C at half way, --resume finishes
+# with 0 differences and copies no key twice.
+.PHONY: pty-million
+pty-million: setup
+	SLOTSHIFT_PTY_KEYS=1000000 $(CARGO) test -p slotshift-cli --features servers --test pty_progress -- --nocapture
