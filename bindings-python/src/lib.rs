@@ -135,6 +135,7 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(migrate::diff, m)?)?;
     m.add_function(wrap_pyfunction!(migrate::migrate, m)?)?;
     m.add_class::<store::Store>()?;
+    m.add_class::<store::Target>()?;
     m.add_class::<store::ScanIter>()?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Subscriber>()?;

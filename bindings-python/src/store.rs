@@ -78,6 +78,99 @@ impl OptionArgs {
     }
 }
 
+/// Where a client connects: a deployment parsed from a URL or seed list and the store options,
+/// checked but not connected (redis-py connects on the first command; `slotshift.Redis` does
+/// too, through this). Passwords stay here, in native memory: `repr` shows the URL masked.
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct Target {
+    deployment: Deployment,
+    opts: StoreOptions,
+}
+
+impl Target {
+    /// `url` (a str, or a sequence of str seeds) parsed and `args` applied; the error of the
+    /// first thing wrong, without touching the network.
+    fn parse(py: Python<'_>, url: &Bound<'_, PyAny>, args: OptionArgs) -> PyResult<Target> {
+        let deployment = if let Ok(url) = url.cast::<pyo3::types::PyString>() {
+            Deployment::parse(url.to_str()?).map_err(|e| to_py(py, e.into()))?
+        } else {
+            let items = convert::sequence_items(url, "urls")?;
+            let mut urls = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                urls.push(
+                    item.extract::<String>()
+                        .map_err(|_| PyTypeError::new_err(format!("urls[{i}] must be a str")))?,
+                );
+            }
+            Deployment::from_urls(&urls).map_err(|e| to_py(py, e.into()))?
+        };
+        let opts = args.apply(&deployment)?;
+        Ok(Target { deployment, opts })
+    }
+}
+
+#[pymethods]
+impl Target {
+    /// Parses and checks `url` and the options (the keywords of `Store.open`); raises what
+    /// `Store.open` would for a bad URL or option, and never connects.
+    #[new]
+    #[pyo3(signature = (url, *, connect_timeout=None, response_timeout=None,
+        retry_deadline=None, name=None, read_from_replicas=false, idempotent_writes=false,
+        instrument=true, batch_limit=None, cross_slot_validation=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: &Bound<'_, PyAny>,
+        connect_timeout: Option<f64>,
+        response_timeout: Option<f64>,
+        retry_deadline: Option<f64>,
+        name: Option<String>,
+        read_from_replicas: bool,
+        idempotent_writes: bool,
+        instrument: bool,
+        batch_limit: Option<i64>,
+        cross_slot_validation: Option<String>,
+    ) -> PyResult<Target> {
+        let args = OptionArgs {
+            connect_timeout,
+            response_timeout,
+            retry_deadline,
+            name,
+            read_from_replicas,
+            idempotent_writes,
+            instrument,
+            batch_limit,
+            cross_slot_validation,
+        };
+        Target::parse(py, url, args)
+    }
+
+    /// Connects (the GIL released meanwhile): a new `Store`, replies decoded to str where
+    /// `decode`.
+    fn open(&self, py: Python<'_>, decode: bool) -> PyResult<Store> {
+        let store = py
+            .detach(|| slotshift::store::Store::connect(&self.deployment, self.opts.clone()))
+            .map_err(|e| to_py(py, e))?;
+        Ok(Store::wrap(store, decode))
+    }
+
+    /// `open` for asyncio: an awaitable of the new `Store`, connected on the core's runtime
+    /// (the event loop is not blocked).
+    fn open_async<'py>(&self, py: Python<'py>, decode: bool) -> PyResult<Bound<'py, PyAny>> {
+        let (deployment, opts) = (self.deployment.clone(), self.opts.clone());
+        aio::awaitable(
+            py,
+            async move { slotshift::store::Store::connect_async(&deployment, opts).await },
+            move |py, store| Ok(Bound::new(py, Store::wrap(store, decode))?.into_any()),
+        )
+    }
+
+    /// The URL with any password masked.
+    fn __repr__(&self) -> String {
+        format!("<slotshift Target {}>", self.deployment)
+    }
+}
+
 /// A connection to one deployment (the kind is detected from a single URL). Thread-safe;
 /// every network call releases the GIL. Survives `os.fork()`: a child opens its own
 /// connections.
@@ -109,19 +202,6 @@ impl Store {
         .ok_or_else(|| {
             Python::attach(|py| new_err(py, "connection", "this client is closed".to_owned()))
         })
-    }
-
-    fn connect(
-        py: Python<'_>,
-        deployment: Deployment,
-        opts: OptionArgs,
-        decode: bool,
-    ) -> PyResult<Store> {
-        let opts = opts.apply(&deployment)?;
-        let store = py
-            .detach(|| slotshift::store::Store::connect(&deployment, opts))
-            .map_err(|e| to_py(py, e))?;
-        Ok(Store::wrap(store, decode))
     }
 }
 
@@ -158,20 +238,7 @@ impl Store {
             batch_limit,
             cross_slot_validation,
         };
-        let deployment = if let Ok(url) = url.cast::<pyo3::types::PyString>() {
-            Deployment::parse(url.to_str()?).map_err(|e| to_py(py, e.into()))?
-        } else {
-            let items = convert::sequence_items(url, "urls")?;
-            let mut urls = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                urls.push(
-                    item.extract::<String>()
-                        .map_err(|_| PyTypeError::new_err(format!("urls[{i}] must be a str")))?,
-                );
-            }
-            Deployment::from_urls(&urls).map_err(|e| to_py(py, e.into()))?
-        };
-        Store::connect(py, deployment, opts, decode)
+        Target::parse(py, url, opts)?.open(py, decode)
     }
 
     /// The same connections, with replies decoded to str (`True`) or left as bytes.

@@ -102,8 +102,10 @@ def test_redis_py_keywords(standalone_url: str) -> None:
 
 def test_no_password_in_errors_or_repr() -> None:
     secret = "s3cr3t-Pa55"
+    down = slotshift.Redis(host="127.0.0.1", port=1, password=secret, socket_connect_timeout=0.5)
+    assert secret not in repr(down)
     with pytest.raises(redis.ConnectionError) as info:
-        slotshift.Redis(host="127.0.0.1", port=1, password=secret, socket_connect_timeout=0.5)
+        down.ping()
     assert secret not in str(info.value) and secret not in repr(info.value)
     with pytest.raises(redis.RedisError) as info2:
         slotshift.Redis.from_url(f"redis://:{secret}@127.0.0.1:1/0?bogus=1")

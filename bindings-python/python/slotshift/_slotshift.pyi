@@ -26,6 +26,7 @@ __all__ = [
     "SlotshiftError",
     "Store",
     "Subscriber",
+    "Target",
     "__version__",
     "allow_active",
     "allow_enter",
@@ -108,6 +109,25 @@ def migrate(
 ) -> MigrateReport: ...
 def log_enable(level: str | None) -> None: ...
 def next_log_record(timeout: float) -> tuple[str, str, str] | None: ...
+@final
+class Target:
+    def __new__(
+        cls,
+        url: str | Sequence[str],
+        *,
+        connect_timeout: float | None = None,
+        response_timeout: float | None = None,
+        retry_deadline: float | None = None,
+        name: str | None = None,
+        read_from_replicas: bool = False,
+        idempotent_writes: bool = False,
+        instrument: bool = True,
+        batch_limit: int | None = None,
+        cross_slot_validation: str | None = None,
+    ) -> Target: ...
+    def open(self, decode: bool) -> Store: ...
+    def open_async(self, decode: bool) -> Awaitable[Store]: ...
+
 @final
 class Store:
     @staticmethod

@@ -27,7 +27,7 @@ import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from types import TracebackType
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, cast
 
 import redis
 import redis.asyncio.lock
@@ -39,7 +39,7 @@ from redis.client import EMPTY_RESPONSE as _EMPTY
 
 from .client import (_Base, _ClientCore, _ClusterInit, _ClusterQueue,
                      _Connect, _lookup, _mset_items, _PipelineCore, _Plan, _StandaloneInit,
-                     _target_nodes, _transaction_options)
+                     _target_nodes, _transaction_options, _Unopened)
 from .exceptions import WatchError
 
 __all__ = ["ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
@@ -83,6 +83,8 @@ class _AsyncClientBase(_ClientCore):
         converted by redis-py's response callback, awaiting the core (no thread per call)."""
         upper, words = _lookup(args)
         options.pop("keys", None)
+        if type(self._store) is _Unopened:  # type: ignore[comparison-overlap]
+            await self.initialize()
         if self._is_slow(options):
             return await self._execute_slow(args, options)
         try:
@@ -126,7 +128,11 @@ class _AsyncClientBase(_ClientCore):
                     continue
 
     async def initialize(self) -> Any:
-        """Nothing to prepare (the store connected when the client was made); the client."""
+        """Connects now, if no command has yet (on the core's runtime: the event loop is not
+        blocked); the client. ``await client`` does the same."""
+        store = self._store
+        if type(store) is _Unopened:  # type: ignore[comparison-overlap]
+            await cast(_Unopened, store).open_async()
         return self
 
     def __await__(self) -> Any:
@@ -196,6 +202,7 @@ class _AsyncPipelineBase(_PipelineCore):
         """WATCHes ``names`` on a connection of this pipeline's own (as the blocking
         pipeline's ``watch``): until ``multi()`` its commands run at once there (await them);
         ``execute()`` then raises ``WatchError`` when a watched key changed."""
+        await cast(Any, self._client).initialize()
         session, wire = self._watch_session(names)
         try:
             reply = await session.call_async(*wire)
@@ -232,6 +239,7 @@ class _AsyncPipelineBase(_PipelineCore):
         if not self.command_stack and self._session is None:
             self._reset()
             return []
+        await cast(Any, self._client).initialize()
         try:
             plan = self._plan()
             if self.scripts:

@@ -11,11 +11,13 @@ Rust core (with the GIL released).
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, cast
 
 import redis
 import redis.client
@@ -216,8 +218,72 @@ class _Settings:
             url += "?" + urllib.parse.urlencode(query)
         return url
 
-    def open(self, url: Union[str, list[str]]) -> _slotshift.Store:
-        return _slotshift.Store.open(url, decode=self.native_decode, **self.store)
+    def target(self, url: Union[str, list[str]]) -> _slotshift.Target:
+        """Where to connect: ``url`` and the store options, checked now (a bad URL or
+        option raises here), connected on first use."""
+        return _slotshift.Target(url, **self.store)
+
+    def address_target(self, nodes: list[tuple[Any, Any]], *, seeds: bool) -> _slotshift.Target:
+        """The target of the address keywords at ``nodes`` (one URL, or a seed list where
+        ``seeds``). The keywords, a password among them, are forgotten then: only the native
+        target keeps them, out of reach of anything that serializes Python objects."""
+        urls = [self.url(host, port) for host, port in nodes]
+        target = self.target(urls if seeds else urls[0])
+        self.address.clear()
+        return target
+
+
+class _Unopened:
+    """A client's store before its first command: redis-py connects on first use, so a
+    client made while its Redis is down does not fail until it is used. The first attribute
+    asked for other than ``decode``, ``closed`` and ``close`` connects (once, under a lock)
+    and the client's ``_store`` becomes the connected store, so later commands go straight
+    to it."""
+
+    closed = False
+
+    def __init__(self, target: _slotshift.Target, decode: bool, owner: _Base) -> None:
+        self._target = target
+        self.decode = decode
+        self._owner = weakref.ref(owner)
+        self._lock = threading.Lock()
+        self._opened: Optional[_slotshift.Store] = None
+
+    def close(self) -> None:
+        """Nothing to close: nothing is open."""
+
+    def open(self) -> _slotshift.Store:
+        """The connected store (connecting now if no caller has yet)."""
+        with self._lock:
+            if self._opened is None:
+                self._adopt(self._target.open(self.decode))
+            assert self._opened is not None
+            return self._opened
+
+    async def open_async(self) -> _slotshift.Store:
+        """``open`` for asyncio: connects on the core's runtime, not on the event loop."""
+        if self._opened is None:
+            store = await self._target.open_async(self.decode)
+            with self._lock:
+                if self._opened is None:
+                    self._adopt(store)
+                else:
+                    store.close()
+        assert self._opened is not None
+        return self._opened
+
+    def _adopt(self, store: _slotshift.Store) -> None:
+        self._opened = store
+        owner = self._owner()
+        if owner is not None and owner._store is cast(Any, self):
+            owner._store = store
+            owner._raw_store = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.open(), name)
+
+    def __repr__(self) -> str:
+        return f"{self._target!r} (not connected yet)"
 
 
 def _split_name(args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -311,8 +377,13 @@ class _Base:
     _settings: _Settings
     response_callbacks: CaseInsensitiveDict
 
-    def _init_base(self, store: _slotshift.Store, settings: _Settings,
-                   target: Union[str, list[str], None] = None) -> None:
+    def _init_base(self, store: Optional[_slotshift.Store], settings: _Settings,
+                   target: Optional[_slotshift.Target] = None) -> None:
+        """``store`` (a client made on a store, or a pipeline on its client's); ``None``:
+        ``target``'s, connected on first use."""
+        if store is None:
+            assert target is not None
+            store = cast(_slotshift.Store, _Unopened(target, settings.native_decode, self))
         self._store = store
         self._target = target
         self._settings = settings
@@ -330,8 +401,15 @@ class _Base:
 
     @property
     def store(self) -> _slotshift.Store:
-        """The native store (shared connections)."""
-        return self._store
+        """The native store (shared connections), connected now if it was not yet."""
+        return self._core()
+
+    def _core(self) -> _slotshift.Store:
+        """The store, connected: what native functions are given."""
+        store = self._store
+        if type(store) is _Unopened:  # type: ignore[comparison-overlap]
+            return store.open()
+        return store
 
     @property
     def kind(self) -> str:
@@ -367,13 +445,15 @@ class _Base:
         next command); False when this client was made from a store, not a URL."""
         if self._target is None or not self._store.closed:
             return False
-        self._store = self._settings.open(self._target)
+        self._store = self._target.open(self._settings.native_decode)
         self._raw_store = None
         return True
 
     def _raw(self) -> _slotshift.Store:
+        """The store with replies left as bytes (connected)."""
         if self._raw_store is None:
-            self._raw_store = self._store.with_decode(False) if self._store.decode else self._store
+            store = self._core()
+            self._raw_store = store.with_decode(False) if store.decode else store
         return self._raw_store
 
     def _wire(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -531,6 +611,12 @@ def _no_options(kwargs: dict[str, Any]) -> None:
 
 class _ClientBase(_ClientCore):
     """Sends each command at once through the core."""
+
+    def connect(self) -> Any:
+        """Connects now rather than on the first command (a client made while its Redis is
+        down raises only when used, as redis-py's); the client."""
+        self._core()
+        return self
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
@@ -714,6 +800,7 @@ class _PipelineCore(_Base):
         wire = self._wire(("WATCH", *names))
         if self._session is None:
             self._client._reopen()
+            self._client._core()
             self._store, self._raw_store = self._client._store, self._client._raw_store
             self._session = _slotshift.Session(self._raw(), key=wire[1])
         return self._session, wire
@@ -728,6 +815,7 @@ class _PipelineCore(_Base):
         """What ``execute()`` sends (after a reconnect of a closed client)."""
         if self._session is None:
             self._client._reopen()
+            self._client._core()
             self._store, self._raw_store = self._client._store, self._client._raw_store
         return _Plan(self)
 
@@ -880,7 +968,7 @@ class _Connect:
             raise TypeError(f"url must be a str, not {type(url).__name__}")
         settings = _Settings(cls.__name__, dict(options), address=False)
         make: Callable[..., Any] = cls
-        return make(_store=settings.open(url), _target=url, **options)
+        return make(_target=settings.target(url), **options)
 
     @classmethod
     def from_urls(cls, urls: Sequence[str], **options: Any) -> Any:
@@ -889,7 +977,7 @@ class _Connect:
             raise TypeError("urls must be a sequence of str, not a single string")
         settings = _Settings(cls.__name__, dict(options), address=False)
         make: Callable[..., Any] = cls
-        return make(_store=settings.open(list(urls)), _target=list(urls), **options)
+        return make(_target=settings.target(list(urls)), **options)
 
 
 class _FromUrl(_Connect, _ClientBase):
@@ -927,23 +1015,24 @@ class _StandaloneInit(_Base):
         socket_connect_timeout: Optional[float] = None,
         *,
         _store: Optional[_slotshift.Store] = None,
-        _target: Union[str, list[str], None] = None,
+        _target: Optional[_slotshift.Target] = None,
         **options: Any,
     ) -> None:
-        """Connects like ``redis.Redis(host=, port=, db=, password=, username=,
+        """A client like ``redis.Redis(host=, port=, db=, password=, username=,
         socket_timeout=, socket_connect_timeout=, decode_responses=, encoding=,
         encoding_errors=, protocol=2, ssl=, ssl_keyfile=, ssl_certfile=, ssl_ca_certs=,
         ssl_cert_reqs=, ssl_check_hostname=, unix_socket_path=)``; slotshift's own options:
         ``name``, ``read_from_replicas``, ``idempotent_writes``, ``instrument``,
         ``batch_limit``, ``cross_slot_validation``, ``retry_deadline``. Any other redis-py
-        keyword is accepted only at its default; otherwise a ``TypeError`` names it."""
+        keyword is accepted only at its default; otherwise a ``TypeError`` names it. The
+        address and options are checked here; the client connects on its first command (as
+        redis-py's), or at once with ``connect()`` (asyncio: ``await client``)."""
         options.update(db=db, password=password, socket_timeout=socket_timeout,
                        socket_connect_timeout=socket_connect_timeout)
         settings = _Settings(type(self).__name__, options, address=True)
-        if _store is None:
-            _target = settings.url(host, port)
-            _store = settings.open(_target)
-        elif _store.decode != settings.native_decode:
+        if _store is None and _target is None:
+            _target = settings.address_target([(host, port)], seeds=False)
+        elif _store is not None and _store.decode != settings.native_decode:
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
 
@@ -1061,17 +1150,18 @@ class _ClusterInit(_ClientCore):
         startup_nodes: Optional[Iterable[Any]] = None,
         *,
         _store: Optional[_slotshift.Store] = None,
-        _target: Union[str, list[str], None] = None,
+        _target: Optional[_slotshift.Target] = None,
         **options: Any,
     ) -> None:
-        """Connects like ``redis.cluster.RedisCluster(host=, port=)`` or
+        """A client like ``redis.cluster.RedisCluster(host=, port=)`` or
         ``RedisCluster(startup_nodes=[ClusterNode(host, port), …])``, with the keywords of
-        ``slotshift.Redis`` (no ``db``: a cluster has one database)."""
+        ``slotshift.Redis`` (no ``db``: a cluster has one database); it connects on its first
+        command, or with ``connect()`` (asyncio: ``await client``)."""
         if options.get("db") not in (None, 0):
             raise ValueError("a Redis Cluster has database 0 only: db= must be 0")
         options.pop("db", None)
         settings = _Settings(type(self).__name__, options, address=True)
-        if _store is None:
+        if _store is None and _target is None:
             nodes: list[tuple[Any, Any]] = []
             if host is not None:
                 nodes.append((host, port))
@@ -1081,9 +1171,8 @@ class _ClusterInit(_ClientCore):
                 raise redis.exceptions.RedisClusterException(
                     "RedisCluster requires at least one node to discover the cluster: give "
                     "startup_nodes=, or host= and port=")
-            _target = [settings.url(h, p) for h, p in nodes]
-            _store = settings.open(_target)
-        elif _store.decode != settings.native_decode:
+            _target = settings.address_target(nodes, seeds=True)
+        elif _store is not None and _store.decode != settings.native_decode:
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
 

@@ -67,7 +67,7 @@ class _OnSubscriber:
 
     def _open(self, name: str, args: tuple[Any, ...]) -> _slotshift.Subscriber:
         client = self._client
-        store = client._raw() if client._py_decode else client._store
+        store = client._raw() if client._py_decode else client._core()
         if self._node is not None:
             return _slotshift.Subscriber(store, node=self._node)
         if name == "SSUBSCRIBE" and args and store.kind == "cluster":
