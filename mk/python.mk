@@ -1,6 +1,11 @@
 # The Python wheel (bindings-python/): maturin + pyo3, typed package slotshift.
 #
-#   make test-python    venv in .venv, `pip install ./bindings-python` + test deps, pytest with
+#   make wheels         what an index would serve, in target/wheels: the abi3 wheel for
+#                       manylinux2014 (glibc 2.17), linked with zig (PyPI's ziglang) and checked
+#                       with `auditwheel show`, and the source distribution, whose build stops
+#                       with "needs Rust" where there is no cargo (build_backend/)
+#   make test-python    venv in .venv, the manylinux wheel of `make wheels` installed + test
+#                       deps, pytest with
 #                       warnings as errors against real servers, slotshift's side of redis-py
 #                       8.1.0's own suite compared with the committed lists (fails on a
 #                       regression, prints the counts and ratios per file), mypy.stubtest on
@@ -22,16 +27,34 @@ TEST_TARGETS += test-python
 BENCH_TARGETS += bench-python
 COMPAT_TARGETS += compat-python
 
-.PHONY: python-venv python-install test-python compat-python bench-python
+WHEELS := target/wheels
+# The tag `make wheels` builds for and checks: glibc 2.17 and later (CentOS 7 onwards).
+WHEEL_PLATFORM := manylinux_2_17_x86_64
+PY_BUILD_DEPS := "maturin>=1.9.4,<2" "ziglang>=0.13" "auditwheel>=6"
+
+.PHONY: python-venv python-install test-python compat-python bench-python wheels
 
 python-venv:
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(PY_VENV)
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q $(PY_TEST_DEPS)
 
-## The wheel as a user gets it: pip builds it with maturin (PEP 517) and installs it.
-python-install: python-venv
-	$(PY) -m pip install -q --force-reinstall --no-deps ./bindings-python
+## The wheel and the sdist (see the header). maturin finds zig through the venv's python.
+wheels: python-venv
+	@$(PY) -m pip install -q $(PY_BUILD_DEPS)
+	rm -rf $(WHEELS) && mkdir -p $(WHEELS)
+	cd bindings-python && PATH=$(CURDIR)/$(PY_VENV)/bin:$$PATH ../$(PY_VENV)/bin/maturin build \
+		--release --zig --compatibility manylinux2014 --out ../$(WHEELS)
+	cd bindings-python && ../$(PY_VENV)/bin/maturin sdist --out ../$(WHEELS)
+	$(PY) -m auditwheel show $(WHEELS)/slotshift-*.whl | tee $(WHEELS)/auditwheel.txt
+	@tr -s ' \n' ' ' < $(WHEELS)/auditwheel.txt | grep -q 'consistent with the following platform tag: "$(WHEEL_PLATFORM)"' || \
+		{ echo "auditwheel does not find the wheel $(WHEEL_PLATFORM)" >&2; exit 1; }
+	@tar tzf $(WHEELS)/slotshift-*.tar.gz | grep -q 'build_backend/slotshift_build.py' || \
+		{ echo "the sdist lacks its build backend" >&2; exit 1; }
+
+## The wheel as a user gets it from an index: the manylinux wheel of `make wheels`.
+python-install: wheels
+	$(PY) -m pip install -q --force-reinstall --no-deps $(WHEELS)/slotshift-*$(WHEEL_PLATFORM).whl
 
 test-python: cli python-install
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) -m pytest -W error -q tests
