@@ -76,6 +76,14 @@ def servers_3x1() -> Iterator[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
+def sentinel_set() -> Iterator[dict[str, Any]]:
+    """A master, a replica and three sentinels of their own (started when a test asks):
+    `{"master": url, "master_name": name, "replicas": [url], "sentinels": ["host:port"]}`."""
+    for urls in servers_up("--sentinel"):
+        yield urls["sentinel"]
+
+
+@pytest.fixture(scope="session")
 def standalone_url(servers: dict[str, Any]) -> str:
     url: str = servers["standalone"]
     return url

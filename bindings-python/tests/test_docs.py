@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -16,14 +17,16 @@ EXAMPLES = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "python.md").read
 
 
 @pytest.fixture()
-def doc_env(standalone_url: str, cluster_urls: list[str]) -> Iterator[None]:
+def doc_env(standalone_url: str, cluster_urls: list[str],
+            sentinel_set: dict[str, Any]) -> Iterator[None]:
     os.environ["REDIS_URL"] = standalone_url
     os.environ["REDIS_CLUSTER_URLS"] = ",".join(cluster_urls)
+    os.environ["REDIS_SENTINELS"] = ",".join(sentinel_set["sentinels"])
     for c in (slotshift.Client.from_url(standalone_url), slotshift.RedisCluster.from_urls(cluster_urls)):
         c.flushdb()
         c.close()
     yield
-    del os.environ["REDIS_URL"], os.environ["REDIS_CLUSTER_URLS"]
+    del os.environ["REDIS_URL"], os.environ["REDIS_CLUSTER_URLS"], os.environ["REDIS_SENTINELS"]
 
 
 def test_docs_have_examples() -> None:

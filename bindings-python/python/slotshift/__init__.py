@@ -68,6 +68,7 @@ from .migration import (
     migrate as migrate,
 )
 from .multistore import PHASES as PHASES, MultiStore as MultiStore
+from .sentinel import Sentinel as Sentinel
 
 __all__ = [
     "AnalyzerError", "AuthenticationError", "Client", "ClusterDownError", "ClusterPipeline",
@@ -76,7 +77,7 @@ __all__ = [
     "InvalidCommandError", "MigrateError", "MigrateReport", "MovedError", "MultiStore",
     "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "PubSub",
     "Recorded", "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
-    "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
+    "Sentinel", "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
     "allow_cross_slot", "analyze", "diff", "error_class", "forward_logs", "key_slot",
     "key_slots", "metrics_text", "migrate", "report_dict", "stop_forwarding_logs",
 ]

@@ -178,18 +178,20 @@ class _Settings:
         self.native_decode = decode and (
             codecs.lookup(self.encoding).name == "utf-8" and self.encoding_errors == "strict")
 
-    def url(self, host: str, port: int) -> str:
-        """The URL of a standalone server from the address keywords."""
+    def _auth(self) -> str:
+        """The URL's userinfo from ``username``/``password`` (``""`` without them)."""
+        password, username = self.address.get("password"), self.address.get("username")
+        if password is None and username is None:
+            return ""
+        auth = urllib.parse.quote(username or "", safe="")
+        if password is not None:
+            auth += ":" + urllib.parse.quote(str(password), safe="")
+        return auth + "@"
+
+    def _tls(self) -> tuple[bool, list[tuple[str, str]]]:
+        """Whether ``ssl`` is on, and the URL's TLS options from the ``ssl_*`` keywords."""
         a = self.address
-        auth = ""
-        password, username = a.get("password"), a.get("username")
-        if password is not None or username is not None:
-            auth = urllib.parse.quote(username or "", safe="")
-            if password is not None:
-                auth += ":" + urllib.parse.quote(str(password), safe="")
-            auth += "@"
         query: list[tuple[str, str]] = []
-        db = _whole("db", a.get("db", 0))
         ssl = bool(a.get("ssl", False))
         tls = {"ssl_keyfile": "key_file", "ssl_certfile": "cert_file", "ssl_ca_certs": "ca_file"}
         for key, name in tls.items():
@@ -207,13 +209,38 @@ class _Settings:
             raise ValueError(
                 "ssl_check_hostname=False needs ssl_cert_reqs='none' (the core verifies both or "
                 "neither)")
-        sock = a.get("unix_socket_path")
+        return ssl, query
+
+    def url(self, host: str, port: int) -> str:
+        """The URL of a standalone server from the address keywords."""
+        auth = self._auth()
+        db = _whole("db", self.address.get("db", 0))
+        ssl, query = self._tls()
+        sock = self.address.get("unix_socket_path")
         if sock is not None:
             query.append(("db", str(db)))
             url = f"unix://{auth}{urllib.parse.quote(str(sock))}"
         else:
             scheme = "rediss" if ssl else "redis"
             url = f"{scheme}://{auth}{_url_host(host)}:{_whole('port', port)}/{db}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        return url
+
+    def sentinel_url(self, sentinels: list[tuple[Any, Any]], service_name: str,
+                     sentinel_auth: list[tuple[str, str]]) -> str:
+        """The ``redis+sentinel://`` URL of the master ``service_name`` known to
+        ``sentinels``, with the address keywords for the master and ``sentinel_auth``
+        (``sentinel_username``/``sentinel_password`` pairs) for the sentinels."""
+        if self.address.get("unix_socket_path") is not None:
+            raise ValueError("unix_socket_path= cannot name a master found through Sentinel")
+        db = _whole("db", self.address.get("db", 0))
+        ssl, query = self._tls()
+        hosts = ",".join(f"{_url_host(h)}:{_whole('port', p)}" for h, p in sentinels)
+        scheme = "rediss+sentinel" if ssl else "redis+sentinel"
+        name = urllib.parse.quote(service_name, safe="")
+        url = f"{scheme}://{self._auth()}{hosts}/{name}/{db}"
+        query.extend(sentinel_auth)
         if query:
             url += "?" + urllib.parse.urlencode(query)
         return url
