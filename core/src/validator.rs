@@ -422,6 +422,11 @@ const LOGGED_NAMES: usize = 1024;
 /// happens (what to fix), then the repeats as one line per [`REPEATS_EVERY`] with their
 /// counts by command — an application sending thousands of cross-slot MGETs a second gets a
 /// line a minute, not thousands. The counters and metrics count every violation.
+///
+/// The gate is only ever *tried* (`try_lock`): a violation that finds another thread in it
+/// is not logged (the counters still count it). Waiting could hang for ever a child forked
+/// while a parent thread was inside — that thread does not exist in the child, and its lock
+/// stays held there.
 #[derive(Debug, Default)]
 struct LogGate {
     state: parking_lot::Mutex<GateState>,
@@ -435,9 +440,10 @@ struct GateState {
 }
 
 impl LogGate {
-    /// The line to log for violation `v` of `store` seen at `now`, if any.
+    /// The line to log for violation `v` of `store` seen at `now`, if any (none while
+    /// another thread holds the gate).
     fn note(&self, store: &str, v: &Violation, now: std::time::Instant) -> Option<String> {
-        let mut st = self.state.lock();
+        let mut st = self.state.try_lock()?;
         if st.logged.len() < LOGGED_NAMES && st.logged.insert(v.command.clone()) {
             return Some(format!(
                 "{{\"message\":\"cross-slot command\",\"store\":{},\"command\":{},\"slots\":{},\"keys\":{}}}",
@@ -532,6 +538,17 @@ fn json_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_held_gate_is_passed_by_not_waited_for() {
+        let gate = super::LogGate::default();
+        let mget = &super::classify(&[super::Cmd::from_args(["MGET", "a", "b"])], false)[0];
+        // As a parent thread forked away in the middle of `note` leaves it in the child.
+        let held = gate.state.lock();
+        assert_eq!(gate.note("app", mget, std::time::Instant::now()), None);
+        drop(held);
+        assert!(gate.note("app", mget, std::time::Instant::now()).is_some());
+    }
+
     #[test]
     fn count_mode_logs_each_command_once_then_a_line_of_repeats_a_minute() {
         use std::time::{Duration, Instant};
