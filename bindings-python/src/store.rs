@@ -105,14 +105,16 @@ impl Target {
             Deployment::from_urls(&urls).map_err(|e| to_py(py, e.into()))?
         };
         let opts = args.apply(&deployment)?;
+        opts.check_environment().map_err(|e| to_py(py, e))?;
         Ok(Target { deployment, opts })
     }
 }
 
 #[pymethods]
 impl Target {
-    /// Parses and checks `url` and the options (the keywords of `Store.open`); raises what
-    /// `Store.open` would for a bad URL or option, and never connects.
+    /// Parses and checks `url` (`redis://`, `rediss://`, `unix://`, `redis+sentinel://`, a
+    /// cluster seed list or a sequence of seed URLs) and the store options; raises for a bad
+    /// URL or option, and never connects. `open` connects.
     #[new]
     #[pyo3(signature = (url, *, connect_timeout=None, response_timeout=None,
         retry_deadline=None, name=None, read_from_replicas=false, idempotent_writes=false,
@@ -147,6 +149,7 @@ impl Target {
 
     /// Connects (the GIL released meanwhile): a new `Store`, replies decoded to str where
     /// `decode`.
+    #[pyo3(signature = (decode=false))]
     fn open(&self, py: Python<'_>, decode: bool) -> PyResult<Store> {
         let store = py
             .detach(|| slotshift::store::Store::connect(&self.deployment, self.opts.clone()))
@@ -156,6 +159,7 @@ impl Target {
 
     /// `open` for asyncio: an awaitable of the new `Store`, connected on the core's runtime
     /// (the event loop is not blocked).
+    #[pyo3(signature = (decode=false))]
     fn open_async<'py>(&self, py: Python<'py>, decode: bool) -> PyResult<Bound<'py, PyAny>> {
         let (deployment, opts) = (self.deployment.clone(), self.opts.clone());
         aio::awaitable(
@@ -207,40 +211,6 @@ impl Store {
 
 #[pymethods]
 impl Store {
-    /// Opens a store from a URL (`redis://`, `rediss://`, `unix://`, a cluster seed list).
-    #[staticmethod]
-    #[pyo3(signature = (url, *, decode=false, connect_timeout=None, response_timeout=None,
-        retry_deadline=None, name=None, read_from_replicas=false, idempotent_writes=false,
-        instrument=true, batch_limit=None, cross_slot_validation=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn open(
-        py: Python<'_>,
-        url: &Bound<'_, PyAny>,
-        decode: bool,
-        connect_timeout: Option<f64>,
-        response_timeout: Option<f64>,
-        retry_deadline: Option<f64>,
-        name: Option<String>,
-        read_from_replicas: bool,
-        idempotent_writes: bool,
-        instrument: bool,
-        batch_limit: Option<i64>,
-        cross_slot_validation: Option<String>,
-    ) -> PyResult<Store> {
-        let opts = OptionArgs {
-            connect_timeout,
-            response_timeout,
-            retry_deadline,
-            name,
-            read_from_replicas,
-            idempotent_writes,
-            instrument,
-            batch_limit,
-            cross_slot_validation,
-        };
-        Target::parse(py, url, opts)?.open(py, decode)
-    }
-
     /// The same connections, with replies decoded to str (`True`) or left as bytes.
     fn with_decode(&self, decode: bool) -> PyResult<Store> {
         Ok(Store::wrap(self.core()?, decode))

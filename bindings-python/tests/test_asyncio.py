@@ -378,7 +378,7 @@ def test_errors_are_redis_py_classes(url: str) -> None:
 
 def test_native_awaitables(url: str) -> None:
     async def main() -> None:
-        store = slotshift._slotshift.Store.open(url)
+        store = slotshift._slotshift.Target(url).open()
         assert await store.call_async("SET", "k", "v") == b"OK"
         got, failed = await store.pipeline_async([("GET", "k"), ("INCR", "k")])
         assert got == b"v" and isinstance(failed, redis.ResponseError)
@@ -399,7 +399,7 @@ def test_native_awaitables(url: str) -> None:
             store.call_async("PING")
 
     run(main)
-    store = slotshift._slotshift.Store.open(url)
+    store = slotshift._slotshift.Target(url).open()
     with pytest.raises(RuntimeError):                            # no running event loop
         store.call_async("PING")
     store.close()

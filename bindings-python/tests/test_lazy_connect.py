@@ -104,6 +104,17 @@ def test_bad_input_still_raises_at_construction() -> None:
         slotshift.RedisCluster.from_urls(["redis://127.0.0.1:1", "bogus://y"])
 
 
+def test_a_bad_environment_value_raises_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLOTSHIFT_CROSS_SLOT_VALIDATION", "raies")
+    with pytest.raises(slotshift.ConfigError, match="SLOTSHIFT_CROSS_SLOT_VALIDATION.*raies"):
+        slotshift.Redis(port=free_port())
+    monkeypatch.delenv("SLOTSHIFT_CROSS_SLOT_VALIDATION")
+    monkeypatch.setenv("SLOTSHIFT_CLUSTER_PIPELINE_BATCH_LIMIT", "many")
+    with pytest.raises(redis.RedisError, match="SLOTSHIFT_CLUSTER_PIPELINE_BATCH_LIMIT"):
+        slotshift.RedisCluster(host="127.0.0.1", port=free_port())
+    slotshift.RedisCluster(host="127.0.0.1", port=free_port(), batch_limit=10)  # set: env unread
+
+
 def test_connect_connects_at_once(standalone_url: str, cluster_urls: list[str]) -> None:
     with pytest.raises(redis.ConnectionError):
         slotshift.Redis(port=free_port(), socket_connect_timeout=0.5).connect()

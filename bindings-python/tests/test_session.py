@@ -75,7 +75,7 @@ def test_subscriber_messages_in_order(r: slotshift.Client, peer: redis.Redis) ->
 
 
 def test_subscriber_decodes(standalone_url: str, peer: redis.Redis) -> None:
-    store = _slotshift.Store.open(standalone_url, decode=True)
+    store = _slotshift.Target(standalone_url).open(decode=True)
     sub = _slotshift.Subscriber(store)
     sub.subscribe("ch")
     assert sub.next_message(5) == ["subscribe", "ch", 1]

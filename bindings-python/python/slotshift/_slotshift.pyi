@@ -125,26 +125,11 @@ class Target:
         batch_limit: int | None = None,
         cross_slot_validation: str | None = None,
     ) -> Target: ...
-    def open(self, decode: bool) -> Store: ...
-    def open_async(self, decode: bool) -> Awaitable[Store]: ...
+    def open(self, decode: bool = False) -> Store: ...
+    def open_async(self, decode: bool = False) -> Awaitable[Store]: ...
 
 @final
 class Store:
-    @staticmethod
-    def open(
-        url: str | Sequence[str],
-        *,
-        decode: bool = False,
-        connect_timeout: float | None = None,
-        response_timeout: float | None = None,
-        retry_deadline: float | None = None,
-        name: str | None = None,
-        read_from_replicas: bool = False,
-        idempotent_writes: bool = False,
-        instrument: bool = True,
-        batch_limit: int | None = None,
-        cross_slot_validation: str | None = None,
-    ) -> Store: ...
     def with_decode(self, decode: bool) -> Store: ...
     @property
     def decode(self) -> bool: ...

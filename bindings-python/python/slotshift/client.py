@@ -55,7 +55,7 @@ _TIMEOUTS = {
     "socket_timeout": "response_timeout",
     "socket_connect_timeout": "connect_timeout",
 }
-# slotshift's own store options (see Store.open).
+# slotshift's own store options (see _slotshift.Target).
 _STORE_OPTIONS = frozenset(
     "response_timeout connect_timeout retry_deadline name read_from_replicas idempotent_writes "
     "instrument batch_limit cross_slot_validation".split()

@@ -29,7 +29,7 @@ def _native(store: StoreLike, what: str) -> _slotshift.Store:
     if isinstance(store, _slotshift.Store):
         return store
     if isinstance(store, str):
-        return _slotshift.Store.open(store)
+        return _slotshift.Target(store).open()
     raise TypeError(
         f"{what} must be a slotshift.Redis or RedisCluster (slotshift.Client) or a URL, not "
         f"{type(store).__name__}")

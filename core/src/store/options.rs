@@ -88,6 +88,16 @@ impl Default for StoreOptions {
 const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 impl StoreOptions {
+    /// What opening a store with these options would refuse before connecting: a bad
+    /// `SLOTSHIFT_CROSS_SLOT_VALIDATION`, or a bad `SLOTSHIFT_CLUSTER_PIPELINE_BATCH_LIMIT`
+    /// when `batch_limit` is not set. For clients that connect on first use but check their
+    /// settings when they are made.
+    pub fn check_environment(&self) -> crate::Result<()> {
+        crate::validator::env_mode()?;
+        crate::pipeline::resolve_batch_limit(self.batch_limit)?;
+        Ok(())
+    }
+
     /// Takes the timeouts a URL states (`?connect_timeout=`, `?command_timeout=`,
     /// `?retry_deadline=`); a timeout the URL does not state leaves the one in `self` as the
     /// caller set it.
