@@ -59,11 +59,13 @@ python-install: wheels
 test-python: cli python-install
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) -m pytest -W error -q tests
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) tests/compat/run.py --check
+	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) tests/compat/run.py --check --cluster
 	cd bindings-python && ../$(PY) -m mypy.stubtest slotshift._slotshift
 	cd bindings-python && ../$(PY) -m mypy --strict python/slotshift
 
 compat-python: cli python-install
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) tests/compat/run.py --update
+	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) tests/compat/run.py --update --cluster
 
 bench-python: cli python-install
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) benches/bench.py

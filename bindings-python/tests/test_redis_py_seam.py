@@ -180,3 +180,31 @@ def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,
     assert rc.exists(*keys) == sum(peer_cluster.get(k) is not None for k in keys) == 50
     assert rc.keyslot("nonatomic:1") == peer_cluster.keyslot("nonatomic:1")
     assert rc.delete(*keys) == 50
+
+
+def test_cluster_nodes_and_target_nodes_as_redis_py(rc: slotshift.RedisCluster,
+                                                     peer_cluster: redis.cluster.RedisCluster) -> None:
+    names = sorted(n.name for n in peer_cluster.get_nodes())
+    assert sorted(n.name for n in rc.get_nodes()) == names
+    assert sorted(n.name for n in rc.get_primaries()) == sorted(
+        n.name for n in peer_cluster.get_primaries())
+    assert rc.get_replicas() == []  # a cluster without replicas
+    for key in ("bar", "{user1}:a", "zzz"):
+        assert rc.get_node_from_key(key) == peer_cluster.get_node_from_key(key)
+        assert rc.get_node_from_key(key, replica=True) is None
+    node = rc.get_random_node()
+    assert rc.get_node(node_name=node.name) == node
+    assert rc.get_node(host=node.host, port=node.port) == node
+    assert rc.get_node(node_name="127.0.0.1:1") is None
+    # A command on one node, on several (redis-py's result callbacks combine the replies).
+    assert rc.cluster_myid(node) == peer_cluster.cluster_myid(peer_cluster.get_node(node_name=node.name))
+    rc.mset_nonatomic({f"tn:{i}": i for i in range(30)})
+    assert rc.dbsize(target_nodes=rc.get_primaries()) == peer_cluster.dbsize(
+        target_nodes=peer_cluster.get_primaries()) == 30
+    per_node = rc.execute_command("DBSIZE", target_nodes={n.name: n for n in rc.get_primaries()})
+    assert per_node == 30  # DBSIZE's callback sums, as redis-py's
+    assert rc.ping(target_nodes=node) is True
+    with pytest.raises(TypeError, match="target_nodes="):
+        rc.ping(target_nodes=42)
+    with pytest.raises(slotshift.DedicatedConnectionError):
+        rc.execute_command("SELECT", 1, target_nodes=node)

@@ -326,8 +326,12 @@ class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # t
     _pipeline_class = ClusterPipeline
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        """As ``Redis.execute_command``; ``target_nodes`` may name a node group only."""
-        _target_nodes(options)
+        """As ``Redis.execute_command``; ``target_nodes`` may name a node group only (the
+        blocking ``RedisCluster`` also runs commands on particular nodes)."""
+        if _target_nodes(options) is not None:
+            raise ValueError(
+                "target_nodes= with particular nodes is not supported by the asyncio "
+                "RedisCluster yet: name a node group, or use slotshift.RedisCluster")
         return await super().execute_command(*args, **options)
 
     def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:

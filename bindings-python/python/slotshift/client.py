@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, Union, cast
 
 import redis
 import redis.client
+import redis.cluster
 from redis._parsers.encoders import Encoder
 from redis._parsers.response_callbacks import get_response_callbacks
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE, CaseInsensitiveDict
@@ -1124,15 +1125,41 @@ class ClusterPipeline(_ClusterQueue, _PipelineBase, RedisClusterCommands):  # ty
 _TARGET_FLAGS = frozenset({"primaries", "replicas", "all", "random", "default-node"})
 
 
-def _target_nodes(options: dict[str, Any]) -> None:
-    """Takes ``target_nodes`` out of a cluster command's options: a node group
-    (``RedisCluster.PRIMARIES`` …) is left to the core's routing by the command's tips;
-    particular ``ClusterNode`` objects are refused (``ValueError``)."""
+def _target_nodes(options: dict[str, Any]) -> Optional[list[Any]]:
+    """Takes ``target_nodes`` out of a cluster command's options: ``None`` for none or a node
+    group (``RedisCluster.PRIMARIES`` …), left to the core's routing by the command's tips;
+    else the particular nodes (a ``ClusterNode``, a list of them, or a dict of them, as
+    redis-py takes them)."""
     target = options.pop("target_nodes", None)
-    if target is not None and not (isinstance(target, str) and target in _TARGET_FLAGS):
-        raise ValueError(
-            "target_nodes= with particular nodes is not supported: the slotshift core "
-            "routes every command by its keys and its Redis command tips")
+    if target is None or (isinstance(target, str) and target in _TARGET_FLAGS):
+        return None
+    if isinstance(target, redis.cluster.ClusterNode):
+        return [target]
+    if isinstance(target, (list, tuple)):
+        return list(target)
+    if isinstance(target, dict):
+        return list(target.values())
+    raise TypeError("target_nodes= takes a node flag (RedisCluster.PRIMARIES …), a ClusterNode, "
+                    f"a list or a dict of them, not {type(target).__name__}")
+
+
+def _shard_nodes(shards: Any) -> list[tuple[list[tuple[int, int]], list[dict[str, Any]]]]:
+    """``CLUSTER SHARDS`` (RESP2, undecoded) as ``(slot ranges, nodes)`` per shard, each node a
+    dict of its fields (``ip``, ``port``, ``role``, ``health`` …) with str values."""
+    def fields(flat: list[Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in zip(flat[::2], flat[1::2]):
+            out[k.decode() if isinstance(k, bytes) else str(k)] = (
+                v.decode() if isinstance(v, bytes) else v)
+        return out
+
+    parsed = []
+    for shard in shards:
+        info = fields(shard)
+        slots = info.get("slots") or []
+        ranges = [(int(a), int(b)) for a, b in zip(slots[::2], slots[1::2])]
+        parsed.append((ranges, [fields(n) for n in info.get("nodes") or []]))
+    return parsed
 
 
 def _pubsub_node(node: Any, host: Optional[str], port: Optional[int],
@@ -1239,11 +1266,96 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     _pipeline_class = ClusterPipeline
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
-        """As ``Redis.execute_command``; ``target_nodes`` may name a node group
-        (``RedisCluster.PRIMARIES`` …), which the core decides by the command's tips —
-        particular ``ClusterNode`` objects are refused (``ValueError``)."""
-        _target_nodes(options)
-        return super().execute_command(*args, **options)
+        """As ``Redis.execute_command``. ``target_nodes`` may name a node group
+        (``RedisCluster.PRIMARIES`` …), which the core decides by the command's tips, or
+        particular nodes (``ClusterNode``s from ``get_nodes()`` …): the command then runs on
+        each of them, on a connection of its own, and the replies are combined as redis-py
+        combines them (one node: its reply; several: ``{node name: reply}`` or the command's
+        result callback)."""
+        nodes = _target_nodes(options)
+        if nodes is None:
+            return super().execute_command(*args, **options)
+        _lookup(args)  # the session check: what needs a dedicated connection is refused
+        results = {node.name: self._on_node(node, args, dict(options)) for node in nodes}
+        name = _upper_name(args)
+        callback = self.result_callbacks.get(name)
+        if callback is not None:
+            return callback(name, results, **options)
+        return next(iter(results.values())) if len(results) == 1 else results
+
+    #: How replies of several nodes combine, per command: redis-py's own table.
+    result_callbacks: dict[str, Callable[..., Any]] = CaseInsensitiveDict(
+        redis.cluster.RedisCluster.RESULT_CALLBACKS)
+
+    def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """``args`` run on ``node`` (a ``ClusterNode``) alone, its reply converted."""
+        store = self._raw() if self._py_decode else self._core()
+        session = _slotshift.Session(store, node=f"{_url_host(node.host)}:{int(node.port)}")
+        try:
+            reply = session.call(*self._wire(args))
+        finally:
+            session.close()
+        if self._py_decode and NEVER_DECODE not in options:
+            reply = self._decode(reply)
+        return self._convert(args[0], reply, options)
+
+    # --- redis-py's view of the topology (ClusterNode objects, from CLUSTER SHARDS) ---------
+
+    def _shards(self) -> list[tuple[list[tuple[int, int]], list[Any]]]:
+        """Each shard's slot ranges and its online nodes (``ClusterNode``, primary first)."""
+        shards = []
+        for ranges, nodes in _shard_nodes(self._raw().call("CLUSTER", "SHARDS")):
+            found = [redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
+                         n.get("ip") or n.get("endpoint"), int(n["port"]),
+                         redis.cluster.PRIMARY if n.get("role") == "master"
+                         else redis.cluster.REPLICA)
+                     for n in nodes if n.get("health") == "online"]
+            found.sort(key=lambda c: c.server_type != redis.cluster.PRIMARY)
+            shards.append((ranges, found))
+        return shards
+
+    def get_nodes(self) -> list[Any]:
+        """Every online node of the cluster (redis-py's ``ClusterNode``), primaries and
+        replicas."""
+        return [n for _, nodes in self._shards() for n in nodes]
+
+    def get_primaries(self) -> list[Any]:
+        """The online primaries (``ClusterNode``)."""
+        return [n for n in self.get_nodes() if n.server_type == redis.cluster.PRIMARY]
+
+    def get_replicas(self) -> list[Any]:
+        """The online replicas (``ClusterNode``)."""
+        return [n for n in self.get_nodes() if n.server_type == redis.cluster.REPLICA]
+
+    def get_random_node(self) -> Any:
+        """One online node, chosen at random."""
+        import random
+
+        return random.choice(self.get_nodes())
+
+    def get_default_node(self) -> Any:
+        """A primary: the node redis-py sends keyless commands to by default (slotshift's core
+        routes them by their tips instead)."""
+        return self.get_primaries()[0]
+
+    def get_node(self, host: Optional[str] = None, port: Optional[int] = None,
+                 node_name: Optional[str] = None) -> Any:
+        """The online node at ``host``/``port`` or named ``node_name`` (``"host:port"``), or
+        ``None``."""
+        name = node_name if node_name is not None else f"{host}:{port}"
+        return next((n for n in self.get_nodes() if n.name == name), None)
+
+    def get_node_from_key(self, key: Any, replica: bool = False) -> Any:
+        """The primary serving ``key``'s slot, or with ``replica=True`` one of its replicas
+        (``None`` when it has none)."""
+        slot = self.keyslot(key)
+        for ranges, nodes in self._shards():
+            if any(a <= slot <= b for a, b in ranges):
+                if not replica:
+                    return nodes[0] if nodes else None
+                replicas = [n for n in nodes if n.server_type == redis.cluster.REPLICA]
+                return replicas[0] if replicas else None
+        return None
 
     def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
         """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys

@@ -15,6 +15,12 @@ those slotshift passes, and the ratio.
 The files (``FILES``): six of the suite's, and their ``tests/test_asyncio/`` counterparts, run
 against ``redis.asyncio.Redis`` and ``slotshift.asyncio.Redis`` (pytest-asyncio runs them).
 
+``--cluster`` runs ``test_cluster.py`` instead, on a cluster of 3 masters with a replica each
+(``servers up --cluster 3x1``; ``RedisCluster.from_url`` of the first node on each side), with
+lists of its own (``*-cluster.txt``). Only the tests that got their client from the suite's
+factory count: many of that file's tests build a mocked ``redis.RedisCluster`` of their own and
+so test redis-py whichever side runs; they are reported apart.
+
 Committed lists (in this directory):
   redis-py-passes.txt   the tests redis-py passes here (``--update`` rewrites it);
   known-failures.txt    the tests among them slotshift fails, ``node id<TAB>category: reason``.
@@ -47,6 +53,7 @@ SYNC_FILES = ["test_commands.py", "test_pipeline.py", "test_pubsub.py", "test_sc
               "test_encoding.py", "test_lock.py"]
 # The asyncio counterparts (slotshift.asyncio against redis.asyncio).
 FILES = SYNC_FILES + [f"test_asyncio/{f}" for f in SYNC_FILES]
+CLUSTER_FILES = ["test_cluster.py"]
 PASSES = HERE / "redis-py-passes.txt"
 KNOWN = HERE / "known-failures.txt"
 PER_TEST_TIMEOUT = 30
@@ -85,17 +92,18 @@ def fetch_suite(python: str) -> None:
 
 
 class Servers:
-    """``slotshift servers up --json --standalone``, stopped (SIGTERM) on exit."""
+    """``slotshift servers up --json TOPOLOGY``, stopped (SIGTERM) on exit."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, topology: list[str]) -> None:
         self.binary = binary
+        self.topology = topology
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()
 
     def __enter__(self) -> dict[str, Any]:
         if not Path(self.binary).exists():
             raise SystemExit(f"compat: {self.binary} is missing: run `make cli` first")
-        self.proc = subprocess.Popen([self.binary, "servers", "up", "--json", "--standalone"],
+        self.proc = subprocess.Popen([self.binary, "servers", "up", "--json", *self.topology],
                                      stdout=subprocess.PIPE, stderr=self.log,
                                      stdin=subprocess.DEVNULL)
         line: list[bytes] = []
@@ -137,9 +145,10 @@ class _Stop:
         self.servers.__exit__()
 
 
-def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, dict[str, Any]]:
-    """Runs the suite's ``files`` (or node ids) on one side; each test's outcome and failure
-    message."""
+def run_side(python: str, side: str, url: str, files: list[str],
+             extra: list[str]) -> dict[str, dict[str, Any]]:
+    """Runs the suite's ``files`` (or node ids) on one side (``extra``: more pytest
+    arguments); each test's outcome and failure message."""
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
         env = dict(os.environ, SLOTSHIFT_COMPAT_SIDE=side, SLOTSHIFT_COMPAT_RESULTS=str(results),
@@ -149,7 +158,8 @@ def run_side(python: str, side: str, url: str, files: list[str]) -> dict[str, di
         cmd = [python, "-m", "pytest", *targets,
                f"--redis-url={url}", "--protocol=2", "-p", "slotshift_compat",
                "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=no",
-               f"--timeout={PER_TEST_TIMEOUT}", "-W", "ignore::pytest.PytestConfigWarning"]
+               f"--timeout={PER_TEST_TIMEOUT}", "-W", "ignore::pytest.PytestConfigWarning",
+               *extra]
         shown = " ".join(files) if len(files) <= 8 else (
             f"{len(files)} files" if not any("::" in f for f in files) else f"{len(files)} tests")
         log(f"compat: {side}: pytest {shown}")
@@ -183,16 +193,16 @@ def reason(message: str) -> str:
     return f"{category(message)}: {text[:160]}"
 
 
-def read_passes() -> list[str]:
-    if not PASSES.exists():
-        raise SystemExit(f"compat: {PASSES} is missing: run `make compat-python`")
-    return [line for line in PASSES.read_text().splitlines() if line and not line.startswith("#")]
+def read_passes(path: Path) -> list[str]:
+    if not path.exists():
+        raise SystemExit(f"compat: {path} is missing: run `make compat-python`")
+    return [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
 
 
-def read_known() -> dict[str, str]:
+def read_known(path: Path) -> dict[str, str]:
     known: dict[str, str] = {}
-    if KNOWN.exists():
-        for line in KNOWN.read_text().splitlines():
+    if path.exists():
+        for line in path.read_text().splitlines():
             if line and not line.startswith("#"):
                 nodeid, _, why = line.partition("\t")
                 known[nodeid] = why
@@ -232,60 +242,80 @@ def main() -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--update", action="store_true", help="run both sides, rewrite the lists")
     mode.add_argument("--check", action="store_true", help="run slotshift, compare with the lists")
-    parser.add_argument("--files", nargs="*", default=FILES)
+    parser.add_argument("--cluster", action="store_true",
+                        help="test_cluster.py on a 3x1 cluster, with the *-cluster.txt lists")
+    parser.add_argument("--files", nargs="*")
     parser.add_argument("--binary", default=os.environ.get(
         "SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift")))
     args = parser.parse_args()
     python = sys.executable
     fetch_suite(python)
-    files: list[str] = args.files
+    if args.cluster:
+        topology, extra = ["--cluster", "3x1"], ["--redis-cluster-nodes=6"]
+        files: list[str] = args.files or CLUSTER_FILES
+        passes_path = HERE / "redis-py-passes-cluster.txt"
+        known_path = HERE / "known-failures-cluster.txt"
+        where = "3x1 cluster"
+    else:
+        topology, extra = ["--standalone"], []
+        files = args.files or FILES
+        passes_path, known_path, where = PASSES, KNOWN, "standalone Redis"
     try:
-        servers = Servers(args.binary)
+        servers = Servers(args.binary, topology)
         urls = servers.__enter__()
     except SystemExit as e:  # once more: a binary being rebuilt beside us, a port just taken
         log(f"{e}; trying once more")
-        servers = Servers(args.binary)
+        servers = Servers(args.binary, topology)
         urls = servers.__enter__()
     with _Stop(servers):
-        url = urls["standalone"] + "/0" if urls["standalone"].count("/") == 2 else urls["standalone"]
-        if args.update:
-            theirs = run_side(python, "redis-py", url, files)
-            ours = run_side(python, "slotshift", url, files)
+        if args.cluster:
+            url = urls["cluster"][0]
         else:
-            ours = run_side(python, "slotshift", url, files)
+            url = urls["standalone"] + "/0" if urls["standalone"].count("/") == 2 else urls["standalone"]
+        if args.update:
+            theirs = run_side(python, "redis-py", url, files, extra)
+            ours = run_side(python, "slotshift", url, files, extra)
+        else:
+            ours = run_side(python, "slotshift", url, files, extra)
             # A test that fails once is run again by itself before it counts as a regression
             # (the suite has timing-sensitive tests; the machine may be loaded).
-            passes = [t for t in read_passes() if file_of(t) in files]
-            known = read_known()
+            passes = [t for t in read_passes(passes_path) if file_of(t) in files]
+            known = read_known(known_path)
             again = [t for t in passes
                      if ours.get(t, {}).get("outcome") != "passed" and t not in known]
             if again:
-                retry = run_side(python, "slotshift", url, again)
+                retry = run_side(python, "slotshift", url, again, extra)
                 for t in again:
                     if retry.get(t, {}).get("outcome") == "passed":
                         log(f"compat: passed when run again (flaky?): {t}")
                         ours[t] = retry[t]
     if args.update:
         passes = sorted(t for t, r in theirs.items() if r["outcome"] == "passed")
+        if args.cluster:
+            own = [t for t in passes if not ours.get(t, {}).get("slotshift_client")]
+            log(f"compat: {len(own)} tests redis-py passes build a redis-py client of their own "
+                f"(mocks, internals) on either side: not counted")
+            passes = [t for t in passes if t not in own]
         for t, r in sorted(theirs.items()):
             if r["outcome"] == "failed":
                 log(f"compat: redis-py itself fails (not counted): {t}: {' '.join(r['message'].split())[:200]}")
-        old = {t for t in read_passes() if file_of(t) not in files} if PASSES.exists() else set()
+        old = ({t for t in read_passes(passes_path) if file_of(t) not in files}
+               if passes_path.exists() else set())
         passes_all = sorted(old | set(passes))
-        PASSES.write_text("# redis-py 8.1.0's tests that redis-py 8.1.0 passes on the runner's "
-                          "standalone Redis (written by `make compat-python`)\n"
-                          + "".join(t + "\n" for t in passes_all))
-        known_old = {t: w for t, w in read_known().items() if file_of(t) not in files}
+        passes_path.write_text(f"# redis-py 8.1.0's tests that redis-py 8.1.0 passes on the "
+                               f"runner's {where} (written by `make compat-python`)\n"
+                               + "".join(t + "\n" for t in passes_all))
+        known_old = {t: w for t, w in read_known(known_path).items() if file_of(t) not in files}
         known_new = {t: reason(ours.get(t, {}).get("message", "not run"))
                      for t in passes if ours.get(t, {}).get("outcome") != "passed"}
         known_all = dict(sorted({**known_old, **known_new}.items()))
-        KNOWN.write_text("# tests redis-py passes and slotshift fails: node id<TAB>category: "
-                         "reason (written by `make compat-python`)\n"
-                         + "".join(f"{t}\t{w}\n" for t, w in known_all.items()))
+        known_path.write_text("# tests redis-py passes and slotshift fails: node id<TAB>"
+                              "category: reason (written by `make compat-python`)\n"
+                              + "".join(f"{t}\t{w}\n" for t, w in known_all.items()))
         report(passes, ours, files)
         return 0
-    passes = [t for t in read_passes() if file_of(t) in files]
-    known = read_known()
+    passes = [t for t in read_passes(passes_path) if file_of(t) in files]
+    known = read_known(known_path)
     report(passes, ours, files)
     regressions = [t for t in passes
                    if ours.get(t, {}).get("outcome") != "passed" and t not in known]

@@ -32,6 +32,16 @@ SIDE = os.environ.get("SLOTSHIFT_COMPAT_SIDE", "redis-py")
 RESULTS = os.environ.get("SLOTSHIFT_COMPAT_RESULTS")
 
 _outcomes: dict[str, dict[str, Any]] = {}
+#: The tests that got a client from the swapped factories (slotshift's side): on a cluster many
+#: of redis-py's tests build their own mocked ``RedisCluster`` and so test redis-py, not the
+#: client under test; the runner counts only these.
+_used: set[str] = set()
+
+
+def _cluster_mode() -> bool:
+    """Whether redis-py's conftest found a cluster at ``--redis-url``."""
+    conftest = sys.modules.get("tests.conftest")
+    return bool(conftest is not None and conftest.REDIS_INFO.get("cluster_enabled"))
 
 
 def _options(request: Any, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +74,19 @@ def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool
 
     import slotshift
 
-    if cls is not redis.Redis:
-        raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
     url = from_url if from_url is not None else request.config.getoption("--redis-url")
-    client = slotshift.Redis(**_options(request, url, kwargs))
+    if _cluster_mode():
+        # As redis-py's factory does on a cluster: RedisCluster.from_url(url, **kwargs).
+        kwargs.pop("single_connection_client", None)
+        if kwargs.get("protocol") is None and request.config.getoption("--protocol"):
+            kwargs["protocol"] = request.config.getoption("--protocol")
+        client = slotshift.RedisCluster.from_url(url, **kwargs)
+    elif cls is not redis.Redis:
+        raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
+    else:
+        client = slotshift.Redis(**_options(request, url, kwargs))
+    if request is not None:
+        _used.add(request.node.nodeid)
 
     def teardown() -> None:
         if flushdb:
@@ -96,6 +115,7 @@ async def _slotshift_create_redis(request: Any) -> AsyncIterator[Any]:
             raise NotImplementedError(
                 f"the compat plugin swaps redis.asyncio.Redis only, not {cls!r}")
         client = slotshift.asyncio.Redis(**_options(request, url, kwargs))
+        _used.add(request.node.nodeid)
 
         async def teardown() -> None:
             if flushdb and "username" not in kwargs:
@@ -137,6 +157,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         reason = None
         for marker, why in SKIP_MARKERS.items():
+            if marker == "onlycluster" and _cluster_mode():
+                continue  # the cluster run is this one
             if item.get_closest_marker(marker) is not None:
                 reason = why
                 break
@@ -165,6 +187,7 @@ def _message(report: pytest.TestReport) -> str:
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     entry = _outcomes.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+    entry["slotshift_client"] = report.nodeid in _used
     if report.skipped:
         if entry["outcome"] == "passed":
             entry["outcome"] = "skipped"
