@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1513,6 +1514,58 @@ static void test_hostile_servers(void) {
     CHECK(seen == 9);
 }
 
+/* A stopped server (SIGSTOP): a GET with a 300 ms reply timeout ends in
+ * SLOTSHIFT_RESULT_CONNECTION_TIMEOUT (the elapsed time is printed, not asserted), and the same
+ * client answers again once the server runs (SIGCONT). */
+static void test_stopped_server(void) {
+    char url[512];
+    snprintf(url, sizeof url, "%s?connect_timeout=300ms&command_timeout=300ms&retry_deadline=1s",
+             env("SLOTSHIFT_TEST_STANDALONE2"));
+    slotshift_error *err = NULL;
+    slotshift_client *c = NULL;
+    CHECK_OK(slotshift_client_new(url, &c, &err), err);
+    if (c == NULL) return;
+    slotshift_reply *reply = NULL;
+    CHECK_OK(call(c, &reply, &err, "SET", "c:stopped", "v", NULL), err);
+    slotshift_reply_free(reply);
+    reply = NULL;
+    long pid = 0;
+    CHECK_OK(call(c, &reply, &err, "INFO", "server", NULL), err);
+    const uint8_t *info = NULL;
+    size_t info_len = 0;
+    if (reply != NULL && slotshift_reply_bytes(reply, &info, &info_len) == SLOTSHIFT_RESULT_OK) {
+        char text[8192];
+        size_t n = info_len < sizeof text - 1 ? info_len : sizeof text - 1;
+        memcpy(text, info, n);
+        text[n] = '\0';
+        const char *at = strstr(text, "process_id:");
+        if (at != NULL) pid = strtol(at + strlen("process_id:"), NULL, 10);
+    }
+    slotshift_reply_free(reply);
+    reply = NULL;
+    CHECK(pid > 0);
+    if (pid <= 0) {
+        slotshift_client_free(c);
+        return;
+    }
+    CHECK(kill((pid_t)pid, SIGSTOP) == 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    slotshift_result r = call(c, &reply, &err, "GET", "c:stopped", NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(kill((pid_t)pid, SIGCONT) == 0);
+    CHECK(r == SLOTSHIFT_RESULT_CONNECTION_TIMEOUT && reply == NULL);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "timed out") != NULL);
+    fprintf(stderr, "stopped server: %u after %.3f s: %s\n", (unsigned)r,
+            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
+            err != NULL ? slotshift_error_message(err) : "");
+    clear_error(&err);
+    CHECK_OK(call(c, &reply, &err, "GET", "c:stopped", NULL), err);
+    CHECK(reply != NULL && bytes_are(reply, "v", 1));
+    slotshift_reply_free(reply);
+    slotshift_client_free(c);
+}
+
 /* The application's flags for test_multistore_flag_callback: what the callback answers. */
 struct app_flags {
     bool dual_write;
@@ -1778,6 +1831,7 @@ int main(void) {
     RUN(test_threads);
     RUN(test_sessions_and_subscribers);
     RUN(test_hostile_servers);
+    RUN(test_stopped_server);
     RUN(test_monitor_quit_and_log);
     RUN(test_panic_guard);
     printf("%d checks, %d failed\n", check_count, check_failures);

@@ -88,6 +88,14 @@ impl ConnectionError {
         } else {
             ConnectionErrorKind::Io
         };
-        ConnectionError::new(node, kind, e.to_string())
+        // The crate's text for a timeout is "timed out" again: say which timeout instead.
+        let message = match kind {
+            ConnectionErrorKind::Timeout if connecting => {
+                "no answer within the connect timeout".to_owned()
+            }
+            ConnectionErrorKind::Timeout => "no reply within the response timeout".to_owned(),
+            _ => e.to_string(),
+        };
+        ConnectionError::new(node, kind, message)
     }
 }
