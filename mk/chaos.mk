@@ -12,7 +12,8 @@ TEST_TARGETS += test-chaos
 
 .PHONY: test-chaos chaos
 
-CHAOS := $(RUBY_TEST_ENV) $(PY) tests/chaos/ledger.py
+# `=`, not `:=`: PY and RUBY_TEST_ENV come from mk/python.mk and mk/ruby.mk, read after this file.
+CHAOS = $(RUBY_TEST_ENV) $(PY) tests/chaos/ledger.py
 
 test-chaos: cli python-install ruby-install
 	$(PY) -m mypy --strict tests/chaos/ledger.py
