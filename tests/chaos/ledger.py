@@ -41,7 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import redis
 import redis.cluster
@@ -49,6 +49,9 @@ import redis.cluster
 import slotshift
 
 REPO = Path(__file__).resolve().parents[2]
+# `slotshift servers up --json`, started and stopped: the compat runner's, not a copy.
+sys.path.insert(0, str(REPO / "bindings-python" / "tests" / "compat"))
+from run import Servers  # noqa: E402
 
 #: What a client may surface during a fault: the server went away or did not answer in time.
 RETRYABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
@@ -91,26 +94,6 @@ class Clock:
     def mark(self, name: str) -> None:
         self.marks[name] = round(self.now(), 3)
         print(f"  {self.marks[name]:7.2f}s {name}", flush=True)
-
-
-def servers_up() -> Iterator[dict[str, Any]]:
-    """`slotshift servers up --json --standalone --cluster 3x1`, stopped (SIGTERM) at the end."""
-    binary = os.environ.get("SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift"))
-    proc = subprocess.Popen([binary, "servers", "up", "--json", "--standalone", "--cluster", "3x1"],
-                            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise SystemExit("slotshift servers up printed no URLs")
-        yield json.loads(line)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def node(url: str) -> redis.Redis:
@@ -245,19 +228,20 @@ def run_writers(clients: dict[str, Any], threads: int, clock: Clock, pause: floa
     return ledgers
 
 
-def check(ledger: Ledger, reader: redis.cluster.RedisCluster) -> dict[str, Any]:
-    """Lost and doubled writes of `ledger`, read back with `reader`."""
-    lost_sets = 0
+def check(ledger: Ledger, mget: Callable[[list[str]], list[Any]]) -> dict[str, Any]:
+    """Lost and doubled writes of `ledger`, read back with `mget` (the values of a list of
+    keys, in order: a cluster's `mget_nonatomic`, a server's `mget`)."""
+    lost = doubled = 0
     for start in range(0, len(ledger.sets), 1000):
         batch = ledger.sets[start:start + 1000]
-        got = reader.mget_nonatomic([k for k, _ in batch])
-        lost_sets += sum(1 for (_, v), g in zip(batch, got) if g is None or g.decode() != v)
-    lost_incrs = doubled = 0
-    for counter, sent in ledger.incr_sent.items():
-        value = int(reader.get(counter) or 0)
-        lost_incrs += max(0, ledger.incr_acked[counter] - value)
-        doubled += max(0, value - sent)
-    return {"acked": ledger.ops(), "lost": lost_sets + lost_incrs, "doubled": doubled}
+        got = mget([k for k, _ in batch])
+        lost += sum(1 for (_, v), g in zip(batch, got) if g is None or g.decode() != v)
+    counters = list(ledger.incr_sent)
+    for counter, got in zip(counters, mget(counters) if counters else []):
+        value = int(got or 0)
+        lost += max(0, ledger.incr_acked[counter] - value)
+        doubled += max(0, value - ledger.incr_sent[counter])
+    return {"acked": ledger.ops(), "lost": lost, "doubled": doubled}
 
 
 def kinds(errors: list[tuple[float, str, str, bool]]) -> dict[str, int]:
@@ -320,7 +304,7 @@ def cluster_scenario(urls: dict[str, Any], args: argparse.Namespace,
     rows = []
     for side, ledger in ledgers.items():
         row = {"scenario": f"cluster: reshard {args.slots} slots, kill -9 a master",
-               "client": side, **check(ledger, reader), "errors": len(ledger.errors),
+               "client": side, **check(ledger, reader.mget_nonatomic), "errors": len(ledger.errors),
                "kinds": kinds(ledger.errors), "slowest_s": round(ledger.slowest, 3)}
         rows.append(row)
         if side.startswith("slotshift"):
@@ -365,25 +349,17 @@ def multistore_scenario(urls: dict[str, Any], args: argparse.Namespace,
     ledger = ledgers["multistore"]
     # Every acknowledged write is on the default store (the standalone server).
     with redis.Redis.from_url(standalone) as default:
-        lost = 0
-        for start in range(0, len(ledger.sets), 1000):
-            batch = ledger.sets[start:start + 1000]
-            got = default.mget([k for k, _ in batch])
-            lost += sum(1 for (_, v), g in zip(batch, got) if g is None or g.decode() != v)
-        doubled = 0
-        for counter, sent in ledger.incr_sent.items():
-            value = int(default.get(counter) or 0)
-            lost += max(0, ledger.incr_acked[counter] - value)
-            doubled += max(0, value - sent)
+        found = check(ledger, default.mget)
         pid = pid_of(standalone)
+    lost, doubled = found["lost"], found["doubled"]
     if ledger.errors:
         problems.append(f"multistore: {len(ledger.errors)} errors reached the caller while only "
                         f"the non-default store failed: {kinds(ledger.errors)}")
     if lost or doubled:
         problems.append(f"multistore lost {lost}, doubled {doubled}")
     rows = [{"scenario": "MultiStore: non-default SIGSTOP 1.2 s, then kill -9 of one of its "
-                         "masters", "client": "slotshift-py", "acked": ledger.ops(), "lost": lost,
-             "doubled": doubled, "errors": len(ledger.errors), "kinds": kinds(ledger.errors),
+                         "masters", "client": "slotshift-py", **found,
+             "errors": len(ledger.errors), "kinds": kinds(ledger.errors),
              "slowest_s": round(ledger.slowest, 3)}]
 
     # The default store dies: every write must now fail, and none be acknowledged.
@@ -436,7 +412,8 @@ def main() -> int:
     args.pause = 0.002 if args.short else 0.0005
     problems: list[str] = []
     rows: list[dict[str, Any]] = []
-    for urls in servers_up():
+    binary = os.environ.get("SLOTSHIFT_BIN", str(REPO / "target" / "debug" / "slotshift"))
+    with Servers(binary, ["--standalone", "--cluster", "3x1"]) as urls:
         print("cluster scenario", flush=True)
         rows += cluster_scenario(urls, args, problems)
         print("multistore scenario", flush=True)
