@@ -827,9 +827,7 @@ class _PipelineCore(_Base):
             raise redis.exceptions.DataError("WATCH needs at least one key")
         wire = self._wire(("WATCH", *names))
         if self._session is None:
-            self._client._reopen()
-            self._client._core()
-            self._store, self._raw_store = self._client._store, self._client._raw_store
+            self._take_client_store()
             self._session = _slotshift.Session(self._raw(), key=wire[1])
         return self._session, wire
 
@@ -842,10 +840,15 @@ class _PipelineCore(_Base):
     def _plan(self) -> _Plan:
         """What ``execute()`` sends (after a reconnect of a closed client)."""
         if self._session is None:
-            self._client._reopen()
-            self._client._core()
-            self._store, self._raw_store = self._client._store, self._client._raw_store
+            self._take_client_store()
         return _Plan(self)
+
+    def _take_client_store(self) -> None:
+        """The client's store, connected (opened again after the client's ``close()``, or for
+        the first time), becomes this pipeline's."""
+        self._client._reopen()
+        self._client._core()
+        self._store, self._raw_store = self._client._store, self._client._raw_store
 
     def annotate_exception(self, exception: BaseException, number: int,
                            command: Sequence[Any]) -> None:
