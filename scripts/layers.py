@@ -17,7 +17,7 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core", "src")
 UMBRELLA = {"error"}
-NET_MAY_IMPORT = {"slot", "reply", "command", "config"}
+NET_MAY_IMPORT = {"slot", "reply", "command", "config", "lockfree"}
 PATH = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
 USE_GROUP = re.compile(r"\buse\s+crate::\{([^;]*)\};", re.S)
 

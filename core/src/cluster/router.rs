@@ -13,6 +13,7 @@ use redis::ConnectionInfo;
 
 use crate::cluster::{LastFailure, RoutingError, Topology};
 use crate::net::node::{info_for, NodeConn};
+use crate::net::runtime;
 use crate::net::unit::blocking_wait;
 use crate::net::{
     backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
@@ -254,18 +255,16 @@ impl Router {
     }
 
     /// Refreshes the slot map every `topology_refresh_interval` in the background, so that
-    /// slots which moved are learned before a command meets their old owner. The task holds
-    /// only a weak reference: it ends with the router. Needs a runtime (the router is built
-    /// inside one); without one there is no periodic refresh, only the MOVED-driven one.
+    /// slots which moved are learned before a command meets their old owner. The task runs on
+    /// the shared runtime (a blocking caller's thread runs only its own calls) and holds only
+    /// a weak reference: it ends with the router. Without a runtime there is no periodic
+    /// refresh, only the MOVED-driven one.
     fn start_periodic_refresh(self: &Arc<Self>) {
         let Some(every) = self.opts.topology_refresh_interval else {
             return;
         };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let weak = Arc::downgrade(self);
-        runtime.spawn(async move {
+        let started = runtime::spawn_shared(async move {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(router) = weak.upgrade() else { break };
@@ -274,20 +273,27 @@ impl Router {
                 }
             }
         });
+        if let Err(e) = started {
+            log::warn!("no periodic topology refresh: {e}");
+        }
     }
 
-    /// Starts one background refresh unless one is already scheduled.
+    /// Starts one background refresh on the shared runtime unless one is already scheduled.
     fn schedule_refresh(self: &Arc<Self>) {
         if self.refresh_scheduled.swap(true, Ordering::AcqRel) {
             return;
         }
         let router = Arc::clone(self);
-        tokio::spawn(async move {
+        let started = runtime::spawn_shared(async move {
             if let Err(e) = router.refresh(false).await {
                 log::debug!("background topology refresh failed: {e}");
             }
             router.refresh_scheduled.store(false, Ordering::Release);
         });
+        if let Err(e) = started {
+            log::debug!("no background topology refresh: {e}");
+            self.refresh_scheduled.store(false, Ordering::Release);
+        }
     }
 
     fn apply_moved(&self, slot: Slot, addr: &NodeAddr, seen_generation: u64) {

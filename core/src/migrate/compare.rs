@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use crate::command::Cmd;
 use crate::reply::Reply;
-use crate::store::{runtime, Store};
+use crate::net::runtime;
+use crate::store::Store;
 use crate::{Error, Result};
 
 use super::{DiffKind, DiffMode, MigrateError};

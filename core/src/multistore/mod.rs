@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use crate::command::Cmd;
 use crate::reply::Reply;
-use crate::store::{runtime, Store};
+use crate::net::runtime;
+use crate::store::Store;
 use crate::{Error, Result};
 
 mod error;

@@ -113,7 +113,7 @@ impl Queue {
         &self,
         pending: Arc<AtomicUsize>,
     ) -> Result<(Vec<mpsc::Sender<Job>>, std::thread::JoinHandle<()>), String> {
-        let rt = crate::store::runtime::runtime().map_err(|e| e.to_string())?;
+        let rt = crate::net::runtime::shared().map_err(|e| e.to_string())?;
         let mut senders = Vec::with_capacity(self.shards);
         let mut receivers = Vec::with_capacity(self.shards);
         for _ in 0..self.shards {

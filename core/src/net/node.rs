@@ -1,17 +1,23 @@
-//! One node's connection: a `redis` multiplexed connection, opened lazily (one connect at a
-//! time per node), dropped after an I/O error or a timeout so the next request opens a fresh one.
+//! One node's connections: `redis` multiplexed connections, opened lazily, dropped after an
+//! I/O error or a timeout so the next request opens a fresh one. A blocking caller's thread
+//! has its own (driven by that thread, see [`crate::net::runtime`]); async callers and
+//! background work share one (one connect at a time per node).
 //!
 //! Multiplexing keeps replies in request order per connection: a caller that gives up on a
 //! request (timeout, dropped future) leaves its reply to be read and discarded, never handed
 //! to another caller.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ProtocolVersion, PushInfo};
 
-use crate::net::{ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
+use crate::net::{runtime, ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
 
 /// Where a dedicated RESP3 connection sends its push frames.
 pub(crate) type PushSender = tokio::sync::mpsc::UnboundedSender<PushInfo>;
@@ -39,16 +45,52 @@ impl NodeFailure {
 
 pub(crate) struct NodeConn {
     pub(crate) addr: NodeAddr,
+    /// How to open a connection to the node (shared with tasks on the shared runtime).
+    spec: Arc<Spec>,
+    /// Names this node's connections in the caller threads' maps ([`CALLER_CONNS`]).
+    id: u64,
+    /// Dropped with the node: caller threads forget their connections to a node that is gone.
+    alive: Arc<()>,
+    /// Numbers every connection opened (shared or a caller thread's), for [`Self::invalidate`].
+    opened: AtomicU64,
+    /// Bumped by [`Self::quit`]: caller threads drop connections opened before it.
+    epoch: AtomicU64,
+    /// The shared connection (async callers and background work) and its number.
+    state: Mutex<(u64, Option<MultiplexedConnection>)>,
+    gate: tokio::sync::Mutex<()>,
+    response_timeout: Duration,
+}
+
+/// How to open a connection to one node: address, auth and TLS, set-up commands, timeouts.
+struct Spec {
+    addr: NodeAddr,
     info: ConnectionInfo,
     /// Send `READONLY` after connecting (reads from a cluster replica).
     readonly: bool,
     /// `CLIENT SETNAME` after connecting.
     client_name: Option<String>,
-    state: Mutex<(u64, Option<MultiplexedConnection>)>,
-    gate: tokio::sync::Mutex<()>,
     connect_timeout: Duration,
-    response_timeout: Duration,
 }
+
+/// A caller thread's own connection to one node (see [`crate::net::runtime`]).
+struct CallerConn {
+    /// The node's liveness token: a connection to a dropped node is forgotten.
+    node: Weak<()>,
+    number: u64,
+    epoch: u64,
+    conn: MultiplexedConnection,
+}
+
+thread_local! {
+    /// This thread's connections for its blocking calls, by node id, with the pid that opened
+    /// them (a forked child starts with none). Their I/O runs only while the thread is in a
+    /// blocking call, so no other thread may use them.
+    static CALLER_CONNS: RefCell<(u32, HashMap<u64, CallerConn>)> =
+        RefCell::new((0, HashMap::new()));
+}
+
+/// Numbers nodes for [`CALLER_CONNS`].
+static NEXT_NODE_ID: AtomicU64 = AtomicU64::new(0);
 
 /// `template` with its address replaced by `addr`, keeping auth, db and TLS settings.
 pub(crate) fn info_for(template: &ConnectionInfo, addr: &NodeAddr) -> ConnectionInfo {
@@ -82,20 +124,28 @@ pub(crate) fn addr_of(info: &ConnectionInfo) -> NodeAddr {
 
 impl NodeConn {
     pub(crate) fn new(info: ConnectionInfo, readonly: bool, opts: &NetOptions) -> NodeConn {
+        let addr = addr_of(&info);
         NodeConn {
-            addr: addr_of(&info),
-            info,
-            readonly,
-            client_name: opts.client_name.clone(),
+            addr: addr.clone(),
+            spec: Arc::new(Spec {
+                addr,
+                info,
+                readonly,
+                client_name: opts.client_name.clone(),
+                connect_timeout: opts.connect_timeout,
+            }),
+            id: NEXT_NODE_ID.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+            opened: AtomicU64::new(1),
+            epoch: AtomicU64::new(0),
             state: Mutex::new((0, None)),
             gate: tokio::sync::Mutex::new(()),
-            connect_timeout: opts.connect_timeout,
             response_timeout: opts.response_timeout,
         }
     }
 
     pub(crate) fn is_tls(&self) -> bool {
-        matches!(self.info.addr(), ConnectionAddr::TcpTls { .. })
+        self.spec.is_tls()
     }
 
     fn current(&self) -> Option<(u64, MultiplexedConnection)> {
@@ -103,8 +153,12 @@ impl NodeConn {
         state.1.clone().map(|c| (state.0, c))
     }
 
-    /// The open connection, or a new one.
+    /// The connection for a request, numbered for [`Self::invalidate`]: on a blocking caller's
+    /// thread that thread's own, else the shared one; opened when there is none.
     pub(crate) async fn connection(&self) -> Result<(u64, MultiplexedConnection), ConnectionError> {
+        if runtime::on_caller_thread() {
+            return self.caller_connection().await;
+        }
         if let Some(c) = self.current() {
             return Ok(c);
         }
@@ -112,21 +166,197 @@ impl NodeConn {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let conn = self
-            .open_dedicated(Some(self.response_timeout), None)
-            .await?;
-        let mut state = self.state.lock();
-        state.0 += 1;
-        state.1 = Some(conn.clone());
-        Ok((state.0, conn))
+        let conn = self.spec.open(Some(self.response_timeout), None).await?;
+        let number = self.opened.fetch_add(1, Ordering::Relaxed);
+        *self.state.lock() = (number, Some(conn.clone()));
+        Ok((number, conn))
     }
 
-    /// A new connection opened within the connect timeout, with `response_timeout` on its
-    /// replies (`None`: the caller times each request): the shared one ([`Self::connection`])
-    /// or one of the caller's own. With `push`, it speaks RESP3 and every push frame (pub/sub
-    /// messages and subscription confirmations) goes to `push`; a lost connection sends a
-    /// `Disconnection` push.
+    /// This thread's connection to the node, opened on its caller-thread runtime.
+    async fn caller_connection(&self) -> Result<(u64, MultiplexedConnection), ConnectionError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let mine = with_caller_conns(|conns| {
+            conns
+                .get(&self.id)
+                .filter(|c| c.epoch == epoch)
+                .map(|c| (c.number, c.conn.clone()))
+        });
+        if let Some(Some(c)) = mine {
+            return Ok(c);
+        }
+        let conn = self.spec.open(Some(self.response_timeout), None).await?;
+        let number = self.opened.fetch_add(1, Ordering::Relaxed);
+        with_caller_conns(|conns| {
+            // Forget connections to nodes that are gone before adding one.
+            conns.retain(|_, c| c.node.strong_count() > 0);
+            conns.insert(
+                self.id,
+                CallerConn {
+                    node: Arc::downgrade(&self.alive),
+                    number,
+                    epoch,
+                    conn: conn.clone(),
+                },
+            );
+        });
+        Ok((number, conn))
+    }
+
+    /// A new connection of the caller's own, opened within the connect timeout, with
+    /// `response_timeout` on its replies (`None`: the caller times each request). With `push`,
+    /// it speaks RESP3 and every push frame (pub/sub messages and subscription confirmations)
+    /// goes to `push`; a lost connection sends a `Disconnection` push. It may outlive the call
+    /// and serve other threads, so its I/O runs on the shared runtime.
     pub(crate) async fn open_dedicated(
+        &self,
+        response_timeout: Option<Duration>,
+        push: Option<PushSender>,
+    ) -> Result<MultiplexedConnection, ConnectionError> {
+        let spec = Arc::clone(&self.spec);
+        runtime::on_shared(async move { spec.open(response_timeout, push).await }).await
+    }
+
+    /// A connection of the caller's own that runs `MONITOR` (set up as the node's others:
+    /// auth, database, TLS), opened within the connect timeout on the shared runtime; yields
+    /// the server's command log, one line per command.
+    pub(crate) async fn open_monitor(&self) -> Result<redis::aio::Monitor, ConnectionError> {
+        let spec = Arc::clone(&self.spec);
+        runtime::on_shared(async move { spec.open_monitor().await }).await
+    }
+
+    /// Says QUIT on the connection this thread would use (waiting at most the response timeout
+    /// for the server's OK), then forgets it; caller threads' connections opened before are
+    /// dropped at their next use. The next request opens a new one.
+    pub(crate) async fn quit(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let quit = redis::cmd("quit");
+        if runtime::on_caller_thread() {
+            let mine = with_caller_conns(|conns| conns.remove(&self.id)).flatten();
+            if let Some(mut mine) = mine {
+                let _ = tokio::time::timeout(
+                    self.response_timeout,
+                    mine.conn.send_packed_command(&quit),
+                )
+                .await;
+            }
+        }
+        if let Some((number, mut conn)) = self.current() {
+            let _ =
+                tokio::time::timeout(self.response_timeout, conn.send_packed_command(&quit)).await;
+            self.invalidate(number);
+        }
+    }
+
+    /// Forget connection `number` (after it failed), so the next request reconnects.
+    pub(crate) fn invalidate(&self, number: u64) {
+        {
+            let mut state = self.state.lock();
+            if state.0 == number {
+                state.1 = None;
+            }
+        }
+        with_caller_conns(|conns| {
+            if conns.get(&self.id).is_some_and(|c| c.number == number) {
+                conns.remove(&self.id);
+            }
+        });
+    }
+
+    /// Sends one command.
+    pub(crate) async fn send_one(&self, cmd: &redis::Cmd) -> Result<redis::Value, NodeFailure> {
+        let (number, mut conn) = self
+            .connection()
+            .await
+            .map_err(|error| NodeFailure { error, sent: false })?;
+        match conn.send_packed_command(cmd).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.failed(number, &e)),
+        }
+    }
+
+    /// Sends one command that may block the connection for `wait` (`None`: for ever) on a
+    /// connection of its own — a blocked command holds its connection, so it must not be the
+    /// shared one — with a reply timeout of `wait` plus the usual response timeout.
+    pub(crate) async fn send_blocking(
+        &self,
+        cmd: &redis::Cmd,
+        wait: Option<Duration>,
+    ) -> Result<redis::Value, NodeFailure> {
+        let timeout = wait.map(|w| w + self.response_timeout);
+        let mut conn = self
+            .open_dedicated(timeout, None)
+            .await
+            .map_err(|error| NodeFailure { error, sent: false })?;
+        conn.send_packed_command(cmd)
+            .await
+            .map_err(|e| NodeFailure {
+                error: ConnectionError::from_redis(&self.addr, &e, false).outcome_unknown(),
+                sent: true,
+            })
+    }
+
+    /// Sends a pipeline of `count` commands as one write; returns exactly `count` replies.
+    pub(crate) async fn send_pipeline(
+        &self,
+        pipe: &redis::Pipeline,
+        count: usize,
+    ) -> Result<Vec<redis::Value>, NodeFailure> {
+        let (number, mut conn) = self
+            .connection()
+            .await
+            .map_err(|error| NodeFailure { error, sent: false })?;
+        match conn.send_packed_commands(pipe, 0, count).await {
+            Ok(values) if values.len() == count => Ok(values),
+            Ok(values) => {
+                self.invalidate(number);
+                Err(NodeFailure {
+                    error: ConnectionError::new(
+                        &self.addr,
+                        ConnectionErrorKind::Protocol,
+                        format!("expected {count} replies, got {}", values.len()),
+                    )
+                    .outcome_unknown(),
+                    sent: true,
+                })
+            }
+            Err(e) => Err(self.failed(number, &e)),
+        }
+    }
+
+    fn failed(&self, number: u64, e: &redis::RedisError) -> NodeFailure {
+        // After a timeout or an I/O error the connection is not trusted again.
+        self.invalidate(number);
+        NodeFailure {
+            error: ConnectionError::from_redis(&self.addr, e, false).outcome_unknown(),
+            sent: true,
+        }
+    }
+}
+
+/// Runs `f` on this thread's connection map (emptied first in a forked child); `None` while
+/// the thread is being torn down.
+fn with_caller_conns<R>(f: impl FnOnce(&mut HashMap<u64, CallerConn>) -> R) -> Option<R> {
+    let pid = runtime::pid();
+    CALLER_CONNS
+        .try_with(|cell| {
+            let mut mine = cell.borrow_mut();
+            if mine.0 != pid {
+                // Inherited from the parent: their I/O belongs to the parent's runtime.
+                std::mem::forget(std::mem::take(&mut mine.1));
+                mine.0 = pid;
+            }
+            f(&mut mine.1)
+        })
+        .ok()
+}
+
+impl Spec {
+    fn is_tls(&self) -> bool {
+        matches!(self.info.addr(), ConnectionAddr::TcpTls { .. })
+    }
+
+    /// A new connection, opened within the connect timeout on the runtime this runs on.
+    async fn open(
         &self,
         response_timeout: Option<Duration>,
         push: Option<PushSender>,
@@ -184,10 +414,7 @@ impl NodeConn {
         }
     }
 
-    /// A connection of the caller's own that runs `MONITOR` (set up as the node's others:
-    /// auth, database, TLS), opened within the connect timeout; yields the server's command
-    /// log, one line per command.
-    pub(crate) async fn open_monitor(&self) -> Result<redis::aio::Monitor, ConnectionError> {
+    async fn open_monitor(&self) -> Result<redis::aio::Monitor, ConnectionError> {
         let open = async {
             let client = redis::Client::open(self.info.clone())
                 .map_err(|e| ConnectionError::from_redis(&self.addr, &e, true))?;
@@ -267,94 +494,5 @@ impl NodeConn {
             ));
         }
         Ok(())
-    }
-
-    /// Says QUIT on the shared connection if one is open (waiting at most the response
-    /// timeout for the server's OK), then forgets it: the next request opens a new one.
-    pub(crate) async fn quit(&self) {
-        if let Some((generation, mut conn)) = self.current() {
-            let quit = redis::cmd("quit");
-            let _ =
-                tokio::time::timeout(self.response_timeout, conn.send_packed_command(&quit)).await;
-            self.invalidate(generation);
-        }
-    }
-
-    /// Forget connection `generation` (after it failed), so the next request reconnects.
-    pub(crate) fn invalidate(&self, generation: u64) {
-        let mut state = self.state.lock();
-        if state.0 == generation {
-            state.1 = None;
-        }
-    }
-
-    /// Sends one command.
-    pub(crate) async fn send_one(&self, cmd: &redis::Cmd) -> Result<redis::Value, NodeFailure> {
-        let (generation, mut conn) = self
-            .connection()
-            .await
-            .map_err(|error| NodeFailure { error, sent: false })?;
-        match conn.send_packed_command(cmd).await {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.failed(generation, &e)),
-        }
-    }
-
-    /// Sends one command that may block the connection for `wait` (`None`: for ever) on a
-    /// connection of its own — a blocked command holds its connection, so it must not be the
-    /// shared one — with a reply timeout of `wait` plus the usual response timeout.
-    pub(crate) async fn send_blocking(
-        &self,
-        cmd: &redis::Cmd,
-        wait: Option<Duration>,
-    ) -> Result<redis::Value, NodeFailure> {
-        let timeout = wait.map(|w| w + self.response_timeout);
-        let mut conn = self
-            .open_dedicated(timeout, None)
-            .await
-            .map_err(|error| NodeFailure { error, sent: false })?;
-        conn.send_packed_command(cmd)
-            .await
-            .map_err(|e| NodeFailure {
-                error: ConnectionError::from_redis(&self.addr, &e, false).outcome_unknown(),
-                sent: true,
-            })
-    }
-
-    /// Sends a pipeline of `count` commands as one write; returns exactly `count` replies.
-    pub(crate) async fn send_pipeline(
-        &self,
-        pipe: &redis::Pipeline,
-        count: usize,
-    ) -> Result<Vec<redis::Value>, NodeFailure> {
-        let (generation, mut conn) = self
-            .connection()
-            .await
-            .map_err(|error| NodeFailure { error, sent: false })?;
-        match conn.send_packed_commands(pipe, 0, count).await {
-            Ok(values) if values.len() == count => Ok(values),
-            Ok(values) => {
-                self.invalidate(generation);
-                Err(NodeFailure {
-                    error: ConnectionError::new(
-                        &self.addr,
-                        ConnectionErrorKind::Protocol,
-                        format!("expected {count} replies, got {}", values.len()),
-                    )
-                    .outcome_unknown(),
-                    sent: true,
-                })
-            }
-            Err(e) => Err(self.failed(generation, &e)),
-        }
-    }
-
-    fn failed(&self, generation: u64, e: &redis::RedisError) -> NodeFailure {
-        // After a timeout or an I/O error the connection is not trusted again.
-        self.invalidate(generation);
-        NodeFailure {
-            error: ConnectionError::from_redis(&self.addr, e, false).outcome_unknown(),
-            sent: true,
-        }
     }
 }

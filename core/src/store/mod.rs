@@ -15,10 +15,11 @@
 //! # Ok::<(), slotshift::Error>(())
 //! ```
 //!
-//! The API is blocking (for C, Ruby and Python); inside, every store shares one small tokio
-//! runtime per process, and the `*_async` methods are there for async Rust callers. A store
-//! survives `fork()`: the child notices the new pid and opens its own connections and runtime,
-//! never touching the parent's.
+//! The API is blocking (for C, Ruby and Python): a blocking call runs on the calling thread,
+//! with its own connections, the I/O done by that thread (see [`crate::net::runtime`]); the
+//! `*_async` methods are there for async Rust callers, and what outlives a call runs on one
+//! small shared runtime per process. A store survives `fork()`: the child notices the new pid
+//! and opens its own connections and runtimes, never touching the parent's.
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ use crate::command::{Cmd, KeyTable};
 use crate::config::{Deployment, SentinelConfig, ServerConfig};
 use crate::lockfree::AppendList;
 use crate::net::node::{addr_of, NodeConn};
+use crate::net::runtime;
 use crate::net::{NetOptions, NodeAddr, Route, Unit};
 use crate::reply::{Reply, ServerError};
 use crate::route::{Aggregate, AggregateError, Nodes, Policy};
@@ -37,25 +39,25 @@ use crate::slot::{key_slot, Slot};
 use crate::{Error, Result};
 
 mod options;
-pub(crate) mod runtime;
 mod single;
 
+pub use crate::net::runtime::Interrupter;
 pub use crate::net::{ConnectionError, ConnectionErrorKind};
 pub use options::StoreOptions;
 
-/// Runs `future` to completion on the runtime the blocking API uses, from blocking code (what
-/// [`Store::call`] does around [`Store::call_async`]). For bindings that race a call against
+/// Runs `future` to completion on the calling thread, from blocking code, as the blocking API
+/// does (what [`Store::call`] does around [`Store::call_async`]). For bindings that race a call against
 /// an interruption, e.g. Ruby's unblocking function when a thread is killed.
 pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     Ok(runtime::block_on(future)?)
 }
 
-/// A handle to the runtime the blocking API runs on (this process's own: after `fork()` the
-/// child gets a new one), for bindings that await the core's `*_async` futures from another
+/// A handle to the shared runtime (this process's own: after `fork()` the child gets a new
+/// one), for bindings that await the core's `*_async` futures from another
 /// event loop (Python's asyncio) instead of blocking a thread: tasks spawned on it run beside
 /// the store's connections.
 pub fn runtime_handle() -> Result<tokio::runtime::Handle> {
-    Ok(runtime::runtime()?.handle().clone())
+    Ok(runtime::shared()?.handle().clone())
 }
 
 use single::{SentinelSource, Single};
@@ -254,7 +256,7 @@ impl Store {
     }
 
     async fn backend(&self) -> Result<Arc<Backend>> {
-        let pid = std::process::id();
+        let pid = runtime::pid();
         if let Some(own) = self.shared.own_backend(pid) {
             return Ok(own);
         }
