@@ -333,6 +333,26 @@ impl NodeConn {
     }
 }
 
+impl Drop for NodeConn {
+    /// Closes this thread's connection to the node now (other threads' go at their next
+    /// connect, or when they end): a client that is gone should not hold server connections.
+    fn drop(&mut self) {
+        let mine = with_caller_conns(|conns| conns.remove(&self.id)).flatten();
+        if mine.is_some() {
+            drop(mine);
+            runtime::settle();
+        }
+    }
+}
+
+/// Closes every connection of this thread's blocking calls (the next call opens new ones).
+pub(crate) fn close_caller_connections() {
+    let mine = with_caller_conns(std::mem::take);
+    if mine.is_some_and(|conns| !conns.is_empty()) {
+        runtime::settle();
+    }
+}
+
 /// Runs `f` on this thread's connection map (emptied first in a forked child); `None` while
 /// the thread is being torn down.
 fn with_caller_conns<R>(f: impl FnOnce(&mut HashMap<u64, CallerConn>) -> R) -> Option<R> {

@@ -160,6 +160,33 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, ConnectionErro
     }
 }
 
+/// Lets this thread's caller-thread runtime run what is ready (outside a blocking call), so
+/// that connections just dropped close their sockets now rather than at the thread's next
+/// call. Does nothing inside a call or another runtime (the running loop does it), or on a
+/// thread that never made a blocking call.
+pub(crate) fn settle() {
+    if on_caller_thread() || tokio::runtime::Handle::try_current().is_ok() {
+        return;
+    }
+    let pid = pid();
+    let rt = CALLER
+        .try_with(|slot| match slot.borrow().as_ref() {
+            Some((owner, rt)) if *owner == pid => Some(rt.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(rt) = rt {
+        let _on = OnCaller::enter(pid);
+        rt.block_on(async {
+            // A dropped connection's I/O task ends within a poll or two.
+            for _ in 0..4 {
+                tokio::task::yield_now().await;
+            }
+        });
+    }
+}
+
 /// Runs `future` on the shared runtime and waits for it: for what must outlive the current
 /// call (a connection another thread may use later), or run whether or not this thread calls
 /// again. Runs it in place when already there.
@@ -262,7 +289,8 @@ fn this_threads_wake() -> Result<Rc<Wake>, ConnectionError> {
             // Registered with the parent's runtime: never dropped here.
             std::mem::forget(inherited);
         }
-        let rt = caller_runtime(pid).ok_or_else(|| cannot_start(std::io::ErrorKind::Other.into()))??;
+        let rt =
+            caller_runtime(pid).ok_or_else(|| cannot_start(std::io::ErrorKind::Other.into()))??;
         let (write, read) = UnixStream::pair().map_err(cannot_start)?;
         write.set_nonblocking(true).map_err(cannot_start)?;
         read.set_nonblocking(true).map_err(cannot_start)?;
@@ -318,7 +346,11 @@ mod tests {
         }
         // Each thread's runtime holds an event loop and a waker fd while it lives; twenty
         // threads that ended leave none behind (other tests may open a few meanwhile).
-        assert!(open_fds() < before + 10, "{} fds after, {before} before", open_fds());
+        assert!(
+            open_fds() < before + 10,
+            "{} fds after, {before} before",
+            open_fds()
+        );
     }
 
     #[test]
@@ -353,6 +385,9 @@ mod tests {
     #[test]
     fn nested_blocking_calls_are_refused() {
         let inner = block_on(async { block_on(async {}).map(|_| ()) }).unwrap();
-        assert!(inner.unwrap_err().to_string().contains("inside an async runtime"));
+        assert!(inner
+            .unwrap_err()
+            .to_string()
+            .contains("inside an async runtime"));
     }
 }

@@ -52,6 +52,14 @@ pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
     Ok(runtime::block_on(future)?)
 }
 
+/// Closes the calling thread's own connections, of every store (its next blocking call opens
+/// new ones). For bindings whose call was interrupted: its reply may still come, and a thread
+/// that is about to end (or be reused) should not keep server connections open — as redis-rb
+/// drops its connection after an interrupted command.
+pub fn close_thread_connections() {
+    crate::net::node::close_caller_connections();
+}
+
 /// A handle to the shared runtime (this process's own: after `fork()` the child gets a new
 /// one), for bindings that await the core's `*_async` futures from another
 /// event loop (Python's asyncio) instead of blocking a thread: tasks spawned on it run beside
