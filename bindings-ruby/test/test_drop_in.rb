@@ -194,6 +194,31 @@ class TestDropIn < Minitest::Test
     assert_match(/batch_limit/, e.message)
   end
 
+  # The string-setting commands refuse a value redis-rb 4.8 would store as "" or as its
+  # inspect form, directly, in `pipelined` and in `multi`, through a client and a MultiStore;
+  # nothing is stored. Strings, symbols and numbers are stored as ever.
+  def test_values_without_a_meant_string_form_are_refused
+    r = standalone_client(0)
+    store = Slotshift::MultiStore.new(name: "ValueChecks", primary: standalone_client(1), secondary: r)
+    r.del("drop-in:value")
+    [nil, { a: 1 }, Object.new].each do |bad|
+      [r, store].each do |client|
+        e = assert_raises(Slotshift::InvalidCommandError, bad.inspect) { client.set("drop-in:value", bad) }
+        assert_match(/\ASET: the value is (nil|a Hash|a Object)/, e.message)
+        assert_raises(Redis::CommandError) { client.setex("drop-in:value", 60, bad) }
+        assert_raises(Redis::CommandError) { client.getset("drop-in:value", bad) }
+        assert_raises(Redis::CommandError) { client.pipelined { |p| p.set("drop-in:value", bad) } }
+        assert_raises(Redis::CommandError) { client.multi { |m| m.setnx("drop-in:value", bad) } }
+      end
+    end
+    assert_equal 0, r.exists("drop-in:value"), "a refused value was stored"
+    assert_equal "OK", r.set("drop-in:value", :sym)
+    assert_equal ["OK", true], r.pipelined { |p| p.set("drop-in:value", 1.5); p.setnx("drop-in:other", 2) }
+    assert_equal ["1.5", "2"], r.mget("drop-in:value", "drop-in:other")
+  ensure
+    r&.del("drop-in:value", "drop-in:other")
+  end
+
   def test_logger_gets_redis_rbs_command_lines
     log = StringIO.new
     r = Slotshift::Redis.new(url: TestServers.standalone_url(0), logger: Logger.new(log))

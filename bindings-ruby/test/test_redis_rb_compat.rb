@@ -234,15 +234,20 @@ class TestRedisRbCompat < Minitest::Test
   end
 
   # The command layer is redis-rb's own: Slotshift::Redis is a ::Redis and redefines no
-  # command method but SCAN's two (which walk every master of a cluster).
+  # command method but SCAN's two (which walk every master of a cluster); the value checks
+  # (Slotshift::ValueChecks) only check, then hand over to redis-rb's method.
   def test_the_command_layer_is_redis_rbs
     r = standalone_client(0)
     assert_kind_of ::Redis, r
     assert_same Slotshift::Redis, Slotshift::Client
     own = Slotshift::Redis.instance_methods(false) & ::Redis::Commands.instance_methods
     assert_equal %i[scan scan_each], own.sort
+    checked = Slotshift::ValueChecks::VALUE_AT.keys + %i[pipelined multi]
+    assert_equal checked.sort, Slotshift::ValueChecks.instance_methods(false).sort
     (::Redis::Commands.instance_methods - %i[scan scan_each]).each do |m|
-      owner = Slotshift::Redis.instance_method(m).owner
+      method = Slotshift::Redis.instance_method(m)
+      method = method.super_method if method.owner == Slotshift::ValueChecks
+      owner = method.owner
       assert owner.name.start_with?("Redis") && ::Redis.ancestors.include?(owner), "#{m} is defined by #{owner}, not redis-rb"
     end
   end

@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "timeout"
 
 # The GVL is released while a call waits; a forked child has its own connections; bad input
 # gives clear Ruby exceptions.
@@ -49,6 +50,26 @@ class TestRuntime < Minitest::Test
     assert t.join(5), "Thread#kill did not end a thread blocked in BLPOP"
     # The client keeps working afterwards.
     assert_equal "PONG", r.ping
+  end
+
+  # An interrupted call's reply may still come: the thread's connections are closed (as
+  # redis-rb disconnects after an interrupted command), and its next call opens new ones.
+  def test_an_interrupted_call_closes_the_threads_connections
+    r = standalone_client(4)
+    observer = Redis.new(url: TestServers.standalone_url(4))
+    mine = r.call(:client, :id)
+    open_ids = -> { observer.call(:client, :list).scan(/\bid=(\d+)/).flatten.map(&:to_i) }
+    assert_includes open_ids.call, mine
+    observer.call(:client, :pause, 2000, :write)
+    assert_raises(Timeout::Error) { Timeout.timeout(0.3) { r.set("paused", "1") } }
+    observer.call(:client, :unpause)
+    50.times { open_ids.call.include?(mine) ? sleep(0.05) : break }
+    refute_includes open_ids.call, mine, "the interrupted thread's connection is still open"
+    assert_equal "PONG", r.ping
+    refute_equal mine, r.call(:client, :id)
+  ensure
+    observer&.call(:client, :unpause)
+    observer&.close
   end
 
   def test_client_works_in_a_forked_child

@@ -21,6 +21,7 @@ module Slotshift
   #                                flags: ->(name) { Feature.enabled?(name) })
   class MultiStore < ::Redis
     include Multiplexed
+    include ValueChecks
 
     # Raised by a `with_readonly_pipeline` inside another (GitLab's error of the same name).
     class NestedReadonlyPipelineError < ArgumentError
@@ -38,7 +39,7 @@ module Slotshift
     # GitLab's `MultiStore.create_using_pool(primary_pool, secondary_pool, instance_name)`:
     # each pool (a ConnectionPool, or anything with `with`) must hold Slotshift::Redis clients
     # (checked on one checked-out connection each). Commands go through the core's MultiStore
-    # over those clients' stores, whose connections are multiplexed; `with_borrowed_connection`
+    # over those clients' stores, whose connections are shared; `with_borrowed_connection`
     # still checks one connection out of each pool for its block, as GitLab's does.
     def self.create_using_pool(primary_pool, secondary_pool, instance_name, **options)
       check_instance_name(instance_name)

@@ -666,7 +666,7 @@ module Slotshift
       name = command.first(command.first.to_s.casecmp?("client") ? 2 : 1).join(" ").upcase
       InvalidCommandError.new(
         "#{name} needs a connection of its own, which slotshift does not give it here " \
-        "(commands share multiplexed connections; see docs/ruby.md)"
+        "(commands share the core's connections; see docs/ruby.md)"
       )
     end
 

@@ -7,8 +7,8 @@ require "tempfile"
 module Slotshift
   # What Slotshift::Redis and Slotshift::MultiStore change in redis-rb's `Redis`: a command
   # sent outside `pipelined`/`multi` goes straight to the client object, without redis-rb's
-  # Monitor. redis-rb serializes every thread of a process on its one connection; the core
-  # multiplexes callers over its connections, so threads sharing one client run their
+  # Monitor. redis-rb serializes every thread of a process on its one connection; in the core
+  # each thread has connections of its own, so threads sharing one client run their
   # commands concurrently (a BLPOP does not hold up the other threads' GETs). Inside a
   # `pipelined`/`multi` block (the thread owns the Monitor) commands go where redis-rb sends
   # them: to the block's pipeline.
@@ -21,6 +21,52 @@ module Slotshift
 
     def send_blocking_command(command, timeout, &block)
       (@monitor.mon_owned? ? @client : @original_client).call_with_timeout(command, timeout, &block)
+    end
+  end
+
+  # redis-rb 4.8's string-setting commands turn their value into a string with `to_s` before
+  # the client sees it, so `set("k", nil)` stores "", `set("k", {a: 1})` stores '{:a=>1}' and
+  # `set("k", Object.new)` stores "#<Object:0x…>", each answering "OK". Slotshift::Redis and
+  # the MultiStore refuse such values instead (an InvalidCommandError, as the client refuses a
+  # Hash argument of any command) and send nothing — in `pipelined` and `multi` blocks too.
+  # Strings, Symbols, numbers and other objects with a string form of their own go as before,
+  # Arrays included (redis-rb 4.8's own suite stores `["a", "b"].to_s` and reads it back).
+  # redis-rb 5 and redis-py refuse nil and Hash values too.
+  module ValueChecks
+    # The commands checked, with the index of the value among their arguments.
+    VALUE_AT = { set: 1, setex: 2, psetex: 2, setnx: 1, setrange: 2, getset: 1 }.freeze
+
+    VALUE_AT.each do |command, at|
+      define_method(command) do |*args, **options, &block|
+        ValueChecks.check(command, args[at])
+        super(*args, **options, &block)
+      end
+    end
+
+    # Raises Slotshift::InvalidCommandError when `value` has no string form that was meant.
+    def self.check(command, value)
+      problem =
+        case value
+        when String, Symbol, Numeric, Array then nil
+        when nil then "nil (redis-rb 4.8 would store \"\"; pass \"\" to store an empty string)"
+        when Hash then "a Hash (redis-rb 4.8 would store its inspect form)"
+        else
+          "a #{value.class} with no string form of its own" if value.method(:to_s).owner == Kernel
+        end
+      raise InvalidCommandError, "#{command.upcase}: the value is #{problem}" if problem
+    end
+
+    # The connection a `pipelined`/`multi` block gets checks its values too.
+    def pipelined(*args, **kw, &block)
+      return super if block.nil? || block.arity.zero?
+
+      super { |pipeline| block.call(pipeline.extend(ValueChecks)) }
+    end
+
+    def multi(*args, **kw, &block)
+      return super if block.nil? || block.arity.zero?
+
+      super { |transaction| block.call(transaction.extend(ValueChecks)) }
     end
   end
 
@@ -38,10 +84,11 @@ module Slotshift
   #                                role: :master)
   #
   # Thread-safe: one client may be shared by every thread of a process (commands of different
-  # threads are multiplexed over one connection per node, the GVL released while waiting).
+  # threads run on connections of their own, one per node, the GVL released while waiting).
   # Works after fork. Connects on the first command, as redis-rb does.
   class Redis < ::Redis
     include Multiplexed
+    include ValueChecks
     include ShardPubSub
 
     # redis-rb's default for `timeout:` (connect and read), in seconds.
