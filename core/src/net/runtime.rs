@@ -93,26 +93,45 @@ pub(crate) fn on_caller_thread() -> bool {
 fn caller_runtime(pid: u32) -> Option<Result<Rc<tokio::runtime::Runtime>, ConnectionError>> {
     CALLER
         .try_with(|slot| {
-            let mut slot = slot.borrow_mut();
-            if let Some((owner, rt)) = slot.as_ref() {
-                if *owner == pid {
-                    return Ok(rt.clone());
-                }
-            }
-            if let Some(inherited) = slot.take() {
-                // The parent's: never dropped here (see the module documentation).
-                std::mem::forget(inherited);
-            }
-            let rt = Rc::new(
+            this_process(slot, pid, || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(cannot_start)?,
-            );
-            *slot = Some((pid, rt.clone()));
-            Ok(rt)
+                    .map_err(cannot_start)
+            })
         })
         .ok()
+}
+
+/// A thread's value for this process: `slot`'s own when process `pid` made it, else a new one
+/// from `build`. One inherited from a parent (made before `fork()`) is forgotten, never
+/// dropped: it belongs to the parent's event loop (see the module documentation).
+fn this_process<T>(
+    slot: &RefCell<Option<(u32, Rc<T>)>>,
+    pid: u32,
+    build: impl FnOnce() -> Result<T, ConnectionError>,
+) -> Result<Rc<T>, ConnectionError> {
+    let mut slot = slot.borrow_mut();
+    if let Some((owner, value)) = slot.as_ref() {
+        if *owner == pid {
+            return Ok(value.clone());
+        }
+    }
+    if let Some(inherited) = slot.take() {
+        std::mem::forget(inherited);
+    }
+    let value = Rc::new(build()?);
+    *slot = Some((pid, value.clone()));
+    Ok(value)
+}
+
+/// The error of a thread that is ending (its thread-locals are gone).
+fn thread_ending() -> ConnectionError {
+    ConnectionError::new(
+        &NodeAddr::new("local", 0),
+        ConnectionErrorKind::Io,
+        "the thread is ending: its event loop is gone".into(),
+    )
 }
 
 /// Marks the thread as running a blocking call on its caller-thread runtime, in process
@@ -278,29 +297,18 @@ impl Interrupter {
 
 fn this_threads_wake() -> Result<Rc<Wake>, ConnectionError> {
     let pid = pid();
-    let made = WAKE.try_with(|slot| -> Result<Rc<Wake>, ConnectionError> {
-        let mut slot = slot.borrow_mut();
-        if let Some((owner, wake)) = slot.as_ref() {
-            if *owner == pid {
-                return Ok(wake.clone());
-            }
-        }
-        if let Some(inherited) = slot.take() {
-            // Registered with the parent's runtime: never dropped here.
-            std::mem::forget(inherited);
-        }
-        let rt =
-            caller_runtime(pid).ok_or_else(|| cannot_start(std::io::ErrorKind::Other.into()))??;
-        let (write, read) = UnixStream::pair().map_err(cannot_start)?;
-        write.set_nonblocking(true).map_err(cannot_start)?;
-        read.set_nonblocking(true).map_err(cannot_start)?;
-        let _in_runtime = rt.enter();
-        let read = tokio::net::UnixStream::from_std(read).map_err(cannot_start)?;
-        let wake = Rc::new(Wake { write, read });
-        *slot = Some((pid, wake.clone()));
-        Ok(wake)
-    });
-    made.map_err(|_| cannot_start(std::io::ErrorKind::Other.into()))?
+    WAKE.try_with(|slot| {
+        this_process(slot, pid, || {
+            let rt = caller_runtime(pid).ok_or_else(thread_ending)??;
+            let (write, read) = UnixStream::pair().map_err(cannot_start)?;
+            write.set_nonblocking(true).map_err(cannot_start)?;
+            read.set_nonblocking(true).map_err(cannot_start)?;
+            let _in_runtime = rt.enter();
+            let read = tokio::net::UnixStream::from_std(read).map_err(cannot_start)?;
+            Ok(Wake { write, read })
+        })
+    })
+    .map_err(|_| thread_ending())?
 }
 
 #[cfg(test)]
