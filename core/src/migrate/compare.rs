@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use crate::command::Cmd;
-use crate::reply::Reply;
 use crate::net::runtime;
+use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
 

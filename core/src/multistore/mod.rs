@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::command::Cmd;
-use crate::reply::Reply;
 use crate::net::runtime;
+use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
 
