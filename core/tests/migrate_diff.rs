@@ -112,6 +112,7 @@ fn every_planted_difference_in_both_directions_and_none_on_identical_stores() {
     run(&dst, &[c(&["PERSIST", "t:13"])]); // TTL only on the source
     run(&src, &[c(&["EXPIRE", "s:14", "600"])]); // TTL only on the source (no TTL on dst)
     run(&dst, &[c(&["PEXPIRE", "t:15", "1800000"])]); // TTLs far apart
+
     // Within the 1 s tolerance: equal. Both TTLs are set now, one call apart: set when the
     // keys were written, they would drift apart by however long the first diff took.
     run(&src, &[c(&["PEXPIRE", "t:16", "3600000"])]);
