@@ -337,9 +337,11 @@ impl Drop for NodeConn {
     /// Closes this thread's connection to the node now (other threads' go at their next
     /// connect, or when they end): a client that is gone should not hold server connections.
     fn drop(&mut self) {
-        let mine = with_caller_conns(|conns| conns.remove(&self.id)).flatten();
-        if mine.is_some() {
-            drop(mine);
+        // The removed connection is dropped before `settle` lets its I/O task end.
+        if with_caller_conns(|conns| conns.remove(&self.id))
+            .flatten()
+            .is_some()
+        {
             runtime::settle();
         }
     }

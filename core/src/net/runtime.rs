@@ -37,9 +37,8 @@ static SHARED: AppendList<(u32, Arc<tokio::runtime::Runtime>)> = AppendList::new
 thread_local! {
     /// This thread's caller-thread runtime and the pid that built it.
     static CALLER: RefCell<Option<(u32, Rc<tokio::runtime::Runtime>)>> = const { RefCell::new(None) };
-    /// True while this thread is inside [`block_on`] on its caller-thread runtime.
-    static ON_CALLER: Cell<bool> = const { Cell::new(false) };
-    /// The process id, read once per blocking call ([`pid`]); 0 outside one.
+    /// While this thread is inside [`block_on`] on its caller-thread runtime: the process id,
+    /// read once for the call ([`pid`]); 0 outside one ([`on_caller_thread`]).
     static CALL_PID: Cell<u32> = const { Cell::new(0) };
     /// This thread's [`Interrupter`] socket pair and the pid that made it.
     static WAKE: RefCell<Option<(u32, Rc<Wake>)>> = const { RefCell::new(None) };
@@ -65,12 +64,13 @@ pub(crate) fn shared() -> Result<Arc<tokio::runtime::Runtime>, ConnectionError> 
     Ok(entry.1.clone())
 }
 
+/// An error of this process's own machinery (no node involved).
+fn local_error(detail: String) -> ConnectionError {
+    ConnectionError::new(&NodeAddr::new("local", 0), ConnectionErrorKind::Io, detail)
+}
+
 fn cannot_start(e: std::io::Error) -> ConnectionError {
-    ConnectionError::new(
-        &NodeAddr::new("local", 0),
-        ConnectionErrorKind::Io,
-        format!("cannot start the I/O runtime: {e}"),
-    )
+    local_error(format!("cannot start the I/O runtime: {e}"))
 }
 
 /// This process's id. Inside a blocking call it is read once per call (no process forks in the
@@ -85,7 +85,7 @@ pub(crate) fn pid() -> u32 {
 /// Whether the running code is a blocking call on its caller thread's runtime (so connections
 /// it opens must be that thread's own, or be opened on the shared runtime).
 pub(crate) fn on_caller_thread() -> bool {
-    ON_CALLER.try_with(Cell::get).unwrap_or(false)
+    CALL_PID.try_with(Cell::get).is_ok_and(|pid| pid != 0)
 }
 
 /// This thread's caller-thread runtime, built on first use (and again in a forked child).
@@ -127,11 +127,7 @@ fn this_process<T>(
 
 /// The error of a thread that is ending (its thread-locals are gone).
 fn thread_ending() -> ConnectionError {
-    ConnectionError::new(
-        &NodeAddr::new("local", 0),
-        ConnectionErrorKind::Io,
-        "the thread is ending: its event loop is gone".into(),
-    )
+    local_error("the thread is ending: its event loop is gone".into())
 }
 
 /// Marks the thread as running a blocking call on its caller-thread runtime, in process
@@ -140,7 +136,6 @@ struct OnCaller;
 
 impl OnCaller {
     fn enter(pid: u32) -> OnCaller {
-        ON_CALLER.with(|f| f.set(true));
         CALL_PID.with(|p| p.set(pid));
         OnCaller
     }
@@ -148,7 +143,6 @@ impl OnCaller {
 
 impl Drop for OnCaller {
     fn drop(&mut self) {
-        let _ = ON_CALLER.try_with(|f| f.set(false));
         let _ = CALL_PID.try_with(|p| p.set(0));
     }
 }
@@ -160,9 +154,7 @@ impl Drop for OnCaller {
 /// callers get a clear error instead of a panic.
 pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, ConnectionError> {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(ConnectionError::new(
-            &NodeAddr::new("local", 0),
-            ConnectionErrorKind::Io,
+        return Err(local_error(
             "the blocking Store API was called from inside an async runtime; call it from a \
              blocking thread (e.g. tokio::task::spawn_blocking)"
                 .into(),
@@ -218,11 +210,9 @@ where
         return future.await;
     }
     shared()?.spawn(future).await.map_err(|e| {
-        ConnectionError::new(
-            &NodeAddr::new("local", 0),
-            ConnectionErrorKind::Io,
-            format!("a task on the I/O runtime ended without an answer: {e}"),
-        )
+        local_error(format!(
+            "a task on the I/O runtime ended without an answer: {e}"
+        ))
     })?
 }
 
