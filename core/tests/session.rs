@@ -516,3 +516,52 @@ fn quit_closes_the_stores_connections_and_the_next_command_reconnects() {
     }
     assert_eq!(store.call(&cmd(&["GET", "{b}2"])).unwrap(), bulk("y"));
 }
+
+/// Each thread that makes blocking calls has connections of its own; they close when the
+/// thread ends, when `close_thread_connections` is called, and (for the calling thread) when
+/// the store is dropped — at once, not at the thread's next call.
+#[test]
+fn a_threads_connections_close_with_the_thread_the_call_or_the_store() {
+    let server = Standalone::start().unwrap();
+    let observer = Store::open(&server.url()).unwrap();
+    let client_id = |store: &Store| match store.call(&cmd(&["CLIENT", "ID"])).unwrap() {
+        Reply::Int(id) => id,
+        other => panic!("CLIENT ID answered {other:?}"),
+    };
+    let open = |id: i64| match observer.call(&cmd(&["CLIENT", "LIST"])).unwrap() {
+        Reply::Bulk(list) => String::from_utf8(list)
+            .unwrap()
+            .lines()
+            .any(|line| line.starts_with(&format!("id={id} "))),
+        other => panic!("CLIENT LIST answered {other:?}"),
+    };
+    // The server sees a close a moment after the client makes it.
+    let closes = |id: i64| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while open(id) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !open(id)
+    };
+
+    let store = Store::open(&server.url()).unwrap();
+    let mine = client_id(&store);
+    let other = store.clone();
+    let theirs = std::thread::spawn(move || client_id(&other))
+        .join()
+        .unwrap();
+    assert_ne!(mine, theirs, "two threads shared a connection");
+    assert!(closes(theirs), "an ended thread's connection is still open");
+    assert!(open(mine));
+
+    slotshift::store::close_thread_connections();
+    assert!(
+        closes(mine),
+        "close_thread_connections left the connection open"
+    );
+    let again = client_id(&store);
+    assert_ne!(again, mine);
+
+    drop(store);
+    assert!(closes(again), "a dropped store's connection is still open");
+}
