@@ -65,6 +65,17 @@ impl Cmd {
         self
     }
 
+    /// Appends several arguments, by value (builder style).
+    #[must_use]
+    pub fn with_args<I>(mut self, args: I) -> Cmd
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.args_extend(args);
+        self
+    }
+
     /// Appends several arguments.
     pub fn args_extend<I>(&mut self, args: I) -> &mut Cmd
     where

@@ -4,9 +4,11 @@
 //! 1. **Split** ([`plan`]): a multi-key command whose keys span slots becomes one sub-command
 //!    per slot (`MGET a b c` → `MGET a c` + `MGET b`), keys in the caller's order within each.
 //!    MGET, MSET, DEL, UNLINK, EXISTS and TOUCH can be split ([`Merge`] says how their replies
-//!    come back together); any other command whose keys span slots (MSETNX, RENAME, SINTER,
-//!    EVAL with keys in two slots …) is refused with [`PipelineError::CannotSplit`] and
-//!    nothing of it is sent. Keys are found with the [key table](crate::command::KeyTable),
+//!    come back together). Set algebra, moves, copies and stream reads across slots
+//!    (`SUNION`, `ZINTERSTORE`, `SMOVE`, `COPY`, `XREAD` …) are served in rounds instead
+//!    ([`compose`]); any other command whose keys span slots (MSETNX, EVAL with keys in two
+//!    slots, blocking commands …) is refused with [`PipelineError::CannotSplit`] and nothing
+//!    of it is sent. Keys are found with the [key table](crate::command::KeyTable),
 //!    so names are case-insensitive and arity is checked.
 //! 2. **Group and batch**: the parts of one node form one pipeline, cut into batches of at most
 //!    `limit` commands ([`resolve_batch_limit`]). A node's batch *k+1* goes out once its batch
@@ -49,6 +51,7 @@ use crate::reply::Reply;
 use crate::slot::{key_slot, Slot};
 use crate::Error;
 
+pub mod compose;
 pub(crate) mod exec;
 mod limit;
 
@@ -76,8 +79,9 @@ pub enum PipelineError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// A command whose keys span slots and whose meaning a split would change (MSETNX, RENAME,
-    /// SINTERSTORE, EVAL …). Nothing of it was sent.
+    /// A command whose keys span slots and whose meaning a split would change, and which is
+    /// not served in rounds ([`compose`]): MSETNX, EVAL, blocking commands …. Nothing of it
+    /// was sent.
     #[error("{command}: its keys hash to {slots} different slots and it cannot be split without changing its meaning; nothing was sent (use a hash tag such as {{user:1}} to keep the keys in one slot)")]
     CannotSplit {
         /// The command (`MSETNX`).

@@ -33,6 +33,7 @@ use crate::lockfree::AppendList;
 use crate::net::node::{addr_of, NodeConn};
 use crate::net::runtime;
 use crate::net::{NetOptions, NodeAddr, Route, Unit};
+use crate::pipeline::compose::{Composition, Step};
 use crate::reply::{Reply, ServerError};
 use crate::route::{Aggregate, AggregateError, Nodes, Policy};
 use crate::slot::{key_slot, Slot};
@@ -350,10 +351,41 @@ impl Store {
         match crate::route::policy(cmd) {
             Policy::FanOut { nodes, reply } => self.fan_out(router, cmd, nodes, reply).await,
             Policy::FirstNonNil => self.first_non_nil(router, cmd).await,
-            _ if crate::pipeline::needs_split(cmd) => {
-                only(self.batched(router, std::slice::from_ref(cmd)).await)
-            }
+            _ if crate::pipeline::needs_split(cmd) => match Composition::of(cmd) {
+                Some(composition) => self.compose(router, composition).await,
+                None => only(self.batched(router, std::slice::from_ref(cmd)).await),
+            },
             _ => only(router.send_grouped(&[self.unit(cmd)]).await),
+        }
+    }
+
+    /// Whether `cmd` runs on its own in a cluster pipeline: a fan-out, or a cross-slot
+    /// command served in rounds ([`Composition`]).
+    fn runs_alone(cmd: &Cmd) -> bool {
+        matches!(
+            crate::route::policy(cmd),
+            Policy::FanOut { .. } | Policy::FirstNonNil
+        ) || (crate::pipeline::needs_split(cmd) && Composition::of(cmd).is_some())
+    }
+
+    /// Serves a cross-slot command in rounds: each read round through the batcher, each write
+    /// as a transaction on its slot, until the composition has its result.
+    async fn compose(&self, router: &Arc<Router>, mut composition: Composition) -> Result<Reply> {
+        let mut step = composition.start();
+        loop {
+            let results = match step {
+                Step::Pipeline(cmds) => self.batched(router, &cmds).await,
+                Step::Transaction(cmds) => match self.transaction_routed(&cmds).await {
+                    Ok(Some(replies)) => replies.into_iter().map(Ok).collect(),
+                    Ok(None) => vec![Err(Error::Server(ServerError::new(
+                        "EXECABORT",
+                        "the transaction writing a cross-slot command's result was aborted",
+                    )))],
+                    Err(e) => vec![Err(e)],
+                },
+                Step::Done(result) => return result,
+            };
+            step = composition.resume(results);
         }
     }
 
@@ -423,17 +455,14 @@ impl Store {
         last
     }
 
-    /// A cluster pipeline: commands with a fan-out policy run on their own, in their place
-    /// (the commands before them first, the ones after them after), the others through the
-    /// CrossSlot batcher.
+    /// A cluster pipeline: commands with a fan-out policy and cross-slot commands served in
+    /// rounds run on their own, in their place (the commands before them first, the ones after
+    /// them after), the others through the CrossSlot batcher.
     async fn pipeline_cluster(&self, router: &Arc<Router>, cmds: &[Cmd]) -> Vec<Result<Reply>> {
         let mut out = Vec::with_capacity(cmds.len());
         let mut start = 0;
         for (i, cmd) in cmds.iter().enumerate() {
-            if matches!(
-                crate::route::policy(cmd),
-                Policy::FanOut { .. } | Policy::FirstNonNil
-            ) {
+            if Self::runs_alone(cmd) {
                 if start < i {
                     out.extend(self.batched(router, &cmds[start..i]).await);
                 }
