@@ -261,6 +261,34 @@ class TestDropIn < Minitest::Test
     cluster.del("{drop-in}a", "{drop-in}b")
   end
 
+  # Set algebra, moves and copies across slots, served in rounds by the core, with redis-rb's
+  # return shapes (its cluster client answers CROSSSLOT to each).
+  def test_cross_slot_set_algebra_moves_and_copies_on_a_cluster
+    a, b, dest, copy = keys_across_slots("drop-in:s", 4)
+    slots = [a, b, dest, copy, a + "z", b + "z"].map { |k| Slotshift.key_slot(k) }
+    assert_equal 4, slots.first(4).uniq.size
+    refute_equal slots[4], slots[5]
+    cluster.sadd(a, %w[red blue])
+    cluster.sadd(b, %w[blue green])
+    assert_equal %w[blue], cluster.sinter(a, b)
+    assert_equal %w[blue green red], cluster.sunion(a, b).sort
+    assert_equal 3, cluster.sunionstore(dest, a, b)
+    assert_equal true, cluster.smove(a, b, "red")
+    assert_equal %w[blue green red], cluster.smembers(b).sort
+    assert_equal true, cluster.copy(dest, copy)
+    assert_equal false, cluster.copy(dest, copy)
+    cluster.zadd(a + "z", [[1, "x"], [2, "y"]])
+    cluster.zadd(b + "z", [[3, "y"]])
+    assert_equal [["y", 5.0]], cluster.zinter(a + "z", b + "z", with_scores: true)
+    cluster.set(a + "str", "s")
+    assert_raises(Redis::CommandError) { cluster.sunion(a, a + "str") }
+    # A cluster has database 0 only: SELECT of another is refused, not ignored.
+    e = assert_raises(Redis::CommandError) { cluster.select(3) }
+    assert_match(/not allowed in cluster mode/, e.message)
+  ensure
+    cluster.del(a, b, dest, copy, a + "z", b + "z", a + "str")
+  end
+
   def test_cross_slot_pipeline_on_a_cluster_with_futures
     keys = keys_across_slots("drop-in:p", 10)
     futures = nil

@@ -105,6 +105,8 @@ module Slotshift
     def db=(db)
       db = Integer(db)
       return if db == @options[:db]
+      # A cluster has database 0 only; SELECT of another is the server's error, not ignored.
+      raise ::Redis::CommandError, "ERR SELECT is not allowed in cluster mode" if db != 0 && (cluster? || (@native && kind == :cluster))
 
       @lock.synchronize do
         @options[:db] = db
