@@ -146,7 +146,7 @@ class TestFixtures < Minitest::Test
     assert_raises(Slotshift::CommandError) { r.incr("s") }
     c = cluster_client
     assert_raises(Slotshift::RoutingError) { c.multi { |t| t.set("a", 1); t.set("b", 2) } }
-    assert_raises(Slotshift::PipelineError) { c.call("RENAME", "a", "b") }
+    assert_raises(Slotshift::PipelineError) { c.call("MSETNX", "a", "1", "b", "2") }
     strict = cluster_client(cross_slot_validation: :raise, name: "strict")
     assert_raises(Slotshift::CrossSlotError) { strict.call("RENAME", "a", "b") }
     assert_raises(Slotshift::MultiStoreError) do
