@@ -18,6 +18,13 @@ use slotshift::keyspace::{Scan, ScanOptions};
 use slotshift::multistore::{FlagSource, FlagState, MultiStore, MultiStoreOptions};
 use slotshift::store::{Store, StoreKind, StoreOptions};
 
+/// The extension's own allocations (commands, replies, plans, connection buffers) come from
+/// mimalloc: under glibc's malloc, allocation and free were about a quarter of the time of a
+/// 1,000-key cross-slot MGET (perf). Ruby's own objects keep Ruby's allocator; nothing
+/// allocated on one side is freed on the other.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod convert;
 mod errors;
 mod gvl;
