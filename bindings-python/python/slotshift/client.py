@@ -1254,6 +1254,38 @@ class _ClusterInit(_ClientCore):
         return [True] * len({_slotshift.key_slot(enc(k)) for k in mapping})
 
 
+class NodesView:
+    """A snapshot of the cluster's topology in the shape of redis-py's ``NodesManager``, for
+    code that reads it (``rc.nodes_manager.get_node_from_slot(slot)``). Read-only: it does not
+    route, and nothing set on it changes how the core routes."""
+
+    def __init__(self, shards: list[tuple[list[tuple[int, int]], list[Any]]]) -> None:
+        #: ``"host:port"`` → ``ClusterNode``, every online node.
+        self.nodes_cache: dict[str, Any] = {n.name: n for _, nodes in shards for n in nodes}
+        #: slot → its nodes, the primary first.
+        self.slots_cache: dict[int, list[Any]] = {
+            slot: nodes for ranges, nodes in shards if nodes
+            for a, b in ranges for slot in range(a, b + 1)}
+        primaries = [n for n in self.nodes_cache.values()
+                     if n.server_type == redis.cluster.PRIMARY]
+        #: A primary (redis-py's default node for keyless commands).
+        self.default_node: Any = primaries[0] if primaries else None
+
+    def get_node_from_slot(self, slot: int, read_from_replicas: bool = False,
+                           load_balancing_strategy: Any = None, server_type: Any = None) -> Any:
+        """The primary serving ``slot`` (a replica of it with ``read_from_replicas=True`` or
+        ``server_type=REPLICA``, when it has one)."""
+        nodes = self.slots_cache.get(slot)
+        if not nodes:
+            raise redis.exceptions.SlotNotCoveredError(
+                f'Slot "{slot}" not covered by the cluster.')
+        if read_from_replicas or server_type == redis.cluster.REPLICA:
+            replicas = [n for n in nodes if n.server_type == redis.cluster.REPLICA]
+            if replicas:
+                return replicas[0]
+        return nodes[0]
+
+
 class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     """redis-py's ``RedisCluster`` on the slotshift core: ``RedisClusterCommands``
     (``mget_nonatomic``, ``mset_nonatomic``, ``keyslot`` …) with the core's routing: keyed
@@ -1316,6 +1348,13 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
             found.sort(key=lambda c: c.server_type != redis.cluster.PRIMARY)
             shards.append((ranges, found))
         return shards
+
+    @property
+    def nodes_manager(self) -> "NodesView":
+        """The topology in the shape of redis-py's ``NodesManager`` (``nodes_cache``,
+        ``slots_cache``, ``get_node_from_slot``, ``default_node``): a snapshot read from the
+        cluster when asked for. Routing does not use it: the core keeps its own slot map."""
+        return NodesView(self._shards())
 
     def get_nodes(self) -> list[Any]:
         """Every online node of the cluster (redis-py's ``ClusterNode``), primaries and

@@ -26,6 +26,14 @@ SKIP_FIXTURES: dict[str, str] = {
     for kind in ("ok", "int", "info", "nodes", "slaves")
 }
 
+#: redis-py test helper → reason (a test whose body calls the helper is skipped).
+SKIP_CALLS: dict[str, str] = {
+    helper: "redis-py internals: replaces a cluster node's connection object "
+    "(node.redis_connection.connection) with a mock and checks redis-py's handling of the "
+    "canned reply; no server is involved"
+    for helper in ("mock_node_resp", "mock_node_resp_func", "mock_all_nodes_resp")
+}
+
 #: (regular expression searched in the test's node id, reason).
 SKIPS: list[tuple[str, str]] = [
     (r"test_commands\.py::TestRedisCommands::test_interrupted_command$",
@@ -36,3 +44,17 @@ SKIPS: list[tuple[str, str]] = [
      "redis-py internals: monkey-patches r.parse_response(connection, …) to read the reply "
      "from redis-py's connection object"),
 ]
+
+#: Tests of the cluster run whose outcome on slotshift's side depends on what ran before them
+#: (node id → why): listed as known failures whatever one run gives, never as passes.
+FLAKY: dict[str, str] = {
+    "tests/test_cluster.py::TestClusterRedisCommands::test_bgsave":
+        "BGSAVE answers 'Background save already in progress' while a save an earlier test "
+        "started (or the server's own) is still running",
+    "tests/test_cluster.py::TestClusterRedisCommands::test_cluster_pubsub_channels":
+        "lists channels on every node; subscribers of earlier tests still subscribed make "
+        "the lists differ",
+    "tests/test_cluster.py::TestClusterRedisCommands::test_cluster_pubsub_numsub":
+        "counts subscribers on every node; subscribers of earlier tests still subscribed make "
+        "the counts differ",
+}

@@ -17,6 +17,7 @@ outcome to ``SLOTSHIFT_COMPAT_RESULTS`` (JSON) for the runner.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from skips import SKIP_FIXTURES, SKIP_MARKERS, SKIPS
+from skips import SKIP_CALLS, SKIP_FIXTURES, SKIP_MARKERS, SKIPS
 
 SIDE = os.environ.get("SLOTSHIFT_COMPAT_SIDE", "redis-py")
 RESULTS = os.environ.get("SLOTSHIFT_COMPAT_RESULTS")
@@ -151,6 +152,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"SLOTSHIFT_COMPAT_SIDE must be slotshift or redis-py, not {SIDE!r}")
 
 
+def _calls_skipped_helper(item: pytest.Item) -> str | None:
+    """The reason of the first helper of ``SKIP_CALLS`` the test's own body calls, if any."""
+    function = getattr(item, "function", None)
+    if function is None:
+        return None
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    for helper, why in SKIP_CALLS.items():
+        if re.search(rf"\b{helper}\(", source):
+            return why
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if SIDE == "slotshift":
         _swap_asyncio_factory(items)
@@ -167,6 +183,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 if fixture in SKIP_FIXTURES:
                     reason = SKIP_FIXTURES[fixture]
                     break
+        if reason is None:
+            reason = _calls_skipped_helper(item)
         if reason is None:
             for pattern, why in SKIPS:
                 if re.search(pattern, item.nodeid):
