@@ -41,7 +41,6 @@
 //! # assert_ne!(key_slot(b"a"), key_slot(b"b"));
 //! ```
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
@@ -242,6 +241,12 @@ pub fn needs_split(cmd: &Cmd) -> bool {
     }
 }
 
+/// An empty entry of `plan`'s slot table.
+const ABSENT: u32 = u32::MAX;
+
+/// Up to this many nodes, `plan` finds a part's node group by comparison rather than hashing.
+const FEW_NODES: usize = 8;
+
 /// Plans `cmds`: splits what spans slots, groups the parts per node (`locate` gives a slot's
 /// node), and cuts each node's parts into batches of at most `limit` (a `limit` of 0 is taken
 /// as 1).
@@ -254,6 +259,9 @@ where
     let table = KeyTable::builtin();
     let mut parts: Vec<Part<N>> = Vec::with_capacity(cmds.len());
     let mut commands = Vec::with_capacity(cmds.len());
+    // Slot → position in `slots`, for commands of more than one slot: one dense table for the
+    // whole plan (made at the first such command), each command's entries cleared after it.
+    let mut index: Vec<u32> = Vec::new();
     for (ci, cmd) in cmds.iter().enumerate() {
         let (info, keys) = match table.lookup(cmd) {
             Ok(info) => match crate::command::slot_indices_for(info, cmd) {
@@ -264,7 +272,6 @@ where
         };
         // Slots in order of first appearance, each with the positions of its keys.
         let mut slots: Vec<(Slot, Vec<usize>)> = Vec::new();
-        let mut index: HashMap<Slot, usize> = HashMap::new();
         for (pos, &arg) in keys.iter().enumerate() {
             let Some(key) = cmd.get(arg) else { continue };
             let slot = key_slot(key);
@@ -278,16 +285,24 @@ where
                 slots.push((slot, vec![pos]));
                 continue;
             }
-            // A second slot: from here on, a map finds each slot's entry.
+            // A second slot: from here on, the table finds each slot's entry.
             if index.is_empty() {
-                index.insert(slots[0].0, 0);
+                index = vec![ABSENT; usize::from(crate::slot::SLOT_COUNT)];
             }
-            match index.entry(slot) {
-                Entry::Occupied(e) => slots[*e.get()].1.push(pos),
-                Entry::Vacant(e) => {
-                    e.insert(slots.len());
+            if slots.len() == 1 {
+                index[usize::from(slots[0].0.get())] = 0;
+            }
+            match index[usize::from(slot.get())] {
+                ABSENT => {
+                    index[usize::from(slot.get())] = slots.len() as u32;
                     slots.push((slot, vec![pos]));
                 }
+                at => slots[at as usize].1.push(pos),
+            }
+        }
+        if slots.len() > 1 {
+            for (slot, _) in &slots {
+                index[usize::from(slot.get())] = ABSENT;
             }
         }
         if slots.len() <= 1 {
@@ -341,12 +356,23 @@ where
     }
 
     let mut groups: Vec<NodeBatches<N>> = Vec::new();
+    // Few nodes: found by comparison; a map only once there are many.
     let mut group_of: HashMap<Option<N>, usize> = HashMap::new();
     for (pi, part) in parts.iter().enumerate() {
-        let g = match group_of.get(&part.node) {
-            Some(&g) => g,
+        let found = if groups.len() <= FEW_NODES {
+            groups.iter().position(|g| g.node == part.node)
+        } else {
+            if group_of.is_empty() {
+                group_of.extend(groups.iter().enumerate().map(|(i, g)| (g.node.clone(), i)));
+            }
+            group_of.get(&part.node).copied()
+        };
+        let g = match found {
+            Some(g) => g,
             None => {
-                group_of.insert(part.node.clone(), groups.len());
+                if !group_of.is_empty() {
+                    group_of.insert(part.node.clone(), groups.len());
+                }
                 groups.push(NodeBatches {
                     node: part.node.clone(),
                     batches: Vec::new(),
