@@ -146,6 +146,7 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::ScanIter>()?;
     m.add_class::<session::Session>()?;
     m.add_class::<session::Subscriber>()?;
+    m.add_class::<session::Monitor>()?;
     m.add_class::<multistore::MultiStore>()?;
     m.add_class::<recorder::Recorder>()?;
     m.add_class::<analyze::Report>()?;

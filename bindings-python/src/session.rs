@@ -70,6 +70,33 @@ fn open_on<T: Send>(
     Ok((inner, store.decode_flag()))
 }
 
+/// What `next(slice)` gives, waited for in slices of at most `SLICE` with the GIL released and
+/// signals (Ctrl-C) checked between them, for at most `timeout` seconds (`None`: until it
+/// gives something); `Ok(None)` when nothing came in time.
+fn wait_sliced<T: Send>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    next: impl Fn(Duration) -> slotshift::Result<Option<T>> + Sync,
+) -> PyResult<Option<T>> {
+    let deadline = match timeout {
+        Some(t) => Some(Instant::now() + seconds(t, "timeout")?),
+        None => None,
+    };
+    loop {
+        let wait = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+            None => SLICE,
+        };
+        if let Some(found) = py.detach(|| next(wait)).map_err(|e| to_py(py, e))? {
+            return Ok(Some(found));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+        py.check_signals()?;
+    }
+}
+
 /// `ConnectionError` when used in a process other than the one that opened it.
 fn check_pid(py: Python<'_>, pid: u32, what: &str) -> PyResult<()> {
     if std::process::id() == pid {
@@ -351,24 +378,9 @@ impl Subscriber {
         timeout: Option<f64>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         check_pid(py, self.pid, "subscriber")?;
-        let deadline = match timeout {
-            Some(t) => Some(Instant::now() + seconds(t, "timeout")?),
-            None => None,
-        };
-        loop {
-            let wait = match deadline {
-                Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
-                None => SLICE,
-            };
-            match py.detach(|| self.inner.next_message(Some(wait))) {
-                Ok(Some(reply)) => return convert::reply_to_py(py, reply, self.decode).map(Some),
-                Ok(None) => {}
-                Err(e) => return Err(to_py(py, e)),
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-            py.check_signals()?;
+        match wait_sliced(py, timeout, |wait| self.inner.next_message(Some(wait)))? {
+            Some(reply) => convert::reply_to_py(py, reply, self.decode).map(Some),
+            None => Ok(None),
         }
     }
 
@@ -454,5 +466,64 @@ impl Subscriber {
             self.inner.node().to_string(),
             self.is_open()
         )
+    }
+}
+
+/// A connection that runs `MONITOR` on one node: every command the node runs, one line at a
+/// time, as the server writes it (`1733390400.123456 [0 127.0.0.1:50000] "SET" "k" "v"`).
+/// Never reconnects. redis-py's `Monitor` parses the lines (`slotshift.Redis.monitor()`).
+#[pyclass(module = "slotshift._slotshift", frozen)]
+pub struct Monitor {
+    inner: slotshift::session::Monitor,
+    pid: u32,
+}
+
+#[pymethods]
+impl Monitor {
+    /// Starts `MONITOR` on a connection of its own to the node the keywords name (the same
+    /// targets as `Session`; none: the server, or a cluster's master of slot 0).
+    #[new]
+    #[pyo3(signature = (store, *, key=None, slot=None, node=None))]
+    fn new(
+        py: Python<'_>,
+        store: &Store,
+        key: Option<&Bound<'_, PyAny>>,
+        slot: Option<u16>,
+        node: Option<&str>,
+    ) -> PyResult<Monitor> {
+        let (inner, _) = open_on(
+            py,
+            store,
+            (key, slot, node),
+            slotshift::session::Monitor::open,
+        )?;
+        Ok(Monitor {
+            inner,
+            pid: std::process::id(),
+        })
+    }
+
+    /// The node (`"host:port"`) this monitor listens to.
+    #[getter]
+    fn node(&self) -> String {
+        self.inner.node().to_string()
+    }
+
+    /// The next line, waiting at most `timeout` seconds (`None`: until one comes; Ctrl-C
+    /// interrupts the wait); `None` when none came in time. A lost or closed connection is a
+    /// `ConnectionError`.
+    #[pyo3(signature = (timeout=None))]
+    fn next_line(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
+        check_pid(py, self.pid, "monitor")?;
+        wait_sliced(py, timeout, |wait| self.inner.next_line(Some(wait)))
+    }
+
+    /// Closes the connection.
+    fn close(&self) {
+        self.inner.close();
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<slotshift Monitor node={:?}>", self.inner.node().to_string())
     }
 }

@@ -221,3 +221,37 @@ def test_pubsub_unsubscribe_all_while_confirmations_unread(r: slotshift.Client) 
                                "data": 0}
     assert not p.subscribed
     p.close()
+
+
+def _next_command_named(m: Any, name: str) -> dict[str, Any]:
+    """The next command the monitor shows whose first word is ``name`` (others are skipped:
+    the server also logs the clients' own handshakes)."""
+    for _ in range(50):
+        command = m.next_command()
+        if command["command"].split(" ")[0].upper() == name:
+            return command  # type: ignore[no-any-return]
+    raise AssertionError(f"no {name} among the monitor's next 50 commands")
+
+
+def test_monitor_as_redis_py(r: slotshift.Client, peer: redis.Redis) -> None:
+    with r.monitor() as m:
+        peer.set('quoted"key', b"\x00binary")
+        got = _next_command_named(m, "SET")
+        assert got["command"] == 'SET quoted"key \\x00binary'
+        assert got["db"] == 0 and got["client_type"] == "tcp" and isinstance(got["time"], float)
+    # The with block closed the MONITOR connection.
+    with pytest.raises(redis.exceptions.ConnectionError):
+        m.next_command()
+
+
+def test_monitor_on_a_cluster_node(rc: slotshift.RedisCluster) -> None:
+    node = rc.get_node_from_key("monitored")
+    other = next(n for n in rc.get_primaries() if n != node)
+    with rc.monitor(target_node=node) as m, rc.monitor(target_node=other) as elsewhere:
+        rc.set("monitored", 1)
+        assert _next_command_named(m, "SET")["command"] == "SET monitored 1"
+        # The node that does not serve the key never saw it.
+        elsewhere_line = elsewhere.connection._native.next_line(timeout=0.3)
+        assert elsewhere_line is None or "monitored" not in elsewhere_line
+    with pytest.raises(ValueError, match="host:port"):
+        _slotshift.Monitor(rc._core(), node="nonsense")

@@ -11,7 +11,7 @@
 //! | [`command`] | [`Cmd`](command::Cmd) and the key table: which arguments of each command are keys |
 //! | [`keyspace`] | the one keyspace walk (SCAN per master, or slot by slot on a cluster, exactly once under resharding) that the analyzer, diff and migrate share |
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
-//! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge |
+//! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge; cross-slot set algebra, moves and copies served in rounds ([`pipeline::compose`]) |
 //! | [`route`] | where a command goes on a cluster (the command tips), how fan-out replies become one |
 //! | [`net`] | the transport: node connections, units of work and their outcomes, connection errors |
 //! | [`multistore`] | one client over an old and a new store: GitLab's two flags, concurrent dual writes, compared pipelines |

@@ -285,6 +285,16 @@ class Session:
     def close(self) -> None: ...
 
 @final
+class Monitor:
+    def __new__(
+        cls, store: Store, *, key: _Key | None = None, slot: int | None = None,
+        node: str | None = None,
+    ) -> Monitor: ...
+    @property
+    def node(self) -> str: ...
+    def next_line(self, timeout: float | None = None) -> str | None: ...
+    def close(self) -> None: ...
+
 class Subscriber:
     def __new__(
         cls, store: Store, *, key: _Key | None = None, slot: int | None = None,

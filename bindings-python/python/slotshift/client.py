@@ -1068,6 +1068,41 @@ class _StandaloneInit(_Base):
         self._init_base(_store, settings, _target)
 
 
+class _MonitorLines:
+    """The part of a redis-py connection ``redis.client.Monitor`` reads through: the lines of
+    the core's MONITOR connection."""
+
+    def __init__(self, native: _slotshift.Monitor) -> None:
+        self._native = native
+
+    def read_response(self) -> Optional[str]:
+        """The next line the server logged (waits until one comes; Ctrl-C interrupts)."""
+        return self._native.next_line()
+
+    def disconnect(self) -> None:
+        """Closes the MONITOR connection."""
+        self._native.close()
+
+
+class Monitor(redis.client.Monitor):
+    """redis-py's ``Monitor`` — ``next_command()``, ``listen()``, the ``with`` block, its
+    parsing of each line — on a MONITOR connection of its own, to the server or to one node of
+    a cluster. The connection opens when the ``with`` block starts and closes when it ends."""
+
+    def __init__(self, store: _slotshift.Store, node: Optional[str] = None) -> None:
+        self._store = store
+        self._node = node
+        self.connection: Any = None
+
+    def __enter__(self) -> "Monitor":
+        self.connection = _MonitorLines(_slotshift.Monitor(self._store, node=self._node))
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        if self.connection is not None:
+            self.connection.disconnect()
+
+
 class Redis(_StandaloneInit, _FromUrl, CoreCommands, SentinelCommands):
     """redis-py's ``Redis`` on the slotshift core: every command method of
     ``redis.commands.CoreCommands`` with redis-py's signature and return value. The
@@ -1084,6 +1119,11 @@ class Redis(_StandaloneInit, _FromUrl, CoreCommands, SentinelCommands):
     """
 
     _pipeline_class = Pipeline
+
+    def monitor(self) -> Monitor:
+        """redis-py's ``Monitor`` on a MONITOR connection of its own to the server (on a
+        cluster, the master of slot 0): ``with r.monitor() as m: m.next_command()``."""
+        return Monitor(self._core())
 
     def scan_iter(self, match: Any = None, count: Optional[int] = None,
                   _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:
@@ -1217,6 +1257,13 @@ class _ClusterInit(_ClientCore):
         if options.get("db") not in (None, 0):
             raise ValueError("a Redis Cluster has database 0 only: db= must be 0")
         options.pop("db", None)
+        # redis-py's cluster-level reply callbacks, applied after the command's own (as
+        # RedisCluster does): CLUSTER SHARDS as dicts (str keys unless protocol= is given).
+        callbacks = dict(redis.cluster.RedisCluster.CLUSTER_COMMANDS_RESPONSE_CALLBACKS)
+        if options.get("protocol") is None:
+            callbacks["CLUSTER SHARDS"] = redis.cluster.parse_cluster_shards_with_str_keys
+        self.cluster_response_callbacks: CaseInsensitiveDict = CaseInsensitiveDict(
+            callbacks)  # type: ignore[arg-type]
         settings = _Settings(type(self).__name__, options, address=True)
         if _store is None and _target is None:
             nodes: list[tuple[Any, Any]] = []
@@ -1232,6 +1279,19 @@ class _ClusterInit(_ClientCore):
         elif _store is not None and _store.decode != settings.native_decode:
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
+
+    def _convert(self, name: Any, reply: Any, options: dict[str, Any]) -> Any:
+        """The command's response callback, then redis-py's cluster-level one for it."""
+        reply = super()._convert(name, reply, options)
+        return self._cluster_callback(name.upper() if isinstance(name, str) else None, reply, options)
+
+    def _callback(self, upper: Optional[str], reply: Any, options: dict[str, Any]) -> Any:
+        """As ``_convert``, for the direct call path (the name already in capitals)."""
+        return self._cluster_callback(upper, super()._callback(upper, reply, options), options)
+
+    def _cluster_callback(self, upper: Optional[str], reply: Any, options: dict[str, Any]) -> Any:
+        callback = None if upper is None else dict.get(self.cluster_response_callbacks, upper)
+        return reply if callback is None else callback(reply, **options)
 
     def keyslot(self, key: Any) -> int:
         """The hash slot of ``key`` (as redis-py encodes it)."""
@@ -1299,6 +1359,12 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     """
 
     _pipeline_class = ClusterPipeline
+
+    def monitor(self, target_node: Any = None) -> Monitor:
+        """redis-py's ``Monitor`` on a MONITOR connection of its own to ``target_node`` (a
+        ``ClusterNode``; by default the master of slot 0), as ``RedisCluster.monitor``."""
+        node = None if target_node is None else f"{_url_host(target_node.host)}:{int(target_node.port)}"
+        return Monitor(self._core(), node)
 
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """As ``Redis.execute_command``. ``target_nodes`` may name a node group
@@ -1409,7 +1475,10 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         CrossSlot batcher; values in the order of ``keys``."""
         from redis.client import list_or_args  # type: ignore[attr-defined]
 
-        return list(self.execute_command("MGET", *list_or_args(keys, args)))
+        keys = list_or_args(keys, args)
+        if not keys:
+            return []  # as redis-py: nothing to ask
+        return list(self.execute_command("MGET", *keys))
 
     def mset_nonatomic(self, mapping: Mapping[Any, Any]) -> list[bool]:
         """MSET of keys of any slots through the core's CrossSlot batcher; one ``True`` per
