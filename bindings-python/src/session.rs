@@ -524,6 +524,9 @@ impl Monitor {
     }
 
     fn __repr__(&self) -> String {
-        format!("<slotshift Monitor node={:?}>", self.inner.node().to_string())
+        format!(
+            "<slotshift Monitor node={:?}>",
+            self.inner.node().to_string()
+        )
     }
 }

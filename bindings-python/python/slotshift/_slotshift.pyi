@@ -13,6 +13,7 @@ __all__ = [
     "InvalidCommandError",
     "MigrateError",
     "MigrateReport",
+    "Monitor",
     "MultiStore",
     "MultiStoreError",
     "PipelineError",
@@ -295,6 +296,7 @@ class Monitor:
     def next_line(self, timeout: float | None = None) -> str | None: ...
     def close(self) -> None: ...
 
+@final
 class Subscriber:
     def __new__(
         cls, store: Store, *, key: _Key | None = None, slot: int | None = None,
