@@ -75,7 +75,7 @@ def test_dedicated_connection_commands_are_refused_before_sending(r: slotshift.R
     for call in (lambda: r.select(1), lambda: r.execute_command("MULTI"),
                  lambda: r.execute_command("SUBSCRIBE", "ch"), lambda: r.client_setname("x"),
                  lambda: r.execute_command("CLIENT", "REPLY", "OFF"),
-                 lambda: r.monitor(), lambda: r.pipeline().execute_command("WATCH", "k")):
+                 lambda: r.execute_command("MONITOR"), lambda: r.pipeline().execute_command("WATCH", "k")):
         with pytest.raises(slotshift.DedicatedConnectionError, match="dedicated connection"):
             call()  # type: ignore[no-untyped-call]
     with pytest.raises(NotImplementedError):
