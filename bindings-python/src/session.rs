@@ -474,7 +474,7 @@ impl Subscriber {
 /// Never reconnects. redis-py's `Monitor` parses the lines (`slotshift.Redis.monitor()`).
 #[pyclass(module = "slotshift._slotshift", frozen)]
 pub struct Monitor {
-    inner: slotshift::session::Monitor,
+    inner: Arc<slotshift::session::Monitor>,
     pid: u32,
 }
 
@@ -498,7 +498,7 @@ impl Monitor {
             slotshift::session::Monitor::open,
         )?;
         Ok(Monitor {
-            inner,
+            inner: Arc::new(inner),
             pid: std::process::id(),
         })
     }
@@ -516,6 +516,28 @@ impl Monitor {
     fn next_line(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
         check_pid(py, self.pid, "monitor")?;
         wait_sliced(py, timeout, |wait| self.inner.next_line(Some(wait)))
+    }
+
+    /// `next_line` for asyncio: an awaitable of the next line, or of `None` when none came
+    /// within `timeout` seconds (`None`: waits until one comes). Cancel-safe: cancelling the
+    /// wait loses no line.
+    #[pyo3(signature = (timeout=None))]
+    fn next_line_async<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        check_pid(py, self.pid, "monitor")?;
+        let limit = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+        let inner = self.inner.clone();
+        aio::awaitable(
+            py,
+            async move { inner.next_line_async(limit).await },
+            |py, line| match line {
+                Some(line) => Ok(pyo3::types::PyString::new(py, &line).into_any()),
+                None => Ok(py.None().into_bound(py)),
+            },
+        )
     }
 
     /// Closes the connection.

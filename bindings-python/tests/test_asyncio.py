@@ -410,3 +410,28 @@ def test_works_in_every_new_event_loop(url: str) -> None:
     for i in range(3):
         assert asyncio.run(r.incr("loops")) == i + 1           # one client, several loops
     asyncio.run(r.aclose())
+
+
+def test_monitor(url: str) -> None:
+    async def go() -> None:
+        r = slotshift.asyncio.Redis.from_url(url)
+        async with r.monitor() as m:
+            await r.set("monitored", "1")
+            seen = await m.next_command()
+            while not seen["command"].startswith("SET"):  # the server logs handshakes too
+                seen = await m.next_command()
+            assert seen["command"] == "SET monitored 1" and seen["client_type"] == "tcp"
+            # A cancelled wait loses no line: the next command is still read after it.
+            waiting = asyncio.ensure_future(m.next_command())
+            await asyncio.sleep(0.05)
+            waiting.cancel()
+            await r.get("monitored")
+            seen = await m.next_command()
+            while not seen["command"].startswith("GET"):
+                seen = await m.next_command()
+            assert seen["command"] == "GET monitored"
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await m.next_command()  # closed with the block
+        await r.aclose()
+
+    run(go)

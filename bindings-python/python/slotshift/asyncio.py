@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Literal, Optional, cast
 
 import redis
+import redis.asyncio.client
 import redis.asyncio.lock
 from redis.commands import (AsyncCoreCommands, AsyncRedisClusterCommands,
                             AsyncSentinelCommands)
@@ -37,12 +38,13 @@ from redis.commands.core import AsyncScript
 
 from redis.client import EMPTY_RESPONSE as _EMPTY
 
+from . import _slotshift
 from .client import (_Base, _ClientCore, _ClusterInit, _ClusterQueue,
                      _Connect, _lookup, _mset_items, _PipelineCore, _Plan, _StandaloneInit,
                      _target_nodes, _transaction_options, _Unopened)
 from .exceptions import WatchError
 
-__all__ = ["ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
+__all__ = ["ClusterPipeline", "Monitor", "Pipeline", "Redis", "RedisCluster"]
 
 
 class _AsyncScriptForPipelines(AsyncScript):
@@ -279,6 +281,49 @@ class Pipeline(_AsyncPipelineBase, AsyncCoreCommands, AsyncSentinelCommands):  #
     """
 
 
+class _MonitorLines:
+    """The part of a redis-py asyncio connection ``redis.asyncio.client.Monitor`` reads
+    through: the lines of the core's MONITOR connection, awaited on the core."""
+
+    def __init__(self, native: _slotshift.Monitor) -> None:
+        self._native = native
+
+    async def read_response(self) -> Optional[str]:
+        """The next line the server logged (waits until one comes)."""
+        return await self._native.next_line_async()
+
+    async def disconnect(self) -> None:
+        """Closes the MONITOR connection."""
+        self._native.close()
+
+
+class Monitor(redis.asyncio.client.Monitor):
+    """redis-py's asyncio ``Monitor`` — ``await next_command()``, ``async for … in
+    listen()``, ``async with`` — on a MONITOR connection of its own to the server, opened
+    (off the event loop) when the block starts and closed when it ends."""
+
+    def __init__(self, store: _slotshift.Store, node: Optional[str] = None) -> None:
+        self._store = store
+        self._node = node
+        self.connection: Any = None
+
+    async def connect(self) -> None:
+        """Opens the MONITOR connection, in a worker thread (connecting blocks)."""
+        if self.connection is None:
+            loop = asyncio.get_running_loop()
+            native = await loop.run_in_executor(
+                None, lambda: _slotshift.Monitor(self._store, node=self._node))
+            self.connection = _MonitorLines(native)
+
+    async def __aenter__(self) -> "Monitor":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        if self.connection is not None:
+            await self.connection.disconnect()
+
+
 class Redis(_StandaloneInit, _AsyncConnect, AsyncCoreCommands,  # type: ignore[misc]
             AsyncSentinelCommands):
     """redis-py's ``redis.asyncio.Redis`` on the slotshift core: every command method of
@@ -292,6 +337,12 @@ class Redis(_StandaloneInit, _AsyncConnect, AsyncCoreCommands,  # type: ignore[m
     """
 
     _pipeline_class = Pipeline
+
+    def monitor(self) -> Monitor:
+        """redis-py's asyncio ``Monitor`` on a MONITOR connection of its own to the server (on
+        a cluster, the master of slot 0): ``async with r.monitor() as m: await
+        m.next_command()``."""
+        return Monitor(self._core())
 
     def scan_iter(  # type: ignore[override]
             self, match: Any = None, count: Optional[int] = None,
