@@ -161,6 +161,11 @@ impl Composition {
     /// then the better answer, and the caller refuses the command as before).
     pub fn of(cmd: &Cmd) -> Option<Composition> {
         let name = upper(cmd.name())?;
+        // What the split serves (MGET, DEL …: most cross-slot traffic) is never composed:
+        // answered before the arguments are read.
+        if super::Merge::of(&name.to_ascii_lowercase()).is_some() {
+            return None;
+        }
         let args: Vec<&[u8]> = cmd.args().skip(1).collect();
         let op = match name.as_str() {
             "SUNION" | "SINTER" | "SDIFF" => Op::Sets {
@@ -345,13 +350,11 @@ impl Composition {
                 let out = set_algebra(*op, sets);
                 Ok(match (dest, card) {
                     (_, Some(limit)) => Step::Done(Ok(Reply::Int(capped(out.len(), *limit)))),
-                    (Some(dest), _) => {
-                        let mut write = vec![Cmd::new("DEL").with_arg(&*dest)];
-                        if !out.is_empty() {
-                            write.push(Cmd::new("SADD").with_arg(&*dest).with_args(&out));
-                        }
-                        Step::Transaction(write)
-                    }
+                    (Some(dest), _) => replace_with(
+                        dest,
+                        (!out.is_empty())
+                            .then(|| Cmd::new("SADD").with_arg(&*dest).with_args(&out)),
+                    ),
                     (None, None) => {
                         Step::Done(Ok(Reply::Array(out.into_iter().map(Reply::Bulk).collect())))
                     }
@@ -1038,11 +1041,17 @@ fn zadd_write<'a>(dest: &[u8], members: impl Iterator<Item = (&'a [u8], Vec<u8>)
         zadd.arg(m);
         any = true;
     }
-    let mut write = vec![Cmd::new("DEL").with_arg(dest)];
-    if any {
-        write.push(zadd);
-    }
-    Step::Transaction(write)
+    replace_with(dest, any.then_some(zadd))
+}
+
+/// The write of a `*STORE`: `dest` deleted, then filled by `fill` (none: the result is
+/// empty, so the destination is only deleted, as the server does), in one MULTI on its slot.
+fn replace_with(dest: &[u8], fill: Option<Cmd>) -> Step {
+    Step::Transaction(
+        std::iter::once(Cmd::new("DEL").with_arg(dest))
+            .chain(fill)
+            .collect(),
+    )
 }
 
 /// The reply of a `*STORE` from its transaction's replies: the count the last write added
