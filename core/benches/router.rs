@@ -64,9 +64,16 @@ fn main() {
         let gets: Vec<Cmd> = (0..PIPELINE)
             .map(|i| Cmd::from_args(["GET", &key(i)]))
             .collect();
-        for _ in 0..300 {
+        let start = Instant::now();
+        let loops: usize = std::env::var("ROUTER_BENCH_LOOPS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(300);
+        for _ in 0..loops {
             store.pipeline(&gets).unwrap();
         }
+        let rate = (loops * PIPELINE) as f64 / start.elapsed().as_secs_f64();
+        println!("pipeline loop: {rate:.0} GET/s");
         return;
     }
 

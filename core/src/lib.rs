@@ -13,7 +13,7 @@
 //! | [`analyzer`] | the keyspace analyzer: patterns, memory, types and TTLs of a whole deployment |
 //! | [`pipeline`] | the CrossSlot batcher: split per slot, group per node, batch, merge; cross-slot set algebra, moves and copies served in rounds ([`pipeline::compose`]) |
 //! | [`route`] | where a command goes on a cluster (the command tips), how fan-out replies become one |
-//! | [`net`] | the transport: node connections, units of work and their outcomes, connection errors |
+//! | [`net`] | the transport: node connections (the blocking callers' own RESP reader and writer on plain TCP, the `redis` crate's multiplexed connection elsewhere), units of work and their outcomes, connection errors |
 //! | [`multistore`] | one client over an old and a new store: GitLab's two flags, concurrent dual writes, compared pipelines |
 //! | [`migrate`] | diff both ways and copy with DUMP/RESTORE, resumable, rate-limited |
 //! | [`validator`] | finds commands a cluster would refuse (cross-slot), before the migration |

@@ -12,6 +12,7 @@ use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
 use crate::cluster::{LastFailure, RoutingError, Topology};
+use crate::command::Cmd;
 use crate::net::node::{info_for, NodeConn};
 use crate::net::runtime;
 use crate::net::unit::blocking_wait;
@@ -159,10 +160,10 @@ impl Router {
     /// not a cluster node is an `Error::Server` (what a detecting store takes for one server).
     pub(crate) async fn fetch_topology(node: &NodeConn, tls: bool) -> Result<Topology, Error> {
         let reply = node
-            .send_one(&redis::cmd("CLUSTER").arg("SHARDS").to_owned())
+            .send_one(&Cmd::from_args(["CLUSTER", "SHARDS"]))
             .await
             .map_err(|f| Error::Connection(f.error))?;
-        match Reply::from_value(reply) {
+        match reply {
             Reply::Error(e) if e.detail().contains("cluster support disabled") => {
                 Err(Error::Server(e))
             }
@@ -181,10 +182,10 @@ impl Router {
             }
             Reply::Error(_) => {
                 let reply = node
-                    .send_one(&redis::cmd("CLUSTER").arg("SLOTS").to_owned())
+                    .send_one(&Cmd::from_args(["CLUSTER", "SLOTS"]))
                     .await
                     .map_err(|f| Error::Connection(f.error))?;
-                match Reply::from_value(reply) {
+                match reply {
                     Reply::Error(e) => Err(Error::Server(e)),
                     r => Ok(Topology::from_cluster_slots(&r, &node.addr.host)?),
                 }
@@ -376,8 +377,8 @@ impl Router {
         let node = self.node(&addr, readonly);
         self.counters.add_commands(1);
         let sent = match blocking_wait(&unit.cmds[0]) {
-            Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await,
-            None => node.send_one(&unit.cmds[0].to_redis()).await,
+            Some(wait) => node.send_blocking(&unit.cmds[0], wait).await,
+            None => node.send_one(&unit.cmds[0]).await,
         };
         let e = match sent {
             Ok(value) => match Outcome::of_reply(value) {

@@ -152,11 +152,13 @@ impl Cmd {
 
     /// Appends the RESP encoding of the command (`*N\r\n$len\r\narg\r\n…`) to `out`.
     pub fn write_resp(&self, out: &mut Vec<u8>) {
-        fn push_num(out: &mut Vec<u8>, prefix: u8, n: usize) {
+        let mut digits = itoa::Buffer::new();
+        let mut push_num = |out: &mut Vec<u8>, prefix: u8, n: usize| {
             out.push(prefix);
-            out.extend_from_slice(n.to_string().as_bytes());
+            out.extend_from_slice(digits.format(n).as_bytes());
             out.extend_from_slice(b"\r\n");
-        }
+        };
+        out.reserve(self.data.len() + 16 * (self.len() + 1));
         push_num(out, b'*', self.len());
         for a in self.args() {
             push_num(out, b'$', a.len());

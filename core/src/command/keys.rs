@@ -14,6 +14,8 @@ use super::CommandError;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// Argument positions of the keys of one command (0 is the command name), in the server's
 /// order. Inline up to four keys.
@@ -23,16 +25,53 @@ pub type KeyIndices = SmallVec<[usize; 4]>;
 ///
 /// [`KeyTable::builtin`] is the table generated from Redis 7 and committed (`table.rs`); a table
 /// read from a live server with [`KeyTable::from_server`] is built by the same parsing code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct KeyTable {
     pub(super) commands: Cow<'static, [CommandInfo]>,
     pub(super) server_version: Cow<'static, str>,
+    /// `commands` by name, built at the first lookup.
+    by_name: NameIndex,
 }
+
+impl PartialEq for KeyTable {
+    fn eq(&self, other: &KeyTable) -> bool {
+        self.commands == other.commands && self.server_version == other.server_version
+    }
+}
+
+impl Eq for KeyTable {}
 
 static BUILTIN: KeyTable = KeyTable {
     commands: Cow::Borrowed(super::table::COMMANDS),
     server_version: Cow::Borrowed(super::table::SERVER_VERSION),
+    by_name: NameIndex(OnceLock::new()),
 };
+
+/// Lowercase command names to their position in the table: every command of every call and
+/// pipeline is looked up several times (routing, batching, stats), so a lookup is one hash of
+/// the name rather than a binary search of ~240 names.
+#[derive(Debug, Clone, Default)]
+struct NameIndex(OnceLock<HashMap<Box<[u8]>, usize, rustc_hash::FxBuildHasher>>);
+
+impl NameIndex {
+    fn find(&self, commands: &[CommandInfo], given: &[u8]) -> Option<usize> {
+        let index = self.0.get_or_init(|| {
+            commands
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.name.as_bytes().into(), i))
+                .collect()
+        });
+        if given.len() > MAX_NAME {
+            return index.get(given.to_ascii_lowercase().as_slice()).copied();
+        }
+        let mut lower = [0u8; MAX_NAME];
+        let lower = &mut lower[..given.len()];
+        lower.copy_from_slice(given);
+        lower.make_ascii_lowercase();
+        index.get(&*lower).copied()
+    }
+}
 
 /// Compares a stored lowercase name with a name as given, ASCII case-insensitively, without
 /// allocating.
@@ -40,6 +79,26 @@ fn cmp_name(stored: &str, given: &[u8]) -> Ordering {
     stored
         .bytes()
         .cmp(given.iter().map(|b| b.to_ascii_lowercase()))
+}
+
+/// Longer than every command and subcommand name of Redis 7 (the longest is 21 bytes): names
+/// up to this long are lowered on the stack.
+const MAX_NAME: usize = 32;
+
+/// Finds `given` among `entries` sorted by their lowercase `name`, ASCII case-insensitively:
+/// the name is lowered once into a stack buffer, then each probe is a plain byte comparison
+/// (every command of a pipeline is looked up several times, so this is on the hot path).
+fn find_by_name<T>(entries: &[T], name: impl Fn(&T) -> &str, given: &[u8]) -> Option<usize> {
+    if given.len() > MAX_NAME {
+        return entries.binary_search_by(|e| cmp_name(name(e), given)).ok();
+    }
+    let mut lower = [0u8; MAX_NAME];
+    let lower = &mut lower[..given.len()];
+    lower.copy_from_slice(given);
+    lower.make_ascii_lowercase();
+    entries
+        .binary_search_by(|e| name(e).as_bytes().cmp(lower))
+        .ok()
 }
 
 /// Strict integer parse, as the server's `string2ll`: optional `-`, digits, no leading zeros,
@@ -115,14 +174,14 @@ impl KeyTable {
         KeyTable {
             commands: Cow::Owned(commands),
             server_version: Cow::Owned(server_version.into()),
+            by_name: NameIndex::default(),
         }
     }
 
     /// The command (not subcommand) with this name, ASCII case-insensitively.
     pub fn get(&self, name: &[u8]) -> Option<&CommandInfo> {
-        self.commands
-            .binary_search_by(|c| cmp_name(&c.name, name))
-            .ok()
+        self.by_name
+            .find(&self.commands, name)
             .map(|i| &self.commands[i])
     }
 
@@ -142,10 +201,9 @@ impl KeyTable {
         let Some(sub) = cmd.get(1) else {
             return Ok(info);
         };
-        info.subcommands
-            .binary_search_by(|c| cmp_name(c.subcommand_name(), sub))
+        find_by_name(&info.subcommands, CommandInfo::subcommand_name, sub)
             .map(|i| &info.subcommands[i])
-            .map_err(|_| CommandError::UnknownSubcommand {
+            .ok_or_else(|| CommandError::UnknownSubcommand {
                 command: info.display_name(),
                 subcommand: shown(sub).to_ascii_uppercase(),
             })

@@ -15,9 +15,11 @@ mod counters;
 mod error;
 pub(crate) mod node;
 mod options;
+pub(crate) mod resp;
 pub(crate) mod runtime;
 pub(crate) mod unit;
 mod verdict;
+pub(crate) mod wire;
 
 pub use addr::NodeAddr;
 pub(crate) use counters::Counters;

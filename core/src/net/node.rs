@@ -1,11 +1,12 @@
-//! One node's connections: `redis` multiplexed connections, opened lazily, dropped after an
-//! I/O error or a timeout so the next request opens a fresh one. A blocking caller's thread
-//! has its own (driven by that thread, see [`crate::net::runtime`]); async callers and
-//! background work share one (one connect at a time per node).
+//! One node's connections, opened lazily, dropped after an I/O error or a timeout so the next
+//! request opens a fresh one. A blocking caller's thread has its own (driven by that thread,
+//! see [`crate::net::runtime`]): slotshift's own [`Wire`] where it can (plain TCP), else a
+//! `redis` multiplexed connection. Async callers and background work share one multiplexed
+//! connection per node (one connect at a time per node).
 //!
 //! Multiplexing keeps replies in request order per connection: a caller that gives up on a
 //! request (timeout, dropped future) leaves its reply to be read and discarded, never handed
-//! to another caller.
+//! to another caller. A [`Wire`] left in the middle of an exchange is not used again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -17,7 +18,10 @@ use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ProtocolVersion, PushInfo};
 
+use crate::command::Cmd;
+use crate::net::wire::{Part, Setup, Wire};
 use crate::net::{runtime, ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
+use crate::reply::Reply;
 
 /// Where a dedicated RESP3 connection sends its push frames.
 pub(crate) type PushSender = tokio::sync::mpsc::UnboundedSender<PushInfo>;
@@ -72,13 +76,33 @@ struct Spec {
     connect_timeout: Duration,
 }
 
+/// A connection a request goes out on.
+#[derive(Clone)]
+enum Link {
+    /// slotshift's own: a blocking caller thread's, to a plain TCP address.
+    Wire(Arc<tokio::sync::Mutex<Wire>>),
+    /// The `redis` crate's multiplexed connection.
+    Mux(MultiplexedConnection),
+}
+
+impl Link {
+    /// Whether the connection was left in the middle of an exchange (never true of a
+    /// multiplexed one, which reads and drops a reply nobody waits for).
+    fn is_broken(&self) -> bool {
+        match self {
+            Link::Wire(wire) => wire.try_lock().is_ok_and(|w| w.is_broken()),
+            Link::Mux(_) => false,
+        }
+    }
+}
+
 /// A caller thread's own connection to one node (see [`crate::net::runtime`]).
 struct CallerConn {
     /// The node's liveness token: a connection to a dropped node is forgotten.
     node: Weak<()>,
     number: u64,
     epoch: u64,
-    conn: MultiplexedConnection,
+    conn: Link,
 }
 
 thread_local! {
@@ -155,36 +179,41 @@ impl NodeConn {
 
     /// The connection for a request, numbered for [`Self::invalidate`]: on a blocking caller's
     /// thread that thread's own, else the shared one; opened when there is none.
-    pub(crate) async fn connection(&self) -> Result<(u64, MultiplexedConnection), ConnectionError> {
+    async fn connection(&self) -> Result<(u64, Link), ConnectionError> {
         if runtime::on_caller_thread() {
             return self.caller_connection().await;
         }
-        if let Some(c) = self.current() {
-            return Ok(c);
+        if let Some((number, conn)) = self.current() {
+            return Ok((number, Link::Mux(conn)));
         }
         let _gate = self.gate.lock().await;
-        if let Some(c) = self.current() {
-            return Ok(c);
+        if let Some((number, conn)) = self.current() {
+            return Ok((number, Link::Mux(conn)));
         }
         let conn = self.spec.open(Some(self.response_timeout), None).await?;
         let number = self.opened.fetch_add(1, Ordering::Relaxed);
         *self.state.lock() = (number, Some(conn.clone()));
-        Ok((number, conn))
+        Ok((number, Link::Mux(conn)))
     }
 
     /// This thread's connection to the node, opened on its caller-thread runtime.
-    async fn caller_connection(&self) -> Result<(u64, MultiplexedConnection), ConnectionError> {
+    async fn caller_connection(&self) -> Result<(u64, Link), ConnectionError> {
         let epoch = self.epoch.load(Ordering::Acquire);
         let mine = with_caller_conns(|conns| {
             conns
                 .get(&self.id)
-                .filter(|c| c.epoch == epoch)
+                .filter(|c| c.epoch == epoch && !c.conn.is_broken())
                 .map(|c| (c.number, c.conn.clone()))
         });
         if let Some(Some(c)) = mine {
             return Ok(c);
         }
-        let conn = self.spec.open(Some(self.response_timeout), None).await?;
+        let conn = if self.spec.wire_capable() {
+            let wire = self.spec.open_wire(Some(self.response_timeout)).await?;
+            Link::Wire(Arc::new(tokio::sync::Mutex::new(wire)))
+        } else {
+            Link::Mux(self.spec.open(Some(self.response_timeout), None).await?)
+        };
         let number = self.opened.fetch_add(1, Ordering::Relaxed);
         with_caller_conns(|conns| {
             // Forget connections to nodes that are gone before adding one.
@@ -232,12 +261,18 @@ impl NodeConn {
         let quit = redis::cmd("quit");
         if runtime::on_caller_thread() {
             let mine = with_caller_conns(|conns| conns.remove(&self.id)).flatten();
-            if let Some(mut mine) = mine {
-                let _ = tokio::time::timeout(
-                    self.response_timeout,
-                    mine.conn.send_packed_command(&quit),
-                )
-                .await;
+            match mine.map(|m| m.conn) {
+                Some(Link::Wire(wire)) => {
+                    let _ = wire.lock().await.exchange(&[Part::Word("quit")]).await;
+                }
+                Some(Link::Mux(mut conn)) => {
+                    let _ = tokio::time::timeout(
+                        self.response_timeout,
+                        conn.send_packed_command(&quit),
+                    )
+                    .await;
+                }
+                None => {}
             }
         }
         if let Some((number, mut conn)) = self.current() {
@@ -262,16 +297,10 @@ impl NodeConn {
         });
     }
 
-    /// Sends one command.
-    pub(crate) async fn send_one(&self, cmd: &redis::Cmd) -> Result<redis::Value, NodeFailure> {
-        let (number, mut conn) = self
-            .connection()
-            .await
-            .map_err(|error| NodeFailure { error, sent: false })?;
-        match conn.send_packed_command(cmd).await {
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.failed(number, &e)),
-        }
+    /// Sends one command; its reply (an error reply too).
+    pub(crate) async fn send_one(&self, cmd: &Cmd) -> Result<Reply, NodeFailure> {
+        let mut replies = self.send(&[Part::Cmd(cmd)]).await?;
+        Ok(replies.pop().unwrap_or(Reply::Nil))
     }
 
     /// Sends one command that may block the connection for `wait` (`None`: for ever) on a
@@ -279,58 +308,91 @@ impl NodeConn {
     /// shared one — with a reply timeout of `wait` plus the usual response timeout.
     pub(crate) async fn send_blocking(
         &self,
-        cmd: &redis::Cmd,
+        cmd: &Cmd,
         wait: Option<Duration>,
-    ) -> Result<redis::Value, NodeFailure> {
+    ) -> Result<Reply, NodeFailure> {
         let timeout = wait.map(|w| w + self.response_timeout);
         let mut conn = self
             .open_dedicated(timeout, None)
             .await
             .map_err(|error| NodeFailure { error, sent: false })?;
-        conn.send_packed_command(cmd)
+        conn.send_packed_command(&cmd.to_redis())
             .await
+            .map(Reply::from_value)
             .map_err(|e| NodeFailure {
                 error: ConnectionError::from_redis(&self.addr, &e, false).outcome_unknown(),
                 sent: true,
             })
     }
 
-    /// Sends a pipeline of `count` commands as one write; returns exactly `count` replies.
-    pub(crate) async fn send_pipeline(
-        &self,
-        pipe: &redis::Pipeline,
-        count: usize,
-    ) -> Result<Vec<redis::Value>, NodeFailure> {
-        let (number, mut conn) = self
+    /// Sends `parts` as one write; returns exactly one reply per part.
+    pub(crate) async fn send(&self, parts: &[Part<'_>]) -> Result<Vec<Reply>, NodeFailure> {
+        let (number, link) = self
             .connection()
             .await
             .map_err(|error| NodeFailure { error, sent: false })?;
-        match conn.send_packed_commands(pipe, 0, count).await {
-            Ok(values) if values.len() == count => Ok(values),
-            Ok(values) => {
+        let sent = match link {
+            Link::Wire(wire) => {
+                let mut wire = wire.lock().await;
+                if wire.is_broken() {
+                    // Another request on this thread gave up half-way through its exchange.
+                    self.invalidate(number);
+                    return Err(NodeFailure {
+                        error: ConnectionError::new(
+                            &self.addr,
+                            ConnectionErrorKind::Io,
+                            "the connection was left in the middle of an earlier reply".into(),
+                        ),
+                        sent: false,
+                    });
+                }
+                wire.exchange(parts).await
+            }
+            Link::Mux(mut conn) => mux_send(&mut conn, parts)
+                .await
+                .map_err(|e| ConnectionError::from_redis(&self.addr, &e, false)),
+        };
+        match sent {
+            Ok(replies) if replies.len() == parts.len() => Ok(replies),
+            Ok(replies) => {
                 self.invalidate(number);
                 Err(NodeFailure {
                     error: ConnectionError::new(
                         &self.addr,
                         ConnectionErrorKind::Protocol,
-                        format!("expected {count} replies, got {}", values.len()),
+                        format!("expected {} replies, got {}", parts.len(), replies.len()),
                     )
                     .outcome_unknown(),
                     sent: true,
                 })
             }
-            Err(e) => Err(self.failed(number, &e)),
+            Err(error) => {
+                // After a timeout or an I/O error the connection is not trusted again.
+                self.invalidate(number);
+                Err(NodeFailure {
+                    error: error.outcome_unknown(),
+                    sent: true,
+                })
+            }
         }
     }
+}
 
-    fn failed(&self, number: u64, e: &redis::RedisError) -> NodeFailure {
-        // After a timeout or an I/O error the connection is not trusted again.
-        self.invalidate(number);
-        NodeFailure {
-            error: ConnectionError::from_redis(&self.addr, e, false).outcome_unknown(),
-            sent: true,
-        }
+/// Sends `parts` on a multiplexed connection (one command alone, several as a pipeline).
+async fn mux_send(
+    conn: &mut MultiplexedConnection,
+    parts: &[Part<'_>],
+) -> Result<Vec<Reply>, redis::RedisError> {
+    if let [part] = parts {
+        let value = conn.send_packed_command(&part.to_redis()).await?;
+        return Ok(vec![Reply::from_value(value)]);
     }
+    let mut pipe = redis::Pipeline::with_capacity(parts.len());
+    for part in parts {
+        pipe.add_command(part.to_redis());
+    }
+    let values = conn.send_packed_commands(&pipe, 0, parts.len()).await?;
+    Ok(values.into_iter().map(Reply::from_value).collect())
 }
 
 impl Drop for NodeConn {
@@ -375,6 +437,31 @@ fn with_caller_conns<R>(f: impl FnOnce(&mut HashMap<u64, CallerConn>) -> R) -> O
 impl Spec {
     fn is_tls(&self) -> bool {
         matches!(self.info.addr(), ConnectionAddr::TcpTls { .. })
+    }
+
+    /// Whether a [`Wire`] can serve the node: plain TCP and RESP2 (TLS and Unix sockets stay
+    /// on the `redis` crate's connection).
+    fn wire_capable(&self) -> bool {
+        matches!(self.info.addr(), ConnectionAddr::Tcp(..))
+            && self.info.redis_settings().protocol() == ProtocolVersion::RESP2
+    }
+
+    /// A new [`Wire`], connected and set up (auth, database, name, `READONLY`) within the
+    /// connect timeout.
+    async fn open_wire(&self, response_timeout: Option<Duration>) -> Result<Wire, ConnectionError> {
+        let settings = self.info.redis_settings();
+        let setup = Setup {
+            auth: settings.password().map(|p| (settings.username(), p)),
+            db: settings.db(),
+            client_name: self.client_name.as_deref(),
+            readonly: self.readonly,
+        };
+        tokio::time::timeout(
+            self.connect_timeout,
+            Wire::open(&self.addr, &setup, response_timeout),
+        )
+        .await
+        .map_err(|_| self.connect_timed_out())?
     }
 
     /// A new connection, opened within the connect timeout on the runtime this runs on.

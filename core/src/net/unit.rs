@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::command::{Cmd, CommandFlags};
 use crate::net::node::{NodeConn, NodeFailure};
+use crate::net::wire::Part;
 use crate::net::{classify, Counters, NodeAddr, Verdict};
 use crate::reply::{Reply, ServerError};
 use crate::slot::Slot;
@@ -65,21 +66,22 @@ pub(crate) enum Outcome {
 
 impl Outcome {
     /// The outcome of a lone plain command from its reply.
-    pub(crate) fn of_reply(value: redis::Value) -> Outcome {
-        plain_outcome(Some(value))
+    pub(crate) fn of_reply(reply: Reply) -> Outcome {
+        plain_outcome(Some(reply))
     }
 }
 
 /// Splits a unit's replies into its result, or the error the router must act on.
-fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<redis::Value>) -> Outcome {
+fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<Reply>) -> Outcome {
     if !asking && !unit.transaction {
         return plain_outcome(replies.pop());
     }
     if asking {
         match replies.first() {
-            Some(redis::Value::ServerError(e)) => {
-                return Outcome::Done(Err(ServerError::from_redis(e)))
-            }
+            Some(Reply::Error(_)) => match replies.swap_remove(0) {
+                Reply::Error(e) => return Outcome::Done(Err(e)),
+                _ => unreachable!("matched as an error just above"),
+            },
             Some(_) => {
                 replies.remove(0);
             }
@@ -90,12 +92,11 @@ fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<redis::Value>) -
         return plain_outcome(replies.pop());
     }
     // MULTI, QUEUED…, EXEC
-    let Some(exec) = replies.pop().map(Reply::from_value) else {
+    let Some(exec) = replies.pop() else {
         return Outcome::Missing;
     };
     for r in replies {
-        if let redis::Value::ServerError(e) = r {
-            let e = ServerError::from_redis(&e);
+        if let Reply::Error(e) = r {
             if classify(&e, "") != Verdict::Final {
                 // Refused at queue time, so EXEC aborted and nothing ran: route it again.
                 return Outcome::Error(e);
@@ -110,8 +111,8 @@ fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<redis::Value>) -
 }
 
 /// The outcome of a plain (one command, no ASKING) unit from its one reply.
-fn plain_outcome(reply: Option<redis::Value>) -> Outcome {
-    match reply.map(Reply::from_value) {
+fn plain_outcome(reply: Option<Reply>) -> Outcome {
+    match reply {
         Some(Reply::Error(e)) => Outcome::Error(e),
         Some(r) => Outcome::Done(Ok(r)),
         None => Outcome::Missing,
@@ -130,52 +131,41 @@ pub(crate) async fn send_to_node(
         let unit = &units[*i];
         if !unit.transaction && !asking(*i) && unit.cmds.len() == 1 {
             counters.add_commands(1);
-            let value = match blocking_wait(&unit.cmds[0]) {
-                Some(wait) => node.send_blocking(&unit.cmds[0].to_redis(), wait).await?,
-                None => node.send_one(&unit.cmds[0].to_redis()).await?,
+            let reply = match blocking_wait(&unit.cmds[0]) {
+                Some(wait) => node.send_blocking(&unit.cmds[0], wait).await?,
+                None => node.send_one(&unit.cmds[0]).await?,
             };
-            return Ok(vec![plain_outcome(Some(value))]);
+            return Ok(vec![plain_outcome(Some(reply))]);
         }
     }
-    let mut pipe = redis::Pipeline::with_capacity(idxs.len());
+    let mut parts = Vec::with_capacity(idxs.len());
     let mut counts = Vec::with_capacity(idxs.len());
     for &i in idxs {
         let unit = &units[i];
-        let mut n = 0;
+        let before = parts.len();
         if asking(i) {
-            pipe.add_command(redis::cmd("asking"));
-            n += 1;
-        }
-        // The wrapper's names are lowercase, as redis-rb and redis-py send every command name:
-        // servers ignore the case, and a scripted server written for those clients (redis-rb's
-        // own suite matches `multi`/`exec`) sees what it expects.
-        if unit.transaction {
-            pipe.add_command(redis::cmd("multi"));
-            n += 1;
-        }
-        for c in unit.cmds {
-            pipe.add_command(c.to_redis());
-            n += 1;
+            parts.push(Part::Word("asking"));
         }
         if unit.transaction {
-            pipe.add_command(redis::cmd("exec"));
-            n += 1;
+            parts.push(Part::Word("multi"));
         }
-        counts.push(n);
+        parts.extend(unit.cmds.iter().map(Part::Cmd));
+        if unit.transaction {
+            parts.push(Part::Word("exec"));
+        }
+        counts.push(parts.len() - before);
     }
-    let total: usize = counts.iter().sum();
-    counters.add_commands(total);
-    let values = node.send_pipeline(&pipe, total).await?;
-    let mut values = values.into_iter();
+    counters.add_commands(parts.len());
+    let mut replies = node.send(&parts).await?.into_iter();
     Ok(idxs
         .iter()
         .zip(counts)
         .map(|(&i, n)| {
             if n == 1 {
-                return plain_outcome(values.next());
+                return plain_outcome(replies.next());
             }
-            let replies: Vec<redis::Value> = values.by_ref().take(n).collect();
-            unit_outcome(&units[i], asking(i), replies)
+            let own: Vec<Reply> = replies.by_ref().take(n).collect();
+            unit_outcome(&units[i], asking(i), own)
         })
         .collect())
 }

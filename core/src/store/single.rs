@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use redis::ConnectionInfo;
 
 use crate::cluster::{LastFailure, RoutingError};
+use crate::command::Cmd;
 use crate::net::node::{addr_of, info_for, NodeConn, NodeFailure};
 use crate::net::{
     backoff, classify, send_to_node, ConnectionError, ConnectionErrorKind, Counters, NetOptions,
@@ -210,12 +211,13 @@ pub(crate) async fn send_units(
 async fn discover(source: &SentinelSource, opts: &NetOptions) -> Result<ConnectionInfo, Error> {
     let mut last = String::from("no sentinel configured");
     for sentinel in &source.sentinels {
-        let cmd = redis::cmd("SENTINEL")
-            .arg("get-master-addr-by-name")
-            .arg(&source.master_name)
-            .to_owned();
+        let cmd = Cmd::from_args([
+            "SENTINEL",
+            "get-master-addr-by-name",
+            source.master_name.as_str(),
+        ]);
         let reply = match sentinel.send_one(&cmd).await {
-            Ok(v) => Reply::from_value(v),
+            Ok(reply) => reply,
             Err(f) => {
                 last = f.error.to_string();
                 continue;
@@ -248,11 +250,7 @@ async fn discover(source: &SentinelSource, opts: &NetOptions) -> Result<Connecti
         let info = info_for(&source.master, &addr);
         // The sentinel may lag behind a failover: believe only a node that says it is master.
         let probe = NodeConn::new(info.clone(), false, opts);
-        match probe
-            .send_one(&redis::cmd("ROLE"))
-            .await
-            .map(Reply::from_value)
-        {
+        match probe.send_one(&Cmd::new("ROLE")).await {
             Ok(Reply::Array(role)) if role.first().and_then(Reply::as_bytes) == Some(b"master") => {
                 return Ok(info)
             }

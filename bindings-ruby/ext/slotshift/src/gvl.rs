@@ -118,10 +118,13 @@ where
     loop {
         let out = without_gvl(ruby, |interrupter| {
             slotshift::store::block_on(async {
+                // The interrupt first: a thread killed just as its reply arrives is still
+                // treated as interrupted, so its connections are closed (a dead thread's
+                // native thread may be kept for reuse, and its connections with it).
                 tokio::select! {
                     biased;
-                    r = &mut fut => Some(r),
                     _ = interrupter.wait() => None,
+                    r = &mut fut => Some(r),
                 }
             })
         });

@@ -1,0 +1,321 @@
+//! A connection of slotshift's own, for the blocking callers' threads: commands written as
+//! RESP straight from [`Cmd`]s into one buffer, replies read straight into [`Reply`]s
+//! ([`super::resp`]), all on the calling thread — no intermediate `redis::Cmd` or
+//! `redis::Value`, no channel to an I/O task, no second thread woken.
+//!
+//! It serves one exchange at a time (the caller thread's futures take turns through a lock)
+//! and is used only where it can be: plain TCP, RESP2, a thread's own connections
+//! ([`super::node`] decides). Shared connections, TLS, Unix sockets, RESP3 push connections
+//! and `MONITOR` stay on the `redis` crate's multiplexed connection.
+//!
+//! An exchange abandoned half-way (its future dropped, a timeout, an I/O error) leaves the
+//! connection out of step with the server: it is marked broken and never used again.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::command::Cmd;
+use crate::net::resp::{Decoder, NotResp};
+use crate::net::{ConnectionError, ConnectionErrorKind, NodeAddr};
+use crate::reply::Reply;
+
+/// One command of a batch: the caller's, or a word the transport adds around them
+/// (`asking`, `multi`, `exec`, `quit`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// A command as the caller built it.
+    Cmd(&'a Cmd),
+    /// A one-word command. The words are lowercase, as redis-rb and redis-py send every
+    /// command name: servers ignore the case, and a scripted server written for those clients
+    /// (redis-rb's own suite matches `multi`/`exec`) sees what it expects.
+    Word(&'static str),
+}
+
+impl Part<'_> {
+    /// Appends the command's RESP encoding to `out`.
+    pub(crate) fn write_resp(&self, out: &mut Vec<u8>) {
+        match self {
+            Part::Cmd(cmd) => cmd.write_resp(out),
+            Part::Word(word) => {
+                out.extend_from_slice(b"*1\r\n$");
+                out.extend_from_slice(itoa::Buffer::new().format(word.len()).as_bytes());
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(word.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+
+    /// The command in the `redis` crate's form.
+    pub(crate) fn to_redis(self) -> redis::Cmd {
+        match self {
+            Part::Cmd(cmd) => cmd.to_redis(),
+            Part::Word(word) => redis::cmd(word),
+        }
+    }
+}
+
+/// What a connection's set-up sends after connecting, in this order (names in lowercase, as
+/// redis-rb and redis-py send them).
+pub(crate) struct Setup<'a> {
+    /// `AUTH [username] password`.
+    pub(crate) auth: Option<(Option<&'a str>, &'a str)>,
+    /// `SELECT db` (0: none).
+    pub(crate) db: i64,
+    /// `CLIENT SETNAME`.
+    pub(crate) client_name: Option<&'a str>,
+    /// `READONLY` (reads from a cluster replica).
+    pub(crate) readonly: bool,
+}
+
+/// The smallest free room a read is given in the inbox.
+const READ_ROOM: usize = 16 * 1024;
+
+/// A connection of this process's own (see the module documentation).
+pub(crate) struct Wire {
+    addr: NodeAddr,
+    stream: TcpStream,
+    /// Bytes read and not yet decoded: `inbox[start..filled]`.
+    inbox: Vec<u8>,
+    /// What was read of a reply whose last bytes have not come yet.
+    decoder: Decoder,
+    start: usize,
+    filled: usize,
+    /// The encoded commands of the exchange being sent (kept to reuse its allocation).
+    outbox: Vec<u8>,
+    response_timeout: Option<Duration>,
+    /// Set while an exchange is under way, and left set when one did not finish.
+    broken: bool,
+}
+
+impl Wire {
+    /// Connects to `addr` and runs `setup` (the caller bounds the whole with its connect
+    /// timeout). A refused `AUTH` is an [`ConnectionErrorKind::Auth`] error.
+    pub(crate) async fn open(
+        addr: &NodeAddr,
+        setup: &Setup<'_>,
+        response_timeout: Option<Duration>,
+    ) -> Result<Wire, ConnectionError> {
+        let connect_error = |e: std::io::Error| {
+            ConnectionError::new(addr, ConnectionErrorKind::Connect, e.to_string())
+        };
+        let stream = TcpStream::connect((addr.host.as_ref(), addr.port))
+            .await
+            .map_err(connect_error)?;
+        stream.set_nodelay(true).map_err(connect_error)?;
+        let mut wire = Wire {
+            addr: addr.clone(),
+            stream,
+            inbox: Vec::new(),
+            decoder: Decoder::default(),
+            start: 0,
+            filled: 0,
+            outbox: Vec::new(),
+            response_timeout,
+            broken: false,
+        };
+        wire.set_up(setup).await?;
+        Ok(wire)
+    }
+
+    async fn set_up(&mut self, setup: &Setup<'_>) -> Result<(), ConnectionError> {
+        let mut cmds: Vec<(Cmd, &str)> = Vec::new();
+        if let Some((user, password)) = setup.auth {
+            let mut auth = Cmd::new("auth");
+            if let Some(user) = user {
+                auth.arg(user);
+            }
+            auth.arg(password);
+            cmds.push((auth, "AUTH"));
+        }
+        if setup.db != 0 {
+            let mut select = Cmd::new("select");
+            select.arg(itoa::Buffer::new().format(setup.db));
+            cmds.push((select, "SELECT"));
+        }
+        if let Some(name) = setup.client_name {
+            cmds.push((
+                Cmd::from_args(["client", "setname", name]),
+                "CLIENT SETNAME",
+            ));
+        }
+        if setup.readonly {
+            cmds.push((Cmd::new("readonly"), "READONLY"));
+        }
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<Part<'_>> = cmds.iter().map(|(c, _)| Part::Cmd(c)).collect();
+        let replies = self.exchange(&parts).await.map_err(|mut e| {
+            e.kind = match e.kind {
+                ConnectionErrorKind::Io => ConnectionErrorKind::Connect,
+                other => other,
+            };
+            e
+        })?;
+        for ((_, what), reply) in cmds.iter().zip(replies) {
+            if let Reply::Error(e) = reply {
+                let auth = *what == "AUTH" || matches!(e.code(), "WRONGPASS" | "NOAUTH" | "NOPERM");
+                let kind = if auth {
+                    ConnectionErrorKind::Auth
+                } else {
+                    ConnectionErrorKind::Protocol
+                };
+                return Err(ConnectionError::new(
+                    &self.addr,
+                    kind,
+                    format!("{what} refused: {e}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an earlier exchange was left unfinished (the connection is out of step).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Sends `parts` as one write and reads exactly one reply per part, within the response
+    /// timeout. Any failure leaves the connection broken.
+    pub(crate) async fn exchange(
+        &mut self,
+        parts: &[Part<'_>],
+    ) -> Result<Vec<Reply>, ConnectionError> {
+        if self.broken {
+            return Err(ConnectionError::new(
+                &self.addr,
+                ConnectionErrorKind::Io,
+                "the connection was left in the middle of an earlier reply".into(),
+            ));
+        }
+        self.broken = true;
+        let mut outbox = std::mem::take(&mut self.outbox);
+        outbox.clear();
+        for part in parts {
+            part.write_resp(&mut outbox);
+        }
+        let result = match self.response_timeout {
+            Some(limit) => tokio::time::timeout(limit, self.send_and_read(&outbox, parts.len()))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ConnectionError::new(
+                        &self.addr,
+                        ConnectionErrorKind::Timeout,
+                        "no reply within the response timeout".into(),
+                    ))
+                }),
+            None => self.send_and_read(&outbox, parts.len()).await,
+        };
+        self.outbox = outbox;
+        if result.is_ok() {
+            self.broken = false;
+        }
+        result
+    }
+
+    /// Writes `out` while reading `count` replies (a large pipeline's replies start coming
+    /// back before its last command is written).
+    async fn send_and_read(
+        &mut self,
+        out: &[u8],
+        count: usize,
+    ) -> Result<Vec<Reply>, ConnectionError> {
+        let Wire {
+            addr,
+            stream,
+            inbox,
+            decoder,
+            start,
+            filled,
+            ..
+        } = self;
+        let (mut reader, mut writer) = stream.split();
+        let io_error =
+            |e: std::io::Error| ConnectionError::new(addr, ConnectionErrorKind::Io, e.to_string());
+        let write = async { writer.write_all(out).await.map_err(io_error) };
+        let read = async {
+            let mut replies = Vec::with_capacity(count);
+            while replies.len() < count {
+                let (used, reply) = decoder
+                    .feed(&inbox[*start..*filled])
+                    .map_err(|e| not_resp(addr, &e))?;
+                *start += used;
+                if let Some(reply) = reply {
+                    replies.push(reply);
+                    continue;
+                }
+                make_room(inbox, start, filled);
+                let n = reader.read(&mut inbox[*filled..]).await.map_err(io_error)?;
+                if n == 0 {
+                    return Err(ConnectionError::new(
+                        addr,
+                        ConnectionErrorKind::Io,
+                        "the server closed the connection".into(),
+                    ));
+                }
+                *filled += n;
+            }
+            Ok(replies)
+        };
+        let ((), replies) = tokio::try_join!(write, read)?;
+        if *start == *filled {
+            (*start, *filled) = (0, 0);
+        }
+        Ok(replies)
+    }
+}
+
+/// Makes at least [`READ_ROOM`] bytes free after `filled`: moves the undecoded bytes to the
+/// front when that frees enough, else grows the inbox.
+fn make_room(inbox: &mut Vec<u8>, start: &mut usize, filled: &mut usize) {
+    if inbox.len() - *filled >= READ_ROOM {
+        return;
+    }
+    if *start > 0 {
+        inbox.copy_within(*start..*filled, 0);
+        *filled -= *start;
+        *start = 0;
+    }
+    if inbox.len() - *filled < READ_ROOM {
+        let grown = (inbox.len() * 2).max(*filled + READ_ROOM);
+        inbox.resize(grown, 0);
+    }
+}
+
+fn not_resp(addr: &NodeAddr, e: &NotResp) -> ConnectionError {
+    ConnectionError::new(
+        addr,
+        ConnectionErrorKind::Protocol,
+        format!("the server sent bytes that are not RESP: {e}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_commands_encode_as_resp_arrays() {
+        let mut out = Vec::new();
+        Part::Word("multi").write_resp(&mut out);
+        Part::Cmd(&Cmd::from_args(["GET", "k"])).write_resp(&mut out);
+        assert_eq!(out, b"*1\r\n$5\r\nmulti\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+
+    #[test]
+    fn room_is_made_by_moving_then_by_growing() {
+        let mut inbox = vec![0u8; READ_ROOM * 2];
+        let (mut start, mut filled) = (READ_ROOM + 10, READ_ROOM + 20);
+        inbox[start..filled].copy_from_slice(b"0123456789");
+        make_room(&mut inbox, &mut start, &mut filled);
+        assert_eq!((start, filled, inbox.len()), (0, 10, READ_ROOM * 2));
+        assert_eq!(&inbox[..10], b"0123456789");
+        let mut full = vec![1u8; READ_ROOM];
+        let (mut s, mut f) = (0, READ_ROOM);
+        make_room(&mut full, &mut s, &mut f);
+        assert!(full.len() - f >= READ_ROOM);
+    }
+}
