@@ -129,7 +129,11 @@ pub fn key_bytes<'a>(obj: &'a Bound<'_, PyAny>, what: &str) -> PyResult<Cow<'a, 
 
 /// Item `i` of a key list as borrowed bytes.
 pub fn borrow_key<'a>(obj: &'a Bound<'_, PyAny>, i: usize) -> PyResult<&'a [u8]> {
-    if let Ok(b) = obj.cast::<PyBytes>() {
+    // Exactly bytes first: a pointer comparison, where the subclass check is a call into
+    // the interpreter under the stable ABI.
+    if let Ok(b) = obj.cast_exact::<PyBytes>() {
+        Ok(b.as_bytes())
+    } else if let Ok(b) = obj.cast::<PyBytes>() {
         Ok(b.as_bytes())
     } else if let Ok(s) = obj.cast::<PyString>() {
         Ok(s.to_str()?.as_bytes())

@@ -45,26 +45,32 @@ fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'
             .map(|s| Ok(s.into_pyobject(py)?.into_any().unbind()))
             .collect()
     })?;
-    let slot_int = |i: usize, item: &Bound<'py, PyAny>| -> PyResult<&Py<PyAny>> {
-        let key = convert::borrow_key(item, i)?;
-        Ok(&ints[usize::from(u16::from(slotshift::slot::key_slot(key)))])
-    };
-    // A list (the common case) is read in place; other sequences are collected first.
-    let slots = if let Ok(list) = keys.cast::<PyList>() {
-        let mut out = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            out.push(slot_int(i, &item)?.bind(py));
+    // The slots first (plain numbers, no reference counting), then the list from the cached
+    // ints in one pass. A list (the common case) is read in place; other sequences are
+    // collected first.
+    let slots = match keys.cast::<PyList>() {
+        Ok(list) => slots_of(list.iter(), list.len())?,
+        Err(_) => {
+            let items = convert::sequence_items(keys, "keys")?;
+            let n = items.len();
+            slots_of(items.into_iter(), n)?
         }
-        out
-    } else {
-        let items = convert::sequence_items(keys, "keys")?;
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            out.push(slot_int(i, item)?.bind(py));
-        }
-        out
     };
-    PyList::new(py, slots)
+    PyList::new(py, slots.into_iter().map(|s| ints[s].bind(py)))
+}
+
+/// The slot of each key `items` yields (bytes or str; anything else is a `TypeError` naming
+/// its position).
+fn slots_of<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    len: usize,
+) -> PyResult<Vec<usize>> {
+    let mut out = Vec::with_capacity(len);
+    for (i, item) in items.enumerate() {
+        let key = convert::borrow_key(&item, i)?;
+        out.push(usize::from(u16::from(slotshift::slot::key_slot(key))));
+    }
+    Ok(out)
 }
 
 /// Prometheus text exposition of every store's figures and every counter of this process.

@@ -59,7 +59,8 @@ fn main() {
     if quick {
         return;
     }
-    // ROUTER_BENCH_PROFILE=pipeline: only slotshift's pipeline, in a loop (for perf).
+    // ROUTER_BENCH_PROFILE=pipeline: only slotshift's pipeline, in a loop (for perf;
+    // ROUTER_BENCH_LOOPS sets how many, 300 by default).
     if std::env::var("ROUTER_BENCH_PROFILE").as_deref() == Ok("pipeline") {
         let gets: Vec<Cmd> = (0..PIPELINE)
             .map(|i| Cmd::from_args(["GET", &key(i)]))
