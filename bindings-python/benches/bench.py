@@ -15,12 +15,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncio
+
 import redis
+import redis.asyncio
 import redis.cluster
 import redis.crc
 import redis.utils
 
 import slotshift
+import slotshift.asyncio
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 
@@ -59,6 +63,39 @@ def main() -> None:
             proc.stdout.close()
 
 
+def asyncio_gets(url: str, tasks: int = 100, each: int = 200) -> tuple[str, str, str, float]:
+    """GETs from `tasks` concurrent asyncio tasks on one client, rounds alternating in one
+    event loop: slotshift.asyncio.Redis against redis.asyncio.Redis (hiredis)."""
+    total = tasks * each
+
+    async def main() -> tuple[float, float]:
+        ours = slotshift.asyncio.Redis.from_url(url)
+        peer = redis.asyncio.Redis.from_url(url, max_connections=tasks)
+        await ours.set("bench:k", "v" * 32)
+
+        async def one(c) -> None:
+            for _ in range(each):
+                await c.get("bench:k")
+
+        async def timed(c) -> float:
+            t = time.perf_counter()
+            await asyncio.gather(*(one(c) for _ in range(tasks)))
+            return time.perf_counter() - t
+
+        await timed(ours), await timed(peer)  # warm both (connections, pools)
+        a, b = [], []
+        for _ in range(ROUNDS):
+            a.append(await timed(ours))
+            b.append(await timed(peer))
+        await ours.aclose()
+        await peer.aclose()
+        return min(a), min(b)
+
+    a, b = asyncio.run(main())
+    return (f"asyncio GET, {tasks} concurrent tasks on one client (standalone)",
+            f"{total / a:,.0f} GET/s", f"{total / b:,.0f} GET/s", b / a)
+
+
 def run(urls: dict) -> None:
     rows = []
     ours = slotshift.Redis.from_url(urls["standalone"])
@@ -76,6 +113,8 @@ def run(urls: dict) -> None:
     for label, mk in (("GET, one at a time (standalone)", gets), ("SET, one at a time (standalone)", sets)):
         a, b = pair(mk(ours), mk(peer))
         rows.append((label, f"{a / n * 1e6:.1f} µs", f"{b / n * 1e6:.1f} µs", b / a))
+
+    rows.append(asyncio_gets(urls["standalone"]))
 
     cl_ours = slotshift.RedisCluster.from_urls(urls["cluster"])
     cl_peer = redis.cluster.RedisCluster.from_url(urls["cluster"][0])
