@@ -2,26 +2,29 @@
 //!
 //! A core future (`Store::call_async` …) runs as a task on the core's own tokio runtime
 //! (`slotshift::store::runtime_handle`, the runtime that also drives the store's connections);
-//! pyo3-async-runtimes hands the caller an `asyncio.Future` of the running loop and completes
-//! it from that runtime (`call_soon_threadsafe`, on a thread of the runtime's blocking pool,
-//! which takes the GIL for that moment only). No thread waits per call, and no GIL is held
-//! while the future runs. Cancelling the asyncio future (or the task awaiting it) drops the
-//! core future at its next poll; the core discards a reply that comes after.
+//! the caller gets an `asyncio.Future` of the running loop. When the task ends it does not
+//! touch Python: it puts the outcome on its loop's [`Completions`] queue and, when the queue
+//! was empty, writes one byte to a socket the loop watches (`loop.add_reader`). The loop then
+//! runs [`Completions::__call__`] on its own thread, with the GIL it already holds: every
+//! finished future's reply is made into Python objects there and set as its result. So an
+//! awaited command costs one wake-up of the loop per batch of replies, no thread of the
+//! runtime ever waits for the GIL, and none is left needing it when the interpreter exits.
 //!
-//! The runtime is pyo3-async-runtimes' `generic::Runtime` over the core's handle rather than
-//! the global runtime of its `tokio-runtime` feature (enabled for its tokio `JoinError` glue):
-//! that one is built once per process image, so after `os.fork()` a child would spawn on the
-//! parent's runtime, whose threads do not exist there; the core's handle is per process.
+//! Cancelling the asyncio future (or the task awaiting it) aborts the core task: its future is
+//! dropped at its next poll, and the core discards a reply that comes after (a cancelled BLPOP
+//! closes its own connection, so the next command does not read its reply).
+//!
+//! Each process has its own queue per loop (a forked child makes new ones, on its own runtime).
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, PoisonError};
 
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3_async_runtimes::generic::{self, ContextExt, Runtime};
-use pyo3_async_runtimes::TaskLocals;
+use pyo3::sync::PyOnceLock;
 
 use pyo3::types::PyTuple;
 use slotshift::command::Cmd;
@@ -31,104 +34,142 @@ use slotshift::session::{Session, Subscriber};
 use crate::convert;
 use crate::errors::to_py;
 
-/// The core's runtime as pyo3-async-runtimes sees it. Its `spawn`s run inside that runtime's
-/// context (`awaitable` enters it first; the tasks it spawns run on its threads).
-struct CoreRuntime;
-
-impl Runtime for CoreRuntime {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        tokio::spawn(fut)
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        // pyo3-async-runtimes completes the asyncio future here, with the GIL (see `drain`).
-        COMPLETING.fetch_add(1, Ordering::SeqCst);
-        tokio::task::spawn_blocking(move || {
-            let _done = Completed;
-            f()
-        })
-    }
-}
-
-/// Completions of asyncio futures scheduled or running on the runtime's blocking threads.
-static COMPLETING: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts a completion as done when dropped (after it released the GIL).
-struct Completed;
-
-impl Drop for Completed {
-    fn drop(&mut self) {
-        COMPLETING.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// The longest `drain` waits at exit.
-const DRAIN_LIMIT: Duration = Duration::from_secs(2);
-
-/// Waits (the GIL released) until no completion runs, at most `DRAIN_LIMIT`: registered with
-/// `atexit`. A completion wakes the loop from a runtime thread (`call_soon_threadsafe`), which
-/// releases the GIL inside and needs it back to return; the main thread may meanwhile finish
-/// the program, and a thread that wants the GIL while the interpreter finalizes is made to
-/// exit in the middle of Rust code (a crash). Waiting here, before finalization, lets it end.
-#[pyfunction]
-fn drain(py: Python<'_>) {
-    py.detach(|| {
-        let deadline = Instant::now() + DRAIN_LIMIT;
-        while COMPLETING.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
-}
-
-/// Registers `drain` with `atexit` (at module import).
-pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let f = wrap_pyfunction!(drain, m)?;
-    m.py().import("atexit")?.call_method1("register", (f,))?;
-    Ok(())
-}
-
-tokio::task_local! {
-    /// The asyncio loop (and context) of the call a task runs for.
-    static LOCALS: TaskLocals;
-}
-
-impl ContextExt for CoreRuntime {
-    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        Box::pin(LOCALS.scope(locals, fut))
-    }
-
-    fn get_task_locals() -> Option<TaskLocals> {
-        LOCALS.try_with(TaskLocals::clone).ok()
-    }
-}
-
-/// What a finished core future gives back, made into a Python object (or raised) on the
-/// event loop's side, with the GIL.
-pub struct Outcome(Box<MakeObject>);
-
-/// What `Outcome` holds: makes the Python object (or the exception) with the GIL.
+/// Makes a finished future's Python result (or exception), with the GIL, on the loop's thread.
 type MakeObject = dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send;
 
-impl<'py> IntoPyObject<'py> for Outcome {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
+/// A finished core future waiting for its loop: the asyncio future and what completes it.
+struct Finished {
+    future: Py<PyAny>,
+    make: Box<MakeObject>,
+}
 
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        (self.0)(py).map(|obj| obj.into_bound(py))
+/// One loop's finished futures, shared with the runtime's tasks (which never take the GIL).
+struct Queue {
+    finished: Mutex<Vec<Finished>>,
+    /// The writing end of the loop's wake-up socket.
+    wake: UnixStream,
+}
+
+impl Queue {
+    /// Queues a finished future; the first one of a batch wakes the loop.
+    fn push(&self, finished: Finished) {
+        let first = {
+            let mut queue = self.finished.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.push(finished);
+            queue.len() == 1
+        };
+        if first {
+            // A full socket already holds a wake-up; nothing else can fail that matters.
+            let _ = (&self.wake).write(&[1]);
+        }
     }
+}
+
+/// One event loop's completions: registered with the loop as the reader of its wake-up
+/// socket, it completes every queued future when called.
+#[pyclass(frozen)]
+pub struct Completions {
+    queue: Arc<Queue>,
+    /// The reading end of the wake-up socket (the loop watches it).
+    read: UnixStream,
+    /// The process that made it (a forked child makes its own).
+    pid: u32,
+}
+
+#[pymethods]
+impl Completions {
+    /// Completes every future queued so far (the loop calls this when the socket is readable).
+    fn __call__(&self, py: Python<'_>) {
+        // The wake-up bytes first, then the queue: a future queued after this read either is
+        // in the batch taken below or writes a byte that brings the loop back.
+        let mut bytes = [0u8; 256];
+        while matches!((&self.read).read(&mut bytes), Ok(n) if n == bytes.len()) {}
+        let batch = std::mem::take(
+            &mut *self
+                .queue
+                .finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for Finished { future, make } in batch {
+            let future = future.bind(py);
+            // A cancelled future is done already; every other one gets its outcome, and one
+            // that cannot be set (it never happens on the loop's thread) must not stop the rest.
+            if future
+                .call_method0(intern!(py, "done"))
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let _ = match make(py) {
+                Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
+                Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),)),
+            };
+        }
+    }
+}
+
+/// Aborts a core task when its asyncio future is done (a no-op unless it was cancelled: a
+/// task that completed has nothing left to abort).
+#[pyclass(frozen)]
+struct AbortOnDone(tokio::task::AbortHandle);
+
+#[pymethods]
+impl AbortOnDone {
+    fn __call__(&self, _future: &Bound<'_, PyAny>) {
+        self.0.abort();
+    }
+}
+
+/// `asyncio.get_running_loop`, and the loops' completions (weakly keyed by loop: a closed and
+/// dropped loop takes its completions along).
+static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static BY_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The running loop's completions, made and registered with the loop on first use.
+fn completions<'py>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, Completions>> {
+    let by_loop = BY_LOOP
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py
+                .import("weakref")?
+                .call_method0("WeakKeyDictionary")?
+                .unbind())
+        })?
+        .bind(py);
+    let pid = std::process::id();
+    if let Some(found) = by_loop
+        .call_method1(intern!(py, "get"), (event_loop,))?
+        .cast_into::<Completions>()
+        .ok()
+        .filter(|c| c.get().pid == pid)
+    {
+        return Ok(found);
+    }
+    let io_error = |e: std::io::Error| {
+        pyo3::exceptions::PyOSError::new_err(format!("cannot make the loop's wake-up socket: {e}"))
+    };
+    let (read, wake) = UnixStream::pair().map_err(io_error)?;
+    read.set_nonblocking(true).map_err(io_error)?;
+    wake.set_nonblocking(true).map_err(io_error)?;
+    let fd = read.as_raw_fd();
+    let made = Bound::new(
+        py,
+        Completions {
+            queue: Arc::new(Queue {
+                finished: Mutex::new(Vec::new()),
+                wake,
+            }),
+            read,
+            pid,
+        },
+    )?;
+    event_loop.call_method1(intern!(py, "add_reader"), (fd, &made))?;
+    by_loop.set_item(event_loop, &made)?;
+    Ok(made)
 }
 
 /// An awaitable of the running asyncio loop that resolves to `convert(value)` when `fut`
@@ -144,15 +185,28 @@ where
     T: Send + 'static,
 {
     let handle = slotshift::store::runtime_handle().map_err(|e| to_py(py, e))?;
-    let locals = TaskLocals::with_running_loop(py)?.copy_context(py)?;
-    let _context = handle.enter();
-    generic::future_into_py_with_locals::<CoreRuntime, _, _>(py, locals, async move {
+    let event_loop = RUNNING_LOOP
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py.import("asyncio")?.getattr("get_running_loop")?.unbind())
+        })?
+        .bind(py)
+        .call0()?;
+    let queue = Arc::clone(&completions(py, &event_loop)?.get().queue);
+    let future = event_loop.call_method0(intern!(py, "create_future"))?;
+    let finished = future.clone().unbind();
+    let task = handle.spawn(async move {
         let result = fut.await;
-        Ok(Outcome(Box::new(move |py| match result {
-            Ok(value) => convert(py, value).map(Bound::unbind),
-            Err(e) => Err(to_py(py, e)),
-        })))
-    })
+        queue.push(Finished {
+            future: finished,
+            make: Box::new(move |py| match result {
+                Ok(value) => convert(py, value).map(Bound::unbind),
+                Err(e) => Err(to_py(py, e)),
+            }),
+        });
+    });
+    let abort = Bound::new(py, AbortOnDone(task.abort_handle()))?;
+    future.call_method1(intern!(py, "add_done_callback"), (abort,))?;
+    Ok(future)
 }
 
 /// A handle that sends commands (a store, a session, a subscriber), owned by the future that

@@ -159,6 +159,5 @@ fn _slotshift(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<migrate::DiffReport>()?;
     m.add_class::<migrate::MigrateReport>()?;
     errors::register(m)?;
-    aio::register(m)?;
     Ok(())
 }
