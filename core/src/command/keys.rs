@@ -13,7 +13,6 @@ use super::info::{BeginSearch, CommandInfo, FindKeys, GetKeysRule, KeySpecFlags}
 use super::CommandError;
 use smallvec::SmallVec;
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -62,43 +61,35 @@ impl NameIndex {
                 .map(|(i, c)| (c.name.as_bytes().into(), i))
                 .collect()
         });
-        if given.len() > MAX_NAME {
-            return index.get(given.to_ascii_lowercase().as_slice()).copied();
-        }
-        let mut lower = [0u8; MAX_NAME];
-        let lower = &mut lower[..given.len()];
-        lower.copy_from_slice(given);
-        lower.make_ascii_lowercase();
-        index.get(&*lower).copied()
+        lowercase(given, |lower| index.get(lower).copied())
     }
-}
-
-/// Compares a stored lowercase name with a name as given, ASCII case-insensitively, without
-/// allocating.
-fn cmp_name(stored: &str, given: &[u8]) -> Ordering {
-    stored
-        .bytes()
-        .cmp(given.iter().map(|b| b.to_ascii_lowercase()))
 }
 
 /// Longer than every command and subcommand name of Redis 7 (the longest is 21 bytes): names
 /// up to this long are lowered on the stack.
 const MAX_NAME: usize = 32;
 
-/// Finds `given` among `entries` sorted by their lowercase `name`, ASCII case-insensitively:
-/// the name is lowered once into a stack buffer, then each probe is a plain byte comparison
-/// (every command of a pipeline is looked up several times, so this is on the hot path).
-fn find_by_name<T>(entries: &[T], name: impl Fn(&T) -> &str, given: &[u8]) -> Option<usize> {
+/// Runs `f` on `given` in ASCII lowercase, lowered once: on the stack up to [`MAX_NAME`]
+/// bytes (every real name), in a new buffer beyond.
+fn lowercase<R>(given: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     if given.len() > MAX_NAME {
-        return entries.binary_search_by(|e| cmp_name(name(e), given)).ok();
+        return f(&given.to_ascii_lowercase());
     }
-    let mut lower = [0u8; MAX_NAME];
-    let lower = &mut lower[..given.len()];
+    let mut buf = [0u8; MAX_NAME];
+    let lower = &mut buf[..given.len()];
     lower.copy_from_slice(given);
     lower.make_ascii_lowercase();
-    entries
-        .binary_search_by(|e| name(e).as_bytes().cmp(lower))
-        .ok()
+    f(lower)
+}
+
+/// Finds `given` among `entries` sorted by their lowercase `name`, ASCII case-insensitively
+/// (each probe a plain byte comparison with the name lowered once).
+fn find_by_name<T>(entries: &[T], name: impl Fn(&T) -> &str, given: &[u8]) -> Option<usize> {
+    lowercase(given, |lower| {
+        entries
+            .binary_search_by(|e| name(e).as_bytes().cmp(lower))
+            .ok()
+    })
 }
 
 /// Strict integer parse, as the server's `string2ll`: optional `-`, digits, no leading zeros,
@@ -537,10 +528,20 @@ mod tests {
 
     #[test]
     fn case_insensitive_order() {
-        assert_eq!(cmp_name("get", b"GET"), Ordering::Equal);
-        assert_eq!(cmp_name("get", b"gEt"), Ordering::Equal);
-        assert_eq!(cmp_name("get", b"getex"), Ordering::Less);
-        assert_eq!(cmp_name("set", b"GET"), Ordering::Greater);
+        let names = ["get", "getex", "set"];
+        let find = |given: &[u8]| find_by_name(&names, |n| n, given);
+        assert_eq!(find(b"GET"), Some(0));
+        assert_eq!(find(b"gEt"), Some(0));
+        assert_eq!(find(b"GETEX"), Some(1));
+        assert_eq!(find(b"Set"), Some(2));
+        assert_eq!(find(b"ge"), None);
+        // Beyond the stack buffer the name is lowered the same way.
+        let long = "x".repeat(MAX_NAME + 1);
+        let longer = [long.as_str()];
+        assert_eq!(
+            find_by_name(&longer, |n| n, long.to_ascii_uppercase().as_bytes()),
+            Some(0)
+        );
     }
 
     #[test]
