@@ -19,7 +19,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, ProtocolVersion, PushInfo};
 
 use crate::command::Cmd;
-use crate::net::wire::{Part, Setup, Wire};
+use crate::net::wire::{out_of_step, Part, Setup, Wire};
 use crate::net::{runtime, ConnectionError, ConnectionErrorKind, NetOptions, NodeAddr};
 use crate::reply::Reply;
 
@@ -338,11 +338,7 @@ impl NodeConn {
                     // Another request on this thread gave up half-way through its exchange.
                     self.invalidate(number);
                     return Err(NodeFailure {
-                        error: ConnectionError::new(
-                            &self.addr,
-                            ConnectionErrorKind::Io,
-                            "the connection was left in the middle of an earlier reply".into(),
-                        ),
+                        error: out_of_step(&self.addr),
                         sent: false,
                     });
                 }

@@ -77,15 +77,12 @@ fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<Reply>) -> Outco
         return plain_outcome(replies.pop());
     }
     if asking {
-        match replies.first() {
-            Some(Reply::Error(_)) => match replies.swap_remove(0) {
-                Reply::Error(e) => return Outcome::Done(Err(e)),
-                _ => unreachable!("matched as an error just above"),
-            },
-            Some(_) => {
-                replies.remove(0);
-            }
-            None => return Outcome::Missing,
+        if replies.is_empty() {
+            return Outcome::Missing;
+        }
+        // ASKING's own reply: an error there is the unit's answer.
+        if let Reply::Error(e) = replies.remove(0) {
+            return Outcome::Done(Err(e));
         }
     }
     if !unit.transaction {

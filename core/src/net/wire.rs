@@ -185,11 +185,7 @@ impl Wire {
         parts: &[Part<'_>],
     ) -> Result<Vec<Reply>, ConnectionError> {
         if self.broken {
-            return Err(ConnectionError::new(
-                &self.addr,
-                ConnectionErrorKind::Io,
-                "the connection was left in the middle of an earlier reply".into(),
-            ));
+            return Err(out_of_step(&self.addr));
         }
         self.broken = true;
         let mut outbox = std::mem::take(&mut self.outbox);
@@ -283,6 +279,16 @@ fn make_room(inbox: &mut Vec<u8>, start: &mut usize, filled: &mut usize) {
         let grown = (inbox.len() * 2).max(*filled + READ_ROOM);
         inbox.resize(grown, 0);
     }
+}
+
+/// The error of a request refused, before anything was written, on a connection an earlier
+/// exchange left in the middle of a reply.
+pub(crate) fn out_of_step(addr: &NodeAddr) -> ConnectionError {
+    ConnectionError::new(
+        addr,
+        ConnectionErrorKind::Io,
+        "the connection was left in the middle of an earlier reply".into(),
+    )
 }
 
 fn not_resp(addr: &NodeAddr, e: &NotResp) -> ConnectionError {
