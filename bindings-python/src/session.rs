@@ -315,6 +315,14 @@ impl Subscriber {
         self.inner.is_open() && std::process::id() == self.pid
     }
 
+    /// Drops the connection at once, without ending the subscriptions first (the server
+    /// forgets them when it sees the connection close), as a lost connection would. Messages
+    /// already received can still be read, then `next_message` raises `ConnectionError`
+    /// (slotshift's `PubSub` then connects again and subscribes again).
+    fn disconnect(&self) {
+        self.inner.disconnect();
+    }
+
     /// Subscribes to channels (at least one); a confirmation per channel follows in the
     /// messages.
     #[pyo3(signature = (*channels))]

@@ -212,8 +212,17 @@ def test_aclose_closes_the_clients_pubsubs(url: str) -> None:
         await p.subscribe("left-open")
         assert await r.pubsub_numsub("left-open") == [(b"left-open", 1)]
         await r.aclose()                                      # as redis-py's pool disconnect
-        assert p.connection is None and not p.subscribed
-        assert await r.pubsub_numsub("left-open") == [(b"left-open", 0)]   # connects again
+        assert not p.connection.is_connected and p.subscribed
+        for _ in range(500):                                   # the client connects again
+            if await r.pubsub_numsub("left-open") == [(b"left-open", 0)]:
+                break
+            await asyncio.sleep(0.01)
+        assert await r.pubsub_numsub("left-open") == [(b"left-open", 0)]
+        again = await p.get_message(timeout=5)                # p connects again, subscribed
+        assert again == {"type": "subscribe", "pattern": None, "channel": b"left-open",
+                         "data": 1}
+        assert await r.pubsub_numsub("left-open") == [(b"left-open", 1)]
+        await p.aclose()
         await r.aclose()
 
     run(main)

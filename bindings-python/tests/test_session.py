@@ -160,6 +160,80 @@ def test_pubsub_handlers_and_thread(standalone_url: str) -> None:
     r.close()
 
 
+def _until(check: Any, seconds: float = 10) -> bool:
+    """Whether ``check()`` came true within ``seconds``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _kill_subscribers(peer: redis.Redis) -> int:
+    """Kills (CLIENT KILL, from the server's side) every connection subscribed to something;
+    how many."""
+    killed = 0
+    for c in peer.client_list():
+        if int(c["sub"]) or int(c["psub"]):
+            killed += peer.client_kill_filter(_id=c["id"])
+    return killed
+
+
+def test_pubsub_reconnects_after_disconnect_and_close(standalone_url: str,
+                                                       peer: redis.Redis) -> None:
+    r = slotshift.Redis.from_url(standalone_url)
+    p = r.pubsub()
+    p.subscribe("a", "b")
+    p.psubscribe("c*")
+    assert [wait_message(p)["type"] for _ in range(3)] == ["subscribe"] * 2 + ["psubscribe"]
+    p.connection.disconnect()  # redis-py's way to drop it: no error, subscribed again
+    assert not p.connection.is_connected
+    again = [wait_message(p) for _ in range(3)]
+    assert sorted((m["type"], m["channel"]) for m in again) == [
+        ("psubscribe", b"c*"), ("subscribe", b"a"), ("subscribe", b"b")]
+    assert p.connection.is_connected
+    assert r.publish("a", "1") == 1 and wait_message(p)["data"] == b"1"
+    r.close()  # closing the client drops its pub/sub connections too, as redis-py's
+    assert _until(lambda: peer.publish("a", "2") == 0)
+    assert sorted(wait_message(p)["channel"] for _ in range(3)) == [b"a", b"b", b"c*"]
+    assert peer.publish("c1", "3") == 1
+    assert wait_message(p) == {"type": "pmessage", "pattern": b"c*", "channel": b"c1",
+                               "data": b"3"}
+    p.close()
+
+
+def test_pubsub_lost_connection_as_redis_py(standalone_url: str, peer: redis.Redis) -> None:
+    # from_url: no retry (redis-py's connection default): the loss is told once, and the
+    # next read goes on, subscribed again on a new connection.
+    r = slotshift.Redis.from_url(standalone_url)
+    p = r.pubsub()
+    p.subscribe("jobs")
+    assert wait_message(p)["type"] == "subscribe"
+    assert _kill_subscribers(peer) == 1
+    with pytest.raises(redis.ConnectionError):
+        wait_message(p)
+    assert wait_message(p) == {"type": "subscribe", "pattern": None, "channel": b"jobs",
+                               "data": 1}
+    assert peer.publish("jobs", "x") == 1 and wait_message(p)["data"] == b"x"
+    p.close()
+    # Redis(host=...): redis-py's constructor default, three retries: the caller sees nothing.
+    address = slotshift.Redis(host=peer.connection_pool.connection_kwargs["host"],
+                              port=peer.connection_pool.connection_kwargs["port"])
+    q = address.pubsub(ignore_subscribe_messages=True)
+    q.subscribe("jobs")
+    assert q.get_message(timeout=1) is None  # the confirmation, ignored
+    assert _kill_subscribers(peer) == 1
+    # Reads go on without an error while it connects and subscribes again.
+    assert _until(lambda: q.get_message(timeout=0.1) is None and peer.publish("jobs", "y"))
+    assert wait_message(q)["data"] == b"y"
+    q.close()
+    with pytest.raises(TypeError, match="retry= must be a redis.retry.Retry"):
+        slotshift.Redis.from_url(standalone_url, retry=3)
+
+
 def test_pubsub_cluster_sharded(rc: slotshift.Client) -> None:
     p = rc.pubsub()
     p.ssubscribe("orders{7}")

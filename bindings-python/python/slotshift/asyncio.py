@@ -65,20 +65,10 @@ class _AsyncClientBase(_ClientCore):
     _lock_class = redis.asyncio.lock.Lock
 
     def _pubsub_class(self) -> Callable[..., Any]:
-        """``AsyncPubSub``, each one kept (weakly) so that ``aclose()`` closes it, as closing
-        redis-py's client closes the connections of its pool, pub/sub ones too."""
+        """``AsyncPubSub``."""
         from .pubsub import AsyncPubSub
 
-        def make(*args: Any, **kwargs: Any) -> AsyncPubSub:
-            p = AsyncPubSub(*args, **kwargs)
-            self._pubsubs().add(p)
-            return p
-
-        return make
-
-    def _pubsubs(self) -> weakref.WeakSet[Any]:
-        made: weakref.WeakSet[Any] = self.__dict__.setdefault("_made_pubsubs", weakref.WeakSet())
-        return made
+        return AsyncPubSub
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
@@ -143,8 +133,6 @@ class _AsyncClientBase(_ClientCore):
     async def aclose(self, close_connection_pool: Optional[bool] = None) -> None:
         """Closes this client's connections, its ``pubsub()`` objects' too (other clients on
         the same store keep theirs); as in redis-py, the next command connects again."""
-        for p in list(self._pubsubs()):
-            await p.aclose()
         self._close_stores()
 
     async def close(self, close_connection_pool: Optional[bool] = None) -> None:

@@ -21,6 +21,7 @@ from typing import Any, Literal, Optional, Union, cast
 
 import redis
 import redis.client
+import redis.retry
 import redis.cluster
 from redis._parsers.encoders import Encoder
 from redis._parsers.response_callbacks import get_response_callbacks
@@ -93,7 +94,6 @@ _UNSUPPORTED_WHY = {
     "single_connection_client": "not implemented over the core's sessions yet",
     "max_connections": "the core multiplexes commands over its own connections",
     "credential_provider": "the core takes credentials from the URL or username=/password=",
-    "retry": "the core retries by its own policy (retry_deadline=)",
     "retry_on_error": "the core retries by its own policy (retry_deadline=)",
     "retry_on_timeout": "the core retries by its own policy (retry_deadline=)",
     "cache": "client-side caching is not implemented",
@@ -101,6 +101,17 @@ _UNSUPPORTED_WHY = {
     "legacy_responses": "slotshift returns redis-py's RESP2 (legacy) shapes",
     "connection_class": "the core keeps its own connections",
 }
+
+
+def _constructor_retry(is_async: bool) -> Any:
+    """A copy of the default ``retry=`` of ``redis.Redis`` (``redis.asyncio.Redis``)."""
+    import copy
+    import inspect
+
+    import redis.asyncio
+
+    cls = redis.asyncio.Redis if is_async else redis.Redis
+    return copy.deepcopy(inspect.signature(cls.__init__).parameters["retry"].default)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -158,6 +169,13 @@ class _Settings:
         import codecs
 
         codecs.lookup(self.encoding)  # LookupError naming an unknown encoding
+        retry = options.pop("retry", None)
+        if retry is not None and not isinstance(retry, redis.retry.AbstractRetry):
+            raise TypeError(f"retry= must be a redis.retry.Retry (redis.asyncio.retry.Retry on "
+                            f"the asyncio clients), not {type(retry).__name__}")
+        #: redis-py's ``Retry`` given as ``retry=``: the reconnect policy of ``pubsub()``
+        #: objects; ``None``: redis-py's default.
+        self.retry: Optional[Any] = retry
         protocol = options.pop("protocol", None)
         if protocol not in (None, 2, "2"):
             raise ValueError(
@@ -174,6 +192,9 @@ class _Settings:
                 self.address[key] = value
             else:
                 _check_unsupported(cls_name, key, value)
+        if retry is not None and retry.get_retries() == 0:
+            # No retry asked for: the core's own retries are off too.
+            self.store.setdefault("retry_deadline", 0)
         # UTF-8 with strict errors is decoded by the core; other encodings here, by redis-py's
         # Encoder.
         self.native_decode = decode and (
@@ -597,11 +618,12 @@ class _ClientCore(_Base):
         """redis-py's ``PubSub`` on a pub/sub connection of its own (``slotshift.PubSub``,
         opened on its first command; ``slotshift.pubsub.AsyncPubSub`` on the asyncio
         clients): ``subscribe``, ``psubscribe``, ``ssubscribe`` …, ``get_message``,
-        ``listen``, ``run_in_thread``, ``ping``, ``close``. It does not reconnect: after a lost
-        connection, call ``pubsub()`` again."""
+        ``listen``, ``run_in_thread``, ``ping``, ``close``. As redis-py's, it connects again
+        after a lost connection and subscribes again to what it was subscribed to (the
+        client's ``retry=`` policy)."""
         _no_options(kwargs)
-        return self._pubsub_class()(self, ignore_subscribe_messages=ignore_subscribe_messages,
-                      push_handler_func=push_handler_func)
+        return self._new_pubsub(ignore_subscribe_messages=ignore_subscribe_messages,
+                                push_handler_func=push_handler_func)
 
     def _pubsub_class(self) -> Callable[..., Any]:
         """The ``PubSub`` class of this client (imported late: it imports this module)."""
@@ -609,8 +631,20 @@ class _ClientCore(_Base):
 
         return PubSub
 
+    def _new_pubsub(self, **kwargs: Any) -> Any:
+        """A ``pubsub()`` object, kept (weakly) so that closing the client drops its
+        connection too, as closing redis-py's client closes every connection of its pool, the
+        pub/sub ones among them (the object connects again on its next use)."""
+        p = self._pubsub_class()(self, **kwargs)
+        made: weakref.WeakSet[Any] = self.__dict__.setdefault("_made_pubsubs", weakref.WeakSet())
+        made.add(p)
+        return p
+
     def _close_stores(self) -> None:
-        """Closes this client's stores (other clients on the same store keep theirs)."""
+        """Closes this client's stores (other clients on the same store keep theirs) and drops
+        the connections of its ``pubsub()`` objects."""
+        for p in list(self.__dict__.get("_made_pubsubs", ())):
+            p._disconnect()
         if self._raw_store is not None and self._raw_store is not self._store:
             self._raw_store.close()
         self._store.close()
@@ -1063,6 +1097,10 @@ class _StandaloneInit(_Base):
         settings = _Settings(type(self).__name__, options, address=True)
         if _store is None and _target is None:
             _target = settings.address_target([(host, port)], seeds=False)
+            if settings.retry is None:
+                # redis-py's Redis(host=...) hands its constructor's default Retry to its
+                # connections (from_url's and a pool's connections retry 0 times).
+                settings.retry = _constructor_retry(self._is_async_client)
         elif _store is not None and _store.decode != settings.native_decode:
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
@@ -1306,7 +1344,8 @@ class _ClusterInit(_ClientCore):
         master of its first channel's slot (shard channels of other masters' slots are then
         refused by the server with ``MOVED``)."""
         ignore, push, addr = _pubsub_node(node, host, port, kwargs)
-        return self._pubsub_class()(self, ignore_subscribe_messages=ignore, push_handler_func=push, node=addr)
+        return self._new_pubsub(ignore_subscribe_messages=ignore, push_handler_func=push,
+                                node=addr)
 
     def _mset_result(self, mapping: Mapping[Any, Any]) -> list[bool]:
         """What redis-py's ``mset_nonatomic`` returns: one ``True`` per slot written."""

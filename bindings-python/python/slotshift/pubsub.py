@@ -9,27 +9,39 @@ a :class:`slotshift._slotshift.Subscriber`, a pub/sub connection of its own open
 first command. Messages are therefore exactly redis-py's dicts, decoded per
 ``decode_responses``.
 
-What differs: the subscriber never reconnects (redis-py reconnects and subscribes again); a
-lost connection raises ``ConnectionError`` from ``get_message()`` / ``listen()`` once the
-messages received before it are read, and ``pubsub()`` must be called again. There is no
-health-check PING (``health_check_interval`` is not an option of slotshift's clients).
+Connections are made again as redis-py makes them. One dropped by ``p.connection.disconnect()``
+or by closing the client is opened again by the next read or command, and ``on_connect``
+(redis-py's) subscribes again to every channel, pattern and shard channel its bookkeeping
+holds. One lost (the server closed it, the network failed) is opened again the same way once the
+messages received before the loss are read, and then the read or command is tried again as the
+client's ``retry=`` allows (redis-py's ``Retry``): without ``retry=``, not at all, so the caller
+hears of the loss once (``ConnectionError``) and its next read continues on the new connection,
+as on redis-py's clients made by ``from_url``; ``Redis(host=...)``'s default is redis-py's
+constructor default (three retries with backoff). ``p.connection`` is a :class:`Connection` (:class:`AsyncConnection` on asyncio):
+the core's subscriber under redis-py's ``Connection`` names (``is_connected``,
+``disconnect()``, ``socket_timeout``). There is no health-check PING
+(``health_check_interval`` is not an option of slotshift's clients).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import redis.asyncio.client
+import redis.asyncio.retry
 import redis.client
+import redis.retry
+from redis.backoff import NoBackoff
 
 from . import _slotshift
 
 if TYPE_CHECKING:
     from .client import _ClientCore
 
-__all__ = ["AsyncPubSub", "PubSub"]
+__all__ = ["AsyncConnection", "AsyncPubSub", "Connection", "PubSub"]
 
 _SUBSCRIPTION_COMMANDS = frozenset(
     "SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE".split())
@@ -39,20 +51,71 @@ _SUBSCRIPTION_COMMANDS = frozenset(
 _UNSUBSCRIBE_ALL = {"UNSUBSCRIBE": "channels", "PUNSUBSCRIBE": "patterns"}
 
 
+class Connection:
+    """A ``PubSub``'s connection (``p.connection``) under the names redis-py's ``Connection``
+    gives what callers do with it; ``subscriber`` is the core's pub/sub connection."""
+
+    def __init__(self, subscriber: _slotshift.Subscriber, socket_timeout: Optional[float]) -> None:
+        #: The core's pub/sub connection.
+        self.subscriber = subscriber
+        #: Whether ``disconnect()`` dropped it (the next use opens another without an error).
+        self.dropped = False
+        #: The client's ``socket_timeout`` (its commands' response timeout; a pub/sub read
+        #: waits as long as it is asked to).
+        self.socket_timeout = socket_timeout
+
+    def __repr__(self) -> str:
+        return repr(self.subscriber)
+
+    @property
+    def is_connected(self) -> bool:
+        """Whether the connection is open."""
+        return self.subscriber.is_open
+
+    def disconnect(self) -> None:
+        """Drops the connection at once (the server forgets its subscriptions); the
+        ``PubSub`` connects again and subscribes again on its next read or command."""
+        self.dropped = True
+        self.subscriber.disconnect()
+
+
+class AsyncConnection(Connection):
+    """``Connection`` of an ``AsyncPubSub``: ``disconnect()`` is awaited, as in redis-py's
+    asyncio ``Connection``."""
+
+    async def disconnect(self) -> None:  # type: ignore[override]
+        """``Connection.disconnect``, awaitable."""
+        Connection.disconnect(self)
+
+
+def _retry(client: _ClientCore) -> Any:
+    """The reconnect policy of ``client``'s pub/sub objects: its ``retry=``, else no retry
+    (redis-py's connections' own default)."""
+    if client._settings.retry is not None:
+        return client._settings.retry
+    if client._is_async_client:
+        return redis.asyncio.retry.Retry(NoBackoff(), 0)
+    return redis.retry.Retry(NoBackoff(), 0)
+
+
 class _OnSubscriber:
     """What the blocking and the asyncio ``PubSub`` share: the connection opened on the
-    first command, the commands as sent, and replies shaped as redis-py reads them."""
+    first command (and again after a lost one), the commands as sent, and replies shaped as
+    redis-py reads them."""
 
     _client: _ClientCore
     _node: Optional[str]
     _pending: deque[Any]
-    connection: Optional[_slotshift.Subscriber]
+    _retry: Any
+    connection: Optional[Connection]
     subscribed: bool
+    shard_channels: dict[Any, Any]
 
     def _init_subscriber(self, client: _ClientCore, node: Optional[str]) -> None:
         self._client = client
         self._node = node
         self._pending = deque()
+        self._retry = _retry(client)
         self.connection = None
 
     def __repr__(self) -> str:
@@ -63,16 +126,46 @@ class _OnSubscriber:
         conn = getattr(self, "connection", None)
         self.connection = None
         self._pending = deque()
-        return conn
+        return None if conn is None else conn.subscriber
 
-    def _open(self, name: str, args: tuple[Any, ...]) -> _slotshift.Subscriber:
+    def _disconnect(self) -> None:
+        """Drops the connection (its client is closing); the next use connects again."""
+        if self.connection is not None:
+            Connection.disconnect(self.connection)
+
+    def _dropped(self) -> bool:
+        """Whether the connection was dropped on purpose (``disconnect()``), to be opened
+        again before the next read or command."""
+        return self.connection is not None and self.connection.dropped
+
+    def _open(self, name: str, args: tuple[Any, ...]) -> Connection:
+        """A new connection: to this object's node when it has one; on a cluster, for a
+        first ``SSUBSCRIBE``, to the master of its first channel's slot; else the default."""
         client = self._client
+        client._reopen()  # a closed client connects again, as for its commands
         store = client._raw() if client._py_decode else client._core()
         if self._node is not None:
-            return _slotshift.Subscriber(store, node=self._node)
-        if name == "SSUBSCRIBE" and args and store.kind == "cluster":
-            return _slotshift.Subscriber(store, key=args[0])
-        return _slotshift.Subscriber(store)
+            sub = _slotshift.Subscriber(store, node=self._node)
+        elif name == "SSUBSCRIBE" and args and store.kind == "cluster":
+            sub = _slotshift.Subscriber(store, key=args[0])
+        else:
+            sub = _slotshift.Subscriber(store)
+        make = AsyncConnection if client._is_async_client else Connection
+        return make(sub, client._settings.store.get("response_timeout"))
+
+    def _reopen(self) -> Connection:
+        """The connection that replaces a lost one: opened as the first was, a cluster's
+        shard channels on the master that serves the first one's slot now."""
+        old = self.connection
+        if old is not None:
+            old.subscriber.disconnect()
+        if self.shard_channels:
+            first = self._client.encoder.encode(  # type: ignore[no-untyped-call]
+                next(iter(self.shard_channels)))
+            self.connection = self._open("SSUBSCRIBE", (first,))
+        else:
+            self.connection = self._open("", ())
+        return self.connection
 
     def _text(self, value: Any) -> Any:
         """A raw reply in this client's shape: decoded (nested values too) when the core did
@@ -81,9 +174,9 @@ class _OnSubscriber:
             return self._client._decode(value)
         return value
 
-    def _command(self, args: tuple[Any, ...]) -> tuple[_slotshift.Subscriber, str, tuple[Any, ...]]:
-        """The connection (opened on the first command), the command's name upper-cased and
-        the command as sent."""
+    def _command(self, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+        """The command's name upper-cased and the command as sent; the connection is opened
+        on the first command."""
         if not args:
             raise redis.exceptions.DataError("execute_command needs at least the command name")
         wire = self._client._wire(args)
@@ -92,7 +185,7 @@ class _OnSubscriber:
                 str(first)).upper()
         if self.connection is None:
             self.connection = self._open(name, wire[1:])
-        return self.connection, name, wire
+        return name, wire
 
     def _change_names(self, name: str, wire: tuple[Any, ...]) -> Optional[tuple[Any, ...]]:
         """The names of a subscription change (``None``: ``name`` is another command)."""
@@ -130,11 +223,11 @@ class _OnSubscriber:
         return tuple(enc(k) for k in subscribed)
 
     def _connected(self) -> _slotshift.Subscriber:
-        """The connection, or redis-py's RuntimeError before the first command."""
+        """The core's connection, or redis-py's RuntimeError before the first command."""
         if self.connection is None:
             raise RuntimeError(
                 "pubsub connection not set: did you forget to call subscribe() or psubscribe()?")
-        return self.connection
+        return self.connection.subscriber
 
 
 class PubSub(_OnSubscriber, redis.client.PubSub):
@@ -150,7 +243,7 @@ class PubSub(_OnSubscriber, redis.client.PubSub):
     >>> p.close()
     """
 
-    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
+    connection: Optional[Connection]  # type: ignore[assignment]
 
     def __init__(self, client: _ClientCore, ignore_subscribe_messages: bool = False,
                  push_handler_func: Optional[Callable[[Any], None]] = None,
@@ -170,12 +263,24 @@ class PubSub(_OnSubscriber, redis.client.PubSub):
             conn.close()
         super().reset()
 
+    def _connect_again(self, error: Optional[Exception]) -> None:
+        """After a lost connection (the ``fail`` of redis-py's ``Retry``): a new connection,
+        subscribed again to what redis-py's bookkeeping holds (its ``on_connect``)."""
+        self.on_connect(self._reopen())
+
     def execute_command(self, *args: Any) -> None:
         """Sends a pub/sub command (``SUBSCRIBE``, ``UNSUBSCRIBE`` …, ``PING``) on this
-        object's connection, opening it on the first command. Confirmations and replies are
-        read by ``get_message()`` / ``listen()``, as in redis-py."""
-        conn, name, wire = self._command(args)
+        object's connection, opening it on the first command (and again after a lost one).
+        Confirmations and replies are read by ``get_message()`` / ``listen()``, as in
+        redis-py."""
+        name, wire = self._command(args)
+        if self._dropped():
+            self._connect_again(None)
+        self._retry.call_with_retry(lambda: self._send(name, wire), self._connect_again)
+
+    def _send(self, name: str, wire: tuple[Any, ...]) -> None:
         with self._lock:
+            conn = self._connected()
             names = self._change_names(name, wire)
             if names is not None:
                 getattr(conn, name.lower())(*names)
@@ -191,11 +296,16 @@ class PubSub(_OnSubscriber, redis.client.PubSub):
     def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
         """The next message or reply as redis-py's parser gives it (a list, RESP2-shaped);
         ``None`` when none came within ``timeout`` seconds (``block=True``: waits until one
-        comes)."""
-        conn = self._connected()
+        comes). After a lost connection, the messages received before it, then those of a
+        new connection (see ``_connect_again``)."""
+        self._connected()
         if self._pending:
             return self._pending.popleft()
-        raw = conn.next_message(None if block else (timeout or 0.0))
+        if self._dropped():
+            self._connect_again(None)
+        wait = None if block else (timeout or 0.0)
+        raw = self._retry.call_with_retry(
+            lambda: self._connected().next_message(wait), self._connect_again)
         return None if raw is None else self._text(raw)
 
     def check_health(self) -> None:
@@ -221,13 +331,16 @@ class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
     >>> await p.aclose()
     """
 
-    connection: Optional[_slotshift.Subscriber]  # type: ignore[assignment]
+    connection: Optional[Connection]  # type: ignore[assignment]
 
     def __init__(self, client: _ClientCore, ignore_subscribe_messages: bool = False,
                  push_handler_func: Optional[Callable[[Any], None]] = None,
                  node: Optional[str] = None) -> None:
-        """As ``PubSub``, for asyncio."""
+        """As ``PubSub``, for asyncio (``retry=`` a ``redis.asyncio.retry.Retry``)."""
         self._init_subscriber(client, node)
+        if not inspect.iscoroutinefunction(self._retry.call_with_retry):
+            raise TypeError("retry= of an asyncio client must be a redis.asyncio.retry.Retry, "
+                            f"not {type(self._retry).__module__}.{type(self._retry).__name__}")
         super().__init__(
             connection_pool=None,  # type: ignore[arg-type]
             ignore_subscribe_messages=ignore_subscribe_messages,
@@ -250,19 +363,34 @@ class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
         self.pending_unsubscribe_shard_channels = set()
 
     async def connect(self) -> None:
-        """Opens the connection now (it is otherwise opened by the first command). Yields to
-        the event loop once, as a connect does: a loop of ``connect()`` and ``listen()`` after
-        ``aclose()`` (``listen()`` then returns at once) must not starve the loop's other
-        tasks and timeouts."""
+        """Opens the connection now (it is otherwise opened by the first command), or again
+        after it was lost, subscribed again. Yields to the event loop once, as a connect
+        does: a loop of ``connect()`` and ``listen()`` after ``aclose()`` (``listen()`` then
+        returns at once) must not starve the loop's other tasks and timeouts."""
         if self.connection is None:
             self.connection = self._open("", ())
+        elif self._dropped():
+            await self._connect_again(None)
         await asyncio.sleep(0)
+
+    async def _connect_again(self, error: Optional[Exception]) -> None:
+        """``PubSub._connect_again`` for asyncio."""
+        await self.on_connect(self._reopen())  # type: ignore[arg-type]
 
     async def execute_command(self, *args: Any) -> None:
         """Sends a pub/sub command on this object's connection (opened on the first
-        command); confirmations and replies are read by ``get_message()`` / ``listen()``."""
-        conn, name, wire = self._command(args)
+        command, and again after a lost one); confirmations and replies are read by
+        ``get_message()`` / ``listen()``."""
+        name, wire = self._command(args)
+        if self._dropped():
+            await self._connect_again(None)
+        await self._retry.call_with_retry(lambda: self._send(name, wire), self._connect_again)
+
+    async def _send(self, name: str, wire: tuple[Any, ...]) -> None:
+        # The lock is not held across a reconnect: redis-py's on_connect subscribes again
+        # through execute_command, and an asyncio.Lock is not reentrant.
         async with self._lock:
+            conn = self._connected()
             names = self._change_names(name, wire)
             if names is not None:
                 await conn.change_async(name, *names)
@@ -277,11 +405,16 @@ class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
 
     async def parse_response(self, block: bool = True, timeout: Optional[float] = 0) -> Any:
         """The next message or reply (a list, RESP2-shaped); ``None`` when none came within
-        ``timeout`` seconds (``block=True``: waits until one comes)."""
-        conn = self._connected()
+        ``timeout`` seconds (``block=True``: waits until one comes). After a lost connection,
+        as ``PubSub.parse_response``."""
+        self._connected()
         if self._pending:
             return self._pending.popleft()
-        raw = await conn.next_message_async(None if block else (timeout or 0.0))
+        if self._dropped():
+            await self._connect_again(None)
+        wait = None if block else (timeout or 0.0)
+        raw = await self._retry.call_with_retry(
+            lambda: self._connected().next_message_async(wait), self._connect_again)
         return None if raw is None else self._text(raw)
 
     async def check_health(self) -> None:

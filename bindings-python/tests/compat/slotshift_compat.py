@@ -66,6 +66,21 @@ def _options(request: Any, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
+def _like_a_pool(cls: Any, request: Any, url: str, kwargs: dict[str, Any]) -> Any:
+    """slotshift's counterpart of what redis-py's factories build,
+    ``cls(connection_pool=ConnectionPool(**url_options))``: ``cls.from_url(url, **kwargs)``,
+    whose connections take redis-py's connection defaults as a pool's do (no ``retry=``: a
+    pub/sub object reconnects but does not retry); the constructor with the URL's parts when
+    the test overrides one of them (``db=``, ``username=`` …), which ``from_url`` takes only
+    in the URL."""
+    from redis.connection import parse_url
+
+    options = _options(request, url, kwargs)
+    if set(parse_url(url)) & set(kwargs):
+        return cls(**options)
+    return cls.from_url(url, **kwargs)
+
+
 def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool = True,
                           flushdb: bool = True, from_url: Any = None, **kwargs: Any) -> Any:
     """redis-py's ``_get_client`` with ``slotshift.Redis`` in place of ``redis.Redis``: the
@@ -85,7 +100,7 @@ def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool
     elif cls is not redis.Redis:
         raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
     else:
-        client = slotshift.Redis(**_options(request, url, kwargs))
+        client = _like_a_pool(slotshift.Redis, request, url, kwargs)
     if request is not None:
         _used.add(request.node.nodeid)
 
@@ -115,7 +130,7 @@ async def _slotshift_create_redis(request: Any) -> AsyncIterator[Any]:
         if cls is not redis.asyncio.Redis:
             raise NotImplementedError(
                 f"the compat plugin swaps redis.asyncio.Redis only, not {cls!r}")
-        client = slotshift.asyncio.Redis(**_options(request, url, kwargs))
+        client = _like_a_pool(slotshift.asyncio.Redis, request, url, kwargs)
         _used.add(request.node.nodeid)
 
         async def teardown() -> None:

@@ -121,6 +121,15 @@ impl Subscriber {
         }
     }
 
+    /// Drops the connection at once, without ending the subscriptions first (the server
+    /// forgets them when it sees the connection close), as a lost connection would; messages
+    /// already received can still be read, then [`Subscriber::next_message`] fails. For a
+    /// caller that reconnects and subscribes again on a new subscriber (redis-py's
+    /// `Connection.disconnect()`).
+    pub fn disconnect(&self) {
+        self.line.close("disconnected by the caller".into());
+    }
+
     /// [`Subscriber::close`] for async callers.
     pub async fn close_async(&self) {
         for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
