@@ -108,6 +108,15 @@ pub fn to_py(py: Python<'_>, e: slotshift::Error) -> PyErr {
     };
     match &e {
         slotshift::Error::Server(se) => {
+            // A transaction discarded at EXEC: the refused command's own error, as redis-py
+            // raises it, with that command's index among the transaction's commands.
+            if let Some((index, cause)) = se.refused_at_queue() {
+                let value = server_error_value(py, cause.to_string());
+                if let Err(err) = value.setattr("command_index", index) {
+                    return err;
+                }
+                return PyErr::from_value(value);
+            }
             return PyErr::from_value(server_error_value(py, se.to_string()));
         }
         slotshift::Error::Connection(ce) => match ce.kind {

@@ -167,6 +167,26 @@ def test_cross_slot_transaction_is_refused_before_sending(rc: slotshift.RedisClu
     assert rc.pipeline(transaction=True).set("{tx}:a", 1).incr("{tx}:a").execute() == [True, 2]
 
 
+def test_refused_command_of_a_transaction_as_redis_py(r: slotshift.Client,
+                                                       peer: redis.Redis) -> None:
+    """A command the server refuses when queued: redis-py raises its error, annotated with
+    its number, not EXEC's EXECABORT; nothing ran. Both clients, the same message."""
+    messages = []
+    for client in (r, peer):
+        with client.pipeline() as pipe:
+            pipe.set("tx:a", 1).zrem("tx:b").set("tx:b", 2)
+            with pytest.raises(redis.ResponseError) as e:
+                pipe.execute()
+            messages.append(str(e.value))
+            assert pipe.set("tx:z", "z").execute() == [True]  # the pipeline works again
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("Command # 2 (ZREM tx:b) of pipeline caused error: ")
+    assert r.exists("tx:a", "tx:b") == 0
+    with pytest.raises(redis.ResponseError) as e:
+        r.pipeline().incr("tx:n").execute_command("ZREM", "tx:b").execute()
+    assert getattr(e.value, "command_index") == 1
+
+
 def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,
                                                peer_cluster: redis.cluster.RedisCluster) -> None:
     # (redis-py's own results, written out: its *_nonatomic helpers leave a ClusterPipeline

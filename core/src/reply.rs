@@ -128,6 +128,9 @@ fn convert_all(items: Vec<redis::Value>) -> Vec<Reply> {
 pub struct ServerError {
     code: String,
     detail: String,
+    /// For EXEC's `EXECABORT`: the first command the server refused while queueing the
+    /// transaction (its index among the transaction's commands) and its error.
+    refused: Option<Box<(usize, ServerError)>>,
 }
 
 impl ServerError {
@@ -136,7 +139,24 @@ impl ServerError {
         ServerError {
             code: code.into(),
             detail: detail.into(),
+            refused: None,
         }
+    }
+
+    /// This error (EXEC's `EXECABORT`) with the reason the transaction was discarded: the
+    /// command at `index` (among the transaction's commands) that the server refused when it
+    /// was queued, and its error.
+    pub(crate) fn with_refused(mut self, index: usize, error: ServerError) -> ServerError {
+        self.refused = Some(Box::new((index, error)));
+        self
+    }
+
+    /// For EXEC's `EXECABORT`: the first command of the transaction the server refused when
+    /// it was queued (its index among the transaction's commands) and its error — what
+    /// redis-py reports in place of `EXECABORT`. `None` for any other error. The error's
+    /// text ([`Display`](fmt::Display)) stays the server's `EXECABORT` line.
+    pub fn refused_at_queue(&self) -> Option<(usize, &ServerError)> {
+        self.refused.as_deref().map(|(i, e)| (*i, e))
     }
 
     /// Splits an error line (without the leading `-`) into code and detail.

@@ -56,6 +56,27 @@ fn call_pipeline_transaction_scan_publish() {
         vec![Reply::Int(1), Reply::Int(2), Reply::Bulk(b"2".to_vec())]
     );
 
+    // A command refused when queued: EXEC's EXECABORT, which names that command (the
+    // second, index 1) and its own error; nothing ran.
+    match store.transaction(&[
+        cmd(&["SET", "tx:a", "1"]),
+        cmd(&["ZREM", "tx:b"]),
+        cmd(&["SET", "tx:b", "2"]),
+    ]) {
+        Err(Error::Server(e)) => {
+            assert!(e.is("EXECABORT"), "{e}");
+            let (index, cause) = e.refused_at_queue().expect("the refused command");
+            assert_eq!(index, 1);
+            assert_eq!(cause.code(), "ERR");
+            assert!(cause.detail().contains("'zrem'"), "{cause}");
+        }
+        other => panic!("expected EXECABORT, got {other:?}"),
+    }
+    assert_eq!(
+        store.call(&cmd(&["EXISTS", "tx:a"])).unwrap(),
+        Reply::Int(0)
+    );
+
     for i in 0..250 {
         store
             .call(&cmd(&["SET", &format!("scan:{i}"), "v"]))

@@ -33,7 +33,7 @@ import redis
 import redis.asyncio.client
 import redis.asyncio.lock
 from redis.commands import (AsyncCoreCommands, AsyncRedisClusterCommands,
-                            AsyncSentinelCommands)
+                            AsyncRedisModuleCommands, AsyncSentinelCommands)
 from redis.commands.core import AsyncScript
 
 from redis.client import EMPTY_RESPONSE as _EMPTY
@@ -167,8 +167,14 @@ class _AsyncPipelineBase(_PipelineCore):
         return self
 
     async def reset(self) -> None:
-        """Forgets the queued commands and scripts; after a ``watch()``, closes its
-        connection."""
+        """Forgets the queued commands and scripts; after a ``watch()``, sends ``UNWATCH``
+        as redis-py does and closes the watching connection."""
+        session = self._session if self.watching else None
+        if session is not None:
+            try:
+                await session.call_async("UNWATCH")
+            except redis.exceptions.ConnectionError:
+                pass  # closed anyway: the server forgets the WATCH with the connection
         self._reset()
 
     async def aclose(self) -> None:
@@ -220,7 +226,12 @@ class _AsyncPipelineBase(_PipelineCore):
             return self._watched_results(
                 await self._session.pipeline_async([("MULTI",), *plan.wire, ("EXEC",)]))
         if plan.transaction:
-            return self._exec_results(await plan.store.transaction_async(plan.wire))
+            try:
+                replies = await plan.store.transaction_async(plan.wire)
+            except redis.exceptions.ResponseError as e:
+                self._annotate_refused(plan, e)
+                raise
+            return self._exec_results(replies)
         return await plan.store.pipeline_async(plan.wire)
 
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
@@ -259,7 +270,8 @@ async def _core_scan(client: _Base, match: Any, count: Optional[int],
             yield key
 
 
-class Pipeline(_AsyncPipelineBase, AsyncCoreCommands, AsyncSentinelCommands):  # type: ignore[misc]
+class Pipeline(_AsyncPipelineBase, AsyncRedisModuleCommands,  # type: ignore[misc]
+               AsyncCoreCommands, AsyncSentinelCommands):
     """A pipeline of a ``slotshift.asyncio.Redis``: command methods queue and return the
     pipeline; ``await execute()`` returns the results in order.
 
@@ -312,8 +324,8 @@ class Monitor(redis.asyncio.client.Monitor):
             await self.connection.disconnect()
 
 
-class Redis(_StandaloneInit, _AsyncConnect, AsyncCoreCommands,  # type: ignore[misc]
-            AsyncSentinelCommands):
+class Redis(_StandaloneInit, _AsyncConnect, AsyncRedisModuleCommands,  # type: ignore[misc]
+            AsyncCoreCommands, AsyncSentinelCommands):
     """redis-py's ``redis.asyncio.Redis`` on the slotshift core: every command method of
     ``redis.commands.AsyncCoreCommands`` with redis-py's signature and return value, awaited
     on the core. Made like ``slotshift.Redis`` (the same keywords, ``from_url``).

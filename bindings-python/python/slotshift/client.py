@@ -26,7 +26,8 @@ import redis.cluster
 from redis._parsers.encoders import Encoder
 from redis._parsers.response_callbacks import get_response_callbacks
 from redis.client import EMPTY_RESPONSE, NEVER_DECODE, CaseInsensitiveDict
-from redis.commands import CoreCommands, RedisClusterCommands, SentinelCommands
+from redis.commands import (CoreCommands, RedisClusterCommands, RedisModuleCommands,
+                            SentinelCommands)
 from redis.commands.core import Script
 from redis.lock import Lock
 
@@ -508,11 +509,14 @@ class _Base:
     def _wire(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
         """The arguments as sent: the command name split into words, str encoded with
         ``encoding`` when it is not UTF-8."""
-        args = _split_name(args)
         if self._encode_args:
+            # As redis-py's pack_command: the name in UTF-8 (split into its words), the
+            # arguments in the client's encoding.
             enc: Callable[[Any], bytes] = self.encoder.encode
-            return tuple(a if isinstance(a, (bytes, bool)) else enc(a) for a in args)
-        return args
+            first = args[0]
+            name = tuple(first.encode().split()) if isinstance(first, str) else (first,)
+            return (*name, *(a if isinstance(a, (bytes, bool)) else enc(a) for a in args[1:]))
+        return _split_name(args)
 
     def _decode(self, value: Any) -> Any:
         """A raw reply decoded with ``encoding``/``encoding_errors`` (nested values too)."""
@@ -890,6 +894,16 @@ class _PipelineCore(_Base):
         redis.client.Pipeline.annotate_exception(  # type: ignore[no-untyped-call]
             self, exception, number, command)  # type: ignore[arg-type]
 
+    def _annotate_refused(self, plan: _Plan, e: BaseException) -> None:
+        """A transaction discarded at EXEC raises the error of the command the server refused
+        when queued (``command_index``, among the commands sent); annotated as redis-py does:
+        ``Command # 2 (ZREM b) of pipeline caused error: …``."""
+        index = getattr(e, "command_index", None)
+        if index is not None:
+            sent = [i for i in range(len(plan.stack)) if i not in plan.skipped]
+            number = sent[index]
+            self.annotate_exception(e, number + 1, plan.stack[number][0])
+
     def _exec_results(self, replies: Any) -> list[Any]:
         """The results of a transaction from EXEC's reply (``None``: ``WatchError``)."""
         if replies is None:
@@ -948,8 +962,14 @@ class _PipelineBase(_PipelineCore):
         self.reset()
 
     def reset(self) -> None:
-        """Forgets the queued commands and scripts; after a ``watch()``, closes its
-        connection (the server forgets the WATCH with it)."""
+        """Forgets the queued commands and scripts; after a ``watch()``, sends ``UNWATCH``
+        as redis-py does and closes the watching connection."""
+        session = self._session if self.watching else None
+        if session is not None:
+            try:
+                session.call("UNWATCH")
+            except redis.exceptions.ConnectionError:
+                pass  # closed anyway: the server forgets the WATCH with the connection
         self._reset()
 
     def close(self) -> None:
@@ -1000,7 +1020,12 @@ class _PipelineBase(_PipelineCore):
             return self._watched_results(
                 self._session.pipeline([("MULTI",), *plan.wire, ("EXEC",)]))
         if plan.transaction:
-            return self._exec_results(plan.store.transaction(plan.wire))
+            try:
+                replies = plan.store.transaction(plan.wire)
+            except redis.exceptions.ResponseError as e:
+                self._annotate_refused(plan, e)
+                raise
+            return self._exec_results(replies)
         return plan.store.pipeline(plan.wire)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
@@ -1057,7 +1082,8 @@ def _core_scan(client: _Base, match: Any, count: Optional[int],
         yield from (client._decode(batch) if client._py_decode else batch)
 
 
-class Pipeline(_PipelineBase, CoreCommands, SentinelCommands):  # type: ignore[misc]
+class Pipeline(_PipelineBase, RedisModuleCommands, CoreCommands,  # type: ignore[misc]
+               SentinelCommands):
     """A pipeline of a ``slotshift.Redis``: every redis-py command method queues and returns
     the pipeline; ``execute()`` returns the results in order.
 
@@ -1141,7 +1167,7 @@ class Monitor(redis.client.Monitor):
             self.connection.disconnect()
 
 
-class Redis(_StandaloneInit, _FromUrl, CoreCommands, SentinelCommands):
+class Redis(_StandaloneInit, _FromUrl, RedisModuleCommands, CoreCommands, SentinelCommands):
     """redis-py's ``Redis`` on the slotshift core: every command method of
     ``redis.commands.CoreCommands`` with redis-py's signature and return value. The
     deployment behind it may be a standalone server, a Sentinel-managed master or a Redis

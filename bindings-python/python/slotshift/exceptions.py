@@ -14,6 +14,8 @@ raised as the slotshift subclass of that class (``slotshift.exceptions.NoScriptE
 
 from __future__ import annotations
 
+from typing import Optional
+
 import redis.exceptions as rx
 from redis._parsers.base import BaseParser
 
@@ -49,7 +51,15 @@ class ConfigError(SlotshiftError, rx.DataError, ValueError):
 
 
 class ResponseError(SlotshiftError, rx.ResponseError):
-    """Core family ``server``: an error reply from the server (``WRONGTYPE …``, ``ERR …``)."""
+    """Core family ``server``: an error reply from the server (``WRONGTYPE …``, ``ERR …``).
+
+    A transaction the server discarded at ``EXEC`` (``EXECABORT``) raises, as redis-py does,
+    the error of the first command it refused when queued, and that one has
+    ``command_index``: the command's index among the transaction's commands."""
+
+    #: For the error of a command refused in a transaction: its index among the
+    #: transaction's commands (``None`` otherwise).
+    command_index: Optional[int] = None
 
 
 class ConnectionError(SlotshiftError, rx.ConnectionError):

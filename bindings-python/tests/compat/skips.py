@@ -38,8 +38,13 @@ SKIP_CALLS: dict[str, str] = {
 SKIPS: list[tuple[str, str]] = [
     (r"test_commands\.py::TestRedisCommands::test_interrupted_command$",
      "redis-py internals: patches r.connection._parser to interrupt a read"),
-    (r"test_commands\.py::TestResponseCallbacks::test_response_callbacks$",
+    (r"test_commands\.py::TestResponseCallbacks::test_response_callbacks(\[\w+\])?$",
      "redis-py's connection-pool internals: reads r.connection_pool.connection_kwargs"),
+    (r"test_encoding\.py::TestMemoryviewsAreNotPacked::test_memoryviews_are_not_packed",
+     "redis-py internals: packs a command with redis-py's connection object "
+     "(r.connection or r.connection_pool.get_connection())"),
+    (r"test_pipeline\.py::TestPipeline::test_pipeline_reset_releases_connection_when_cancelled",
+     "redis-py's connection-pool internals: counts r.connection_pool's connections in use"),
     (r"test_pubsub\.py::TestPubSubRESP3Handler::",
      "RESP3-only (push_handler_func): over RESP2 each test returns at once; redis-py's helper "
      "reads the protocol from a redis.Redis's connection_pool, which slotshift's clients do "

@@ -71,14 +71,16 @@ def _like_a_pool(cls: Any, request: Any, url: str, kwargs: dict[str, Any]) -> An
     ``cls(connection_pool=ConnectionPool(**url_options))``: ``cls.from_url(url, **kwargs)``,
     whose connections take redis-py's connection defaults as a pool's do (no ``retry=``: a
     pub/sub object reconnects but does not retry); the constructor with the URL's parts when
-    the test overrides one of them (``db=``, ``username=`` …), which ``from_url`` takes only
-    in the URL."""
-    from redis.connection import parse_url
-
+    the test gives an address keyword (``db=``, ``username=`` …), which ``from_url`` takes
+    only in the URL."""
     options = _options(request, url, kwargs)
-    if set(parse_url(url)) & set(kwargs):
+    if any(k in _ADDRESS or k.startswith("ssl") for k in kwargs):
         return cls(**options)
     return cls.from_url(url, **kwargs)
+
+
+#: The keywords of an address (``from_url`` takes them in the URL only).
+_ADDRESS = frozenset("host port db username password unix_socket_path path".split())
 
 
 def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool = True,

@@ -92,17 +92,25 @@ fn unit_outcome(unit: &Unit<'_>, asking: bool, mut replies: Vec<Reply>) -> Outco
     let Some(exec) = replies.pop() else {
         return Outcome::Missing;
     };
-    for r in replies {
+    let mut refused = None;
+    // The replies after MULTI's own, one per command.
+    for (i, r) in replies.into_iter().enumerate().skip(1) {
         if let Reply::Error(e) = r {
             if classify(&e, "") != Verdict::Final {
                 // Refused at queue time, so EXEC aborted and nothing ran: route it again.
                 return Outcome::Error(e);
             }
+            if refused.is_none() {
+                refused = Some((i - 1, e));
+            }
         }
     }
     match exec {
         Reply::Error(e) if classify(&e, "") != Verdict::Final => Outcome::Error(e),
-        Reply::Error(e) => Outcome::Done(Err(e)),
+        Reply::Error(e) => Outcome::Done(Err(match refused {
+            Some((i, cause)) if e.is("EXECABORT") => e.with_refused(i, cause),
+            _ => e,
+        })),
         r => Outcome::Done(Ok(r)),
     }
 }
