@@ -228,6 +228,20 @@ def test_aclose_closes_the_clients_pubsubs(url: str) -> None:
     run(main)
 
 
+def test_single_connection_client(url: str) -> None:
+    async def main() -> None:
+        shared = slotshift.asyncio.Redis.from_url(url)
+        one = shared.client()
+        assert await one.select(4) is True and await one.set("single:a", "1") is True
+        assert await one.get("single:a") == b"1" and await shared.get("single:a") is None
+        assert await one.flushdb() is True
+        await one.aclose()
+        assert await shared.ping() is True
+        await shared.aclose()
+
+    run(main)
+
+
 def test_pubsub_handlers_and_cancelled_wait(url: str) -> None:
     async def main() -> None:
         r = slotshift.asyncio.Redis.from_url(url, decode_responses=True)

@@ -9,6 +9,7 @@ import inspect
 import pytest
 import redis
 import redis.cluster
+from redis.client import NEVER_DECODE
 
 import slotshift
 import slotshift.exceptions
@@ -89,8 +90,8 @@ def test_dedicated_connection_commands_are_refused_before_sending(r: slotshift.R
 def test_redis_py_keywords(standalone_url: str) -> None:
     with pytest.raises(TypeError, match=r"does not support client_name= .*CLIENT SETNAME"):
         slotshift.Redis.from_url(standalone_url, client_name="app")
-    with pytest.raises(TypeError, match="does not support single_connection_client="):
-        slotshift.Redis.from_url(standalone_url, single_connection_client=True)
+    with pytest.raises(TypeError, match="does not support max_connections="):
+        slotshift.Redis.from_url(standalone_url, max_connections=5)
     with pytest.raises(TypeError, match="unexpected keyword argument 'sockettimeout'"):
         slotshift.Redis.from_url(standalone_url, sockettimeout=1)
     with pytest.raises(ValueError, match="protocol=2 only"):
@@ -185,6 +186,43 @@ def test_refused_command_of_a_transaction_as_redis_py(r: slotshift.Client,
     with pytest.raises(redis.ResponseError) as e:
         r.pipeline().incr("tx:n").execute_command("ZREM", "tx:b").execute()
     assert getattr(e.value, "command_index") == 1
+
+
+def test_single_connection_client_keeps_its_connection_state(standalone_url: str) -> None:
+    """single_connection_client=True and client(): every command on one connection of the
+    client's own, so what a command leaves there holds for the next (SELECT, CLIENT SETNAME);
+    the shared client refuses both; QUIT ends it and the next command opens another."""
+    shared = slotshift.Redis.from_url(standalone_url, decode_responses=True)
+    with pytest.raises(slotshift.DedicatedConnectionError, match="SELECT"):
+        shared.select(3)
+    one = shared.client()
+    assert one.select(3) is True and one.set("single:k", "v") is True
+    assert one.client_setname("single-one") is True and one.client_getname() == "single-one"
+    assert one.get("single:k") == "v" and shared.get("single:k") is None  # db 3, not 0
+    assert one.execute_command("GET", "single:k", **{NEVER_DECODE: True}) == b"v"
+    assert one.pipeline().get("single:k").execute() == [None]  # pipelines: the shared store
+    with pytest.raises(slotshift.DedicatedConnectionError, match="SUBSCRIBE takes"):
+        one.execute_command("SUBSCRIBE", "x")
+    assert one.quit() is True
+    assert one.get("single:k") is None and one.client_getname() is None  # a new connection
+    one.close()
+    assert shared.ping() is True  # closing client() closes only its connection
+    made = slotshift.Redis.from_url(standalone_url, single_connection_client=True)
+    assert made.select(3) is True and made.get("single:k") == b"v"
+    assert made.flushdb() is True
+    made.close()
+    shared.close()
+    with pytest.raises(TypeError, match="single_connection_client must be a bool"):
+        slotshift.Redis.from_url(standalone_url, single_connection_client="yes")
+
+
+def test_single_connection_is_refused_on_a_cluster(cluster_urls: list[str]) -> None:
+    with pytest.raises(TypeError, match="single_connection_client"):
+        slotshift.RedisCluster.from_urls(cluster_urls, single_connection_client=True)
+    rc = slotshift.RedisCluster.from_urls(cluster_urls)
+    with pytest.raises(TypeError, match="single-connection"):
+        rc.client()
+    rc.close()
 
 
 def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,

@@ -73,7 +73,7 @@ class _AsyncClientBase(_ClientCore):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
         converted by redis-py's response callback, awaiting the core (no thread per call)."""
-        upper, words = _lookup(args)
+        upper, words = _lookup(args, self._single)
         options.pop("keys", None)
         if type(self._store) is _Unopened:  # type: ignore[comparison-overlap]
             await self.initialize()

@@ -48,6 +48,12 @@ SESSION_COMMANDS = frozenset(
     "PUNSUBSCRIBE SUNSUBSCRIBE MONITOR QUIT RESET HELLO AUTH READONLY READWRITE SYNC PSYNC "
     "ASKING".split()
 )
+#: Of those, the ones that take a connection over (it then streams what the server sends):
+#: refused on a single-connection client's connection too (``pubsub()``, ``monitor()``).
+TAKEOVER_COMMANDS = frozenset(
+    "SUBSCRIBE PSUBSCRIBE SSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE SUNSUBSCRIBE MONITOR SYNC PSYNC "
+    "HELLO".split()
+)
 #: ``CLIENT`` subcommands that set state on the connection they run on.
 SESSION_CLIENT_SUBCOMMANDS = frozenset(
     "SETNAME REPLY TRACKING CACHING NO-EVICT NO-TOUCH SETINFO".split()
@@ -92,7 +98,6 @@ _REDIS_DEFAULTS = _redis_defaults()
 _UNSUPPORTED_WHY = {
     "client_name": "the core does not send CLIENT SETNAME when it connects",
     "connection_pool": "the core keeps its own connections",
-    "single_connection_client": "not implemented over the core's sessions yet",
     "max_connections": "the core multiplexes commands over its own connections",
     "credential_provider": "the core takes credentials from the URL or username=/password=",
     "retry_on_error": "the core retries by its own policy (retry_deadline=)",
@@ -177,6 +182,12 @@ class _Settings:
         #: redis-py's ``Retry`` given as ``retry=``: the reconnect policy of ``pubsub()``
         #: objects; ``None``: redis-py's default.
         self.retry: Optional[Any] = retry
+        single = options.pop("single_connection_client", False)
+        if not isinstance(single, bool):
+            raise TypeError(
+                f"single_connection_client must be a bool, not {type(single).__name__}")
+        #: ``single_connection_client=``: every command over one connection of the client's own.
+        self.single = single
         protocol = options.pop("protocol", None)
         if protocol not in (None, 2, "2"):
             raise ValueError(
@@ -392,15 +403,22 @@ def _name_info(args: tuple[Any, ...]) -> tuple[Optional[str], Optional[tuple[str
     return info
 
 
-def _lookup(args: tuple[Any, ...]) -> tuple[Optional[str], Optional[tuple[str, ...]]]:
+def _lookup(args: tuple[Any, ...],
+            single: bool = False) -> tuple[Optional[str], Optional[tuple[str, ...]]]:
     """The name of ``args`` upper-cased for its callback and its words (see ``_NAMES``);
-    refuses a command that needs a dedicated connection."""
+    refuses a command that needs a dedicated connection (``single``: the client has one, and
+    refuses only what would take it over)."""
     try:
         upper, words, check = _NAMES[args[0]]
     except (KeyError, IndexError, TypeError):
         upper, words, check = _name_info(args)
     if check:
-        _check_session(args)
+        if not single:
+            _check_session(args)
+        elif _upper_name(args).split()[0] in TAKEOVER_COMMANDS:
+            raise DedicatedConnectionError(
+                f"{_upper_name(args).split()[0]} takes a connection over: use pubsub() or "
+                f"monitor(), which open connections of their own")
     return upper, words
 
 
@@ -426,6 +444,11 @@ class _Base:
     _store: _slotshift.Store
     _settings: _Settings
     response_callbacks: CaseInsensitiveDict
+    #: Whether every command goes over one connection of the client's own (redis-py's
+    #: ``single_connection_client=True`` and ``client()``); pipelines never do.
+    _single = False
+    #: That connection, once opened (it is opened again after it was lost or closed).
+    _line: Optional[_slotshift.Session] = None
 
     def _init_base(self, store: Optional[_slotshift.Store], settings: _Settings,
                    target: Optional[_slotshift.Target] = None) -> None:
@@ -553,21 +576,39 @@ class _Base:
 
     def _is_slow(self, options: dict[str, Any]) -> bool:
         """Whether a command needs ``_slow_store``/``_slow_reply`` rather than the direct call:
-        redis-py's reply options, or encoding and decoding done here rather than by the core."""
-        return bool(self._encode_args or self._py_decode or (options and (
+        redis-py's reply options, encoding and decoding done here rather than by the core, or
+        the single connection."""
+        return bool(self._encode_args or self._py_decode or self._single or (options and (
             NEVER_DECODE in options or EMPTY_RESPONSE in options)))
 
-    def _slow_store(self, options: dict[str, Any]) -> _slotshift.Store:
-        """The store a slow command goes through (undecoded when decoding happens here)."""
+    def _slow_store(self, options: dict[str, Any]) -> Union[_slotshift.Store,
+                                                            _slotshift.Session]:
+        """What a slow command goes through: the single connection, opened now if it is not
+        (undecoded: its replies are decoded here), or the store (undecoded when decoding
+        happens here)."""
+        if self._single:
+            line = self._line
+            if line is None or not line.is_open:
+                self._reopen()
+                store = self._raw()
+                if store.kind == "cluster":
+                    raise DedicatedConnectionError(
+                        "single_connection_client needs a standalone or Sentinel-managed "
+                        "Redis: on a cluster each command goes to the master of its slot")
+                line = self._line = _slotshift.Session(store)
+            return line
         return self._raw() if (NEVER_DECODE in options or self._py_decode) else self._store
 
     def _slow_failed(self, e: redis.exceptions.RedisError, options: dict[str, Any]) -> bool:
         """After a slow command failed with ``e``: True to send it again (a connection error
         of a closed client, now opened again), False to return redis-py's ``EMPTY_RESPONSE``
-        value (an error reply when one was given); otherwise ``e`` is raised."""
+        value (an error reply when one was given); otherwise ``e`` is raised. A single
+        connection that failed is opened again by the next command (what it held, a
+        ``SELECT`` or a name, is gone with it, as on redis-py's)."""
         if isinstance(e, _RESPONSE_ERROR) and EMPTY_RESPONSE in options:
             return False
-        if isinstance(e, redis.exceptions.ConnectionError) and self._reopen():
+        if isinstance(e, redis.exceptions.ConnectionError) and not self._single and (
+                self._reopen()):
             return True
         raise e
 
@@ -575,7 +616,21 @@ class _Base:
         """A slow command's reply decoded here when asked, then converted."""
         if self._py_decode and NEVER_DECODE not in options:
             reply = self._decode(reply)
+        if self._single and _upper_name(args) == "QUIT":
+            self._drop_line()  # the server closes it: the next command opens another
         return self._convert(args[0], reply, options)
+
+    def _become_single(self) -> None:
+        """Every command over one connection of this client's own (opened on the first one),
+        its replies decoded here (one connection cannot serve both decoded and raw replies)."""
+        self._single = True
+        self._py_decode = self._settings.decode_responses
+
+    def _drop_line(self) -> None:
+        """Closes the single connection; the next command opens another."""
+        line, self._line = self._line, None
+        if line is not None:
+            line.close()
 
 
 class _ClientCore(_Base):
@@ -599,11 +654,24 @@ class _ClientCore(_Base):
             "core's sessions read one reply per request")
 
     def client(self) -> Any:
-        """redis-py's single-connection client needs a dedicated connection:
-        ``DedicatedConnectionError``."""
-        raise DedicatedConnectionError(
-            "client() (a single-connection client) needs a dedicated connection; slotshift "
-            "does not build it on the core's sessions yet")
+        """A client of the same deployment and options whose commands all go over one
+        connection of its own (redis-py's ``client()``): what a command leaves on the
+        connection (``SELECT``, ``CLIENT SETNAME``, ``AUTH``, ``CLIENT TRACKING`` …) holds for
+        its next commands. Its pipelines run as this client's. Closing it closes only that
+        connection."""
+        import copy
+
+        if isinstance(self, _ClusterInit):
+            raise TypeError("a cluster client has no single-connection form (nor has "
+                            "redis-py's RedisCluster)")
+        settings = copy.copy(self._settings)
+        settings.single = True
+        other = type(self).__new__(type(self))
+        opened = type(self._store) is not _Unopened  # type: ignore[comparison-overlap]
+        other._init_base(self._store if opened else None, settings, self._target)
+        other._borrowed = opened
+        other._become_single()
+        return other
 
     def lock(self, name: Any, timeout: Optional[float] = None, sleep: float = 0.1,
              blocking: bool = True, blocking_timeout: Optional[float] = None,
@@ -644,11 +712,18 @@ class _ClientCore(_Base):
         made.add(p)
         return p
 
+    #: Whether the store is another client's (a ``client()``: closing closes only its own
+    #: connection).
+    _borrowed = False
+
     def _close_stores(self) -> None:
         """Closes this client's stores (other clients on the same store keep theirs) and drops
-        the connections of its ``pubsub()`` objects."""
+        the connections of its ``pubsub()`` objects and its single connection."""
         for p in list(self.__dict__.get("_made_pubsubs", ())):
             p._disconnect()
+        self._drop_line()
+        if self._borrowed:
+            return
         if self._raw_store is not None and self._raw_store is not self._store:
             self._raw_store.close()
         self._store.close()
@@ -688,7 +763,7 @@ class _ClientBase(_ClientCore):
         """Sends one command (``args``: its name and arguments) and returns its reply
         converted by redis-py's response callback. ``options`` are redis-py's
         (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
-        upper, words = _lookup(args)
+        upper, words = _lookup(args, self._single)
         options.pop("keys", None)
         if self._is_slow(options):
             return self._execute_slow(args, options)
@@ -1130,6 +1205,8 @@ class _StandaloneInit(_Base):
         elif _store is not None and _store.decode != settings.native_decode:
             _store = _store.with_decode(settings.native_decode)
         self._init_base(_store, settings, _target)
+        if settings.single:
+            self._become_single()
 
 
 class _MonitorLines:
@@ -1329,6 +1406,9 @@ class _ClusterInit(_ClientCore):
         self.cluster_response_callbacks: CaseInsensitiveDict = CaseInsensitiveDict(
             callbacks)  # type: ignore[arg-type]
         settings = _Settings(type(self).__name__, options, address=True)
+        if settings.single:
+            raise TypeError(f"{type(self).__name__} has no single_connection_client= (nor "
+                            f"has redis-py's RedisCluster): each command goes to its slot")
         if _store is None and _target is None:
             nodes: list[tuple[Any, Any]] = []
             if host is not None:

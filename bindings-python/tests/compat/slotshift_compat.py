@@ -8,9 +8,9 @@ fixtures) a ``slotshift.Redis``, and the ``create_redis`` fixture of
 ``tests/test_asyncio/conftest.py`` (behind that directory's ``r``, ``r2``, ``decoded_r``) a
 ``slotshift.asyncio.Redis``. ``SLOTSHIFT_COMPAT_SIDE=redis-py`` leaves the suite as it is.
 
-Both factories build one kind of client for redis-py's single-connection and pooled variants
-(``single_connection_client=True``, the asyncio fixture's ``single`` parameter): slotshift's
-clients run on the core's connections either way. Both sides skip
+Both factories build redis-py's single-connection variant as redis-py's do, with ``client()``
+(``single_connection_client=True``, the asyncio fixture's ``single`` parameter), and the
+pooled one as a client on the core's shared connections. Both sides skip
 the same out-of-scope tests (``skips.py``, one list with a reason each) and write each test's
 outcome to ``SLOTSHIFT_COMPAT_RESULTS`` (JSON) for the runner.
 """
@@ -60,7 +60,6 @@ def _options(request: Any, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
             kwargs["legacy_responses"] = legacy.lower() == "true"
     if kwargs.pop("ssl", False):
         raise NotImplementedError("the compat runner starts no TLS server")
-    kwargs.pop("single_connection_client", None)
     options: dict[str, Any] = parse_url(url)
     options.update(kwargs)
     return options
@@ -98,18 +97,24 @@ def _slotshift_get_client(cls: Any, request: Any, single_connection_client: bool
         kwargs.pop("single_connection_client", None)
         if kwargs.get("protocol") is None and request.config.getoption("--protocol"):
             kwargs["protocol"] = request.config.getoption("--protocol")
-        client = slotshift.RedisCluster.from_url(url, **kwargs)
+        client = base = slotshift.RedisCluster.from_url(url, **kwargs)
     elif cls is not redis.Redis:
         raise NotImplementedError(f"the compat plugin swaps redis.Redis only, not {cls!r}")
     else:
-        client = _like_a_pool(slotshift.Redis, request, url, kwargs)
+        base = _like_a_pool(slotshift.Redis, request, url, kwargs)
+        client = base.client() if single_connection_client else base
     if request is not None:
         _used.add(request.node.nodeid)
 
     def teardown() -> None:
         if flushdb:
-            client.flushdb()
+            try:
+                client.flushdb()
+            except redis.ConnectionError:
+                client.flushdb()  # as redis-py's: a test may have killed the connection
         client.close()
+        if client is not base:
+            base.close()
 
     if request:
         request.addfinalizer(teardown)
@@ -125,6 +130,7 @@ async def _slotshift_create_redis(request: Any) -> AsyncIterator[Any]:
     import slotshift.asyncio
 
     teardowns: list[Callable[[], Awaitable[None]]] = []
+    (single,) = request.param
 
     async def client_factory(url: str = request.config.getoption("--redis-url"),
                              cls: Any = redis.asyncio.Redis, flushdb: bool = True,
@@ -132,13 +138,20 @@ async def _slotshift_create_redis(request: Any) -> AsyncIterator[Any]:
         if cls is not redis.asyncio.Redis:
             raise NotImplementedError(
                 f"the compat plugin swaps redis.asyncio.Redis only, not {cls!r}")
-        client = _like_a_pool(slotshift.asyncio.Redis, request, url, kwargs)
+        one = kwargs.pop("single_connection_client", False) or single
+        base = _like_a_pool(slotshift.asyncio.Redis, request, url, kwargs)
+        client = base.client() if one else base
         _used.add(request.node.nodeid)
 
         async def teardown() -> None:
             if flushdb and "username" not in kwargs:
-                await client.flushdb()
+                try:
+                    await client.flushdb()
+                except redis.ConnectionError:
+                    await client.flushdb()  # as redis-py's: the test may have killed it
             await client.aclose()
+            if client is not base:
+                await base.aclose()
 
         teardowns.append(teardown)
         return client
