@@ -14,11 +14,14 @@
 #                       and against slotshift on the same servers; rewrites
 #                       bindings-python/tests/compat/{redis-py-passes,known-failures}.txt
 #                       (part of make compat)
-#   make bench-python   slotshift vs redis-py (+hiredis) in one run, ratios printed
+#   make bench-python   slotshift vs redis-py (+hiredis) and valkey-glide in one run, ratios
+#                       printed
 
 PYTHON ?= python3
 PY_VENV := .venv
 PY := $(PY_VENV)/bin/python
+# The second peer of make bench-python (benchmarks only; not a test dependency).
+PY_BENCH_PEERS := "valkey-glide==2.6.0" "valkey-glide-sync==2.6.0"
 # redis-py pinned to the version whose suite the compat runner takes (its other side);
 # pytest-asyncio runs that suite's tests/test_asyncio/ (slotshift.asyncio's side too).
 PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-asyncio>=1.0" "hypothesis>=6" "redis[hiredis]==8.1.0" "mypy>=1.10"
@@ -68,4 +71,5 @@ compat-python: cli python-install
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) tests/compat/run.py --update --cluster
 
 bench-python: cli python-install
+	$(PY) -m pip install -q $(PY_BENCH_PEERS)
 	cd bindings-python && SLOTSHIFT_BIN=$(CURDIR)/$(SLOTSHIFT) ../$(PY) benches/bench.py

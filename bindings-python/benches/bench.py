@@ -1,8 +1,11 @@
-"""slotshift vs redis-py (with hiredis), side by side in one run: `make bench-python`.
+"""slotshift vs redis-py (with hiredis) and valkey-glide, side by side in one run:
+`make bench-python`.
 
 Starts its own servers (`slotshift servers up --json --standalone --cluster 3x0`), alternates
-slotshift and redis-py rounds, keeps the best round of each, prints a Markdown table of
-ratios (redis-py time / slotshift time: above 1 means slotshift is faster)."""
+slotshift, redis-py and valkey-glide rounds (glide's sync client `valkey-glide-sync` and its
+asyncio client `valkey-glide`), keeps the best round of each, prints a Markdown table of ratios
+(the peer's time / slotshift's: above 1 means slotshift is faster). glide has no client-side
+key slot function: that row has no glide column."""
 
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ import redis.cluster
 import redis.crc
 import redis.utils
 
+import glide
+import glide_sync
+
 import slotshift
 import slotshift.asyncio
 
@@ -38,13 +44,18 @@ def best(fn: Callable[[], object], rounds: int = ROUNDS) -> float:
     return min(times)
 
 
-def pair(ours: Callable[[], object], peer: Callable[[], object]) -> tuple[float, float]:
-    """Best of ROUNDS for each, rounds alternating."""
-    a, b = [], []
+def compare(*fns: Callable[[], object]) -> list[float]:
+    """Best of ROUNDS for each of ``fns``, rounds alternating."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(ROUNDS):
-        a.append(best(ours, 1))
-        b.append(best(peer, 1))
-    return min(a), min(b)
+        for fn, t in zip(fns, times):
+            t.append(best(fn, 1))
+    return [min(t) for t in times]
+
+
+def glide_address(url: str) -> "glide_sync.NodeAddress":
+    host, port = url.removeprefix("redis://").split("/")[0].rsplit(":", 1)
+    return glide_sync.NodeAddress(host, int(port))
 
 
 def main() -> None:
@@ -63,14 +74,16 @@ def main() -> None:
             proc.stdout.close()
 
 
-def asyncio_gets(url: str, tasks: int = 100, each: int = 200) -> tuple[str, str, str, float]:
+def asyncio_gets(url: str, tasks: int = 100, each: int = 200) -> tuple[str, list[str], list[float]]:
     """GETs from `tasks` concurrent asyncio tasks on one client, rounds alternating in one
-    event loop: slotshift.asyncio.Redis against redis.asyncio.Redis (hiredis)."""
+    event loop: slotshift.asyncio.Redis against redis.asyncio.Redis (hiredis) and glide's
+    asyncio client."""
     total = tasks * each
 
-    async def main() -> tuple[float, float]:
+    async def main() -> list[float]:
         ours = slotshift.asyncio.Redis.from_url(url)
         peer = redis.asyncio.Redis.from_url(url, max_connections=tasks)
+        gl = await glide.GlideClient.create(glide.GlideClientConfiguration([glide_address(url)]))
         await ours.set("bench:k", "v" * 32)
 
         async def one(c) -> None:
@@ -82,24 +95,30 @@ def asyncio_gets(url: str, tasks: int = 100, each: int = 200) -> tuple[str, str,
             await asyncio.gather(*(one(c) for _ in range(tasks)))
             return time.perf_counter() - t
 
-        await timed(ours), await timed(peer)  # warm both (connections, pools)
-        a, b = [], []
+        clients = (ours, peer, gl)
+        for c in clients:
+            await timed(c)  # warm each (connections, pools)
+        times: list[list[float]] = [[] for _ in clients]
         for _ in range(ROUNDS):
-            a.append(await timed(ours))
-            b.append(await timed(peer))
+            for c, t in zip(clients, times):
+                t.append(await timed(c))
         await ours.aclose()
         await peer.aclose()
-        return min(a), min(b)
+        await gl.close()
+        return [min(t) for t in times]
 
-    a, b = asyncio.run(main())
+    times = asyncio.run(main())
     return (f"asyncio GET, {tasks} concurrent tasks on one client (standalone)",
-            f"{total / a:,.0f} GET/s", f"{total / b:,.0f} GET/s", b / a)
+            [f"{total / t:,.0f} GET/s" for t in times], times)
 
 
 def run(urls: dict) -> None:
-    rows = []
+    # (label, each client's figure, each client's time): slotshift, redis-py, glide (if any).
+    rows: list[tuple[str, list[str], list[float]]] = []
     ours = slotshift.Redis.from_url(urls["standalone"])
     peer = redis.Redis.from_url(urls["standalone"])
+    gl = glide_sync.GlideClient.create(
+        glide_sync.GlideClientConfiguration([glide_address(urls["standalone"])]))
     hiredis = redis.utils.HIREDIS_AVAILABLE
     ours.set("bench:k", "v" * 32)
     n = 20_000
@@ -111,19 +130,22 @@ def run(urls: dict) -> None:
         return lambda: [c.set("bench:k", "v" * 32) for _ in range(n)]
 
     for label, mk in (("GET, one at a time (standalone)", gets), ("SET, one at a time (standalone)", sets)):
-        a, b = pair(mk(ours), mk(peer))
-        rows.append((label, f"{a / n * 1e6:.1f} µs", f"{b / n * 1e6:.1f} µs", b / a))
+        times = compare(mk(ours), mk(peer), mk(gl))
+        rows.append((label, [f"{t / n * 1e6:.1f} µs" for t in times], times))
 
     rows.append(asyncio_gets(urls["standalone"]))
 
     cl_ours = slotshift.RedisCluster.from_urls(urls["cluster"])
     cl_peer = redis.cluster.RedisCluster.from_url(urls["cluster"][0])
+    cl_gl = glide_sync.GlideClusterClient.create(glide_sync.GlideClusterClientConfiguration(
+        [glide_address(u) for u in urls["cluster"]]))
     keys = [f"bench:{i}" for i in range(10_000)]
     cl_ours.mset({k: "x" * 16 for k in keys})
-    assert cl_ours.mget_nonatomic(keys) == cl_peer.mget_nonatomic(keys)
-    a, b = pair(lambda: cl_ours.mget_nonatomic(keys), lambda: cl_peer.mget_nonatomic(keys))
-    rows.append(("MGET 10,000 keys, 3-master cluster (peer: mget_nonatomic)",
-                 f"{a * 1e3:.1f} ms ({10_000 / a:,.0f} keys/s)", f"{b * 1e3:.1f} ms ({10_000 / b:,.0f} keys/s)", b / a))
+    assert cl_ours.mget_nonatomic(keys) == cl_peer.mget_nonatomic(keys) == cl_gl.mget(keys)
+    times = compare(lambda: cl_ours.mget_nonatomic(keys), lambda: cl_peer.mget_nonatomic(keys),
+                    lambda: cl_gl.mget(keys))
+    rows.append(("MGET 10,000 keys, 3-master cluster (redis-py: mget_nonatomic; glide: mget)",
+                 [f"{t * 1e3:.1f} ms ({10_000 / t:,.0f} keys/s)" for t in times], times))
 
     def pipe(c):
         def go():
@@ -134,23 +156,45 @@ def run(urls: dict) -> None:
             return p.execute()
         return go
 
+    def glide_pipe():
+        b = glide_sync.ClusterBatch(is_atomic=False)
+        for i in range(500):
+            b.set(keys[i], str(i))
+            b.get(keys[i + 500])
+        return cl_gl.exec(b, raise_on_error=True)
+
     assert pipe(cl_ours)() == pipe(cl_peer)()
-    a, b = pair(pipe(cl_ours), pipe(cl_peer))
-    rows.append(("pipeline of 1,000 commands (SET/GET), 3-master cluster",
-                 f"{a * 1e3:.2f} ms", f"{b * 1e3:.2f} ms", b / a))
+    assert [True if r == "OK" else r for r in glide_pipe()] == pipe(cl_ours)()
+    times = compare(pipe(cl_ours), pipe(cl_peer), glide_pipe)
+    rows.append(("pipeline of 1,000 commands (SET/GET), 3-master cluster (glide: ClusterBatch)",
+                 [f"{t * 1e3:.2f} ms" for t in times], times))
 
     many = [f"user:{i}:session" .encode() for i in range(100_000)]
     assert slotshift.key_slots(many) == [redis.crc.key_slot(k) for k in many]
-    a, b = pair(lambda: slotshift.key_slots(many), lambda: [redis.crc.key_slot(k) for k in many])
-    rows.append(("key_slots of 100,000 keys (peer: redis.crc.key_slot in a loop)",
-                 f"{a * 1e3:.2f} ms", f"{b * 1e3:.2f} ms", b / a))
+    times = compare(lambda: slotshift.key_slots(many),
+                    lambda: [redis.crc.key_slot(k) for k in many])
+    rows.append(("key_slots of 100,000 keys (redis-py: redis.crc.key_slot in a loop)",
+                 [f"{t * 1e3:.2f} ms" for t in times], times))
+    gl.close()
+    cl_gl.close()
 
     print(f"Python {sys.version.split()[0]}, redis-py {redis.__version__} (hiredis: {hiredis}), "
-          f"best of {ROUNDS} alternating rounds\n")
-    print("| benchmark | slotshift | redis-py | redis-py / slotshift |")
-    print("|---|---|---|---|")
-    for label, a_s, b_s, ratio in rows:
-        print(f"| {label} | {a_s} | {b_s} | {ratio:.2f}× |")
+          f"valkey-glide {_version('valkey-glide')} / valkey-glide-sync "
+          f"{_version('valkey-glide-sync')}, best of {ROUNDS} alternating rounds\n")
+    print("| benchmark | slotshift | redis-py | valkey-glide | redis-py / slotshift "
+          "| glide / slotshift |")
+    print("|---|---|---|---|---|---|")
+    for label, figures, times in rows:
+        glide_fig = figures[2] if len(figures) > 2 else "—"
+        glide_ratio = f"{times[2] / times[0]:.2f}×" if len(times) > 2 else "—"
+        print(f"| {label} | {figures[0]} | {figures[1]} | {glide_fig} | "
+              f"{times[1] / times[0]:.2f}× | {glide_ratio} |")
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
 
 
 if __name__ == "__main__":
