@@ -49,7 +49,7 @@ fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'
     // ints in one pass. A list (the common case) is read in place; other sequences are
     // collected first.
     let slots = match keys.cast::<PyList>() {
-        Ok(list) => slots_of(list.iter(), list.len())?,
+        Ok(list) => slots_of_list(list)?,
         Err(_) => {
             let items = convert::sequence_items(keys, "keys")?;
             let n = items.len();
@@ -57,6 +57,52 @@ fn key_slots<'py>(py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'
         }
     };
     PyList::new(py, slots.into_iter().map(|s| ints[s].bind(py)))
+}
+
+/// The slot of each key of `list`, its items read in place: borrowed references, without
+/// counting them (the GIL is held and no Python code runs until the last is read, so the list
+/// cannot change under the loop), and an exact `bytes` key's buffer by one call. Any other
+/// item takes `convert::borrow_key`'s way.
+fn slots_of_list(list: &Bound<'_, PyList>) -> PyResult<Vec<usize>> {
+    use pyo3::ffi;
+
+    let py = list.py();
+    let n = list.len();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // `n` came from the list (a Py_ssize_t) and nothing can shrink it during the loop.
+        let Ok(index) = ffi::Py_ssize_t::try_from(i) else {
+            break;
+        };
+        // SAFETY: `list` is a list and `index` is below its length; the item is a borrowed
+        // reference the list keeps alive while no Python code runs.
+        let item = unsafe { ffi::PyList_GetItem(list.as_ptr(), index) };
+        if item.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `item` is a live object (above); reading its type is a field read.
+        let exact_bytes =
+            unsafe { ffi::Py_TYPE(item) == std::ptr::addr_of_mut!(ffi::PyBytes_Type) };
+        let slot = if exact_bytes {
+            let mut data: *mut std::ffi::c_char = std::ptr::null_mut();
+            let mut len: ffi::Py_ssize_t = 0;
+            // SAFETY: `item` is exactly a bytes object; the call fills `data`/`len` with its
+            // buffer, which lives as long as the object (kept by the list, above).
+            let key = unsafe {
+                if ffi::PyBytes_AsStringAndSize(item, &mut data, &mut len) != 0 {
+                    return Err(PyErr::fetch(py));
+                }
+                std::slice::from_raw_parts(data.cast::<u8>(), usize::try_from(len).unwrap_or(0))
+            };
+            slotshift::slot::key_slot(key)
+        } else {
+            // SAFETY: a borrowed reference to a live object (above), used only in this turn.
+            let obj = unsafe { Borrowed::from_ptr(py, item) };
+            slotshift::slot::key_slot(convert::borrow_key(&obj, i)?)
+        };
+        out.push(usize::from(u16::from(slot)));
+    }
+    Ok(out)
 }
 
 /// The slot of each key `items` yields (bytes or str; anything else is a `TypeError` naming

@@ -19,6 +19,14 @@ def test_slot_vectors() -> None:
     assert len(keys) > 10
     assert [slotshift.key_slot(k) for k in keys] == expected
     assert slotshift.key_slots(keys) == expected
+    # A list read in place, a tuple, str keys and a bytes subclass: the same slots.
+    class Key(bytes):
+        pass
+
+    mixed = [k if i % 3 else Key(k) for i, k in enumerate(keys)]
+    assert slotshift.key_slots(mixed) == slotshift.key_slots(tuple(keys)) == expected
+    texts = [k.decode() for k in keys if k.isascii()]
+    assert slotshift.key_slots(texts) == [slotshift.key_slot(t.encode()) for t in texts]
     for v in doc["vectors"]:
         if "key" in v:
             assert slotshift.key_slot(v["key"]) == v["slot"], v
