@@ -225,6 +225,31 @@ def test_single_connection_is_refused_on_a_cluster(cluster_urls: list[str]) -> N
     rc.close()
 
 
+def test_cluster_pubsub_nodes_and_node_clients_as_redis_py(rc: slotshift.RedisCluster) -> None:
+    """A cluster pub/sub object listens on the master of its first channel's slot (as
+    redis-py's) and says which (get_pubsub_node); a node the cluster lacks is refused; each
+    ClusterNode has a client of its own (redis_connection); a node-group flag runs on every
+    node of the group and the replies merge as redis-py merges them."""
+    p = rc.pubsub()
+    assert p.get_pubsub_node() is None
+    p.subscribe("news")
+    assert p.get_pubsub_node() == rc.get_node_from_key("news")
+    assert p.get_message(timeout=5)["type"] == "subscribe"
+    node = p.get_pubsub_node()
+    assert node.redis_connection.pubsub_numsub("news") == [(b"news", 1)]
+    others = [n for n in rc.get_nodes() if n != node]
+    assert all(n.redis_connection.pubsub_numsub("news") == [(b"news", 0)] for n in others)
+    assert rc.pubsub_numsub("news", target_nodes="all") == [(b"news", 1)]
+    assert rc.pubsub_numsub("news") in ([(b"news", 0)], [(b"news", 1)])  # one node, by the core
+    p.close()
+    with pytest.raises(slotshift.UnknownNodeError, match="doesn't exist") as e:
+        rc.pubsub(host="192.0.2.1", port=1)
+    assert isinstance(e.value, redis.exceptions.RedisClusterException)
+    primary = rc.get_primaries()[0]
+    assert rc.pubsub(node=primary).get_pubsub_node() == primary
+    assert primary.redis_connection.ping() is True
+
+
 def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,
                                                peer_cluster: redis.cluster.RedisCluster) -> None:
     # (redis-py's own results, written out: its *_nonatomic helpers leave a ClusterPipeline

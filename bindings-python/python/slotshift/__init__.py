@@ -51,6 +51,7 @@ from .exceptions import (
     SlotError as SlotError,
     SlotshiftError as SlotshiftError,
     TimeoutError as TimeoutError,
+    UnknownNodeError as UnknownNodeError,
     WatchError as WatchError,
 )
 from .instrument import (
@@ -77,7 +78,8 @@ __all__ = [
     "InvalidCommandError", "MigrateError", "MigrateReport", "MovedError", "MultiStore",
     "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "PubSub",
     "Recorded", "Recorder", "Redis", "RedisCluster", "Report", "ResponseError", "RoutingError",
-    "Sentinel", "SlotError", "SlotshiftError", "TimeoutError", "WatchError", "__version__",
+    "Sentinel", "SlotError", "SlotshiftError", "TimeoutError", "UnknownNodeError", "WatchError",
+    "__version__",
     "allow_cross_slot", "analyze", "diff", "error_class", "forward_logs", "key_slot",
     "key_slots", "metrics_text", "migrate", "report_dict", "stop_forwarding_logs",
 ]

@@ -32,7 +32,7 @@ from redis.commands.core import Script
 from redis.lock import Lock
 
 from . import _slotshift
-from .exceptions import DedicatedConnectionError, WatchError
+from .exceptions import DedicatedConnectionError, UnknownNodeError, WatchError
 
 __all__ = ["Client", "ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
 
@@ -1450,6 +1450,9 @@ class _ClusterInit(_ClientCore):
         master of its first channel's slot (shard channels of other masters' slots are then
         refused by the server with ``MOVED``)."""
         ignore, push, addr = _pubsub_node(node, host, port, kwargs)
+        get_node = getattr(self, "get_node", None)  # the blocking client's node view
+        if addr is not None and get_node is not None and get_node(node_name=addr) is None:
+            raise UnknownNodeError(f"Node {addr} doesn't exist in the cluster")
         return self._new_pubsub(ignore_subscribe_messages=ignore, push_handler_func=push,
                                 node=addr)
 
@@ -1457,6 +1460,32 @@ class _ClusterInit(_ClientCore):
         """What redis-py's ``mset_nonatomic`` returns: one ``True`` per slot written."""
         enc: Callable[[Any], bytes] = self.encoder.encode
         return [True] * len({_slotshift.key_slot(enc(k)) for k in mapping})
+
+
+class NodeClient(CoreCommands):
+    """A cluster node's own client, as redis-py's ``ClusterNode.redis_connection``: every
+    command method of redis-py's ``CoreCommands``, run on that node alone, on a connection of
+    its own for each command (``node.redis_connection.pubsub_numsub("news")``,
+    ``.info()``, ``.dbsize()`` …). It holds its cluster client weakly."""
+
+    #: redis-py's command protocol declares it; no command method uses it.
+    _event_dispatcher: Any = None
+
+    def __init__(self, cluster: "RedisCluster", host: str, port: int) -> None:
+        self._cluster = weakref.ref(cluster)
+        self._node = redis.cluster.ClusterNode(host, port)  # type: ignore[no-untyped-call]
+
+    def __repr__(self) -> str:
+        return f"<slotshift.NodeClient {self._node.name}>"
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        """Runs ``args`` on this node, its reply converted as the cluster client converts."""
+        cluster = self._cluster()
+        if cluster is None:
+            raise redis.exceptions.ConnectionError(
+                f"the cluster client of node {self._node.name} was closed and collected")
+        _lookup(args)  # what needs a dedicated connection is refused, as on the cluster
+        return cluster._on_node(self._node, args, options)
 
 
 class NodesView:
@@ -1518,6 +1547,12 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         each of them, on a connection of its own, and the replies are combined as redis-py
         combines them (one node: its reply; several: ``{node name: reply}`` or the command's
         result callback)."""
+        flag = options.get("target_nodes")
+        if isinstance(flag, str) and flag in _TARGET_FLAGS:
+            # A node group named: run on each of its nodes, as redis-py does (the core's own
+            # routing, by the command's tips, may choose other nodes: PUBSUB NUMSUB, for one,
+            # has no tip and would go to one node).
+            options["target_nodes"] = self._flag_nodes(flag)
         nodes = _target_nodes(options)
         if nodes is None:
             return super().execute_command(*args, **options)
@@ -1532,6 +1567,18 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     #: How replies of several nodes combine, per command: redis-py's own table.
     result_callbacks: dict[str, Callable[..., Any]] = CaseInsensitiveDict(
         redis.cluster.RedisCluster.RESULT_CALLBACKS)
+
+    def _flag_nodes(self, flag: str) -> list[Any]:
+        """The nodes of a ``target_nodes`` flag (``RedisCluster.PRIMARIES`` …)."""
+        if flag == "all":
+            return list(self.get_nodes())
+        if flag == "primaries":
+            return list(self.get_primaries())
+        if flag == "replicas":
+            return list(self.get_replicas())
+        if flag == "random":
+            return [self.get_random_node()]
+        return [self.get_default_node()]
 
     def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         """``args`` run on ``node`` (a ``ClusterNode``) alone, its reply converted."""
@@ -1551,11 +1598,15 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         """Each shard's slot ranges and its online nodes (``ClusterNode``, primary first)."""
         shards = []
         for ranges, nodes in _shard_nodes(self._raw().call("CLUSTER", "SHARDS")):
-            found = [redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
-                         n.get("ip") or n.get("endpoint"), int(n["port"]),
-                         redis.cluster.PRIMARY if n.get("role") == "master"
-                         else redis.cluster.REPLICA)
-                     for n in nodes if n.get("health") == "online"]
+            found = []
+            for n in nodes:
+                if n.get("health") != "online":
+                    continue
+                host, port = str(n.get("ip") or n.get("endpoint")), int(n["port"])
+                found.append(redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
+                    host, port,
+                    redis.cluster.PRIMARY if n.get("role") == "master" else redis.cluster.REPLICA,
+                    NodeClient(self, host, port)))
             found.sort(key=lambda c: c.server_type != redis.cluster.PRIMARY)
             shards.append((ranges, found))
         return shards

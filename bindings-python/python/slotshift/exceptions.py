@@ -27,7 +27,7 @@ __all__ = [
     "MasterDownError", "MigrateError", "ModuleError", "MovedError", "MultiStoreError",
     "NoPermissionError", "NoScriptError", "OutOfMemoryError", "PipelineError", "ReadOnlyError",
     "ResponseError", "RoutingError", "SlotError", "SlotshiftError", "TimeoutError",
-    "TryAgainError", "WatchError", "server_error",
+    "TryAgainError", "UnknownNodeError", "WatchError", "server_error",
 ]
 
 
@@ -124,6 +124,11 @@ class DedicatedConnectionError(SlotshiftError, NotImplementedError):
 class CrossSlotTransactionError(RoutingError, rx.CrossSlotTransactionError):
     """A transaction on a cluster whose keys span more than one slot, refused before
     anything is sent (use a hash tag, or ``pipeline(transaction=False)``)."""
+
+
+class UnknownNodeError(RoutingError, rx.RedisClusterException):
+    """A node named (``pubsub(node=)``, ``host=``/``port=``) that the cluster does not have;
+    redis-py's ``RedisClusterException`` too."""
 
 
 class WatchError(SlotshiftError, rx.WatchError):

@@ -139,14 +139,16 @@ class _OnSubscriber:
         return self.connection is not None and self.connection.dropped
 
     def _open(self, name: str, args: tuple[Any, ...]) -> Connection:
-        """A new connection: to this object's node when it has one; on a cluster, for a
-        first ``SSUBSCRIBE``, to the master of its first channel's slot; else the default."""
+        """A new connection: to this object's node when it has one; on a cluster, to the
+        master of the slot of the first command's first channel or pattern, as redis-py's
+        cluster pub/sub chooses (a shard channel must be heard there; plain channels reach
+        every node, so subscribers spread over the masters); else the default."""
         client = self._client
         client._reopen()  # a closed client connects again, as for its commands
         store = client._raw() if client._py_decode else client._core()
         if self._node is not None:
             sub = _slotshift.Subscriber(store, node=self._node)
-        elif name == "SSUBSCRIBE" and args and store.kind == "cluster":
+        elif args and store.kind == "cluster":
             sub = _slotshift.Subscriber(store, key=args[0])
         else:
             sub = _slotshift.Subscriber(store)
@@ -166,6 +168,19 @@ class _OnSubscriber:
         else:
             self.connection = self._open("", ())
         return self.connection
+
+    def get_pubsub_node(self) -> Any:
+        """On a cluster, the node (a ``ClusterNode``) this object listens on, as redis-py's
+        ``ClusterPubSub.get_pubsub_node``: the one it was made for, else the one its first
+        command chose; ``None`` before that (and on a standalone client)."""
+        if self._node is not None:
+            name = self._node
+        elif self.connection is not None:
+            name = self.connection.subscriber.node
+        else:
+            return None
+        get_node = getattr(self._client, "get_node", None)
+        return None if get_node is None else get_node(node_name=name)
 
     def _text(self, value: Any) -> Any:
         """A raw reply in this client's shape: decoded (nested values too) when the core did
