@@ -17,10 +17,12 @@ messages received before the loss are read, and then the read or command is trie
 client's ``retry=`` allows (redis-py's ``Retry``): without ``retry=``, not at all, so the caller
 hears of the loss once (``ConnectionError``) and its next read continues on the new connection,
 as on redis-py's clients made by ``from_url``; ``Redis(host=...)``'s default is redis-py's
-constructor default (three retries with backoff). ``p.connection`` is a :class:`Connection` (:class:`AsyncConnection` on asyncio):
-the core's subscriber under redis-py's ``Connection`` names (``is_connected``,
-``disconnect()``, ``socket_timeout``). There is no health-check PING
-(``health_check_interval`` is not an option of slotshift's clients).
+constructor default (three retries with backoff).
+
+``p.connection`` is a :class:`Connection` (:class:`AsyncConnection` on asyncio): the core's
+subscriber under redis-py's ``Connection`` names (``is_connected``, ``disconnect()``,
+``socket_timeout``). There is no health-check PING (``health_check_interval`` is not an
+option of slotshift's clients).
 """
 
 from __future__ import annotations
