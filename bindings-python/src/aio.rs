@@ -237,6 +237,18 @@ impl PipelineSender for slotshift::store::Store {
     }
 }
 
+impl Sender for slotshift::multistore::MultiStore {
+    async fn send(self, cmd: Cmd) -> slotshift::Result<Reply> {
+        self.call_async(&cmd).await
+    }
+}
+
+impl PipelineSender for slotshift::multistore::MultiStore {
+    async fn send_all(self, cmds: Vec<Cmd>) -> slotshift::Result<Vec<slotshift::Result<Reply>>> {
+        self.pipeline_async(&cmds).await
+    }
+}
+
 impl Sender for Arc<Session> {
     async fn send(self, cmd: Cmd) -> slotshift::Result<Reply> {
         self.call_async(&cmd).await

@@ -7,9 +7,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use slotshift::multistore::{Counter, FlagSource, FlagState, MultiStoreOptions, Side};
 
-use crate::convert;
 use crate::errors::to_py;
-use crate::store::{seconds, Store};
+use crate::store::{exec_to_py, seconds, Store};
+use crate::{aio, convert};
 
 /// A MultiStore over a primary (new) and a secondary (old) store.
 #[pyclass(module = "slotshift._slotshift", frozen)]
@@ -194,24 +194,53 @@ impl MultiStore {
         }
     }
 
-    /// MULTI/EXEC on the default store (and the other while dual-write is on).
+    /// MULTI/EXEC on the default store (and the other while dual-write is on): EXEC's list,
+    /// or `None` when it was aborted.
     fn transaction<'py>(
         &self,
         py: Python<'py>,
         commands: &Bound<'py, PyAny>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let cmds = convert::cmds_from_py(commands)?;
         match py.detach(|| self.inner.transaction(&cmds)) {
-            Ok(Some(replies)) => {
-                let list = PyList::empty(py);
-                for r in replies {
-                    list.append(convert::reply_to_py(py, r, self.decode)?)?;
-                }
-                Ok(Some(list))
-            }
-            Ok(None) => Ok(None),
+            Ok(replies) => exec_to_py(py, replies, self.decode),
             Err(e) => Err(to_py(py, e)),
         }
+    }
+
+    /// `call` for asyncio: an awaitable of the reply, awaited on the core's runtime (no
+    /// thread per call).
+    #[pyo3(signature = (*args))]
+    fn call_async<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aio::call(py, self.inner.clone(), args, self.decode)
+    }
+
+    /// `pipeline` for asyncio (an awaitable of the list of results).
+    fn pipeline_async<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aio::pipeline(py, self.inner.clone(), commands, self.decode)
+    }
+
+    /// `transaction` for asyncio (an awaitable of EXEC's list, or `None` when aborted).
+    fn transaction_async<'py>(
+        &self,
+        py: Python<'py>,
+        commands: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cmds = convert::cmds_from_py(commands)?;
+        let (inner, decode) = (self.inner.clone(), self.decode);
+        aio::awaitable(
+            py,
+            async move { inner.transaction_async(&cmds).await },
+            move |py, replies| exec_to_py(py, replies, decode),
+        )
     }
 
     /// The counters: `{"counters": {metric: {command: n}}, "hits": {"primary": n,

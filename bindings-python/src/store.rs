@@ -390,7 +390,7 @@ impl Store {
 }
 
 /// EXEC's replies as a list, `None` when the transaction was aborted.
-fn exec_to_py(
+pub(crate) fn exec_to_py(
     py: Python<'_>,
     replies: Option<Vec<Reply>>,
     decode: bool,

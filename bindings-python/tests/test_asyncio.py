@@ -228,6 +228,36 @@ def test_aclose_closes_the_clients_pubsubs(url: str) -> None:
     run(main)
 
 
+def test_multistore_dual_writes_on_asyncio(url: str, curls: list[str]) -> None:
+    """slotshift.asyncio.MultiStore: old = standalone (secondary), new = cluster (primary),
+    dual writes awaited, pipelines and transactions through the core MultiStore."""
+    async def main() -> None:
+        old = slotshift.asyncio.Redis.from_url(url)
+        new = slotshift.asyncio.RedisCluster.from_urls(curls)
+        ms = slotshift.asyncio.MultiStore("py_async_sessions", primary=new, secondary=old)
+        assert ms.phase == "secondary_only" and await ms.set("ak:1", "a") is True
+        assert (await old.get("ak:1"), await new.get("ak:1")) == (b"a", None)
+        ms.set_flags(dual_write=True)
+        assert await ms.set("ak:2", "b") is True
+        assert (await old.get("ak:2"), await new.get("ak:2")) == (b"b", b"b")
+        async with ms.pipeline(transaction=False) as pipe:
+            assert await pipe.set("ak:3", "c").get("ak:2").execute() == [True, b"b"]
+        assert (await old.get("ak:3"), await new.get("ak:3")) == (b"c", b"c")
+        async with ms.pipeline(transaction=True) as pipe:
+            assert await pipe.incr("{ak}n").incr("{ak}n").execute() == [1, 2]
+        assert (await old.get("{ak}n"), await new.get("{ak}n")) == (b"2", b"2")
+        ms.set_flags(primary_default=True)
+        assert await ms.get("ak:1") is None and await ms.get("ak:2") == b"b"
+        assert await ms.drain(1.0) is True
+        assert ms.counter("pipelined_diff_error") == 0
+        assert ms.primary.kind == "cluster" and ms.secondary.kind == "standalone"
+        await ms.aclose()
+        await old.aclose()
+        await new.aclose()
+
+    run(main)
+
+
 def test_single_connection_client(url: str) -> None:
     async def main() -> None:
         shared = slotshift.asyncio.Redis.from_url(url)

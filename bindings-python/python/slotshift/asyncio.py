@@ -43,8 +43,9 @@ from .client import (_Base, _ClientCore, _ClusterInit, _ClusterQueue,
                      _Connect, _lookup, _mset_items, _PipelineCore, _Plan, _StandaloneInit,
                      _target_nodes, _transaction_options, _Unopened)
 from .exceptions import WatchError
+from .multistore import StoreLike, _MultiStoreCore
 
-__all__ = ["ClusterPipeline", "Monitor", "Pipeline", "Redis", "RedisCluster"]
+__all__ = ["ClusterPipeline", "Monitor", "MultiStore", "Pipeline", "Redis", "RedisCluster"]
 
 
 class _AsyncScriptForPipelines(AsyncScript):
@@ -419,3 +420,44 @@ class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # t
         if kwargs:
             raise TypeError(f"unexpected keyword arguments: {', '.join(kwargs)}")
         return _core_scan(self, match, count, _type)
+
+
+class MultiStore(_MultiStoreCore, _AsyncClientBase, AsyncCoreCommands,  # type: ignore[misc]
+                 AsyncSentinelCommands):
+    """``slotshift.MultiStore`` for asyncio: the same core MultiStore (phases, flags, dual
+    writes, counters), every redis-py asyncio command method awaited on the core's runtime
+    (no thread per call), pipelines and transactions too.
+
+    >>> ms = slotshift.asyncio.MultiStore("sessions", primary=new, secondary=old,
+    ...                                   dual_write=True)
+    >>> await ms.set("session:1", "x")
+    True
+    >>> await ms.get("session:1")
+    b'x'
+    """
+
+    _pipeline_class = Pipeline
+
+    def __init__(self, name: str, *, primary: StoreLike, secondary: StoreLike,
+                 decode_responses: bool = False, **options: Any) -> None:
+        """The options of ``slotshift.MultiStore``."""
+        self._init_multistore(name, primary, secondary, decode_responses, options)
+
+    @property
+    def primary(self) -> Redis:
+        """The primary (new) store as an asyncio client."""
+        return Redis(_store=self._ms.primary)
+
+    @property
+    def secondary(self) -> Redis:
+        """The secondary (old) store as an asyncio client."""
+        return Redis(_store=self._ms.secondary)
+
+    async def drain(self, timeout: float = 5.0) -> bool:
+        """Waits (in a worker thread, off the event loop) for the non-default write queue to
+        empty; whether it did."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self._ms.drain, timeout)
+
+    async def aclose(self, close_connection_pool: Optional[bool] = None) -> None:
+        """Nothing to release beyond the stores' own connections (kept by their clients)."""

@@ -1,4 +1,5 @@
-"""``MultiStore``: one client over two stores through the migration phases."""
+"""``MultiStore``: one client over two stores through the migration phases (blocking; the
+asyncio form is ``slotshift.asyncio.MultiStore``, on the same core)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, Optional, Union
 from redis.commands import CoreCommands, SentinelCommands
 
 from . import _slotshift
-from .client import Client, Pipeline, Redis, RedisCluster, _ClientBase, _Settings
+from .client import (Client, Pipeline, Redis, RedisCluster, _ClientBase, _ClientCore,
+                     _Settings)
 
 __all__ = ["MultiStore", "PHASES"]
 
@@ -20,45 +22,32 @@ PHASES = (
 )
 """The four phases, in rollout order."""
 
-StoreLike = Union[Redis, RedisCluster, _slotshift.Store, str]
+#: A store given to a MultiStore: a slotshift client (blocking or asyncio), a native store or
+#: a URL.
+StoreLike = Union[Redis, RedisCluster, _ClientCore, _slotshift.Store, str]
 
 
 def _native(store: StoreLike, what: str) -> _slotshift.Store:
-    if isinstance(store, (Redis, RedisCluster)):
+    if isinstance(store, _ClientCore):  # blocking or asyncio, standalone or cluster
         return store.store
     if isinstance(store, _slotshift.Store):
         return store
     if isinstance(store, str):
         return _slotshift.Target(store).open()
     raise TypeError(
-        f"{what} must be a slotshift.Redis or RedisCluster (slotshift.Client) or a URL, not "
+        f"{what} must be a slotshift.Redis or RedisCluster (blocking or asyncio), a native "
+        f"store or a URL, not "
         f"{type(store).__name__}")
 
 
-class MultiStore(_ClientBase, CoreCommands, SentinelCommands):
-    """One client over a ``primary`` (new) and a ``secondary`` (old) store, with redis-py's
-    command methods. Writes go to both stores while ``dual_write`` is on; reads and replies
-    come from the default store (the primary once ``primary_default`` is on).
+class _MultiStoreCore:
+    """What the blocking and the asyncio ``MultiStore`` share: the native MultiStore, its
+    flags, phase and counters."""
 
-    >>> ms = slotshift.MultiStore("sessions", primary=new, secondary=old)
-    >>> ms.phase
-    'secondary_only'
-    >>> ms.set_flags(dual_write=True)
-    >>> ms.set("session:1", "x")
-    True
-    >>> new.get("session:1"), old.get("session:1")
-    (b'x', b'x')
-    """
+    _ms: _slotshift.MultiStore
 
-    _pipeline_class = Pipeline
-
-    def __init__(self, name: str, *, primary: StoreLike, secondary: StoreLike,
-                 decode_responses: bool = False, **options: Any) -> None:
-        """Options: ``dual_write``, ``primary_default`` (initial in-process flags),
-        ``flags_from_env``, ``flags_key`` and ``flags_cache_ttl`` (flags shared through a hash
-        in the secondary), ``strict``, ``async_non_default_writes``, ``queue_capacity``,
-        ``primary_read_percentage``, ``fallback_reads``, ``shadow_read_ratio``,
-        ``metrics_prefix``, ``non_default_timeout``."""
+    def _init_multistore(self, name: str, primary: StoreLike, secondary: StoreLike,
+                         decode_responses: bool, options: dict[str, Any]) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         if not isinstance(decode_responses, bool):
@@ -68,7 +57,7 @@ class MultiStore(_ClientBase, CoreCommands, SentinelCommands):
         self._ms = _slotshift.MultiStore(
             name, _native(primary, "primary"), _native(secondary, "secondary"),
             decode=decode_responses, **options)
-        self._init_base(self._ms, settings)  # type: ignore[arg-type]
+        self._init_base(self._ms, settings)  # type: ignore[attr-defined]
 
     @property
     def name(self) -> str:
@@ -98,16 +87,6 @@ class MultiStore(_ClientBase, CoreCommands, SentinelCommands):
         """Whether both stores are one server (dual-write then stays off)."""
         return self._ms.same_server
 
-    @property
-    def primary(self) -> Client:
-        """The primary (new) store as a client."""
-        return Client(_store=self._ms.primary)
-
-    @property
-    def secondary(self) -> Client:
-        """The secondary (old) store as a client."""
-        return Client(_store=self._ms.secondary)
-
     def metrics(self) -> dict[str, Any]:
         """The counters: ``{"counters": {metric: {command: n}}, "hits": {...},
         "misses": {...}, "shadow_reads": n}``."""
@@ -127,17 +106,54 @@ class MultiStore(_ClientBase, CoreCommands, SentinelCommands):
         """This MultiStore's counters as Prometheus text."""
         return self._ms.metrics_text()
 
-    def drain(self, timeout: float = 5.0) -> bool:
-        """Waits for the async non-default write queue to empty; whether it did."""
-        return self._ms.drain(timeout)
-
     @property
     def kind(self) -> str:
         """``"multistore"``."""
         return "multistore"
 
-    def close(self) -> None:
-        """Nothing to release beyond the stores' own connections (kept by their clients)."""
-
     def __repr__(self) -> str:
         return f"<slotshift.MultiStore {self.name!r} phase={self.phase}>"
+
+
+class MultiStore(_MultiStoreCore, _ClientBase, CoreCommands, SentinelCommands):
+    """One client over a ``primary`` (new) and a ``secondary`` (old) store, with redis-py's
+    command methods. Writes go to both stores while ``dual_write`` is on; reads and replies
+    come from the default store (the primary once ``primary_default`` is on).
+
+    >>> ms = slotshift.MultiStore("sessions", primary=new, secondary=old)
+    >>> ms.phase
+    'secondary_only'
+    >>> ms.set_flags(dual_write=True)
+    >>> ms.set("session:1", "x")
+    True
+    >>> new.get("session:1"), old.get("session:1")
+    (b'x', b'x')
+    """
+
+    _pipeline_class = Pipeline
+
+    def __init__(self, name: str, *, primary: StoreLike, secondary: StoreLike,
+                 decode_responses: bool = False, **options: Any) -> None:
+        """Options: ``dual_write``, ``primary_default`` (initial in-process flags),
+        ``flags_from_env``, ``flags_key`` and ``flags_cache_ttl`` (flags shared through a hash
+        in the secondary), ``strict``, ``async_non_default_writes``, ``queue_capacity``,
+        ``primary_read_percentage``, ``fallback_reads``, ``shadow_read_ratio``,
+        ``metrics_prefix``, ``non_default_timeout``."""
+        self._init_multistore(name, primary, secondary, decode_responses, options)
+
+    @property
+    def primary(self) -> Client:
+        """The primary (new) store as a client."""
+        return Client(_store=self._ms.primary)
+
+    @property
+    def secondary(self) -> Client:
+        """The secondary (old) store as a client."""
+        return Client(_store=self._ms.secondary)
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Waits for the async non-default write queue to empty; whether it did."""
+        return self._ms.drain(timeout)
+
+    def close(self) -> None:
+        """Nothing to release beyond the stores' own connections (kept by their clients)."""
