@@ -246,8 +246,17 @@ def test_cluster_pubsub_nodes_and_node_clients_as_redis_py(rc: slotshift.RedisCl
         rc.pubsub(host="192.0.2.1", port=1)
     assert isinstance(e.value, redis.exceptions.RedisClusterException)
     primary = rc.get_primaries()[0]
-    assert rc.pubsub(node=primary).get_pubsub_node() == primary
+    q = rc.pubsub(node=primary)
+    assert q.get_pubsub_node() == primary and q.get_redis_connection() == primary.redis_connection
     assert primary.redis_connection.ping() is True
+    # The default node: where target_nodes=DEFAULT_NODE runs.
+    other = rc.get_primaries()[1]
+    assert rc.set_default_node(other) is True and rc.get_default_node() == other
+    assert rc.execute_command("CLUSTER MYID", target_nodes=rc.DEFAULT_NODE) == (
+        other.redis_connection.execute_command("CLUSTER MYID"))
+    assert rc.set_default_node(None) is False and rc.get_default_node() == other
+    rc.replace_default_node()
+    assert rc.get_default_node() != other
 
 
 def test_cluster_multi_key_helpers_as_redis_py(rc: slotshift.RedisCluster,

@@ -11,6 +11,7 @@ Rust core (with the GIL released).
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import urllib.parse
@@ -1478,6 +1479,14 @@ class NodeClient(CoreCommands):
     def __repr__(self) -> str:
         return f"<slotshift.NodeClient {self._node.name}>"
 
+    def __eq__(self, other: object) -> bool:
+        """The same node of the same cluster client."""
+        return (isinstance(other, NodeClient) and other._node.name == self._node.name
+                and other._cluster() is self._cluster())
+
+    def __hash__(self) -> int:
+        return hash(self._node.name)
+
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Runs ``args`` on this node, its reply converted as the cluster client converts."""
         cluster = self._cluster()
@@ -1637,10 +1646,39 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
 
         return random.choice(self.get_nodes())
 
+    #: The name (``"host:port"``) ``set_default_node`` chose; ``None``: the first primary.
+    _default_node: Optional[str] = None
+
     def get_default_node(self) -> Any:
-        """A primary: the node redis-py sends keyless commands to by default (slotshift's core
-        routes them by their tips instead)."""
+        """The default node: the one ``set_default_node`` chose while the cluster has it, else
+        the first primary. ``target_nodes=RedisCluster.DEFAULT_NODE`` runs there; keyless
+        commands without it are routed by the core by their tips, where redis-py sends them
+        to this node."""
+        if self._default_node is not None:
+            node = self.get_node(node_name=self._default_node)
+            if node is not None:
+                return node
         return self.get_primaries()[0]
+
+    def set_default_node(self, node: Any) -> bool:
+        """Makes ``node`` (a ``ClusterNode`` of this cluster) the default node; ``False``, and
+        nothing changes, for ``None`` or a node the cluster does not have."""
+        if node is None or self.get_node(node_name=node.name) is None:
+            return False
+        self._default_node = node.name
+        return True
+
+    def replace_default_node(self, target_node: Any = None) -> None:
+        """Makes ``target_node`` the default node, or without it another node than the
+        current default, a primary when there is one (as redis-py)."""
+        if target_node is not None:
+            self.set_default_node(target_node)
+            return
+        current = self.get_default_node()
+        others = [n for n in self.get_primaries() if n != current] or [
+            n for n in self.get_nodes() if n != current]
+        if others:
+            self.set_default_node(random.choice(others))
 
     def get_node(self, host: Optional[str] = None, port: Optional[int] = None,
                  node_name: Optional[str] = None) -> Any:

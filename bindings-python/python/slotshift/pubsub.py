@@ -184,6 +184,12 @@ class _OnSubscriber:
         get_node = getattr(self._client, "get_node", None)
         return None if get_node is None else get_node(node_name=name)
 
+    def get_redis_connection(self) -> Any:
+        """On a cluster, the client of the node this object listens on
+        (``get_pubsub_node().redis_connection``); ``None`` before it has one."""
+        node = self.get_pubsub_node()
+        return None if node is None else node.redis_connection
+
     def _text(self, value: Any) -> Any:
         """A raw reply in this client's shape: decoded (nested values too) when the core did
         not decode it and ``decode_responses`` asks for it."""
