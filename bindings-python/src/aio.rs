@@ -295,6 +295,23 @@ pub fn pipeline<'py>(
     })
 }
 
+/// `transaction_async` of the native classes: an awaitable of EXEC's list of the replies to
+/// `commands`, or `None` when the transaction was aborted; `run` sends them.
+pub fn transaction<'py, F>(
+    py: Python<'py>,
+    commands: &Bound<'py, PyAny>,
+    decode: bool,
+    run: impl FnOnce(Vec<Cmd>) -> F,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = slotshift::Result<Option<Vec<Reply>>>> + Send + 'static,
+{
+    let cmds = convert::cmds_from_py(commands)?;
+    awaitable(py, run(cmds), move |py, replies| {
+        crate::store::exec_to_py(py, replies, decode)
+    })
+}
+
 /// An awaitable of `None`, once `fut` succeeded.
 pub fn done<'py>(
     py: Python<'py>,

@@ -234,13 +234,10 @@ impl MultiStore {
         py: Python<'py>,
         commands: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cmds = convert::cmds_from_py(commands)?;
-        let (inner, decode) = (self.inner.clone(), self.decode);
-        aio::awaitable(
-            py,
-            async move { inner.transaction_async(&cmds).await },
-            move |py, replies| exec_to_py(py, replies, decode),
-        )
+        let inner = self.inner.clone();
+        aio::transaction(py, commands, self.decode, move |cmds| async move {
+            inner.transaction_async(&cmds).await
+        })
     }
 
     /// The counters: `{"counters": {metric: {command: n}}, "hits": {"primary": n,

@@ -309,14 +309,10 @@ impl Store {
         py: Python<'py>,
         commands: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cmds = convert::cmds_from_py(commands)?;
         let store = self.core()?;
-        let decode = self.decode;
-        aio::awaitable(
-            py,
-            async move { store.transaction_async(&cmds).await },
-            move |py, replies| exec_to_py(py, replies, decode),
-        )
+        aio::transaction(py, commands, self.decode, move |cmds| async move {
+            store.transaction_async(&cmds).await
+        })
     }
 
     /// The masters (`host:port`): every slot-serving master of a cluster, the server otherwise.
