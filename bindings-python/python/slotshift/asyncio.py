@@ -91,6 +91,11 @@ class _AsyncClientBase(_ClientCore):
 
     async def _execute_slow(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         """``execute_command`` with redis-py's reply options or Python-side encoding."""
+        if self._single and (self._line is None or not self._line.is_open):
+            # The single connection is opened in a worker thread (connecting blocks), not on
+            # the event loop; a task that finds it opened meanwhile uses that one.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._slow_store, options)
         try:
             reply = await self._slow_store(options).call_async(*self._wire(args))
         except redis.exceptions.RedisError as e:
