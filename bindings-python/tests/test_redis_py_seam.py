@@ -161,6 +161,19 @@ def test_cluster_pipeline_is_split_per_slot_as_redis_py(rc: slotshift.RedisClust
         bad.execute()
 
 
+def test_cluster_pipeline_discard_only_in_a_transaction(rc: slotshift.RedisCluster) -> None:
+    with rc.pipeline() as pipe:
+        pipe.set("{d}:a", 1)
+        with pytest.raises(slotshift.ClusterPipelineError, match="outside of transactional"):
+            pipe.discard()
+        assert pipe.execute() == [True]
+    with rc.pipeline(transaction=True) as pipe:
+        pipe.set("{d}:a", 2).discard()
+        with pytest.raises(redis.ResponseError):
+            pipe.execute()  # EXEC without MULTI: the DISCARD ended the transaction
+    assert rc.get("{d}:a") == b"1"
+
+
 def test_cross_slot_transaction_is_refused_before_sending(rc: slotshift.RedisCluster) -> None:
     with pytest.raises(slotshift.CrossSlotTransactionError, match="use a hash tag"):
         rc.pipeline(transaction=True).set("tx:a", 1).set("tx:b", 2).execute()

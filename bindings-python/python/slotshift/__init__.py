@@ -33,6 +33,7 @@ from .exceptions import (
     AnalyzerError as AnalyzerError,
     AuthenticationError as AuthenticationError,
     ClusterDownError as ClusterDownError,
+    ClusterPipelineError as ClusterPipelineError,
     ConfigError as ConfigError,
     ConnectionError as ConnectionError,
     CrossSlotError as CrossSlotError,
@@ -73,7 +74,8 @@ from .sentinel import Sentinel as Sentinel
 
 __all__ = [
     "AnalyzerError", "AuthenticationError", "Client", "ClusterDownError", "ClusterPipeline",
-    "ConfigError", "ConnectionError", "CrossSlotError", "CrossSlotTransactionError",
+    "ClusterPipelineError", "ConfigError", "ConnectionError", "CrossSlotError",
+    "CrossSlotTransactionError",
     "DataError", "DedicatedConnectionError", "DiffReport", "EmbeddedServerError",
     "InvalidCommandError", "MigrateError", "MigrateReport", "MovedError", "MultiStore",
     "MultiStoreError", "NoScriptError", "PHASES", "Pipeline", "PipelineError", "PubSub",

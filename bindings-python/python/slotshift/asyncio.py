@@ -368,6 +368,12 @@ class ClusterPipeline(_ClusterQueue, _AsyncPipelineBase,  # type: ignore[misc]
     """A pipeline of a ``slotshift.asyncio.RedisCluster``: not transactional by default, split
     per slot and node by the core (as ``slotshift.ClusterPipeline``); ``await execute()``."""
 
+    async def discard(self) -> None:
+        """Inside a transaction, queues ``DISCARD``; outside, ``ClusterPipelineError``, as
+        ``slotshift.ClusterPipeline.discard``."""
+        self._check_discard()
+        await super().discard()
+
 
 class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # type: ignore[misc]
     """redis-py's ``redis.asyncio.RedisCluster`` on the slotshift core: the commands of

@@ -33,7 +33,8 @@ from redis.commands.core import Script
 from redis.lock import Lock
 
 from . import _slotshift
-from .exceptions import DedicatedConnectionError, UnknownNodeError, WatchError
+from .exceptions import (ClusterPipelineError, DedicatedConnectionError, UnknownNodeError,
+                         WatchError)
 
 __all__ = ["Client", "ClusterPipeline", "Pipeline", "Redis", "RedisCluster"]
 
@@ -1282,6 +1283,13 @@ class _ClusterQueue(_PipelineCore):
     """What the blocking and the asyncio cluster pipelines queue differently from the
     standalone ones."""
 
+    def _check_discard(self) -> None:
+        """``discard()`` outside a transaction: ``ClusterPipelineError``, as redis-py's
+        cluster pipeline (there is no MULTI to discard)."""
+        if not (self.transaction or self.explicit_transaction):
+            raise ClusterPipelineError(
+                "method discard() is not supported outside of transactional context")
+
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (``target_nodes`` is left to the core's routing)."""
         options.pop("target_nodes", None)
@@ -1305,6 +1313,12 @@ class ClusterPipeline(_ClusterQueue, _PipelineBase, RedisClusterCommands):  # ty
     back in order with redis-py's ``raise_on_error`` semantics. With ``transaction=True`` the
     keys must hash to one slot; otherwise ``CrossSlotTransactionError`` is raised before
     anything is sent."""
+
+    def discard(self) -> None:
+        """Inside a transaction, queues ``DISCARD`` (``Pipeline.discard``); outside,
+        ``ClusterPipelineError``, as redis-py's cluster pipeline."""
+        self._check_discard()
+        super().discard()
 
 
 _TARGET_FLAGS = frozenset({"primaries", "replicas", "all", "random", "default-node"})

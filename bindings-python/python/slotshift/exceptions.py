@@ -21,7 +21,8 @@ from redis._parsers.base import BaseParser
 
 __all__ = [
     "AnalyzerError", "AskError", "AuthenticationError", "AuthenticationWrongNumberOfArgsError",
-    "BusyLoadingError", "ClusterCrossSlotError", "ClusterDownError", "ConfigError",
+    "BusyLoadingError", "ClusterCrossSlotError", "ClusterDownError", "ClusterPipelineError",
+    "ConfigError",
     "ConnectionError", "CrossSlotError", "CrossSlotTransactionError", "DataError",
     "DedicatedConnectionError", "EmbeddedServerError", "ExecAbortError", "InvalidCommandError",
     "MasterDownError", "MigrateError", "ModuleError", "MovedError", "MultiStoreError",
@@ -124,6 +125,11 @@ class DedicatedConnectionError(SlotshiftError, NotImplementedError):
 class CrossSlotTransactionError(RoutingError, rx.CrossSlotTransactionError):
     """A transaction on a cluster whose keys span more than one slot, refused before
     anything is sent (use a hash tag, or ``pipeline(transaction=False)``)."""
+
+
+class ClusterPipelineError(SlotshiftError, rx.RedisClusterException):
+    """What only a transaction has, asked of a cluster pipeline that is not one
+    (``discard()``); redis-py's ``RedisClusterException`` too."""
 
 
 class UnknownNodeError(RoutingError, rx.RedisClusterException):
