@@ -16,7 +16,8 @@ use super::{DiffKind, DiffMode, MigrateError};
 #[non_exhaustive]
 pub struct Meta {
     /// `TYPE`'s answer: `none`, `string`, `list`, `set`, `zset`, `hash`, `stream`, or a module
-    /// type's name.
+    /// type's name; empty while not asked (a full comparison asks only for the keys it needs
+    /// it for: see [`compare_with_meta`]). A key that does not exist is `none` either way.
     pub ty: String,
     /// `PTTL`: milliseconds left, `-1` for no expiry, `-2` for no key.
     pub pttl: i64,
@@ -133,24 +134,39 @@ fn ok(r: Result<Reply>) -> Result<Reply> {
     }
 }
 
-fn meta_cmds(keys: &[Vec<u8>]) -> Vec<Cmd> {
+fn meta_cmds(keys: &[Vec<u8>], with_type: bool) -> Vec<Cmd> {
     let mut cmds = Vec::with_capacity(keys.len() * 3);
     for k in keys {
-        cmds.push(Cmd::new("TYPE").with_arg(k));
+        if with_type {
+            cmds.push(Cmd::new("TYPE").with_arg(k));
+        }
         cmds.push(Cmd::new("PTTL").with_arg(k));
         cmds.push(Cmd::new("MEMORY").with_arg("USAGE").with_arg(k));
     }
     cmds
 }
 
-fn parse_meta(replies: Vec<Result<Reply>>) -> Result<Vec<Meta>> {
+fn type_name(r: Result<Reply>) -> Result<String> {
+    let t = ok(r)?;
+    match t.as_bytes() {
+        Some(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        None => Err(bad("TYPE", &t)),
+    }
+}
+
+fn parse_meta(replies: Vec<Result<Reply>>, with_type: bool) -> Result<Vec<Meta>> {
     let mut out = Vec::with_capacity(replies.len() / 3);
     let mut it = replies.into_iter();
-    while let (Some(t), Some(p), Some(m)) = (it.next(), it.next(), it.next()) {
-        let t = ok(t)?;
-        let ty = match t.as_bytes() {
-            Some(b) => String::from_utf8_lossy(b).into_owned(),
-            None => return Err(bad("TYPE", &t)),
+    loop {
+        let ty = match with_type {
+            true => match it.next() {
+                Some(t) => Some(type_name(t)?),
+                None => break,
+            },
+            false => None,
+        };
+        let (Some(p), Some(m)) = (it.next(), it.next()) else {
+            break;
         };
         let p = ok(p)?;
         let pttl = p.as_int().ok_or_else(|| bad("PTTL", &p))?;
@@ -158,18 +174,61 @@ fn parse_meta(replies: Vec<Result<Reply>>) -> Result<Vec<Meta>> {
             Reply::Int(n) => u64::try_from(n).unwrap_or(0),
             _ => 0,
         };
-        // A key that vanished between TYPE and PTTL is gone.
-        let ty = if pttl == -2 { "none".to_owned() } else { ty };
+        // `PTTL` -2: no key (also one that vanished between TYPE and PTTL).
+        let ty = if pttl == -2 {
+            "none".to_owned()
+        } else {
+            ty.unwrap_or_default()
+        };
         out.push(Meta { ty, pttl, size });
     }
     Ok(out)
 }
 
-/// `TYPE`, `PTTL` and `MEMORY USAGE` of `keys` on both stores, pipelined, at once.
-pub(crate) fn metas(src: &Store, dst: &Store, keys: &[Vec<u8>]) -> Result<(Vec<Meta>, Vec<Meta>)> {
-    let cmds = meta_cmds(keys);
+/// `PTTL` and `MEMORY USAGE` of `keys` on both stores, pipelined, at once; `TYPE` too where
+/// `with_type`.
+pub(crate) fn metas(
+    src: &Store,
+    dst: &Store,
+    keys: &[Vec<u8>],
+    with_type: bool,
+) -> Result<(Vec<Meta>, Vec<Meta>)> {
+    let cmds = meta_cmds(keys, with_type);
     let (a, b) = pair(src, dst, &cmds, &cmds)?;
-    Ok((parse_meta(a)?, parse_meta(b)?))
+    Ok((parse_meta(a, with_type)?, parse_meta(b, with_type)?))
+}
+
+/// Asks `TYPE` on both stores for the keys at `idxs` whose type is not known yet (one round
+/// trip for all of them) and fills it in.
+fn fill_types(
+    src: &Store,
+    dst: &Store,
+    keys: &[Vec<u8>],
+    idxs: &[usize],
+    ms: &mut [Meta],
+    md: &mut [Meta],
+) -> Result<()> {
+    let need: Vec<usize> = idxs
+        .iter()
+        .copied()
+        .filter(|&i| ms[i].ty.is_empty() || md[i].ty.is_empty())
+        .collect();
+    if need.is_empty() {
+        return Ok(());
+    }
+    let cmds: Vec<Cmd> = need
+        .iter()
+        .map(|&i| Cmd::new("TYPE").with_arg(&keys[i]))
+        .collect();
+    let (ra, rb) = pair(src, dst, &cmds, &cmds)?;
+    for ((&i, a), b) in need.iter().zip(ra).zip(rb) {
+        for (meta, r) in [(&mut ms[i], a), (&mut md[i], b)] {
+            if meta.ty.is_empty() {
+                meta.ty = type_name(r)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn length_cmd(ty: &str, key: &[u8]) -> Option<Cmd> {
@@ -211,17 +270,34 @@ pub(crate) fn compare_keys(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let (ms, md) = metas(src, dst, keys)?;
-    compare_with_meta(src, dst, keys, &ms, &md, s)
+    // A full comparison reads TYPE only where it needs it: two keys whose DUMP payloads are
+    // equal have the same type, so most keys cost PTTL, MEMORY USAGE and DUMP on each side.
+    let full = s.mode == DiffMode::Full;
+    let (mut ms, mut md) = metas(src, dst, keys, !full)?;
+    if full {
+        // The keys whose report or comparison names their type before any DUMP: those on
+        // one side only, and the big ones.
+        let need: Vec<usize> = (0..keys.len())
+            .filter(|&i| {
+                let (a, b) = (&ms[i], &md[i]);
+                a.exists() != b.exists()
+                    || (a.exists() && (a.size >= s.big_key_bytes || b.size >= s.big_key_bytes))
+            })
+            .collect();
+        fill_types(src, dst, keys, &need, &mut ms, &mut md)?;
+    }
+    compare_with_meta(src, dst, keys, &mut ms, &mut md, s)
 }
 
-/// [`compare_keys`] once the metadata of both sides is known.
+/// [`compare_keys`] once the metadata of both sides is known (the types of keys on one side
+/// only and of big keys included; other types may be empty, and are then asked for the keys
+/// whose `DUMP` payloads differ).
 pub(crate) fn compare_with_meta(
     src: &Store,
     dst: &Store,
     keys: &[Vec<u8>],
-    ms: &[Meta],
-    md: &[Meta],
+    ms: &mut [Meta],
+    md: &mut [Meta],
     s: &Settings,
 ) -> Result<Vec<Finding>> {
     let mut found = Vec::new();
@@ -252,7 +328,7 @@ pub(crate) fn compare_with_meta(
             }
             (true, true) => {}
         }
-        if a.ty != b.ty {
+        if !a.ty.is_empty() && !b.ty.is_empty() && a.ty != b.ty {
             found.push(finding(
                 DiffKind::Type,
                 format!("source {} destination {}", a.ty, b.ty),
@@ -321,11 +397,36 @@ pub(crate) fn compare_with_meta(
             .map(|&i| Cmd::new("DUMP").with_arg(&keys[i]))
             .collect();
         let (ra, rb) = pair(src, dst, &cmds, &cmds)?;
+        let mut differ = Vec::new();
         for ((&i, a), b) in dump_idx.iter().zip(ra).zip(rb) {
             let (a, b) = (ok(a)?, ok(b)?);
             if a.is_nil() || b.is_nil() || a != b {
-                deep.push(i);
+                differ.push(i);
             }
+        }
+        // Payloads differ: the same value in another encoding, or another type.
+        fill_types(src, dst, keys, &differ, ms, md)?;
+        for i in differ {
+            let (a, b) = (&ms[i], &md[i]);
+            let (kind, detail) = match (a.exists(), b.exists()) {
+                // Gone since its PTTL (expired, deleted): as the first pass would have said.
+                (false, false) => continue,
+                (true, false) => (DiffKind::Missing, format!("source {}", a.ty)),
+                (false, true) => (DiffKind::Extra, format!("destination {}", b.ty)),
+                (true, true) if a.ty != b.ty => (
+                    DiffKind::Type,
+                    format!("source {} destination {}", a.ty, b.ty),
+                ),
+                (true, true) => {
+                    deep.push(i);
+                    continue;
+                }
+            };
+            found.push(Finding {
+                key: keys[i].clone(),
+                kind,
+                detail,
+            });
         }
     }
     for i in deep {
