@@ -9,9 +9,10 @@
 //!   key), batches handed to a few workers, a shared rate limit, a checkpoint of the positions
 //!   that only moves past a batch once that batch is finished, cancellation. Memory is bounded
 //!   by the batches in flight (and the largest slot's listing), never by the key count.
-//! - **a type-aware comparison** ([`compare`]): per batch, `TYPE` / `PTTL` / `MEMORY USAGE`
-//!   pipelined on both stores at once; then `DUMP` on both for keys below the big-key size
-//!   (equal payloads are equal values); keys whose payloads differ, and big keys, are compared
+//! - **a type-aware comparison** ([`compare`]): per batch, `PTTL` / `MEMORY USAGE` (and
+//!   `TYPE` outside full mode) pipelined on both stores at once; then `DUMP` on both for keys
+//!   below the big-key size (equal payloads are equal values of one type); `TYPE` only for keys
+//!   on one side, big keys and keys whose payloads differ; those, and big keys, are compared
 //!   type by type in chunks (`GETRANGE`, `LRANGE`, `HSCAN`+`HMGET`, `SSCAN`+`SMISMEMBER`,
 //!   `ZSCAN`+`ZMSCORE`, `XRANGE`), so a difference in encoding or DUMP version is not reported
 //!   as a difference in value and a big key never sits whole in memory.
