@@ -17,7 +17,8 @@ use super::{DiffKind, DiffMode, MigrateError};
 pub struct Meta {
     /// `TYPE`'s answer: `none`, `string`, `list`, `set`, `zset`, `hash`, `stream`, or a module
     /// type's name; empty while not asked (a full comparison asks only for the keys it needs
-    /// it for: see [`compare_with_meta`]). A key that does not exist is `none` either way.
+    /// it for: keys on one side, big keys, keys whose `DUMP` payloads differ). A key that does
+    /// not exist is `none` either way.
     pub ty: String,
     /// `PTTL`: milliseconds left, `-1` for no expiry, `-2` for no key.
     pub pttl: i64,
