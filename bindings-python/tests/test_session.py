@@ -234,6 +234,24 @@ def test_pubsub_lost_connection_as_redis_py(standalone_url: str, peer: redis.Red
         slotshift.Redis.from_url(standalone_url, retry=3)
 
 
+def test_no_retry_turns_the_core_retries_off_except_redirects(standalone_url: str,
+                                                              cluster_urls: list[str]) -> None:
+    """retry= with 0 retries: a standalone client's core deadline is 0; a cluster client keeps
+    its deadline, which also bounds following MOVED/ASK (redis-py's cluster client follows
+    redirects whatever its retry= says)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    none = Retry(NoBackoff(), 0)
+    r = slotshift.Redis.from_url(standalone_url, retry=none)
+    assert r._settings.store["retry_deadline"] == 0 and r.ping() is True
+    rc = slotshift.RedisCluster.from_urls(cluster_urls, retry=none)
+    assert "retry_deadline" not in rc._settings.store
+    assert rc.set("{r}:a", 1) is True and rc.get("{r}:a") == b"1"
+    for c in (r, rc):
+        c.close()
+
+
 def test_pubsub_cluster_sharded(rc: slotshift.Client) -> None:
     p = rc.pubsub()
     p.ssubscribe("orders{7}")

@@ -162,7 +162,8 @@ class _Settings:
     """The keyword arguments of a constructor, checked and split: the URL parts, the store's
     options and the reply decoding."""
 
-    def __init__(self, cls_name: str, options: dict[str, Any], *, address: bool) -> None:
+    def __init__(self, cls_name: str, options: dict[str, Any], *, address: bool,
+                 cluster: bool = False) -> None:
         self.cls_name = cls_name
         self.store: dict[str, Any] = {}
         self.address: dict[str, Any] = {}
@@ -206,8 +207,10 @@ class _Settings:
                 self.address[key] = value
             else:
                 _check_unsupported(cls_name, key, value)
-        if retry is not None and retry.get_retries() == 0:
-            # No retry asked for: the core's own retries are off too.
+        if retry is not None and retry.get_retries() == 0 and not cluster:
+            # No retry asked for: the core's own retries (of a lost connection, a loading
+            # server) are off too. Not on a cluster, where the same deadline bounds following
+            # MOVED/ASK, which redis-py's RedisCluster does whatever its retry= says.
             self.store.setdefault("retry_deadline", 0)
         # UTF-8 with strict errors is decoded by the core; other encodings here, by redis-py's
         # Encoder.
@@ -1133,7 +1136,8 @@ class _Connect:
         (the address belongs in the URL)."""
         if not isinstance(url, str):
             raise TypeError(f"url must be a str, not {type(url).__name__}")
-        settings = _Settings(cls.__name__, dict(options), address=False)
+        settings = _Settings(cls.__name__, dict(options), address=False,
+                             cluster=issubclass(cls, _ClusterInit))
         make: Callable[..., Any] = cls
         return make(_target=settings.target(url), **options)
 
@@ -1142,7 +1146,8 @@ class _Connect:
         """A client for a cluster given by several seed URLs."""
         if isinstance(urls, (str, bytes)):
             raise TypeError("urls must be a sequence of str, not a single string")
-        settings = _Settings(cls.__name__, dict(options), address=False)
+        settings = _Settings(cls.__name__, dict(options), address=False,
+                             cluster=issubclass(cls, _ClusterInit))
         make: Callable[..., Any] = cls
         return make(_target=settings.target(list(urls)), **options)
 
@@ -1420,7 +1425,7 @@ class _ClusterInit(_ClientCore):
             callbacks["CLUSTER SHARDS"] = redis.cluster.parse_cluster_shards_with_str_keys
         self.cluster_response_callbacks: CaseInsensitiveDict = CaseInsensitiveDict(
             callbacks)  # type: ignore[arg-type]
-        settings = _Settings(type(self).__name__, options, address=True)
+        settings = _Settings(type(self).__name__, options, address=True, cluster=True)
         if settings.single:
             raise TypeError(f"{type(self).__name__} has no single_connection_client= (nor "
                             f"has redis-py's RedisCluster): each command goes to its slot")
