@@ -159,12 +159,13 @@ fn parse_meta(replies: Vec<Result<Reply>>, with_type: bool) -> Result<Vec<Meta>>
     let mut out = Vec::with_capacity(replies.len() / 3);
     let mut it = replies.into_iter();
     loop {
-        let ty = match with_type {
-            true => match it.next() {
+        let ty = if with_type {
+            match it.next() {
                 Some(t) => Some(type_name(t)?),
                 None => break,
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         let (Some(p), Some(m)) = (it.next(), it.next()) else {
             break;
@@ -230,6 +231,32 @@ fn fill_types(
         }
     }
     Ok(())
+}
+
+/// What a key's existence and type on the two sides decide.
+enum Outline {
+    /// Nothing to report: absent on both sides, or on one side only and expiring within the
+    /// tolerance.
+    Nothing,
+    /// A difference: on one side only, or of two types.
+    Differs(DiffKind, String),
+    /// On both sides, of one type or of types not asked yet: its TTL and value decide.
+    Open,
+}
+
+fn outline(a: &Meta, b: &Meta, tol: i64) -> Outline {
+    match (a.exists(), b.exists()) {
+        (false, false) => Outline::Nothing,
+        (true, false) if a.expiring(tol) => Outline::Nothing,
+        (true, false) => Outline::Differs(DiffKind::Missing, format!("source {}", a.ty)),
+        (false, true) if b.expiring(tol) => Outline::Nothing,
+        (false, true) => Outline::Differs(DiffKind::Extra, format!("destination {}", b.ty)),
+        (true, true) if !a.ty.is_empty() && !b.ty.is_empty() && a.ty != b.ty => Outline::Differs(
+            DiffKind::Type,
+            format!("source {} destination {}", a.ty, b.ty),
+        ),
+        (true, true) => Outline::Open,
+    }
 }
 
 fn length_cmd(ty: &str, key: &[u8]) -> Option<Cmd> {
@@ -313,28 +340,13 @@ pub(crate) fn compare_with_meta(
             kind,
             detail,
         };
-        match (a.exists(), b.exists()) {
-            (false, false) => continue,
-            (true, false) => {
-                if !a.expiring(tol) {
-                    found.push(finding(DiffKind::Missing, format!("source {}", a.ty)));
-                }
+        match outline(a, b, tol) {
+            Outline::Nothing => continue,
+            Outline::Differs(kind, detail) => {
+                found.push(finding(kind, detail));
                 continue;
             }
-            (false, true) => {
-                if !b.expiring(tol) {
-                    found.push(finding(DiffKind::Extra, format!("destination {}", b.ty)));
-                }
-                continue;
-            }
-            (true, true) => {}
-        }
-        if !a.ty.is_empty() && !b.ty.is_empty() && a.ty != b.ty {
-            found.push(finding(
-                DiffKind::Type,
-                format!("source {} destination {}", a.ty, b.ty),
-            ));
-            continue;
+            Outline::Open => {}
         }
         if s.compare_ttl && ttl_differs(a.pttl, b.pttl, tol) {
             found.push(finding(
@@ -407,27 +419,18 @@ pub(crate) fn compare_with_meta(
         }
         // Payloads differ: the same value in another encoding, or another type.
         fill_types(src, dst, keys, &differ, ms, md)?;
+        // A key gone since its PTTL (expired, deleted) is judged as the first pass judges
+        // one side's absence.
         for i in differ {
-            let (a, b) = (&ms[i], &md[i]);
-            let (kind, detail) = match (a.exists(), b.exists()) {
-                // Gone since its PTTL (expired, deleted): as the first pass would have said.
-                (false, false) => continue,
-                (true, false) => (DiffKind::Missing, format!("source {}", a.ty)),
-                (false, true) => (DiffKind::Extra, format!("destination {}", b.ty)),
-                (true, true) if a.ty != b.ty => (
-                    DiffKind::Type,
-                    format!("source {} destination {}", a.ty, b.ty),
-                ),
-                (true, true) => {
-                    deep.push(i);
-                    continue;
-                }
-            };
-            found.push(Finding {
-                key: keys[i].clone(),
-                kind,
-                detail,
-            });
+            match outline(&ms[i], &md[i], tol) {
+                Outline::Nothing => {}
+                Outline::Differs(kind, detail) => found.push(Finding {
+                    key: keys[i].clone(),
+                    kind,
+                    detail,
+                }),
+                Outline::Open => deep.push(i),
+            }
         }
     }
     for i in deep {
