@@ -182,8 +182,9 @@ class _Settings:
         if retry is not None and not isinstance(retry, redis.retry.AbstractRetry):
             raise TypeError(f"retry= must be a redis.retry.Retry (redis.asyncio.retry.Retry on "
                             f"the asyncio clients), not {type(retry).__name__}")
-        #: redis-py's ``Retry`` given as ``retry=``: the reconnect policy of ``pubsub()``
-        #: objects; ``None``: redis-py's default.
+        #: redis-py's ``Retry`` given as ``retry=`` (``Redis(host=...)`` fills in redis-py's
+        #: constructor default): the reconnect policy of ``pubsub()`` objects; ``None``: no
+        #: retry, as redis-py's connections from a URL or a pool.
         self.retry: Optional[Any] = retry
         single = options.pop("single_connection_client", False)
         if not isinstance(single, bool):
@@ -420,10 +421,12 @@ def _lookup(args: tuple[Any, ...],
     if check:
         if not single:
             _check_session(args)
-        elif _upper_name(args).split()[0] in TAKEOVER_COMMANDS:
-            raise DedicatedConnectionError(
-                f"{_upper_name(args).split()[0]} takes a connection over: use pubsub() or "
-                f"monitor(), which open connections of their own")
+        else:
+            head = _upper_name(args).split()[0]
+            if head in TAKEOVER_COMMANDS:
+                raise DedicatedConnectionError(
+                    f"{head} takes a connection over: use pubsub() or monitor(), which open "
+                    f"connections of their own")
     return upper, words
 
 
@@ -1512,7 +1515,6 @@ class NodeClient(CoreCommands):
         if cluster is None:
             raise redis.exceptions.ConnectionError(
                 f"the cluster client of node {self._node.name} was closed and collected")
-        _lookup(args)  # what needs a dedicated connection is refused, as on the cluster
         return cluster._on_node(self._node, args, options)
 
 
@@ -1584,7 +1586,6 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         nodes = _target_nodes(options)
         if nodes is None:
             return super().execute_command(*args, **options)
-        _lookup(args)  # the session check: what needs a dedicated connection is refused
         results = {node.name: self._on_node(node, args, dict(options)) for node in nodes}
         name = _upper_name(args)
         callback = self.result_callbacks.get(name)
@@ -1609,7 +1610,9 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         return [self.get_default_node()]
 
     def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        """``args`` run on ``node`` (a ``ClusterNode``) alone, its reply converted."""
+        """``args`` run on ``node`` (a ``ClusterNode``) alone, its reply converted; what needs
+        a dedicated connection is refused first, as on the cluster's shared connections."""
+        _lookup(args)
         store = self._raw() if self._py_decode else self._core()
         session = _slotshift.Session(store, node=f"{_url_host(node.host)}:{int(node.port)}")
         try:
@@ -1661,8 +1664,6 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
 
     def get_random_node(self) -> Any:
         """One online node, chosen at random."""
-        import random
-
         return random.choice(self.get_nodes())
 
     #: The name (``"host:port"``) ``set_default_node`` chose; ``None``: the first primary.

@@ -3,14 +3,12 @@ asyncio form is ``slotshift.asyncio.MultiStore``, on the same core)."""
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any, Optional, Union
 
 from redis.commands import CoreCommands, SentinelCommands
 
 from . import _slotshift
-from .client import (Client, Pipeline, Redis, RedisCluster, _ClientBase, _ClientCore,
-                     _Settings)
+from .client import Client, Pipeline, _ClientBase, _ClientCore, _Settings
 
 __all__ = ["MultiStore", "PHASES"]
 
@@ -24,7 +22,7 @@ PHASES = (
 
 #: A store given to a MultiStore: a slotshift client (blocking or asyncio), a native store or
 #: a URL.
-StoreLike = Union[Redis, RedisCluster, _ClientCore, _slotshift.Store, str]
+StoreLike = Union[_ClientCore, _slotshift.Store, str]
 
 
 def _native(store: StoreLike, what: str) -> _slotshift.Store:
@@ -36,8 +34,7 @@ def _native(store: StoreLike, what: str) -> _slotshift.Store:
         return _slotshift.Target(store).open()
     raise TypeError(
         f"{what} must be a slotshift.Redis or RedisCluster (blocking or asyncio), a native "
-        f"store or a URL, not "
-        f"{type(store).__name__}")
+        f"store or a URL, not {type(store).__name__}")
 
 
 class _MultiStoreCore:

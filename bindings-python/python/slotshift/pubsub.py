@@ -387,7 +387,7 @@ class AsyncPubSub(_OnSubscriber, redis.asyncio.client.PubSub):
 
     async def connect(self) -> None:
         """Opens the connection now (it is otherwise opened by the first command), or again
-        after it was lost, subscribed again. Yields to the event loop once, as a connect
+        after ``disconnect()``, subscribed again. Yields to the event loop once, as a connect
         does: a loop of ``connect()`` and ``listen()`` after ``aclose()`` (``listen()`` then
         returns at once) must not starve the loop's other tasks and timeouts."""
         if self.connection is None:
