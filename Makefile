@@ -12,13 +12,13 @@ SLOTSHIFT := target/debug/slotshift
 CLI_SERVERS := --features slotshift-cli/servers
 
 TEST_TARGETS := lint test-rust
-BENCH_TARGETS := bench-rust
+BENCH_TARGETS := bench-rust bench-shared
 # The peers' own suites (../shared/compat/) run against the peer AND slotshift on the same
 # servers; each regenerates the committed list of tests the peer passes there, which `make
 # test` compares slotshift's side against.
 COMPAT_TARGETS :=
 
-.PHONY: setup build test test-rust demo bench bench-rust compat fuzz lint fmt command-table cli
+.PHONY: setup build test test-rust demo bench bench-rust bench-shared compat fuzz lint fmt command-table cli
 
 setup:
 	@scripts/setup.sh
@@ -54,6 +54,11 @@ bench: setup
 
 bench-rust:
 	$(CARGO) bench -p slotshift
+
+## One migration shared by 1 and by 4 processes through a coordinator (scripts/bench-shared.sh).
+bench-shared:
+	$(CARGO) build --release -p slotshift-cli --features servers
+	scripts/bench-shared.sh
 
 ## make fuzz: the fuzz targets (tests named fuzz_…: every parser of untrusted bytes) for
 ## FUZZ_SECONDS each instead of the one second `make test` gives them. A failing input is printed

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use slotshift::migrate::{migrate, CopyMethod, MigrateOptions};
+use slotshift::migrate::{migrate, migrate_shared, CopyMethod, MigrateOptions};
 
 use crate::diff::{cancel_flag, interrupted, Endpoints};
 use crate::exit::Outcome;
@@ -65,7 +65,10 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.cancel = Some(cancel_flag()?);
     let (display, progress) = e.progress()?;
     opts.progress = Some(progress);
-    let report = migrate(&src, &dst, &opts);
+    let report = match e.shared()? {
+        Some((coordinator, shared)) => migrate_shared(&src, &dst, &coordinator, &opts, &shared),
+        None => migrate(&src, &dst, &opts),
+    };
     display.finish();
     let report = report?;
     e.write_html(|listed| crate::html::transfer::migrate_page(&report, listed))?;

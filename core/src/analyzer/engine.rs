@@ -406,6 +406,7 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
         slots: None,
         // The probe asks TYPE anyway and drops other types.
         check_type: false,
+        skip_prefix: None,
     };
     let pacer = Pacer::new(opts.rate);
     // Stops the walk: the caller's cancel flag, or a checkpoint that cannot be written.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -240,12 +240,14 @@ pub(crate) fn walk<T: Send>(
     let (tx, rx) = sync_channel::<Item>(workers * 2);
     let rx: Mutex<Receiver<Item>> = Mutex::new(rx);
 
+    // Every thread holds a sender; once all have returned, the receiver wakes the progress
+    // loop at once (a short walk does not wait out a progress period).
+    let (alive, all_returned) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| {
-        let mut handles = Vec::new();
         for (li, mut lister) in listers.into_iter().enumerate() {
             let tx = tx.clone();
             let (stopped, fail, ended) = (&stopped, &fail, &ended);
-            handles.push(scope.spawn(move || {
+            scope.spawn(while_alive(alive.clone(), move || {
                 let mut seq = 0u64;
                 loop {
                     if stopped() {
@@ -277,7 +279,7 @@ pub(crate) fn walk<T: Send>(
         for _ in 0..workers {
             let (rx, stopped, fail) = (&rx, &stopped, &fail);
             let (tracks, committed, keys_done) = (&tracks, &committed, &keys_done);
-            handles.push(scope.spawn(move || loop {
+            scope.spawn(while_alive(alive.clone(), move || loop {
                 let item = match rx.lock().recv() {
                     Ok(item) => item,
                     Err(_) => return,
@@ -332,8 +334,12 @@ pub(crate) fn walk<T: Send>(
                 }
             }));
         }
+        drop(alive);
         loop {
-            let finished = handles.iter().all(|h| h.is_finished());
+            let finished = matches!(
+                all_returned.recv_timeout(PROGRESS_EVERY),
+                Err(RecvTimeoutError::Disconnected)
+            );
             {
                 let snap = committed.lock().clone();
                 progress(&Snapshot {
@@ -345,7 +351,6 @@ pub(crate) fn walk<T: Send>(
             if finished {
                 break;
             }
-            std::thread::sleep(PROGRESS_EVERY);
         }
     });
     if let Some(e) = error.into_inner() {
@@ -353,4 +358,12 @@ pub(crate) fn walk<T: Send>(
     }
     let complete = !stopped() && ended.load(Ordering::Relaxed) == n_listers;
     Ok(Walked { complete })
+}
+
+/// `f`, holding `alive` until it returns (or unwinds).
+fn while_alive<R>(alive: Sender<()>, f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    move || {
+        let _alive = alive;
+        f()
+    }
 }

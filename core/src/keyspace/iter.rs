@@ -122,6 +122,7 @@ impl Store {
             key_type: options.key_type,
             slots: None,
             check_type: true,
+            skip_prefix: None,
         };
         let (listers, _) = plan(self, &filter, &Positions::default(), scan_error)?;
         Ok(Scan {

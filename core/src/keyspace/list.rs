@@ -156,6 +156,9 @@ pub(crate) async fn view_of(ctx: Ctx<'_>, node: &NodeAddr) -> Result<View> {
 
 /// Applies the pattern (and, when asked, the type) to keys listed by slot.
 pub(crate) fn filter_listed(ctx: Ctx<'_>, mut keys: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>> {
+    if ctx.filter.skip_prefix.is_some() {
+        keys.retain(|k| !ctx.filter.skips(k));
+    }
     if let Some(p) = &ctx.filter.pattern {
         keys.retain(|k| glob::matches(p, k));
     }

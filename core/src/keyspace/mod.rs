@@ -186,15 +186,24 @@ pub(crate) struct Filter {
     /// Check `key_type` with `TYPE` where the listing cannot (slot listings). False when the
     /// caller checks the type itself (the analyzer's probe does).
     pub check_type: bool,
+    /// Leave out keys that start with this (the records of a shared job kept on the store
+    /// being walked).
+    pub skip_prefix: Option<Vec<u8>>,
 }
 
 impl Filter {
+    pub(crate) fn skips(&self, key: &[u8]) -> bool {
+        self.skip_prefix
+            .as_ref()
+            .is_some_and(|p| key.starts_with(p))
+    }
+
     pub(crate) fn keeps_slot(&self, slot: u16) -> bool {
         self.slots.is_none_or(|(a, b)| a <= slot && slot <= b)
     }
 
     pub(crate) fn keeps_key(&self, key: &[u8]) -> bool {
-        self.keeps_slot(crate::slot::key_slot(key).get())
+        self.keeps_slot(crate::slot::key_slot(key).get()) && !self.skips(key)
     }
 }
 

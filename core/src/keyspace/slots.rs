@@ -374,7 +374,8 @@ impl SlotLister {
             for k in keys {
                 let s = crate::slot::key_slot(&k).get();
                 if let Some(seen) = pass.seen.get_mut(&s) {
-                    if seen.insert(digest(&k)) && ctx.filter.keeps_slot(s) {
+                    if seen.insert(digest(&k)) && ctx.filter.keeps_slot(s) && !ctx.filter.skips(&k)
+                    {
                         page.push(k);
                     }
                 }

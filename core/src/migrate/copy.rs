@@ -13,6 +13,7 @@
 //! copy's TTL shorter than the source's by at most one round trip, never longer. A key whose
 //! remaining TTL reaches 0 has expired at the source and is not copied.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -442,6 +443,24 @@ fn flat(r: Reply) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The settings that shape a migration's result: a checkpoint, or a shared job, of other
+/// settings is not this run's.
+pub(crate) fn migrate_settings(
+    src: &Store,
+    dst: &Store,
+    opts: &MigrateOptions,
+) -> Result<BTreeMap<String, String>> {
+    let mut s = filter_settings(src, dst, &opts.filter)?;
+    // A dry run's checkpoint records keys as walked that it did not copy: a real run must
+    // not take it for its own.
+    s.insert("dry_run".into(), opts.dry_run.to_string());
+    if opts.missing_only {
+        // Another way to write: a checkpoint of a run that overwrote is not this one's.
+        s.insert("missing_only".into(), "true".into());
+    }
+    Ok(s)
+}
+
 /// Copies every source key (that the filter keeps) which is missing or different on the
 /// destination: `DUMP` / `RESTORE … REPLACE` (type-by-type rewrite when the formats do
 /// not match or when asked), routed per slot and pipelined per destination node, `workers`
@@ -463,14 +482,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         opts.big_key_bytes,
         1000,
     );
-    let mut cp_settings = filter_settings(src, dst, &opts.filter)?;
-    // A dry run's checkpoint records keys as walked that it did not copy: a real run must
-    // not take it for its own.
-    cp_settings.insert("dry_run".into(), opts.dry_run.to_string());
-    if opts.missing_only {
-        // Another way to write: a checkpoint of a run that overwrote is not this one's.
-        cp_settings.insert("missing_only".into(), "true".into());
-    }
+    let cp_settings = migrate_settings(src, dst, opts)?;
     let pending = Pending::new(opts.max_pending);
     let mut cp = Checkpoint {
         format: FORMAT,

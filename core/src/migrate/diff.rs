@@ -131,8 +131,14 @@ pub(crate) fn filter_settings(
     filter: &KeyFilter,
 ) -> Result<BTreeMap<String, String>> {
     let mut s = BTreeMap::new();
-    s.insert("source".into(), src.server_id()?.run_ids.join(","));
-    s.insert("destination".into(), dst.server_id()?.run_ids.join(","));
+    // Sorted: processes that list the masters in another order still see one store.
+    let ids = |store: &Store| -> Result<String> {
+        let mut ids = store.server_id()?.run_ids;
+        ids.sort_unstable();
+        Ok(ids.join(","))
+    };
+    s.insert("source".into(), ids(src)?);
+    s.insert("destination".into(), ids(dst)?);
     s.insert("match".into(), filter.pattern.clone().unwrap_or_default());
     s.insert("type".into(), filter.key_type.clone().unwrap_or_default());
     s.insert(
@@ -142,6 +148,19 @@ pub(crate) fn filter_settings(
             .map(|(a, b)| format!("{a}-{b}"))
             .unwrap_or_default(),
     );
+    Ok(s)
+}
+
+/// The settings that shape a diff's result: a checkpoint, or a shared job, of other settings
+/// is not this run's.
+pub(crate) fn diff_settings(
+    src: &Store,
+    dst: &Store,
+    opts: &DiffOptions,
+) -> Result<BTreeMap<String, String>> {
+    let mut s = filter_settings(src, dst, &opts.filter)?;
+    s.insert("mode".into(), opts.mode.name().into());
+    s.insert("reverse".into(), opts.reverse.to_string());
     Ok(s)
 }
 
@@ -209,9 +228,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
         opts.big_key_bytes,
         opts.chunk,
     );
-    let mut cp_settings = filter_settings(src, dst, &opts.filter)?;
-    cp_settings.insert("mode".into(), opts.mode.name().into());
-    cp_settings.insert("reverse".into(), opts.reverse.to_string());
+    let cp_settings = diff_settings(src, dst, opts)?;
     let pending = Pending::new(opts.max_pending);
     let mut cp = Checkpoint {
         format: FORMAT,

@@ -60,6 +60,29 @@ pub enum MigrateError {
         /// `diff` or `migrate`.
         job: String,
     },
+    /// A shared job's coordinator refused or failed (see [`shared`](super::shared)).
+    #[error("shared job {job:?}: {reason}")]
+    Shared {
+        /// The job's name.
+        job: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A process joined a shared job that other processes run with other settings.
+    #[error(
+        "cannot join shared job {job:?}: its {setting} is {saved:?}, this process's is {now:?}; \
+         run with the job's settings, or give another job name to start a new job"
+    )]
+    SharedMismatch {
+        /// The job's name.
+        job: String,
+        /// The setting that differs.
+        setting: String,
+        /// The job's value.
+        saved: String,
+        /// This process's value.
+        now: String,
+    },
     /// The destination refused a key's `RESTORE` or rewrite.
     #[error("copy of key {key} to the destination failed: {reason}")]
     Copy {

@@ -61,12 +61,14 @@ mod copy;
 mod diff;
 mod error;
 mod report;
+pub mod shared;
 mod tally;
 
 pub use copy::migrate;
 pub use diff::diff;
 pub use error::MigrateError;
 pub use report::{DiffKind, DiffReport, MigrateReport, Mismatch, TypeCopied};
+pub use shared::{diff_shared, migrate_shared, SharedOptions};
 
 /// How deeply [`diff`] compares two keys that exist on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -137,6 +139,9 @@ pub struct KeyFilter {
     /// Only keys whose hash slot is in this inclusive range: one migration split across
     /// several machines, each taking a range.
     pub slots: Option<(u16, u16)>,
+    /// Keys that start with this are left out: a shared job's own records, when its
+    /// coordinator is one of the two stores.
+    pub(crate) skip_prefix: Option<Vec<u8>>,
 }
 
 impl KeyFilter {
@@ -166,6 +171,7 @@ impl KeyFilter {
             key_type: self.key_type.clone(),
             slots: self.slots,
             check_type: true,
+            skip_prefix: self.skip_prefix.clone(),
         }
     }
 }

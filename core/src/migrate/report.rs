@@ -270,6 +270,93 @@ impl MigrateReport {
     }
 }
 
+impl DiffReport {
+    /// One report for a diff that ran as parts over disjoint key sets (the slot ranges of a
+    /// [shared job](super::shared)): counts add up, `rounds` is the most any part ran, the
+    /// first `limit` mismatches are listed, and it is complete only if every part is (and there
+    /// is one). `elapsed_ms` is left at 0 for the caller, who knows the wall time.
+    pub fn merged(mode: DiffMode, parts: &[DiffReport], limit: usize) -> DiffReport {
+        let mut m = DiffReport {
+            complete: !parts.is_empty(),
+            mode,
+            source_keys: 0,
+            destination_keys: 0,
+            found: 0,
+            converged: 0,
+            rounds: 0,
+            differences: DiffKind::ALL.iter().map(|&k| (k, 0)).collect(),
+            unchecked: 0,
+            mismatches: Vec::new(),
+            elapsed_ms: 0,
+        };
+        for p in parts {
+            m.complete &= p.complete;
+            m.source_keys += p.source_keys;
+            m.destination_keys += p.destination_keys;
+            m.found += p.found;
+            m.converged += p.converged;
+            m.rounds = m.rounds.max(p.rounds);
+            for (kind, n) in &p.differences {
+                *m.differences.entry(*kind).or_insert(0) += n;
+            }
+            m.unchecked += p.unchecked;
+            let room = limit.saturating_sub(m.mismatches.len());
+            m.mismatches.extend(p.mismatches.iter().take(room).cloned());
+        }
+        m
+    }
+}
+
+impl MigrateReport {
+    /// One report for a migration that ran as parts over disjoint key sets (see
+    /// [`DiffReport::merged`]); the final diffs merge likewise when the parts ran them.
+    /// `method` is `rewrite` if any part rewrote.
+    pub fn merged(dry_run: bool, parts: &[MigrateReport], limit: usize) -> MigrateReport {
+        let mut m = MigrateReport {
+            complete: !parts.is_empty(),
+            dry_run,
+            keys_scanned: 0,
+            restored: 0,
+            rewritten: 0,
+            equal: 0,
+            kept: 0,
+            deleted: 0,
+            recopied: 0,
+            left_after_rounds: 0,
+            copied_by_type: BTreeMap::new(),
+            rounds: 0,
+            method: "dump".into(),
+            elapsed_ms: 0,
+            final_diff: None,
+        };
+        for p in parts {
+            m.complete &= p.complete;
+            m.keys_scanned += p.keys_scanned;
+            m.restored += p.restored;
+            m.rewritten += p.rewritten;
+            m.equal += p.equal;
+            m.kept += p.kept;
+            m.deleted += p.deleted;
+            m.recopied += p.recopied;
+            m.left_after_rounds += p.left_after_rounds;
+            for (name, t) in &p.copied_by_type {
+                let sum = m.copied_by_type.entry(name.clone()).or_default();
+                sum.keys += t.keys;
+                sum.bytes += t.bytes;
+            }
+            m.rounds = m.rounds.max(p.rounds);
+            if p.method == "rewrite" {
+                m.method = "rewrite".into();
+            }
+        }
+        let diffs: Vec<DiffReport> = parts.iter().filter_map(|p| p.final_diff.clone()).collect();
+        if let Some(first) = diffs.first() {
+            m.final_diff = Some(DiffReport::merged(first.mode, &diffs, limit));
+        }
+        m
+    }
+}
+
 fn per_second(n: u64, ms: u64) -> f64 {
     if ms == 0 {
         n as f64 * 1000.0
