@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use slotshift::analyzer::{analyze, load_rules, AnalyzeOptions, ProgressInfo};
+use slotshift::migrate::analyze_shared;
 
 /// Report formats.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -66,6 +67,9 @@ pub struct Args {
     /// Continue from --checkpoint.
     #[arg(long, requires = "checkpoint")]
     resume: bool,
+    /// Share the analysis with other processes (`--coordinator`, `--job`, …).
+    #[command(flatten)]
+    shared: crate::coordinator::Flags,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -118,7 +122,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         shown.set_message(format!("{:.0} keys/s  {eta}", p.keys_per_sec));
     }));
 
-    let report = analyze(&store, &opts);
+    let report = match args.shared.open()? {
+        Some((coordinator, shared)) => analyze_shared(&store, &coordinator, &opts, &shared),
+        None => analyze(&store, &opts),
+    };
     bar.finish_and_clear();
     let report = report?;
     let wants_html = matches!(args.format, Format::Html) || args.html.is_some();
@@ -146,6 +153,10 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if !report.complete {
         match &args.checkpoint {
+            None if args.shared.coordinator.is_some() => eprintln!(
+                "slotshift: interrupted; the ranges done are recorded: run the same command \
+                 again to continue the shared job"
+            ),
             Some(cp) => eprintln!(
                 "slotshift: interrupted after {} keys; continue with --resume --checkpoint {}",
                 report.total.keys,

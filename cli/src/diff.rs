@@ -5,9 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slotshift::migrate::{
-    diff, diff_shared, DiffMode, DiffOptions, KeyFilter, ProgressFn, SharedOptions,
-};
+use slotshift::migrate::{diff, diff_shared, DiffMode, DiffOptions, KeyFilter, ProgressFn};
 use slotshift::store::Store;
 
 use crate::exit::{self, Labelled, Outcome};
@@ -80,36 +78,9 @@ pub struct Endpoints {
     /// Continue from --checkpoint.
     #[arg(long, requires = "checkpoint")]
     pub resume: bool,
-    /// Share the job with other processes (on this machine or others) through this Redis:
-    /// each leases slot ranges from it, and every process prints the merged report. Any Redis
-    /// will do, the destination included. Run the same command line in each process.
-    #[arg(
-        long,
-        value_name = "URL",
-        visible_alias = "workers-from",
-        requires = "job",
-        conflicts_with_all = ["checkpoint", "mismatches"]
-    )]
-    pub coordinator: Option<String>,
-    /// The shared job's name: processes with the same name share one job (letters, digits,
-    /// '.', '_', '-'). Run again with the same name to continue after a stop; a new run takes a
-    /// new name.
-    #[arg(long, value_name = "NAME", requires = "coordinator")]
-    pub job: Option<String>,
-    /// Ranges a shared job cuts the slots into (the first process decides): default 64 for a
-    /// cluster source, 8 for a single server (each range of a single server scans it whole).
-    #[arg(long, value_name = "N", requires = "coordinator")]
-    pub ranges: Option<u16>,
-    /// Ranges this process works on at once: default 4 for a cluster source (on different
-    /// masters), 1 for a single server.
-    #[arg(long, value_name = "N", requires = "coordinator")]
-    pub ranges_at_once: Option<usize>,
-    /// Seconds a shared job's range stays leased to a process that stopped renewing it.
-    #[arg(long, value_name = "S", default_value_t = 30, requires = "coordinator")]
-    pub lease: u64,
-    /// The coordinator's password from this environment variable.
-    #[arg(long, value_name = "NAME", requires = "coordinator")]
-    pub coordinator_password_env: Option<String>,
+    /// Share the job with other processes (`--coordinator`, `--job`, …).
+    #[command(flatten)]
+    pub shared: crate::coordinator::Flags,
     /// Write the remaining differences here as JSON lines.
     #[arg(long, value_name = "FILE")]
     pub mismatches: Option<PathBuf>,
@@ -142,7 +113,7 @@ pub struct Endpoints {
 
 /// Opens one side: its URL or config file, with the password its flags give (`REDISCLI_AUTH`
 /// does not apply: the two sides rarely share one).
-fn open(
+pub(crate) fn open(
     url: &Option<String>,
     file: &Option<PathBuf>,
     password: &PasswordFlags<'_>,
@@ -180,30 +151,6 @@ impl Endpoints {
             "destination",
         )?;
         Ok((src, dst))
-    }
-
-    /// The coordinator and this process's part in a shared job, when `--coordinator` asks for
-    /// one.
-    pub fn shared(&self) -> Result<Option<(Store, SharedOptions)>, Box<dyn std::error::Error>> {
-        let (Some(url), Some(job)) = (&self.coordinator, &self.job) else {
-            return Ok(None);
-        };
-        let store = open(
-            &Some(url.clone()),
-            &None,
-            &PasswordFlags {
-                env: self.coordinator_password_env.as_deref(),
-                file: None,
-                flag: "--coordinator-password",
-                redis_cli_auth: false,
-            },
-            "coordinator",
-        )?;
-        let mut opts = SharedOptions::new(job.clone());
-        opts.ranges = self.ranges;
-        opts.at_once = self.ranges_at_once;
-        opts.lease = Duration::from_secs(self.lease);
-        Ok(Some((store, opts)))
     }
 
     /// How many differences the text report lists.
@@ -262,7 +209,7 @@ pub fn cancel_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
 /// is a checkpoint) and exits 130.
 pub fn interrupted(e: &Endpoints) -> ! {
     match &e.checkpoint {
-        None if e.coordinator.is_some() => eprintln!(
+        None if e.shared.coordinator.is_some() => eprintln!(
             "slotshift: interrupted; the ranges done are recorded: run the same command again to \
              continue the shared job"
         ),
@@ -332,7 +279,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.cancel = Some(cancel_flag()?);
     let (display, progress) = e.progress()?;
     opts.progress = Some(progress);
-    let report = match e.shared()? {
+    let report = match e.shared.open()? {
         Some((coordinator, shared)) => diff_shared(&src, &dst, &coordinator, &opts, &shared),
         None => diff(&src, &dst, &opts),
     };

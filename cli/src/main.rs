@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod coordinator;
 #[cfg(feature = "servers")]
 mod demo;
 mod diff;

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<Outcome, Box<dyn std::error::Error>> {
     opts.cancel = Some(cancel_flag()?);
     let (display, progress) = e.progress()?;
     opts.progress = Some(progress);
-    let report = match e.shared()? {
+    let report = match e.shared.open()? {
         Some((coordinator, shared)) => migrate_shared(&src, &dst, &coordinator, &opts, &shared),
         None => migrate(&src, &dst, &opts),
     };

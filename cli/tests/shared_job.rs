@@ -1,7 +1,8 @@
 //! `slotshift migrate --coordinator URL --job NAME` as four real processes on a 4-master
 //! cluster source, one of them killed mid-job: the other three finish the job, every survivor
 //! prints the same merged JSON report, the destination holds every key, and a shared
-//! `slotshift diff` afterwards finds nothing. Bad flags are refused by name.
+//! `slotshift diff` afterwards finds nothing, and a shared `slotshift analyze` counts every
+//! key. Bad flags are refused by name.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
@@ -122,6 +123,30 @@ fn four_processes_one_killed_finish_one_migration_with_one_report() {
         assert_eq!(r["source_keys"], N as u64);
         assert_eq!(r["destination_keys"], N as u64);
     }
+
+    // A shared analysis of the source by two processes: one report, every key in it.
+    let analyses: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_slotshift"))
+                .args(["analyze", "--quiet", "--format", "json", "--url", &s])
+                .args(["--coordinator", &c, "--job", "keys"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut totals = Vec::new();
+    for p in analyses {
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["complete"], true);
+        totals.push(r["total"].clone());
+    }
+    assert_eq!(totals[0]["keys"], N as u64);
+    assert_eq!(totals[0], totals[1]);
 
     // Flags that belong to one process's run, and a job name that is not one, are refused.
     let refused = |extra: &[&str]| {

@@ -4,7 +4,7 @@
 //! same merged report, equal to what one process gets; a range leased by a process that died
 //! goes to another once its lease runs out; a process with other settings is refused; a
 //! cancelled process leaves the job to be continued; a finished job answers with its report
-//! and writes nothing.
+//! and writes nothing; three processes sharing an analysis report the rows one process does.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
@@ -12,10 +12,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use slotshift::analyzer::{analyze, AnalyzeOptions};
 use slotshift::command::Cmd;
 use slotshift::migrate::{
-    diff, diff_shared, migrate, migrate_shared, DiffKind, DiffOptions, MigrateError,
-    MigrateOptions, SharedOptions,
+    analyze_shared, diff, diff_shared, migrate, migrate_shared, DiffKind, DiffOptions,
+    MigrateError, MigrateOptions, SharedOptions,
 };
 use slotshift::store::Store;
 use slotshift::testing::{Cluster, Standalone};
@@ -268,4 +269,58 @@ fn a_dead_process_range_moves_on_and_a_job_is_checked_continued_and_kept() {
     cp.checkpoint = Some(std::env::temp_dir().join("slotshift-shared-cp.json"));
     let e = migrate_shared(&src, &dst, &coord, &cp, &shared("job2", "w")).unwrap_err();
     assert!(e.to_string().contains("checkpoint"), "{e}");
+}
+
+#[test]
+fn three_processes_share_one_analysis_and_report_what_one_does() {
+    let a = Cluster::start(3, 0).unwrap();
+    let store = Store::open(&a.url()).unwrap();
+    let mut cmds = Vec::new();
+    for i in 0..6000 {
+        cmds.push(match i % 3 {
+            0 => c(&["SET", &format!("user:{i}:name"), "somebody"]),
+            1 => c(&["HSET", &format!("session:{i}"), "t", "x"]),
+            _ => c(&["RPUSH", &format!("queue:{}", i % 50), "job"]),
+        });
+    }
+    for chunk in cmds.chunks(5000) {
+        for r in store.pipeline(chunk).unwrap() {
+            r.unwrap();
+        }
+    }
+    let mut opts = AnalyzeOptions::default();
+    opts.digest_key = Some("the same key for every process".into());
+    let alone = analyze(&store, &opts).unwrap();
+    let coord_server = Standalone::start().unwrap();
+    let coord = Store::open(&coord_server.url()).unwrap();
+    let shared_reports: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|w| {
+                let (store, coord, opts) = (store.clone(), coord.clone(), opts.clone());
+                s.spawn(move || {
+                    analyze_shared(&store, &coord, &opts, &shared("keys", &format!("a{w}")))
+                        .unwrap()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let rows = |r: &slotshift::analyzer::Report| -> Vec<(String, u64, u64)> {
+        let mut v: Vec<_> = r
+            .patterns
+            .iter()
+            .map(|p| (p.pattern.clone(), p.keys, p.memory.total))
+            .collect();
+        v.sort();
+        v
+    };
+    for r in &shared_reports {
+        assert!(r.complete);
+        assert_eq!(r.total.keys, alone.total.keys);
+        assert_eq!(r.total.memory.total, alone.total.memory.total);
+        assert_eq!(r.total.types, alone.total.types);
+        assert_eq!(r.total.top_keys, alone.total.top_keys);
+        assert_eq!(rows(r), rows(&alone), "the same rows as one process's");
+    }
+    assert_eq!(alone.total.keys, 4050);
 }

@@ -403,10 +403,10 @@ pub(super) fn run(store: &Store, opts: &AnalyzeOptions) -> Result<Report> {
     let filter = Filter {
         pattern: opts.match_pattern.clone(),
         key_type: opts.key_type.clone(),
-        slots: None,
+        slots: opts.slots,
         // The probe asks TYPE anyway and drops other types.
         check_type: false,
-        skip_prefix: None,
+        skip_prefix: opts.skip_prefix.clone(),
     };
     let pacer = Pacer::new(opts.rate);
     // Stops the walk: the caller's cancel flag, or a checkpoint that cannot be written.

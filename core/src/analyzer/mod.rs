@@ -128,6 +128,11 @@ pub struct AnalyzeOptions {
     pub match_pattern: Option<Vec<u8>>,
     /// `SCAN … TYPE` (`string`, `hash`, …).
     pub key_type: Option<String>,
+    /// Only keys whose hash slot is in this inclusive range (one analysis split between
+    /// processes: [`crate::migrate::analyze_shared`]).
+    pub slots: Option<(u16, u16)>,
+    /// Keys that start with this are left out (a shared job's records on the analysed store).
+    pub(crate) skip_prefix: Option<Vec<u8>>,
     /// `MEMORY USAGE … SAMPLES` (server default 5; 0 = every element).
     pub samples: Option<u32>,
     /// Keys per second, all masters together (must be > 0).
@@ -166,6 +171,8 @@ impl Default for AnalyzeOptions {
             count: 1000,
             match_pattern: None,
             key_type: None,
+            slots: None,
+            skip_prefix: None,
             samples: None,
             rate: None,
             rules: Vec::new(),
@@ -193,6 +200,7 @@ impl std::fmt::Debug for AnalyzeOptions {
                 &self.match_pattern.as_deref().map(String::from_utf8_lossy),
             )
             .field("key_type", &self.key_type)
+            .field("slots", &self.slots)
             .field("samples", &self.samples)
             .field("rate", &self.rate)
             .field("rules", &self.rules.len())

@@ -149,6 +149,26 @@ fn row(pattern: String, s: &Stats, total_keys: u64, total_mem: u64) -> PatternRe
     }
 }
 
+impl PatternReport {
+    /// The row's statistics again (what [`Report::merged`] adds up).
+    fn stats(&self) -> Stats {
+        let mut types = [0; 7];
+        for (name, n) in &self.types {
+            if let Some(i) = TYPES.iter().position(|t| t == name) {
+                types[i] += n;
+            }
+        }
+        Stats {
+            keys: self.keys,
+            memory: self.memory.total,
+            max_memory: self.memory.max,
+            types,
+            ttl: self.ttl.as_array(),
+            top: self.top_keys.clone(),
+        }
+    }
+}
+
 impl Report {
     pub(crate) fn build(
         scope: Scope,
@@ -188,6 +208,45 @@ impl Report {
             patterns_truncated: flags.0,
             generaliser_exhausted: flags.1,
         }
+    }
+
+    /// One report for an analysis that ran as parts over disjoint key sets (the slot ranges
+    /// of a [shared job](crate::migrate::shared)): rows of the same pattern add up (the `top`
+    /// biggest keys kept), shares are of the merged totals, the flags hold if any part's do,
+    /// and it is complete only if every part is (and there is one). `elapsed_ms` is left at 0
+    /// for the caller, who knows the wall time.
+    pub fn merged(parts: &[Report], top: usize) -> Report {
+        let mut by_pattern: BTreeMap<String, Stats> = BTreeMap::new();
+        for part in parts {
+            for row in &part.patterns {
+                by_pattern
+                    .entry(row.pattern.clone())
+                    .or_default()
+                    .merge(&row.stats(), top);
+            }
+        }
+        let scope = parts.first().map_or_else(
+            || Scope {
+                kind: String::new(),
+                masters: 0,
+                match_pattern: None,
+                key_type: None,
+                samples: None,
+                key_display: String::new(),
+            },
+            |p| p.scope.clone(),
+        );
+        Report::build(
+            scope,
+            by_pattern,
+            top,
+            !parts.is_empty() && parts.iter().all(|p| p.complete),
+            0,
+            (
+                parts.iter().any(|p| p.patterns_truncated),
+                parts.iter().any(|p| p.generaliser_exhausted),
+            ),
+        )
     }
 
     /// The row of `pattern`, if present.

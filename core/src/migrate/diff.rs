@@ -125,20 +125,22 @@ pub(crate) fn validate_common(
     Ok(())
 }
 
+/// The store's masters' run ids, sorted (processes that list the masters in another order
+/// still see one store), comma-separated.
+pub(crate) fn sorted_run_ids(store: &Store) -> Result<String> {
+    let mut ids = store.server_id()?.run_ids;
+    ids.sort_unstable();
+    Ok(ids.join(","))
+}
+
 pub(crate) fn filter_settings(
     src: &Store,
     dst: &Store,
     filter: &KeyFilter,
 ) -> Result<BTreeMap<String, String>> {
     let mut s = BTreeMap::new();
-    // Sorted: processes that list the masters in another order still see one store.
-    let ids = |store: &Store| -> Result<String> {
-        let mut ids = store.server_id()?.run_ids;
-        ids.sort_unstable();
-        Ok(ids.join(","))
-    };
-    s.insert("source".into(), ids(src)?);
-    s.insert("destination".into(), ids(dst)?);
+    s.insert("source".into(), sorted_run_ids(src)?);
+    s.insert("destination".into(), sorted_run_ids(dst)?);
     s.insert("match".into(), filter.pattern.clone().unwrap_or_default());
     s.insert("type".into(), filter.key_type.clone().unwrap_or_default());
     s.insert(

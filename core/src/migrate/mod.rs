@@ -68,7 +68,7 @@ pub use copy::migrate;
 pub use diff::diff;
 pub use error::MigrateError;
 pub use report::{DiffKind, DiffReport, MigrateReport, Mismatch, TypeCopied};
-pub use shared::{diff_shared, migrate_shared, SharedOptions};
+pub use shared::{analyze_shared, diff_shared, migrate_shared, SharedOptions};
 
 /// How deeply [`diff`] compares two keys that exist on both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

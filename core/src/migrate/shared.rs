@@ -49,10 +49,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::copy::migrate_settings;
-use super::diff::diff_settings;
-use super::{
-    diff, migrate, DiffOptions, DiffReport, KeyFilter, MigrateError, MigrateOptions, MigrateReport,
-};
+use super::diff::{diff_settings, sorted_run_ids};
+use super::{diff, migrate, DiffOptions, DiffReport, MigrateError, MigrateOptions, MigrateReport};
+use crate::analyzer::{analyze, AnalyzeOptions, Report as AnalyzerReport};
 use crate::command::Cmd;
 use crate::reply::Reply;
 use crate::store::{Store, StoreKind};
@@ -122,6 +121,29 @@ pub fn migrate_shared(
     Ok(report)
 }
 
+/// Runs `opts`' analysis of `store` as one process of the shared job `shared.job` kept in
+/// `coordinator`, as [`migrate_shared`] does: the report merges every range's rows by
+/// pattern. For masked keys that compare across processes, give every process the same
+/// `digest_key`.
+pub fn analyze_shared(
+    store: &Store,
+    coordinator: &Store,
+    opts: &AnalyzeOptions,
+    shared: &SharedOptions,
+) -> Result<AnalyzerReport> {
+    let (parts, elapsed_ms) = run_shared(store, store, coordinator, opts, shared)?;
+    let mut report = AnalyzerReport::merged(&parts.reports, opts.top);
+    report.complete &= parts.all_done;
+    report.elapsed_ms = elapsed_ms;
+    let secs = elapsed_ms as f64 / 1000.0;
+    report.keys_per_sec = if secs > 0.0 {
+        report.total.keys as f64 / secs
+    } else {
+        0.0
+    };
+    Ok(report)
+}
+
 /// Runs `opts`' diff as one process of the shared job `shared.job` kept in `coordinator`,
 /// as [`migrate_shared`] does.
 pub fn diff_shared(
@@ -138,7 +160,7 @@ pub fn diff_shared(
     Ok(report)
 }
 
-/// The options of a job that runs by slot ranges: migrate's and diff's.
+/// The options of a job that runs by slot ranges: migrate's, diff's and the analyzer's.
 trait Ranged: Clone + Sync {
     /// What one range reports.
     type Report: Part;
@@ -146,7 +168,10 @@ trait Ranged: Clone + Sync {
     const KIND: &'static str;
     /// The settings processes of one job must share.
     fn settings(&self, src: &Store, dst: &Store) -> Result<BTreeMap<String, String>>;
-    fn filter_mut(&mut self) -> &mut KeyFilter;
+    /// The slots asked for (the job's slots: all when `None`).
+    fn slots(&self) -> Option<(u16, u16)>;
+    /// Narrows to `slots`, leaving out keys that start with `skip`.
+    fn narrow(&mut self, slots: (u16, u16), skip: Vec<u8>);
     fn rate_mut(&mut self) -> &mut Option<u64>;
     fn cancel(&self) -> Option<&AtomicBool>;
     /// Whether a checkpoint or a mismatch log is asked for (one process's run only).
@@ -157,8 +182,12 @@ trait Ranged: Clone + Sync {
 /// The accessors of the fields both option structs have, by the same names.
 macro_rules! same_fields {
     () => {
-        fn filter_mut(&mut self) -> &mut KeyFilter {
-            &mut self.filter
+        fn slots(&self) -> Option<(u16, u16)> {
+            self.filter.slots
+        }
+        fn narrow(&mut self, slots: (u16, u16), skip: Vec<u8>) {
+            self.filter.slots = Some(slots);
+            self.filter.skip_prefix = Some(skip);
         }
         fn rate_mut(&mut self) -> &mut Option<u64> {
             &mut self.rate
@@ -196,6 +225,47 @@ impl Ranged for DiffOptions {
     }
 }
 
+impl Ranged for AnalyzeOptions {
+    type Report = AnalyzerReport;
+    const KIND: &'static str = "analyze";
+    /// The analysed store (`src`; `dst` is the same) and what shapes the report.
+    fn settings(&self, src: &Store, _: &Store) -> Result<BTreeMap<String, String>> {
+        let mut s = BTreeMap::new();
+        s.insert("source".into(), sorted_run_ids(src)?);
+        let text =
+            |v: &Option<Vec<u8>>| String::from_utf8_lossy(v.as_deref().unwrap_or(b"")).into_owned();
+        s.insert("match".into(), text(&self.match_pattern));
+        s.insert("type".into(), self.key_type.clone().unwrap_or_default());
+        let slots = self.slots.map(|(a, b)| format!("{a}-{b}"));
+        s.insert("slots".into(), slots.unwrap_or_default());
+        let samples = self.samples.map(|n| n.to_string());
+        s.insert("samples".into(), samples.unwrap_or_default());
+        s.insert("show_keys".into(), self.show_keys.to_string());
+        s.insert("top".into(), self.top.to_string());
+        s.insert("rules".into(), self.rules.len().to_string());
+        Ok(s)
+    }
+    fn slots(&self) -> Option<(u16, u16)> {
+        self.slots
+    }
+    fn narrow(&mut self, slots: (u16, u16), skip: Vec<u8>) {
+        self.slots = Some(slots);
+        self.skip_prefix = Some(skip);
+    }
+    fn rate_mut(&mut self) -> &mut Option<u64> {
+        &mut self.rate
+    }
+    fn cancel(&self) -> Option<&AtomicBool> {
+        self.cancel.as_deref()
+    }
+    fn solo(&self) -> (bool, bool) {
+        (self.checkpoint.is_some(), false)
+    }
+    fn run(&self, src: &Store, _: &Store) -> Result<AnalyzerReport> {
+        analyze(src, self)
+    }
+}
+
 /// Joins the job, then runs each range this process leases with `opts` narrowed to it and a
 /// lane's share of the rate; every range's report and the job's wall time.
 fn run_shared<O: Ranged>(
@@ -209,19 +279,12 @@ fn run_shared<O: Ranged>(
     solo_options(checkpoint, mismatch_log)?;
     let settings = opts.settings(src, dst)?;
     let mut opts = opts.clone();
-    let job = Job::join(
-        coordinator,
-        shared,
-        O::KIND,
-        &settings,
-        src,
-        opts.filter_mut().slots,
-    )?;
+    let job = Job::join(coordinator, shared, O::KIND, &settings, src, opts.slots())?;
     let rate = *opts.rate_mut();
     *opts.rate_mut() = job.lane_rate(rate);
     job.run(opts.cancel(), |slots| {
         let mut range = opts.clone();
-        job.narrow(range.filter_mut(), slots);
+        range.narrow(slots, job.prefix.clone().into_bytes());
         range.run(src, dst)
     })
 }
@@ -252,17 +315,17 @@ trait Part: Serialize + DeserializeOwned {
     fn complete(&self) -> bool;
 }
 
-impl Part for MigrateReport {
-    fn complete(&self) -> bool {
-        self.complete
-    }
+macro_rules! part {
+    ($($report:ty),*) => {
+        $(impl Part for $report {
+            fn complete(&self) -> bool {
+                self.complete
+            }
+        })*
+    };
 }
 
-impl Part for DiffReport {
-    fn complete(&self) -> bool {
-        self.complete
-    }
-}
+part!(MigrateReport, DiffReport, AnalyzerReport);
 
 /// The reports of the ranges done, and whether that is all of them.
 struct Parts<R> {
@@ -622,13 +685,6 @@ impl<'a> Job<'a> {
             let _ = stop.send(());
             out
         })
-    }
-
-    /// `filter` for one range: its slots, and without the job's own records (the coordinator
-    /// may be either store).
-    fn narrow(&self, filter: &mut KeyFilter, slots: (u16, u16)) {
-        filter.slots = Some(slots);
-        filter.skip_prefix = Some(self.prefix.clone().into_bytes());
     }
 
     /// A lane's share of this process's rate (each lane's run paces itself).
