@@ -9,14 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slotshift::analyzer::{analyze, AnalyzeOptions};
 use slotshift::command::Cmd;
 use slotshift::migrate::{
     analyze_shared, diff, diff_shared, migrate, migrate_shared, DiffKind, DiffOptions,
-    MigrateError, MigrateOptions, SharedOptions,
+    MigrateError, MigrateOptions, Progress, SharedOptions,
 };
 use slotshift::store::Store;
 use slotshift::testing::{Cluster, Standalone};
@@ -56,6 +56,9 @@ fn fill(store: &Store, n: usize) {
     }
 }
 
+/// A progress line: stage, keys, total.
+type Seen = (&'static str, u64, u64);
+
 fn quick() -> MigrateOptions {
     let mut o = MigrateOptions::default();
     o.round_interval = Duration::from_millis(100);
@@ -88,7 +91,18 @@ fn four_processes_share_one_migration_and_print_one_report() {
                     let dst = Store::open(&dst_url).unwrap();
                     let mut opts = shared("move", &format!("w{w}"));
                     opts.ranges = Some(16);
-                    migrate_shared(&src, &dst, &dst, &quick(), &opts).unwrap()
+                    // The job's progress: keys of every process's ranges, in one stage.
+                    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+                    let mut m = quick();
+                    let record = seen.clone();
+                    m.progress = Some(Arc::new(move |p: &Progress| {
+                        record.lock().unwrap().push((p.stage, p.keys, p.total));
+                    }));
+                    let report = migrate_shared(&src, &dst, &dst, &m, &opts).unwrap();
+                    let seen = seen.lock().unwrap();
+                    assert!(seen.iter().all(|s| s.0 == "copy"), "one stage: {seen:?}");
+                    assert_eq!(seen.last().map(|s| (s.1, s.2)), Some((N as u64, N as u64)));
+                    report
                 })
             })
             .collect();

@@ -41,17 +41,20 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::copy::migrate_settings;
 use super::diff::{diff_settings, sorted_run_ids};
-use super::{diff, migrate, DiffOptions, DiffReport, MigrateError, MigrateOptions, MigrateReport};
-use crate::analyzer::{analyze, AnalyzeOptions, Report as AnalyzerReport};
+use super::{
+    diff, migrate, DiffOptions, DiffReport, MigrateError, MigrateOptions, MigrateReport, Progress,
+};
+use crate::analyzer::{analyze, AnalyzeOptions, ProgressInfo, Report as AnalyzerReport};
 use crate::command::Cmd;
 use crate::reply::Reply;
 use crate::store::{Store, StoreKind};
@@ -164,8 +167,13 @@ pub fn diff_shared(
 trait Ranged: Clone + Sync {
     /// What one range reports.
     type Report: Part;
-    /// `migrate` or `diff`.
+    /// `migrate`, `diff` or `analyze`.
     const KIND: &'static str;
+    /// Takes the caller's progress callback, as a job-level sink (the ranges report into the
+    /// job's progress instead).
+    fn take_progress(&mut self) -> Option<JobProgressFn>;
+    /// Makes a range report its progress to `sink`.
+    fn report_to(&mut self, sink: Arc<dyn Fn(RangeSample) + Send + Sync>);
     /// The settings processes of one job must share.
     fn settings(&self, src: &Store, dst: &Store) -> Result<BTreeMap<String, String>>;
     /// The slots asked for (the job's slots: all when `None`).
@@ -201,9 +209,40 @@ macro_rules! same_fields {
     };
 }
 
+/// The progress of migrate's and diff's ranges, whose main stage is `$stage`.
+macro_rules! transfer_progress {
+    ($stage:literal) => {
+        fn take_progress(&mut self) -> Option<JobProgressFn> {
+            let f = self.progress.take()?;
+            Some(Box::new(move |s: &JobSample| {
+                f(&Progress {
+                    stage: $stage,
+                    keys: s.keys,
+                    total: s.total,
+                    differences: s.differences,
+                    copied: s.copied,
+                    elapsed: s.elapsed,
+                })
+            }))
+        }
+        fn report_to(&mut self, sink: Arc<dyn Fn(RangeSample) + Send + Sync>) {
+            self.progress = Some(Arc::new(move |p: &Progress| {
+                sink(RangeSample {
+                    main: p.stage == $stage,
+                    keys: p.keys,
+                    total: p.total,
+                    copied: p.copied,
+                    differences: p.differences,
+                })
+            }));
+        }
+    };
+}
+
 impl Ranged for MigrateOptions {
     type Report = MigrateReport;
     const KIND: &'static str = "migrate";
+    transfer_progress!("copy");
     fn settings(&self, src: &Store, dst: &Store) -> Result<BTreeMap<String, String>> {
         migrate_settings(src, dst, self)
     }
@@ -216,6 +255,7 @@ impl Ranged for MigrateOptions {
 impl Ranged for DiffOptions {
     type Report = DiffReport;
     const KIND: &'static str = "diff";
+    transfer_progress!("diff");
     fn settings(&self, src: &Store, dst: &Store) -> Result<BTreeMap<String, String>> {
         diff_settings(src, dst, self)
     }
@@ -228,6 +268,36 @@ impl Ranged for DiffOptions {
 impl Ranged for AnalyzeOptions {
     type Report = AnalyzerReport;
     const KIND: &'static str = "analyze";
+    fn take_progress(&mut self) -> Option<JobProgressFn> {
+        let f = self.progress.take()?;
+        Some(Box::new(move |s: &JobSample| {
+            let secs = s.elapsed.as_secs_f64();
+            let rate = if secs > 0.0 {
+                s.keys as f64 / secs
+            } else {
+                0.0
+            };
+            let left = s.total.saturating_sub(s.keys) as f64;
+            f.update(&ProgressInfo {
+                keys: s.keys,
+                total: s.total,
+                keys_per_sec: rate,
+                eta: (rate > 0.0).then(|| Duration::from_secs_f64(left / rate)),
+                elapsed: s.elapsed,
+            });
+        }))
+    }
+    fn report_to(&mut self, sink: Arc<dyn Fn(RangeSample) + Send + Sync>) {
+        self.progress = Some(Arc::new(move |p: &ProgressInfo| {
+            sink(RangeSample {
+                main: true,
+                keys: p.keys,
+                total: p.total,
+                copied: 0,
+                differences: 0,
+            })
+        }));
+    }
     /// The analysed store (`src`; `dst` is the same) and what shapes the report.
     fn settings(&self, src: &Store, _: &Store) -> Result<BTreeMap<String, String>> {
         let mut s = BTreeMap::new();
@@ -282,11 +352,122 @@ fn run_shared<O: Ranged>(
     let job = Job::join(coordinator, shared, O::KIND, &settings, src, opts.slots())?;
     let rate = *opts.rate_mut();
     *opts.rate_mut() = job.lane_rate(rate);
-    job.run(opts.cancel(), |slots| {
+    let progress = opts.take_progress().map(|emit| {
+        Arc::new(JobProgress {
+            emit,
+            started: Instant::now(),
+            keys_done: job.keys_done.clone(),
+            state: parking_lot::Mutex::new(ProgressState::default()),
+        })
+    });
+    let out = job.run(opts.cancel(), |i, slots| {
         let mut range = opts.clone();
         range.narrow(slots, job.prefix.clone().into_bytes());
-        range.run(src, dst)
-    })
+        if let Some(p) = &progress {
+            let p = p.clone();
+            range.report_to(Arc::new(move |s: RangeSample| p.sample(i, s)));
+        }
+        let report = range.run(src, dst);
+        if let Some(p) = &progress {
+            p.range_ended(i);
+        }
+        report
+    })?;
+    if let Some(p) = &progress {
+        p.emit();
+    }
+    Ok(out)
+}
+
+/// What a range's progress callback saw last.
+#[derive(Debug, Clone, Copy, Default)]
+struct RangeSample {
+    /// In the job's main stage (`copy`, `diff`, the analyzer's walk): `keys` counts.
+    main: bool,
+    keys: u64,
+    /// Keys of the store the stage walks, all of it.
+    total: u64,
+    copied: u64,
+    differences: u64,
+}
+
+/// What the job's progress shows.
+#[derive(Debug, Clone, Copy)]
+struct JobSample {
+    /// Keys of the ranges done (all processes) and of this process's ranges in flight.
+    keys: u64,
+    total: u64,
+    /// This process's.
+    copied: u64,
+    /// This process's.
+    differences: u64,
+    elapsed: Duration,
+}
+
+/// A job-level progress sink.
+type JobProgressFn = Box<dyn Fn(&JobSample) + Send + Sync>;
+
+/// Folds the progress of this process's ranges in flight, and the keys of every range done,
+/// into the job's progress, shown through the caller's callback.
+struct JobProgress {
+    emit: JobProgressFn,
+    started: Instant,
+    keys_done: Arc<AtomicU64>,
+    state: parking_lot::Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    in_flight: BTreeMap<u16, RangeSample>,
+    /// Of this process's ranges that ended.
+    copied: u64,
+    differences: u64,
+    total: u64,
+}
+
+impl JobProgress {
+    fn sample(&self, range: u16, s: RangeSample) {
+        {
+            let mut st = self.state.lock();
+            if s.main {
+                // Other stages count other stores (a reverse pass, the destination).
+                st.total = st.total.max(s.total);
+            }
+            let seen = st.in_flight.entry(range).or_default();
+            if s.main {
+                seen.keys = s.keys;
+            }
+            // A range's later stages count from zero again: keep the most it reached.
+            seen.copied = seen.copied.max(s.copied);
+            seen.differences = seen.differences.max(s.differences);
+        }
+        self.emit();
+    }
+
+    /// A range ended: its keys count through the coordinator from now on.
+    fn range_ended(&self, range: u16) {
+        let mut st = self.state.lock();
+        if let Some(seen) = st.in_flight.remove(&range) {
+            st.copied += seen.copied;
+            st.differences += seen.differences;
+        }
+    }
+
+    fn emit(&self) {
+        let sample = {
+            let st = self.state.lock();
+            let flight = st.in_flight.values();
+            JobSample {
+                keys: self.keys_done.load(Ordering::Relaxed)
+                    + flight.clone().map(|s| s.keys).sum::<u64>(),
+                total: st.total,
+                copied: st.copied + flight.clone().map(|s| s.copied).sum::<u64>(),
+                differences: st.differences + flight.map(|s| s.differences).sum::<u64>(),
+                elapsed: self.started.elapsed(),
+            }
+        };
+        (self.emit)(&sample);
+    }
 }
 
 /// Refuses the options that belong to a single process's run.
@@ -313,19 +494,29 @@ fn solo_options(checkpoint: bool, mismatch_log: bool) -> Result<()> {
 /// A report of one range.
 trait Part: Serialize + DeserializeOwned {
     fn complete(&self) -> bool;
+    /// The keys the range held (walked on the source).
+    fn keys(&self) -> u64;
 }
 
 macro_rules! part {
-    ($($report:ty),*) => {
+    ($($report:ty: |$r:ident| $keys:expr),*) => {
         $(impl Part for $report {
             fn complete(&self) -> bool {
                 self.complete
+            }
+            fn keys(&self) -> u64 {
+                let $r = self;
+                $keys
             }
         })*
     };
 }
 
-part!(MigrateReport, DiffReport, AnalyzerReport);
+part!(
+    MigrateReport: |r| r.keys_scanned,
+    DiffReport: |r| r.source_keys,
+    AnalyzerReport: |r| r.total.keys
+);
 
 /// The reports of the ranges done, and whether that is all of them.
 struct Parts<R> {
@@ -358,9 +549,10 @@ return redis.call('HMGET', KEYS[1], 'kind', 'settings', 'ranges')
 ";
 
 /// Leases the first range (in ARGV's order) that is neither done nor under a lease that runs
-/// (whoever holds it: this process's other lanes too). KEYS: leases, done. ARGV: worker,
+/// (whoever holds it: this process's other lanes too). KEYS: leases, done, job. ARGV: worker,
 /// lease (ms), ranges in order.
-/// Returns {1, range} or {0, ranges leased by others}; {0, 0} when all are done.
+/// Returns {1, range, keys done} or {0, ranges leased by others, keys done}; {0, 0, …} when
+/// all are done. Keys done: the keys of the ranges done, all processes together.
 const CLAIM: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -376,12 +568,12 @@ for i = 3, #ARGV do
     end
     if free then
       redis.call('HSET', KEYS[1], r, string.format('%.0f', now + tonumber(ARGV[2])) .. '|' .. ARGV[1])
-      return {1, tonumber(r)}
+      return {1, tonumber(r), tonumber(redis.call('HGET', KEYS[3], 'keys_done') or '0')}
     end
     busy = busy + 1
   end
 end
-return {0, busy}
+return {0, busy, tonumber(redis.call('HGET', KEYS[3], 'keys_done') or '0')}
 ";
 
 /// Extends this process's lease of a range; 0 if another process holds it now.
@@ -397,16 +589,19 @@ redis.call('HSET', KEYS[1], ARGV[3], string.format('%.0f', now + tonumber(ARGV[2
 return 1
 ";
 
-/// Records a range's report (the first one recorded stands) and drops its lease.
-/// KEYS: job, leases, done. ARGV: range, report, keep (s).
+/// Records a range's report (the first one recorded stands, and counts its keys) and drops
+/// its lease. KEYS: job, leases, done. ARGV: range, report, keep (s), keys. Returns the keys
+/// of the ranges done.
 const FINISH: &str = r"
-redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2])
+if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'keys_done', ARGV[4])
+end
 redis.call('HDEL', KEYS[2], ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'finished_ms', string.format('%.0f', now))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
-return 1
+return tonumber(redis.call('HGET', KEYS[1], 'keys_done'))
 ";
 
 /// Drops this process's lease of a range (after a cancel or a failure).
@@ -435,6 +630,8 @@ struct Job<'a> {
     keys: [String; 3],
     /// What those keys start with.
     prefix: String,
+    /// The keys of the ranges done, all processes together, as last seen.
+    keys_done: Arc<AtomicU64>,
     /// The job's slots, cut into ranges.
     ranges: Vec<(u16, u16)>,
 }
@@ -543,6 +740,7 @@ impl<'a> Job<'a> {
             at_once,
             keys,
             prefix: format!("{tag}:"),
+            keys_done: Arc::default(),
             ranges: cut(lo, hi, count),
         })
     }
@@ -553,7 +751,7 @@ impl<'a> Job<'a> {
     fn run<R: Part>(
         &self,
         cancel: Option<&AtomicBool>,
-        work: impl Fn((u16, u16)) -> Result<R> + Sync,
+        work: impl Fn(u16, (u16, u16)) -> Result<R> + Sync,
     ) -> Result<(Parts<R>, u64)> {
         let order = spread(self.ranges.len());
         // Set when this process stops short: a cancel (a range came back incomplete) or an
@@ -597,7 +795,7 @@ impl<'a> Job<'a> {
         cancel: Option<&AtomicBool>,
         stopped: &AtomicBool,
         working: &AtomicUsize,
-        work: &(impl Fn((u16, u16)) -> Result<R> + Sync),
+        work: &(impl Fn(u16, (u16, u16)) -> Result<R> + Sync),
     ) -> Result<()> {
         let mut waiting_logged = false;
         loop {
@@ -613,14 +811,14 @@ impl<'a> Job<'a> {
                     waiting_logged = false;
                     let slots = self.ranges[usize::from(i)];
                     working.fetch_add(1, Ordering::SeqCst);
-                    let report = self.with_lease(i, || work(slots));
+                    let report = self.with_lease(i, || work(i, slots));
                     working.fetch_sub(1, Ordering::SeqCst);
                     match report {
                         Ok(r) if r.complete() => {
                             let json = serde_json::to_string(&r).map_err(|e| {
                                 self.fail(format!("cannot encode a range's report: {e}"))
                             })?;
-                            self.finish(i, &json)?;
+                            self.finish(i, &json, r.keys())?;
                             log::info!(
                                 "shared job {}: range {i} (slots {}-{}) done",
                                 self.name,
@@ -704,14 +902,17 @@ impl<'a> Job<'a> {
     }
 
     fn claim(&self, order: &[u16]) -> Result<Claim> {
-        let mut cmd = eval(CLAIM, &self.keys[1..]);
+        let mut cmd = eval(CLAIM, &[&self.keys[1], &self.keys[2], &self.keys[0]]);
         cmd.arg(&self.worker).arg(self.lease_ms());
         for i in order {
             cmd.arg(i.to_string());
         }
         let reply = self.store.call(&cmd)?;
         let pair = match &reply {
-            Reply::Array(items) if items.len() == 2 => (items[0].as_int(), items[1].as_int()),
+            Reply::Array(items) if items.len() == 3 => {
+                self.saw_keys_done(items[2].as_int());
+                (items[0].as_int(), items[1].as_int())
+            }
             _ => (None, None),
         };
         match pair {
@@ -737,13 +938,21 @@ impl<'a> Job<'a> {
         Ok(self.store.call(&cmd)?.as_int() == Some(1))
     }
 
-    fn finish(&self, i: u16, report: &str) -> Result<()> {
+    fn finish(&self, i: u16, report: &str, keys: u64) -> Result<()> {
         let mut cmd = eval(FINISH, &self.keys);
         cmd.arg(i.to_string())
             .arg(report)
-            .arg(KEEP_SECONDS.to_string());
-        self.store.call(&cmd)?;
+            .arg(KEEP_SECONDS.to_string())
+            .arg(keys.to_string());
+        self.saw_keys_done(self.store.call(&cmd)?.as_int());
         Ok(())
+    }
+
+    /// Keeps the latest count of the keys in ranges done that the coordinator gave.
+    fn saw_keys_done(&self, keys: Option<i64>) {
+        if let Some(n) = keys.and_then(|n| u64::try_from(n).ok()) {
+            self.keys_done.fetch_max(n, Ordering::Relaxed);
+        }
     }
 
     fn release(&self, i: u16) -> Result<()> {
@@ -799,7 +1008,7 @@ impl<'a> Job<'a> {
 }
 
 /// `EVAL script numkeys keys…`.
-fn eval(script: &str, keys: &[String]) -> Cmd {
+fn eval(script: &str, keys: &[impl AsRef<[u8]>]) -> Cmd {
     let mut cmd = Cmd::new("EVAL");
     cmd.arg(script).arg(keys.len().to_string());
     for k in keys {
