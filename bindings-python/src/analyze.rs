@@ -68,7 +68,7 @@ impl Report {
 /// Analyses the deployment behind `store`.
 #[pyfunction]
 #[pyo3(signature = (store, *, r#match=None, key_type=None, count=1000, samples=None, rate=None,
-    rules=None, show_keys=false, top=10, digest_key=None))]
+    rules=None, show_keys=false, top=10, digest_key=None, coordinator=None, job=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn analyze(
     py: Python<'_>,
@@ -82,6 +82,8 @@ pub fn analyze(
     show_keys: bool,
     top: usize,
     digest_key: Option<String>,
+    coordinator: Option<&Store>,
+    job: Option<String>,
 ) -> PyResult<Report> {
     let mut opts = AnalyzeOptions::default();
     if count < 1 {
@@ -109,8 +111,12 @@ pub fn analyze(
     opts.top = top;
     opts.digest_key = digest_key;
     let core = store.core()?;
+    let shared = crate::migrate::shared_job(coordinator, job)?;
     let report = py
-        .detach(|| slotshift::analyzer::analyze(&core, &opts))
+        .detach(|| match &shared {
+            Some((c, s)) => slotshift::migrate::analyze_shared(&core, c, &opts, s),
+            None => slotshift::analyzer::analyze(&core, &opts),
+        })
         .map_err(|e| to_py(py, e))?;
     Ok(Report { inner: report })
 }

@@ -3,8 +3,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use slotshift::migrate::{DiffKind, DiffMode, DiffOptions, KeyFilter, MigrateOptions};
+use slotshift::migrate::{
+    DiffKind, DiffMode, DiffOptions, KeyFilter, MigrateOptions, SharedOptions,
+};
 
 use crate::errors::to_py;
 use crate::store::Store;
@@ -135,10 +138,24 @@ fn filter(
     Ok(f)
 }
 
+/// The shared job `coordinator=` and `job=` ask for (both or neither).
+pub(crate) fn shared_job(
+    coordinator: Option<&Store>,
+    job: Option<String>,
+) -> PyResult<Option<(slotshift::store::Store, SharedOptions)>> {
+    match (coordinator, job) {
+        (Some(c), Some(job)) => Ok(Some((c.core()?, SharedOptions::new(job)))),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(
+            "coordinator= and job= go together: the coordinator keeps the job of that name",
+        )),
+    }
+}
+
 /// Compares the keys of `source` and `destination`.
 #[pyfunction]
 #[pyo3(signature = (source, destination, *, mode="full", r#match=None, key_type=None,
-    slots=None, rate=None, ttl_tolerance_ms=1000, reverse=true))]
+    slots=None, rate=None, ttl_tolerance_ms=1000, reverse=true, coordinator=None, job=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn diff(
     py: Python<'_>,
@@ -151,6 +168,8 @@ pub fn diff(
     rate: Option<u64>,
     ttl_tolerance_ms: u64,
     reverse: bool,
+    coordinator: Option<&Store>,
+    job: Option<String>,
 ) -> PyResult<DiffReport> {
     let mut opts = DiffOptions::default();
     opts.mode = DiffMode::parse(mode).map_err(|e| to_py(py, e))?;
@@ -159,8 +178,12 @@ pub fn diff(
     opts.ttl_tolerance = Duration::from_millis(ttl_tolerance_ms);
     opts.reverse = reverse;
     let (src, dst) = (source.core()?, destination.core()?);
+    let shared = shared_job(coordinator, job)?;
     let report = py
-        .detach(|| slotshift::migrate::diff(&src, &dst, &opts))
+        .detach(|| match &shared {
+            Some((c, s)) => slotshift::migrate::diff_shared(&src, &dst, c, &opts, s),
+            None => slotshift::migrate::diff(&src, &dst, &opts),
+        })
         .map_err(|e| to_py(py, e))?;
     Ok(DiffReport { inner: report })
 }
@@ -168,7 +191,8 @@ pub fn diff(
 /// Copies the keys of `source` that are missing or different on `destination`.
 #[pyfunction]
 #[pyo3(signature = (source, destination, *, r#match=None, key_type=None, slots=None,
-    rate=None, dry_run=false, ttl_tolerance_ms=1000, delete_extra=false, missing_only=false))]
+    rate=None, dry_run=false, ttl_tolerance_ms=1000, delete_extra=false, missing_only=false,
+    coordinator=None, job=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn migrate(
     py: Python<'_>,
@@ -182,6 +206,8 @@ pub fn migrate(
     ttl_tolerance_ms: u64,
     delete_extra: bool,
     missing_only: bool,
+    coordinator: Option<&Store>,
+    job: Option<String>,
 ) -> PyResult<MigrateReport> {
     let mut opts = MigrateOptions::default();
     opts.filter = filter(py, r#match, key_type, slots)?;
@@ -191,8 +217,12 @@ pub fn migrate(
     opts.delete_extra = delete_extra;
     opts.missing_only = missing_only;
     let (src, dst) = (source.core()?, destination.core()?);
+    let shared = shared_job(coordinator, job)?;
     let report = py
-        .detach(|| slotshift::migrate::migrate(&src, &dst, &opts))
+        .detach(|| match &shared {
+            Some((c, s)) => slotshift::migrate::migrate_shared(&src, &dst, c, &opts, s),
+            None => slotshift::migrate::migrate(&src, &dst, &opts),
+        })
         .map_err(|e| to_py(py, e))?;
     Ok(MigrateReport { inner: report })
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -95,3 +96,37 @@ def test_missing_only_keeps_what_the_destination_has(r: slotshift.Client, rc: sl
     assert json.loads(report.to_json())["kept"] == 1
     assert rc.get("mo:kept") == b"newer"
     assert rc.get("mo:copied") == b"v"
+
+
+def test_two_processes_share_one_migration(r: slotshift.Client, rc: slotshift.Client) -> None:
+    """Two callers (threads here; processes or machines alike) share one migration through a
+    coordinator: each returns the same merged report, and every key is copied once."""
+    plant(r)
+    reports: list[slotshift.MigrateReport] = []
+
+    def one() -> None:
+        reports.append(slotshift.migrate(r, rc, match="mig:*", coordinator=rc, job="py-share"))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(reports) == 2
+    assert reports[0].to_json() == reports[1].to_json()
+    assert reports[0].complete and reports[0].copied == N
+    final = reports[0].final_diff
+    assert final is not None and final.total_differences == 0
+    # The job's record lives on its coordinator (here the destination) under its own tag.
+    assert rc.exists("slotshift:job:{py-share}:done") == 1
+
+    d = slotshift.diff(r, rc, match="mig:*", coordinator=rc, job="py-check")
+    assert d.complete and d.total_differences == 0 and d.source_keys == N
+    a = slotshift.analyze(r, match="mig:*", coordinator=rc, job="py-keys")
+    assert a.complete and a.keys == N
+    with pytest.raises(ValueError, match="coordinator= and job= go together"):
+        slotshift.migrate(r, rc, coordinator=rc)
+    with pytest.raises(slotshift.MigrateError, match="invalid job"):
+        slotshift.migrate(r, rc, coordinator=rc, job="no way")
+    with pytest.raises(TypeError, match="coordinator"):
+        slotshift.migrate(r, rc, coordinator=rc.store, job="x")

@@ -82,6 +82,8 @@ def analyze(
     show_keys: bool = False,
     top: int = 10,
     digest_key: str | None = None,
+    coordinator: Store | None = None,
+    job: str | None = None,
 ) -> Report: ...
 def diff(
     source: Store,
@@ -94,6 +96,8 @@ def diff(
     rate: int | None = None,
     ttl_tolerance_ms: int = 1000,
     reverse: bool = True,
+    coordinator: Store | None = None,
+    job: str | None = None,
 ) -> DiffReport: ...
 def migrate(
     source: Store,
@@ -107,6 +111,8 @@ def migrate(
     ttl_tolerance_ms: int = 1000,
     delete_extra: bool = False,
     missing_only: bool = False,
+    coordinator: Store | None = None,
+    job: str | None = None,
 ) -> MigrateReport: ...
 def log_enable(level: str | None) -> None: ...
 def next_log_record(timeout: float) -> tuple[str, str, str] | None: ...

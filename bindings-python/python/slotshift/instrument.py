@@ -9,6 +9,7 @@ from typing import Any, NamedTuple, Optional, Union
 
 from . import _slotshift
 from .client import Redis, RedisCluster
+from .migration import shared
 
 __all__ = ["Recorded", "Recorder", "allow_cross_slot", "analyze", "Report"]
 
@@ -104,7 +105,8 @@ class allow_cross_slot(contextlib.ContextDecorator):
 def analyze(client: Union[Redis, RedisCluster], **options: Any) -> _slotshift.Report:
     """Analyses the keyspace behind ``client`` (every master of a cluster): patterns, memory,
     types and TTLs. Options: ``match``, ``key_type``, ``count``, ``samples``, ``rate``,
-    ``rules`` (YAML text), ``show_keys``, ``top``, ``digest_key``.
+    ``rules`` (YAML text), ``show_keys``, ``top``, ``digest_key``; ``coordinator=`` (a
+    client) and ``job=`` share the analysis between processes (docs/analyzer.md).
 
     >>> report = slotshift.analyze(r)
     >>> json.loads(report.to_json())["complete"]
@@ -114,7 +116,7 @@ def analyze(client: Union[Redis, RedisCluster], **options: Any) -> _slotshift.Re
         raise TypeError(
             f"analyze() needs a slotshift.Redis or RedisCluster (slotshift.Client), not "
             f"{type(client).__name__}")
-    return _slotshift.analyze(client.store, **options)
+    return _slotshift.analyze(client.store, **shared(options, "analyze"))
 
 
 def report_dict(report: _slotshift.Report) -> dict[str, Any]:

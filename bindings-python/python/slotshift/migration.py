@@ -21,6 +21,14 @@ def _store(client: Union[Redis, RedisCluster], what: str, fn: str) -> _slotshift
     return client.store
 
 
+def shared(options: dict[str, Any], fn: str) -> dict[str, Any]:
+    """``options`` with a ``coordinator=`` client replaced by its store (a job shared by
+    several processes: ``coordinator=`` and ``job=`` together)."""
+    if options.get("coordinator") is not None:
+        options = dict(options, coordinator=_store(options["coordinator"], "coordinator", fn))
+    return options
+
+
 def diff(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisCluster], **options: Any) -> _slotshift.DiffReport:
     """Compares every key of ``source`` with ``destination`` (and, with ``reverse``, the
     other way): missing, extra, type, value and TTL differences, re-checked before they are
@@ -28,9 +36,14 @@ def diff(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisClus
     ``key_type``, ``slots`` (``"A-B"``), ``rate`` (keys per second), ``ttl_tolerance_ms``
     (milliseconds, as on the command line and in C), ``reverse``. Raises ``MigrateError`` for bad options and for the same store
     on both sides.
+
+    With ``coordinator=`` (a client of any Redis) and ``job=`` (a name), this process is one
+    of several sharing the diff: each leases slot ranges from the coordinator, and every
+    process returns the merged report (docs/migrate.md, "One job, several processes").
     """
     return _slotshift.diff(
-        _store(source, "source", "diff"), _store(destination, "destination", "diff"), **options
+        _store(source, "source", "diff"), _store(destination, "destination", "diff"),
+        **shared(options, "diff"),
     )
 
 
@@ -42,8 +55,10 @@ def migrate(source: Union[Redis, RedisCluster], destination: Union[Redis, RedisC
     destination lacks: the backfill under dual-write, where its copy is the newer). Raises
     ``MigrateError`` for bad options,
     the same store on both sides, and a read-only destination.
+
+    ``coordinator=`` and ``job=`` share the migration between processes, as for :func:`diff`.
     """
     return _slotshift.migrate(
         _store(source, "source", "migrate"), _store(destination, "destination", "migrate"),
-        **options,
+        **shared(options, "migrate"),
     )
