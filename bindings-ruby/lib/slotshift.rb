@@ -123,34 +123,38 @@ module Slotshift
 
   # The keyspace analyzer: scans every master of `client`'s deployment and groups keys into
   # patterns (sensitive parts masked), with memory, types and TTLs. Options: count:, match:,
-  # type:, samples:, rate:, show_keys:, top:.
+  # type:, samples:, rate:, show_keys:, top:; coordinator: (a Slotshift::Redis) and job: (a
+  # name) share the analysis between processes, as for #migrate.
   def analyze(client, **options)
-    allowed = %i[count match type samples rate show_keys top]
+    allowed = %i[count match type samples rate show_keys top coordinator job]
     unknown = options.keys - allowed
     raise ArgumentError, "unknown option#{'s' if unknown.size > 1}: #{unknown.map(&:inspect).join(', ')}" if unknown.any?
     raise TypeError, "analyze needs a Slotshift::Redis, got #{client.class}" unless client.is_a?(Redis)
 
-    Report.new(Native.analyze(client.native, options.transform_keys(&:to_s)))
+    Report.new(Native.analyze(client.native, migrate_options(options)))
   end
 
   # Compares two deployments key by key (both ways: keys missing on the destination, extra
   # keys, type, value, TTL), with re-check rounds so writes in flight converge away. `source`
   # and `destination` are Slotshift::Redis clients (standalone, Sentinel or cluster, any mix).
   # Options: mode: ("full", "length", "outline"), match:, type:, rate: (keys/s),
-  # ttl_tolerance_ms: (milliseconds, as on the command line and in C). Returns a
-  # Slotshift::DiffReport.
+  # ttl_tolerance_ms: (milliseconds, as on the command line and in C); coordinator: and job:
+  # as for #migrate. Returns a Slotshift::DiffReport.
   def diff(source, destination, **options)
-    check_migrate_args("diff", source, destination, options, %i[mode match type rate ttl_tolerance_ms])
+    check_migrate_args("diff", source, destination, options, %i[mode match type rate ttl_tolerance_ms coordinator job])
     DiffReport.new(*Native.diff(source.native, destination.native, migrate_options(options)))
   end
 
   # Copies the keys missing or different on `destination` from `source` (DUMP/RESTORE with
   # TTLs kept, verified, ending with a full diff). Options: match:, type:, rate: (keys/s),
   # ttl_tolerance_ms: (milliseconds), dry_run: (report what would be copied, write nothing),
-  # missing_only: (write only keys the destination lacks: the backfill under dual-write).
-  # Returns a Slotshift::MigrateReport.
+  # missing_only: (write only keys the destination lacks: the backfill under dual-write);
+  # coordinator: (a Slotshift::Redis of any Redis, the destination will do) and job: (a name):
+  # this process is one of several sharing the migration, each leasing slot ranges from the
+  # coordinator, and every one returns the merged report (docs/migrate.md). Returns a
+  # Slotshift::MigrateReport.
   def migrate(source, destination, **options)
-    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance_ms dry_run missing_only])
+    check_migrate_args("migrate", source, destination, options, %i[match type rate ttl_tolerance_ms dry_run missing_only coordinator job])
     MigrateReport.new(*Native.migrate(source.native, destination.native, migrate_options(options)))
   end
 
@@ -191,8 +195,17 @@ module Slotshift
       end
     end
 
+    # The options as the native functions take them: string keys, symbols as strings, and the
+    # coordinator as its native store.
     def migrate_options(options)
-      options.to_h { |k, v| [k.to_s, v.is_a?(Symbol) ? v.to_s : v] }
+      options.to_h do |k, v|
+        if k == :coordinator && !v.nil?
+          raise TypeError, "coordinator: needs a Slotshift::Redis, got #{v.class}" unless v.is_a?(Redis)
+
+          v = v.native
+        end
+        [k.to_s, v.is_a?(Symbol) ? v.to_s : v]
+      end
     end
   end
 

@@ -54,6 +54,41 @@ class TestMigrate < Minitest::Test
     dst&.del(*KEYS, "mig:hash", "other:1")
   end
 
+  def test_processes_share_one_migration_through_a_coordinator
+    src = standalone_client(13)
+    dst = cluster_client
+    coordinator = standalone_client(14)
+    [src, coordinator].each(&:flushdb)
+    keys = (1..200).map { |i| "share:#{i}" }
+    dst.del(*keys)
+    src.mset(*keys.flat_map { |k| [k, "v #{k}"] })
+    job = "rb-share-#{Process.pid}"
+
+    # Two callers here (threads); processes or machines alike: one merged report each.
+    reports = Array.new(2) do
+      Thread.new { Slotshift.migrate(src, dst, match: "share:*", coordinator: coordinator, job: job) }
+    end.map(&:value)
+    assert_equal reports[0].to_h, reports[1].to_h
+    assert reports[0].complete?
+    assert_equal 200, reports[0].copied, reports[0].to_s
+    assert_equal "v share:9", dst.get("share:9")
+    assert_equal 1, coordinator.exists("slotshift:job:{#{job}}:done")
+
+    d = Slotshift.diff(src, dst, match: "share:*", coordinator: coordinator, job: "#{job}-check")
+    assert_equal 0, d.total_differences, d.to_s
+    a = Slotshift.analyze(src, match: "share:*", coordinator: coordinator, job: "#{job}-keys")
+    assert_equal 200, a.to_h.fetch("total").fetch("keys")
+
+    e = assert_raises(ArgumentError) { Slotshift.migrate(src, dst, coordinator: coordinator) }
+    assert_includes e.message, "coordinator: and job: go together"
+    assert_raises(TypeError) { Slotshift.migrate(src, dst, coordinator: "redis://x", job: "j") }
+    e = assert_raises(Slotshift::MigrateError) { Slotshift.migrate(src, dst, coordinator: coordinator, job: "no way") }
+    assert_includes e.message, "invalid job"
+  ensure
+    dst&.del(*keys) if keys
+    coordinator&.flushdb
+  end
+
   def test_same_store_twice_is_a_migrate_error
     a = standalone_client(12)
     b = standalone_client(12)

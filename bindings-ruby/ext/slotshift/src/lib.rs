@@ -691,8 +691,38 @@ fn analyze(ruby: &Ruby, store: &NStore, options: RHash) -> Result<String, Error>
         o.top = n as usize;
     }
     let store = store.store.clone();
-    let report = gvl::blocking(ruby, move || slotshift::analyzer::analyze(&store, &o))?;
+    let shared = shared_job(ruby, options)?;
+    let report = gvl::blocking(ruby, move || match &shared {
+        Some((c, s)) => slotshift::migrate::analyze_shared(&store, c, &o, s),
+        None => slotshift::analyzer::analyze(&store, &o),
+    })?;
     Ok(report.to_json())
+}
+
+/// The shared job `coordinator:` and `job:` ask for (both or neither): this process is one
+/// of several sharing the work through the coordinator (docs/migrate.md).
+fn shared_job(
+    ruby: &Ruby,
+    options: RHash,
+) -> Result<Option<(slotshift::store::Store, slotshift::migrate::SharedOptions)>, Error> {
+    let job = opt_string(ruby, options, "job")?;
+    match (opt(options, "coordinator"), job) {
+        (Some(c), Some(job)) => {
+            let c = <&NStore>::try_convert(c).map_err(|_| {
+                errors::arg_error(ruby, "coordinator: expected a Slotshift::Redis".to_owned())
+            })?;
+            Ok(Some((
+                c.store.clone(),
+                slotshift::migrate::SharedOptions::new(job),
+            )))
+        }
+        (None, None) => Ok(None),
+        _ => Err(errors::arg_error(
+            ruby,
+            "coordinator: and job: go together: the coordinator keeps the job of that name"
+                .to_owned(),
+        )),
+    }
 }
 
 /// The `SCAN` filter shared by diff and migrate: `match:` and `type:`.
@@ -721,7 +751,11 @@ fn diff(
         o.ttl_tolerance = Duration::from_millis(ms);
     }
     let (src, dst) = (source.store.clone(), destination.store.clone());
-    let report = gvl::blocking(ruby, move || slotshift::migrate::diff(&src, &dst, &o))?;
+    let shared = shared_job(ruby, options)?;
+    let report = gvl::blocking(ruby, move || match &shared {
+        Some((c, s)) => slotshift::migrate::diff_shared(&src, &dst, c, &o, s),
+        None => slotshift::migrate::diff(&src, &dst, &o),
+    })?;
     Ok((
         report.to_json(),
         report.to_text(),
@@ -749,7 +783,11 @@ fn migrate(
         o.missing_only = b;
     }
     let (src, dst) = (source.store.clone(), destination.store.clone());
-    let report = gvl::blocking(ruby, move || slotshift::migrate::migrate(&src, &dst, &o))?;
+    let shared = shared_job(ruby, options)?;
+    let report = gvl::blocking(ruby, move || match &shared {
+        Some((c, s)) => slotshift::migrate::migrate_shared(&src, &dst, c, &o, s),
+        None => slotshift::migrate::migrate(&src, &dst, &o),
+    })?;
     Ok((report.to_json(), report.to_text(), report.copied()))
 }
 
