@@ -1024,6 +1024,23 @@ slotshift_result slotshift_diff(const slotshift_client *source,
                                 slotshift_error **err);
 
 /**
+ * `slotshift_diff()` as one process of the shared job `job` (NUL-terminated UTF-8: letters,
+ * digits, `.`, `_`, `-`) kept in `coordinator` (a client of any Redis; the destination will
+ * do). Processes, on this machine or others, that give the same job name to the same
+ * coordinator share the comparison: each leases slot ranges from it, and every one gets the
+ * merged report of every range once all are done (docs/migrate.md, "One job, several
+ * processes"). A process whose settings differ from the job's gets `SLOTSHIFT_RESULT_MIGRATE`.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_diff_shared(const slotshift_client *source,
+                                       const slotshift_client *destination,
+                                       const slotshift_client *coordinator,
+                                       const char *job,
+                                       const slotshift_diff_options *opts,
+                                       slotshift_diff_report **out,
+                                       slotshift_error **err);
+
+/**
  * The number of differences left after the re-check rounds (0 for NULL).
  */
 uint64_t slotshift_diff_report_differences(const slotshift_diff_report *report);
@@ -1113,6 +1130,20 @@ slotshift_result slotshift_migrate(const slotshift_client *source,
                                    const slotshift_migrate_options *opts,
                                    slotshift_migrate_report **out,
                                    slotshift_error **err);
+
+/**
+ * `slotshift_migrate()` as one process of the shared job `job` kept in `coordinator`, as
+ * `slotshift_diff_shared()` shares a diff: each process copies the slot ranges it leases,
+ * and every one gets the merged report. The options' rate is this process's.
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_migrate_shared(const slotshift_client *source,
+                                          const slotshift_client *destination,
+                                          const slotshift_client *coordinator,
+                                          const char *job,
+                                          const slotshift_migrate_options *opts,
+                                          slotshift_migrate_report **out,
+                                          slotshift_error **err);
 
 /**
  * The number of keys written on the destination (restored + rewritten); for a dry run, the

@@ -74,7 +74,7 @@ c-doc-examples:
 test-c: cli header-check c-programs c-doc-examples
 	tests/c/run.sh $(C_BUILD) test_slotshift cpp_compile \
 		docs/example_1 docs/example_1_static docs/example_2 docs/example_3 docs/example_4 \
-		docs/example_5
+		docs/example_5 docs/example_6
 
 ## make install PREFIX=…: include/slotshift.h, lib/libslotshift.so.VERSION with its SONAME link
 ## (libslotshift.so.ABI) and the link-time link (libslotshift.so), lib/libslotshift.a,

@@ -4,7 +4,11 @@
 use std::ffi::{c_char, CString};
 use std::time::Duration;
 
-use slotshift_core::migrate::{diff, migrate, DiffMode, DiffOptions, MigrateOptions};
+use slotshift_core::migrate::{
+    diff, diff_shared, migrate, migrate_shared, DiffMode, DiffOptions, DiffReport, MigrateOptions,
+    MigrateReport, SharedOptions,
+};
+use slotshift_core::store::Store;
 
 use crate::client::slotshift_client;
 use crate::error::{fail_arg, fail_with, null, slotshift_error, slotshift_result};
@@ -276,35 +280,113 @@ pub extern "C" fn slotshift_diff(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_diff";
-        let Some(src) = try_ref(source) else {
-            return null(err, F, "source");
-        };
-        let Some(dst) = try_ref(destination) else {
-            return null(err, F, "destination");
-        };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        let defaults;
-        let opts = match try_ref(opts) {
-            Some(o) => o,
-            None => {
-                defaults = DiffOptions::default();
-                &defaults
-            }
-        };
-        match diff(src, dst, opts) {
-            Ok(report) => {
-                out.set(to_raw(JsonReport::new(
-                    report.total_differences(),
-                    report.to_json(),
-                )));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        let run = |src: &Store, dst: &Store, o: &DiffOptions| diff(src, dst, o);
+        transfer(
+            "slotshift_diff",
+            [source, destination],
+            opts,
+            out,
+            err,
+            run,
+            diffs,
+        )
     })
+}
+
+/// `slotshift_diff()` as one process of the shared job `job` (NUL-terminated UTF-8: letters,
+/// digits, `.`, `_`, `-`) kept in `coordinator` (a client of any Redis; the destination will
+/// do). Processes, on this machine or others, that give the same job name to the same
+/// coordinator share the comparison: each leases slot ranges from it, and every one gets the
+/// merged report of every range once all are done (docs/migrate.md, "One job, several
+/// processes"). A process whose settings differ from the job's gets `SLOTSHIFT_RESULT_MIGRATE`.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_diff_shared(
+    source: *const slotshift_client,
+    destination: *const slotshift_client,
+    coordinator: *const slotshift_client,
+    job: *const c_char,
+    opts: *const slotshift_diff_options,
+    out: *mut *mut slotshift_diff_report,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        const F: &str = "slotshift_diff_shared";
+        let shared = match shared_job(F, coordinator, job, err) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let run = |src: &Store, dst: &Store, o: &DiffOptions| {
+            diff_shared(src, dst, shared.0, o, &shared.1)
+        };
+        transfer(F, [source, destination], opts, out, err, run, diffs)
+    })
+}
+
+/// The coordinator and the job's options, or the error to return.
+fn shared_job<'a>(
+    function: &str,
+    coordinator: *const slotshift_client,
+    job: *const c_char,
+    err: *mut *mut slotshift_error,
+) -> Result<(&'a Store, SharedOptions), slotshift_result> {
+    let Some(c) = try_ref(coordinator) else {
+        return Err(null(err, function, "coordinator"));
+    };
+    match try_str(job, "job") {
+        Ok(name) => Ok((c, SharedOptions::new(name))),
+        Err(e) => Err(fail_arg(err, function, e)),
+    }
+}
+
+/// A diff report's handle: its differences and JSON.
+fn diffs(report: DiffReport) -> JsonReport {
+    JsonReport::new(report.total_differences(), report.to_json())
+}
+
+/// A migrate report's handle: the keys it copied and its JSON.
+fn copies(report: MigrateReport) -> JsonReport {
+    JsonReport::new(report.copied(), report.to_json())
+}
+
+/// What every diff and migrate entry point does: checks the two clients and `out`, takes
+/// the defaults for NULL options, runs `run` and hands its report to C as `report` makes it.
+fn transfer<O: Castable, H: Castable<Rust = JsonReport>, R>(
+    function: &str,
+    [source, destination]: [*const slotshift_client; 2],
+    opts: *const O,
+    out: *mut *mut H,
+    err: *mut *mut slotshift_error,
+    run: impl FnOnce(&Store, &Store, &O::Rust) -> slotshift_core::Result<R>,
+    report: fn(R) -> JsonReport,
+) -> slotshift_result
+where
+    O::Rust: Default,
+{
+    let Some(src) = try_ref(source) else {
+        return null(err, function, "source");
+    };
+    let Some(dst) = try_ref(destination) else {
+        return null(err, function, "destination");
+    };
+    let Some(out) = try_out(out) else {
+        return null(err, function, "out");
+    };
+    let defaults;
+    let opts = match try_ref(opts) {
+        Some(o) => o,
+        None => {
+            defaults = O::Rust::default();
+            &defaults
+        }
+    };
+    match run(src, dst, opts) {
+        Ok(r) => {
+            out.set(to_raw(report(r)));
+            slotshift_result::Ok
+        }
+        Err(e) => fail_with(err, &e),
+    }
 }
 
 /// The number of differences left after the re-check rounds (0 for NULL).
@@ -439,31 +521,43 @@ pub extern "C" fn slotshift_migrate(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_migrate";
-        let Some(src) = try_ref(source) else {
-            return null(err, F, "source");
+        let run = |src: &Store, dst: &Store, o: &MigrateOptions| migrate(src, dst, o);
+        transfer(
+            "slotshift_migrate",
+            [source, destination],
+            opts,
+            out,
+            err,
+            run,
+            copies,
+        )
+    })
+}
+
+/// `slotshift_migrate()` as one process of the shared job `job` kept in `coordinator`, as
+/// `slotshift_diff_shared()` shares a diff: each process copies the slot ranges it leases,
+/// and every one gets the merged report. The options' rate is this process's.
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_migrate_shared(
+    source: *const slotshift_client,
+    destination: *const slotshift_client,
+    coordinator: *const slotshift_client,
+    job: *const c_char,
+    opts: *const slotshift_migrate_options,
+    out: *mut *mut slotshift_migrate_report,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        const F: &str = "slotshift_migrate_shared";
+        let shared = match shared_job(F, coordinator, job, err) {
+            Ok(s) => s,
+            Err(r) => return r,
         };
-        let Some(dst) = try_ref(destination) else {
-            return null(err, F, "destination");
+        let run = |src: &Store, dst: &Store, o: &MigrateOptions| {
+            migrate_shared(src, dst, shared.0, o, &shared.1)
         };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        let defaults;
-        let opts = match try_ref(opts) {
-            Some(o) => o,
-            None => {
-                defaults = MigrateOptions::default();
-                &defaults
-            }
-        };
-        match migrate(src, dst, opts) {
-            Ok(report) => {
-                out.set(to_raw(JsonReport::new(report.copied(), report.to_json())));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        transfer(F, [source, destination], opts, out, err, run, copies)
     })
 }
 

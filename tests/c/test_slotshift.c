@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -1099,17 +1100,25 @@ static void test_analyzer(void) {
 /* Diff and migrate, standalone (the second one) -> cluster: keys planted on the source are
  * missing on the destination, a dry run copies nothing, migrate copies them, a second diff
  * finds nothing; the same store on both sides is the migrate family. */
+/* The second standalone server (source) and the cluster (destination) of the diff and
+ * migrate tests; false (a failure counted) when either cannot be opened. */
+static bool source_and_destination(slotshift_client **src, slotshift_client **dst) {
+    slotshift_error *err = NULL;
+    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), src, &err), err);
+    *dst = cluster_client(&err);
+    if (*src == NULL || *dst == NULL) {
+        slotshift_client_free(*src);
+        slotshift_client_free(*dst);
+        clear_error(&err);
+        return false;
+    }
+    return true;
+}
+
 static void test_diff_and_migrate(void) {
     slotshift_error *err = NULL;
-    slotshift_client *src = NULL;
-    CHECK_OK(slotshift_client_new(env("SLOTSHIFT_TEST_STANDALONE2"), &src, &err), err);
-    slotshift_client *dst = cluster_client(&err);
-    if (src == NULL || dst == NULL) {
-        slotshift_client_free(src);
-        slotshift_client_free(dst);
-        clear_error(&err);
-        return;
-    }
+    slotshift_client *src = NULL, *dst = NULL;
+    if (!source_and_destination(&src, &dst)) return;
     char key[64], value[64];
     for (int i = 0; i < 40; i++) {
         snprintf(key, sizeof key, "c:mig:%d", i);
@@ -1264,6 +1273,104 @@ static void test_diff_and_migrate(void) {
 
     slotshift_diff_options_free(d);
     slotshift_migrate_options_free(m);
+    slotshift_client_free(src);
+    slotshift_client_free(dst);
+}
+
+/* Two threads (processes or machines alike) share one migration through a coordinator. */
+struct sharer {
+    const slotshift_client *src, *dst;
+    const char *job;
+    slotshift_result result;
+    uint64_t copied;
+    char json[4096];
+};
+
+static void *share(void *arg) {
+    struct sharer *s = arg;
+    slotshift_migrate_options *m = slotshift_migrate_options_new();
+    if (slotshift_migrate_options_set_match(m, "c:share:*") != SLOTSHIFT_RESULT_OK) return NULL;
+    slotshift_migrate_report *mr = NULL;
+    s->result = slotshift_migrate_shared(s->src, s->dst, s->dst, s->job, m, &mr, NULL);
+    if (s->result == SLOTSHIFT_RESULT_OK) {
+        s->copied = slotshift_migrate_report_copied(mr);
+        const char *json = NULL;
+        size_t len = 0;
+        if (slotshift_migrate_report_json(mr, &json, &len) == SLOTSHIFT_RESULT_OK)
+            snprintf(s->json, sizeof s->json, "%s", json);
+    }
+    slotshift_migrate_report_free(mr);
+    slotshift_migrate_options_free(m);
+    return NULL;
+}
+
+static void test_shared_jobs(void) {
+    slotshift_error *err = NULL;
+    slotshift_client *src = NULL, *dst = NULL;
+    if (!source_and_destination(&src, &dst)) return;
+    char key[64], job[64], tag[96];
+    snprintf(job, sizeof job, "c-share-%ld", (long)getpid());
+    slotshift_reply *r = NULL;
+    for (int i = 0; i < 60; i++) {
+        snprintf(key, sizeof key, "c:share:%d", i);
+        CHECK_OK(call(src, &r, &err, "SET", key, "v", NULL), err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
+    pthread_t threads[2];
+    struct sharer sharers[2];
+    for (int i = 0; i < 2; i++) {
+        sharers[i] = (struct sharer){.src = src, .dst = dst, .job = job, .result = SLOTSHIFT_RESULT_OK};
+        CHECK(pthread_create(&threads[i], NULL, share, &sharers[i]) == 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK(sharers[i].result == SLOTSHIFT_RESULT_OK);
+        CHECK(sharers[i].copied == 60); /* the merged report: every range, whoever copied it */
+    }
+    CHECK(strcmp(sharers[0].json, sharers[1].json) == 0);
+    CHECK(strstr(sharers[0].json, "\"complete\": true") != NULL);
+
+    /* A shared diff finds nothing; the job name is checked, NULLs are named. */
+    slotshift_diff_options *d = slotshift_diff_options_new();
+    CHECK_OK(slotshift_diff_options_set_match(d, "c:share:*"), NULL);
+    snprintf(tag, sizeof tag, "%s-check", job);
+    slotshift_diff_report *dr = NULL;
+    CHECK_OK(slotshift_diff_shared(src, dst, dst, tag, d, &dr, &err), err);
+    CHECK(dr != NULL && slotshift_diff_report_differences(dr) == 0);
+    slotshift_diff_report_free(dr);
+    dr = NULL;
+    CHECK_RESULT(slotshift_diff_shared(src, dst, dst, "no way", d, &dr, &err), SLOTSHIFT_RESULT_MIGRATE, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "invalid job") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_diff_shared(src, dst, NULL, job, d, &dr, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "coordinator") != NULL);
+    clear_error(&err);
+    slotshift_migrate_report *mr = NULL;
+    CHECK_RESULT(slotshift_migrate_shared(src, dst, dst, NULL, NULL, &mr, NULL), SLOTSHIFT_RESULT_NULL_PARAMETER, NULL);
+    CHECK(dr == NULL && mr == NULL);
+    slotshift_diff_options_free(d);
+
+    /* The job's records stay on the coordinator (here the destination) until deleted. */
+    const char *suffix[] = {"job", "done"};
+    const char *names[] = {job, tag};
+    for (int j = 0; j < 2; j++)
+        for (int k = 0; k < 2; k++) {
+            char name[160];
+            snprintf(name, sizeof name, "slotshift:job:{%s}:%s", names[j], suffix[k]);
+            CHECK_OK(call(dst, &r, &err, "DEL", name, NULL), err);
+            int64_t n = -1;
+            CHECK_OK(slotshift_reply_integer(r, &n), NULL);
+            CHECK(n == 1);
+            slotshift_reply_free(r);
+            r = NULL;
+        }
+    for (int i = 0; i < 60; i++) {
+        snprintf(key, sizeof key, "c:share:%d", i);
+        CHECK_OK(call(dst, &r, &err, "DEL", key, NULL), err);
+        slotshift_reply_free(r);
+        r = NULL;
+    }
     slotshift_client_free(src);
     slotshift_client_free(dst);
 }
@@ -1828,6 +1935,7 @@ int main(void) {
     RUN(test_metrics_and_recorder);
     RUN(test_analyzer);
     RUN(test_diff_and_migrate);
+    RUN(test_shared_jobs);
     RUN(test_threads);
     RUN(test_sessions_and_subscribers);
     RUN(test_hostile_servers);
