@@ -1,9 +1,10 @@
-//! One diff or migration shared by several processes, on one machine or many.
+//! One migration, diff or analysis shared by several processes, on one machine or many.
 //!
 //! The job's slots (all 16,384, or the filter's `slots`) are cut into ranges. Each process
-//! leases one range at a time from a **coordinator** — any Redis, standalone or cluster (the
-//! destination itself will do) — runs the ordinary [`migrate`](super::migrate) or
-//! [`diff`](super::diff) on that range, records the range's report there, and leases the next.
+//! leases ranges from a **coordinator** — any Redis, standalone or cluster (the destination
+//! itself will do) — runs the ordinary [`migrate`], [`diff`] or
+//! [`analyze`] on each range it holds, records the range's report
+//! there, and leases the next.
 //! A lease lasts [`SharedOptions::lease`] and is renewed while its range runs: the range of a
 //! process that dies or is cut off goes to another process once its lease runs out, so the job
 //! finishes as long as one process runs. A process that finds no range left to lease waits for
@@ -18,7 +19,7 @@
 //! **What the coordinator holds**, under one hash tag (one node of a cluster holds it all) and
 //! for a week after the last range finished: `slotshift:job:{NAME}:job` (a hash: kind,
 //! settings, ranges, start and end times), `…:leases` (range → `expiry-ms|worker`) and `…:done`
-//! (range → its report as JSON). Every step is one Lua script, and lease times are the
+//! (range → its report as JSON). Every change to them is one Lua script, and lease times are the
 //! coordinator's clock (`TIME`): the processes' clocks do not matter.
 //!
 //! **Ranges and cost**: on a cluster source a range is walked slot by slot, so all the ranges
