@@ -153,10 +153,9 @@ pub fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if !report.complete {
         match &args.checkpoint {
-            None if args.shared.coordinator.is_some() => eprintln!(
-                "slotshift: interrupted; the ranges done are recorded: run the same command \
-                 again to continue the shared job"
-            ),
+            None if args.shared.coordinator.is_some() => {
+                eprintln!("{}", crate::coordinator::INTERRUPTED);
+            }
             Some(cp) => eprintln!(
                 "slotshift: interrupted after {} keys; continue with --resume --checkpoint {}",
                 report.total.keys,

@@ -8,6 +8,10 @@ use slotshift::store::Store;
 
 use crate::target::PasswordFlags;
 
+/// What an interrupted process of a shared job says (the ranges it finished are recorded).
+pub const INTERRUPTED: &str = "slotshift: interrupted; the ranges done are recorded: run the \
+                               same command again to continue the shared job";
+
 /// Flags that make this process one of several sharing a job.
 #[derive(clap::Args)]
 pub struct Flags {

@@ -209,10 +209,9 @@ pub fn cancel_flag() -> Result<Arc<AtomicBool>, std::io::Error> {
 /// is a checkpoint) and exits 130.
 pub fn interrupted(e: &Endpoints) -> ! {
     match &e.checkpoint {
-        None if e.shared.coordinator.is_some() => eprintln!(
-            "slotshift: interrupted; the ranges done are recorded: run the same command again to \
-             continue the shared job"
-        ),
+        None if e.shared.coordinator.is_some() => {
+            eprintln!("{}", crate::coordinator::INTERRUPTED);
+        }
         Some(_) => {
             let args: Vec<String> = std::env::args().collect();
             eprintln!(

@@ -213,9 +213,9 @@ impl Report {
     /// One report for an analysis that ran as parts over disjoint key sets (the slot ranges
     /// of a [shared job](crate::migrate::shared)): rows of the same pattern add up (the `top`
     /// biggest keys kept), shares are of the merged totals, the flags hold if any part's do,
-    /// and it is complete only if every part is (and there is one). `elapsed_ms` is left at 0
-    /// for the caller, who knows the wall time.
-    pub fn merged(parts: &[Report], top: usize) -> Report {
+    /// and it is complete only if every part is (and there is one). `elapsed_ms` is the
+    /// whole run's wall time (the parts overlap), which the rate is of.
+    pub fn merged(parts: &[Report], top: usize, elapsed_ms: u64) -> Report {
         let mut by_pattern: BTreeMap<String, Stats> = BTreeMap::new();
         for part in parts {
             for row in &part.patterns {
@@ -241,7 +241,7 @@ impl Report {
             by_pattern,
             top,
             !parts.is_empty() && parts.iter().all(|p| p.complete),
-            0,
+            elapsed_ms,
             (
                 parts.iter().any(|p| p.patterns_truncated),
                 parts.iter().any(|p| p.generaliser_exhausted),

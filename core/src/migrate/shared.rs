@@ -136,15 +136,8 @@ pub fn analyze_shared(
     shared: &SharedOptions,
 ) -> Result<AnalyzerReport> {
     let (parts, elapsed_ms) = run_shared(store, store, coordinator, opts, shared)?;
-    let mut report = AnalyzerReport::merged(&parts.reports, opts.top);
+    let mut report = AnalyzerReport::merged(&parts.reports, opts.top, elapsed_ms);
     report.complete &= parts.all_done;
-    report.elapsed_ms = elapsed_ms;
-    let secs = elapsed_ms as f64 / 1000.0;
-    report.keys_per_sec = if secs > 0.0 {
-        report.total.keys as f64 / secs
-    } else {
-        0.0
-    };
     Ok(report)
 }
 
@@ -188,21 +181,28 @@ trait Ranged: Clone + Sync {
     fn run(&self, src: &Store, dst: &Store) -> Result<Self::Report>;
 }
 
-/// The accessors of the fields both option structs have, by the same names.
+/// The accessors of `rate` and `cancel`, which the three option structs have by those names.
+macro_rules! rate_and_cancel {
+    () => {
+        fn rate_mut(&mut self) -> &mut Option<u64> {
+            &mut self.rate
+        }
+        fn cancel(&self) -> Option<&AtomicBool> {
+            self.cancel.as_deref()
+        }
+    };
+}
+
+/// The accessors of the fields migrate's and diff's options have, by the same names.
 macro_rules! same_fields {
     () => {
+        rate_and_cancel!();
         fn slots(&self) -> Option<(u16, u16)> {
             self.filter.slots
         }
         fn narrow(&mut self, slots: (u16, u16), skip: Vec<u8>) {
             self.filter.slots = Some(slots);
             self.filter.skip_prefix = Some(skip);
-        }
-        fn rate_mut(&mut self) -> &mut Option<u64> {
-            &mut self.rate
-        }
-        fn cancel(&self) -> Option<&AtomicBool> {
-            self.cancel.as_deref()
         }
         fn solo(&self) -> (bool, bool) {
             (self.checkpoint.is_some(), self.mismatch_log.is_some())
@@ -323,12 +323,7 @@ impl Ranged for AnalyzeOptions {
         self.slots = Some(slots);
         self.skip_prefix = Some(skip);
     }
-    fn rate_mut(&mut self) -> &mut Option<u64> {
-        &mut self.rate
-    }
-    fn cancel(&self) -> Option<&AtomicBool> {
-        self.cancel.as_deref()
-    }
+    rate_and_cancel!();
     fn solo(&self) -> (bool, bool) {
         (self.checkpoint.is_some(), false)
     }
@@ -536,14 +531,26 @@ enum Claim {
     Done,
 }
 
+/// What every script starts with: the coordinator's clock, and a lease's value
+/// (`expiry-ms|worker`) made and read.
+const PRELUDE: &str = r"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function ms(n) return string.format('%.0f', n) end
+local function lease(now, ttl, worker) return ms(now + tonumber(ttl)) .. '|' .. worker end
+local function bar(held) return string.find(held, '|', 1, true) end
+local function expiry(held) return tonumber(string.sub(held, 1, bar(held) - 1)) end
+local function holder(held) return string.sub(held, bar(held) + 1) end
+";
+
 /// Creates the job, or checks this process's settings against it, and returns what was
 /// saved. KEYS: job. ARGV: kind, settings (JSON), ranges, keep (s).
 const JOIN: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('HSET', KEYS[1], 'kind', ARGV[1], 'settings', ARGV[2], 'ranges', ARGV[3],
-             'started_ms', string.format('%.0f', now))
+             'started_ms', ms(now_ms()))
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 return redis.call('HMGET', KEYS[1], 'kind', 'settings', 'ranges')
@@ -555,38 +562,31 @@ return redis.call('HMGET', KEYS[1], 'kind', 'settings', 'ranges')
 /// Returns {1, range, keys done} or {0, ranges leased by others, keys done}; {0, 0, …} when
 /// all are done. Keys done: the keys of the ranges done, all processes together.
 const CLAIM: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
+local done = tonumber(redis.call('HGET', KEYS[3], 'keys_done') or '0')
 local busy = 0
 for i = 3, #ARGV do
   local r = ARGV[i]
   if redis.call('HEXISTS', KEYS[2], r) == 0 then
     local held = redis.call('HGET', KEYS[1], r)
-    local free = true
-    if held then
-      local bar = string.find(held, '|', 1, true)
-      if tonumber(string.sub(held, 1, bar - 1)) > now then free = false end
-    end
-    if free then
-      redis.call('HSET', KEYS[1], r, string.format('%.0f', now + tonumber(ARGV[2])) .. '|' .. ARGV[1])
-      return {1, tonumber(r), tonumber(redis.call('HGET', KEYS[3], 'keys_done') or '0')}
+    if not held or expiry(held) <= now then
+      redis.call('HSET', KEYS[1], r, lease(now, ARGV[2], ARGV[1]))
+      return {1, tonumber(r), done}
     end
     busy = busy + 1
   end
 end
-return {0, busy, tonumber(redis.call('HGET', KEYS[3], 'keys_done') or '0')}
+return {0, busy, done}
 ";
 
 /// Extends this process's lease of a range; 0 if another process holds it now.
 /// KEYS: leases. ARGV: worker, lease (ms), range.
 const RENEW: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[3])
-if not held or string.sub(held, string.find(held, '|', 1, true) + 1) ~= ARGV[1] then
+if not held or holder(held) ~= ARGV[1] then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], ARGV[3], string.format('%.0f', now + tonumber(ARGV[2])) .. '|' .. ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[3], lease(now_ms(), ARGV[2], ARGV[1]))
 return 1
 ";
 
@@ -598,9 +598,7 @@ if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[1], 'keys_done', ARGV[4])
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], 'finished_ms', string.format('%.0f', now))
+redis.call('HSET', KEYS[1], 'finished_ms', ms(now_ms()))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
 return tonumber(redis.call('HGET', KEYS[1], 'keys_done'))
 ";
@@ -609,7 +607,7 @@ return tonumber(redis.call('HGET', KEYS[1], 'keys_done'))
 /// KEYS: leases. ARGV: worker, range.
 const RELEASE: &str = r"
 local held = redis.call('HGET', KEYS[1], ARGV[2])
-if held and string.sub(held, string.find(held, '|', 1, true) + 1) == ARGV[1] then
+if held and holder(held) == ARGV[1] then
   redis.call('HDEL', KEYS[1], ARGV[2])
 end
 return 1
@@ -1008,10 +1006,11 @@ impl<'a> Job<'a> {
     }
 }
 
-/// `EVAL script numkeys keys…`.
+/// `EVAL script numkeys keys…`, the script after [`PRELUDE`].
 fn eval(script: &str, keys: &[impl AsRef<[u8]>]) -> Cmd {
     let mut cmd = Cmd::new("EVAL");
-    cmd.arg(script).arg(keys.len().to_string());
+    cmd.arg(format!("{PRELUDE}{script}"))
+        .arg(keys.len().to_string());
     for k in keys {
         cmd.arg(k);
     }
