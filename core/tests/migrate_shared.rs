@@ -283,6 +283,29 @@ fn a_dead_process_range_moves_on_and_a_job_is_checked_continued_and_kept() {
     cp.checkpoint = Some(std::env::temp_dir().join("slotshift-shared-cp.json"));
     let e = migrate_shared(&src, &dst, &coord, &cp, &shared("job2", "w")).unwrap_err();
     assert!(e.to_string().contains("checkpoint"), "{e}");
+    // So does a mismatch log (the merged report lists the differences).
+    let mut log = DiffOptions::default();
+    log.mismatch_log = Some(std::env::temp_dir().join("slotshift-shared-mismatches.jsonl"));
+    let e = diff_shared(&src, &dst, &coord, &log, &shared("job2", "w")).unwrap_err();
+    assert!(e.to_string().contains("mismatch_log"), "{e}");
+
+    // Bounds of the sharing itself, each refused by name before the job is created.
+    let mut bad = shared("job3", "w");
+    bad.lease = Duration::from_millis(500);
+    let e = migrate_shared(&src, &dst, &coord, &quick(), &bad).unwrap_err();
+    assert!(e.to_string().contains("invalid lease"), "{e}");
+    let mut bad = shared("job3", "w");
+    bad.ranges = Some(0);
+    let e = migrate_shared(&src, &dst, &coord, &quick(), &bad).unwrap_err();
+    assert!(e.to_string().contains("invalid ranges"), "{e}");
+    let mut bad = shared("job3", "w");
+    bad.at_once = Some(0);
+    let e = migrate_shared(&src, &dst, &coord, &quick(), &bad).unwrap_err();
+    assert!(e.to_string().contains("invalid at_once"), "{e}");
+    let job3 = coord
+        .call(&c(&["EXISTS", "slotshift:job:{job3}:job"]))
+        .unwrap();
+    assert_eq!(job3.as_int(), Some(0));
 }
 
 #[test]
