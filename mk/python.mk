@@ -24,7 +24,7 @@ PY := $(PY_VENV)/bin/python
 PY_BENCH_PEERS := "valkey-glide==2.6.0" "valkey-glide-sync==2.6.0"
 # redis-py pinned to the version whose suite the compat runner takes (its other side);
 # pytest-asyncio runs that suite's tests/test_asyncio/ (slotshift.asyncio's side too).
-PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-asyncio>=1.0" "hypothesis>=6" "redis[hiredis]==8.1.0" "mypy>=1.10"
+PY_TEST_DEPS := "pytest>=8" "pytest-timeout>=2.3" "pytest-asyncio>=1.0" "hypothesis>=6" "redis[hiredis]==8.1.0" "mypy>=1.10" "opentelemetry-sdk>=1.20"
 
 TEST_TARGETS += test-python
 BENCH_TARGETS += bench-python

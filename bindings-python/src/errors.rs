@@ -8,7 +8,9 @@
 //! an error reply is classified by redis-py's own parser (`slotshift.exceptions.server_error`),
 //! and a connection failure that is a timeout or refused credentials raises `TimeoutError` /
 //! `AuthenticationError`; a cross-slot transaction refused before sending raises
-//! `CrossSlotTransactionError` (a `RoutingError`, and redis-py's class of that name).
+//! `CrossSlotTransactionError` (a `RoutingError`, and redis-py's class of that name); a slot
+//! no node serves raises `SlotNotServedError` (a `RoutingError`, and redis-py's
+//! `ClusterDownError`, which redis-py raises for the server's `CLUSTERDOWN` in that case).
 
 use std::collections::HashMap;
 
@@ -35,6 +37,7 @@ struct Classes {
     auth: Py<PyType>,
     data: Py<PyType>,
     cross_slot_transaction: Py<PyType>,
+    slot_not_served: Py<PyType>,
     /// `server_error(text) -> exception instance`.
     server_error: Py<PyAny>,
 }
@@ -66,6 +69,7 @@ fn build(py: Python<'_>) -> PyResult<Classes> {
         auth: class(&module, "AuthenticationError")?,
         data: class(&module, "DataError")?,
         cross_slot_transaction: class(&module, "CrossSlotTransactionError")?,
+        slot_not_served: class(&module, "SlotNotServedError")?,
         server_error: module.getattr("server_error")?.unbind(),
     };
     for row in rows {
@@ -126,6 +130,9 @@ pub fn to_py(py: Python<'_>, e: slotshift::Error) -> PyErr {
         },
         slotshift::Error::Routing(RoutingError::CrossSlotTransaction { .. }) => {
             return from_class(py, &c.cross_slot_transaction, e.to_string());
+        }
+        slotshift::Error::Routing(RoutingError::SlotNotServed { .. }) => {
+            return from_class(py, &c.slot_not_served, e.to_string());
         }
         _ => {}
     }

@@ -315,6 +315,29 @@ impl Store {
         })
     }
 
+    /// The node (`(host, port)`) that answers the command `args` when it goes to one node,
+    /// as `call` routes it; nothing is sent. `None` on a cluster for a keyless command
+    /// (it goes to any master, or to several). See `Store::node_for`.
+    #[pyo3(signature = (*args))]
+    fn node_for(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<Option<(String, u16)>> {
+        let cmd = convert::cmd_from_iter(args.iter())?;
+        let store = self.core()?;
+        let node = py
+            .detach(|| store.node_for(&cmd))
+            .map_err(|e| to_py(py, e))?;
+        Ok(node.map(|n| (n.host.to_string(), n.port)))
+    }
+
+    /// The database the store's connections select (0 on a cluster).
+    #[getter]
+    fn database(&self) -> PyResult<i64> {
+        Ok(self.core()?.database())
+    }
+
     /// The masters (`host:port`): every slot-serving master of a cluster, the server otherwise.
     fn masters(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let store = self.core()?;

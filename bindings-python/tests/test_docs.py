@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from redis.observability import recorder
 
 from conftest import REPO
 
@@ -27,6 +28,9 @@ def doc_env(standalone_url: str, cluster_urls: list[str],
         c.close()
     yield
     del os.environ["REDIS_URL"], os.environ["REDIS_CLUSTER_URLS"], os.environ["REDIS_SENTINELS"]
+    # An example that turned redis-py's observability on and shut it down leaves its collector
+    # in redis-py's recorder, which would go on recording into it.
+    recorder.reset_collector()
 
 
 def test_docs_have_examples() -> None:

@@ -129,6 +129,23 @@ fn all_shards_commands_reach_every_master() {
 }
 
 #[test]
+fn node_for_names_the_master_of_the_first_keys_slot() {
+    let cluster = Cluster::start(3, 1).unwrap();
+    let store = Store::open(&cluster.url()).unwrap();
+    for k in keys_on_every_master(&cluster, 30) {
+        let owner = cluster.master_for_slot(key_slot(k.as_bytes())).unwrap();
+        for args in [&["GET", &k][..], &["MGET", &k, "other"], &["SET", &k, "v"]] {
+            let node = store.node_for(&cmd(args)).unwrap();
+            assert_eq!(node.map(|n| n.port), Some(owner.port()), "{args:?}");
+        }
+    }
+    for keyless in [&["PING"][..], &["DBSIZE"], &["INFO"]] {
+        assert_eq!(store.node_for(&cmd(keyless)).unwrap(), None, "{keyless:?}");
+    }
+    assert_eq!(store.database(), 0);
+}
+
+#[test]
 fn a_fan_out_that_fails_on_one_master_is_an_error() {
     let cluster = Cluster::start(3, 0).unwrap();
     let store = Store::open(&cluster.url()).unwrap();

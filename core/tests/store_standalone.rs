@@ -112,6 +112,21 @@ fn server_id_tells_servers_and_databases_apart() {
 }
 
 #[test]
+fn node_for_and_database_name_the_server_and_the_urls_database() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&format!("{}/3", server.url())).unwrap();
+    assert_eq!(store.database(), 3);
+    for args in [&["GET", "k"][..], &["PING"], &["DBSIZE"]] {
+        let node = store
+            .node_for(&cmd(args))
+            .unwrap()
+            .expect("a single server");
+        assert_eq!(node.port, server.port(), "{args:?}");
+    }
+    assert_eq!(Store::open(&server.url()).unwrap().database(), 0);
+}
+
+#[test]
 fn wrong_password_is_a_clear_auth_error_without_the_password() {
     let server = Standalone::builder()
         .password("s3cret-canary")

@@ -37,7 +37,7 @@ from redis.commands.core import AsyncScript
 
 from redis.client import EMPTY_RESPONSE as _EMPTY
 
-from . import _slotshift
+from . import _slotshift, otel
 from .client import (_Base, _ClientCore, _ClusterInit, _ClusterQueue,
                      _Connect, _lookup, _mset_items, _PipelineCore, _Plan, _StandaloneInit,
                      _target_nodes, _transaction_options, _Unopened)
@@ -72,7 +72,15 @@ class _AsyncClientBase(_ClientCore):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
-        converted by redis-py's response callback, awaiting the core (no thread per call)."""
+        converted by redis-py's response callback, awaiting the core (no thread per call).
+        Recorded in redis-py's OpenTelemetry metrics when they are on (``slotshift.otel``)."""
+        if otel.on():
+            return await otel.timed_async(self, args[0] if args else "", args,
+                                          lambda: self._execute(args, options))
+        return await self._execute(args, options)
+
+    async def _execute(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """``execute_command``'s work."""
         upper, words = _lookup(args, self._single)
         options.pop("keys", None)
         if type(self._store) is _Unopened:  # type: ignore[comparison-overlap]
@@ -85,7 +93,7 @@ class _AsyncClientBase(_ClientCore):
         except redis.exceptions.ConnectionError:
             if not self._reopen():
                 raise
-            return await self.execute_command(*args, **options)
+            return await self._execute(args, options)
         return self._callback(upper, reply, options)
 
     async def _execute_slow(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -221,6 +229,8 @@ class _AsyncPipelineBase(_PipelineCore):
     async def load_scripts(self) -> None:
         """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
         scripts = list(self.scripts)
+        if not scripts:
+            return
         exists = await self._client.execute_command("SCRIPT EXISTS", *[s.sha for s in scripts])
         for s, exist in zip(scripts, exists):
             if not exist:
@@ -239,6 +249,14 @@ class _AsyncPipelineBase(_PipelineCore):
             return self._exec_results(replies)
         return await plan.store.pipeline_async(plan.wire)
 
+    async def _send_observed(self, plan: _Plan) -> list[Any]:
+        """``_send``, recorded in redis-py's OpenTelemetry metrics when they are on."""
+        if otel.on():
+            result: list[Any] = await otel.timed_async(
+                self, self._operation_name(plan), plan.first_args, lambda: self._send(plan))
+            return result
+        return await self._send(plan)
+
     async def execute(self, raise_on_error: bool = True) -> list[Any]:
         """Sends the queued commands; their results in order, converted by redis-py's
         callbacks (errors as redis-py's ``raise_on_error`` says)."""
@@ -250,7 +268,7 @@ class _AsyncPipelineBase(_PipelineCore):
             plan = self._plan()
             if self.scripts:
                 await self.load_scripts()
-            results = await self._send(plan) if plan.sends else []
+            results = await self._send_observed(plan) if plan.sends else []
         finally:
             self._reset()
         return self._results(plan, results, raise_on_error)
@@ -396,11 +414,6 @@ class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # t
                 "RedisCluster yet: name a node group, or use slotshift.RedisCluster")
         return await super().execute_command(*args, **options)
 
-    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
-        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
-        must hash to one slot)."""
-        return super().pipeline(bool(transaction), shard_hint)
-
     async def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:  # type: ignore[override]
         """MGET of keys of any slots, split by the core's CrossSlot batcher."""
         from redis.client import list_or_args  # type: ignore[attr-defined]
@@ -419,8 +432,13 @@ class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # t
 
     async def _split_command_across_slots(  # type: ignore[override]
             self, command: str, *keys: Any) -> int:
-        # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums.
-        return int(await self.execute_command(command, *keys))
+        # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums (a PIPELINE in
+        # redis-py's metrics, as its cluster client sends one).
+        args = (command, *keys)
+        if otel.on():
+            return int(await otel.timed_async(self, "PIPELINE", args,
+                                              lambda: self._execute(args, {})))
+        return int(await self._execute(args, {}))
 
     def scan_iter(  # type: ignore[override]
             self, match: Any = None, count: Optional[int] = None,

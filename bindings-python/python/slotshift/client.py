@@ -32,7 +32,7 @@ from redis.commands import (CoreCommands, RedisClusterCommands, RedisModuleComma
 from redis.commands.core import Script
 from redis.lock import Lock
 
-from . import _slotshift
+from . import _slotshift, otel
 from .exceptions import (ClusterPipelineError, DedicatedConnectionError, UnknownNodeError,
                          WatchError)
 
@@ -770,7 +770,15 @@ class _ClientBase(_ClientCore):
     def execute_command(self, *args: Any, **options: Any) -> Any:
         """Sends one command (``args``: its name and arguments) and returns its reply
         converted by redis-py's response callback. ``options`` are redis-py's
-        (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own)."""
+        (``NEVER_DECODE``, ``EMPTY_RESPONSE``, ``keys``, and the callback's own). Recorded in
+        redis-py's OpenTelemetry metrics when they are on (``slotshift.otel``)."""
+        if otel.on():
+            return otel.timed(self, args[0] if args else "", args,
+                              lambda: self._execute(args, options))
+        return self._execute(args, options)
+
+    def _execute(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """``execute_command``'s work."""
         upper, words = _lookup(args, self._single)
         options.pop("keys", None)
         if self._is_slow(options):
@@ -780,7 +788,7 @@ class _ClientBase(_ClientCore):
         except redis.exceptions.ConnectionError:
             if not self._reopen():
                 raise
-            return self.execute_command(*args, **options)
+            return self._execute(args, options)
         return self._callback(upper, reply, options)
 
     def _execute_slow(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
@@ -845,6 +853,11 @@ class _Plan:
                         if self.transaction and EMPTY_RESPONSE in opts]
         self.wire = [pipe._wire(args) for i, (args, _) in enumerate(stack)
                      if i not in self.skipped]
+
+    @property
+    def first_args(self) -> tuple[Any, ...]:
+        """The first command as queued (empty for none): where a metric says the plan went."""
+        return self.stack[0][0] if self.stack else ()
 
     @property
     def sends(self) -> bool:
@@ -925,6 +938,14 @@ class _PipelineCore(_Base):
         if self._settings.decode_responses and NEVER_DECODE not in options:
             reply = self._decode(reply)
         return self._convert(args[0], reply, options)
+
+    #: A transaction's name in redis-py's metrics (its cluster pipeline says ``TRANSACTION``).
+    _transaction_name = "MULTI"
+
+    def _operation_name(self, plan: _Plan) -> str:
+        """How redis-py's metrics name what ``plan`` sends: ``PIPELINE``, or a transaction's
+        name."""
+        return self._transaction_name if plan.transaction else "PIPELINE"
 
     def pipeline_execute_command(self, *args: Any, **options: Any) -> Any:
         """Queues one command (redis-py's name for it)."""
@@ -1092,6 +1113,8 @@ class _PipelineBase(_PipelineCore):
     def load_scripts(self) -> None:
         """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
         scripts = list(self.scripts)
+        if not scripts:
+            return
         shas = [s.sha for s in scripts]
         exists = self._client.execute_command("SCRIPT EXISTS", *shas)
         for s, exist in zip(scripts, exists):
@@ -1123,10 +1146,17 @@ class _PipelineBase(_PipelineCore):
             plan = self._plan()
             if self.scripts:
                 self.load_scripts()
-            results = self._send(plan) if plan.sends else []
+            results = self._send_observed(plan) if plan.sends else []
         finally:
             self._reset()
         return self._results(plan, results, raise_on_error)
+
+    def _send_observed(self, plan: _Plan) -> list[Any]:
+        """``_send``, recorded in redis-py's OpenTelemetry metrics when they are on."""
+        if otel.on():
+            return otel.timed(self, self._operation_name(plan), plan.first_args,
+                              lambda: self._send(plan))
+        return self._send(plan)
 
 
 class _Connect:
@@ -1290,6 +1320,8 @@ class Redis(_StandaloneInit, _FromUrl, RedisModuleCommands, CoreCommands, Sentin
 class _ClusterQueue(_PipelineCore):
     """What the blocking and the asyncio cluster pipelines queue differently from the
     standalone ones."""
+
+    _transaction_name = "TRANSACTION"
 
     def _check_discard(self) -> None:
         """``discard()`` outside a transaction: ``ClusterPipelineError``, as redis-py's
@@ -1460,6 +1492,15 @@ class _ClusterInit(_ClientCore):
         callback = None if upper is None else dict.get(self.cluster_response_callbacks, upper)
         return reply if callback is None else callback(reply, **options)
 
+    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
+        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
+        must hash to one slot), as redis-py's ``RedisCluster.pipeline``; ``shard_hint``
+        refused with redis-py's ``RedisClusterException``."""
+        if shard_hint:
+            raise redis.exceptions.RedisClusterException(
+                "shard_hint is deprecated in cluster mode")
+        return super().pipeline(bool(transaction))
+
     def keyslot(self, key: Any) -> int:
         """The hash slot of ``key`` (as redis-py encodes it)."""
         encoded: bytes = self.encoder.encode(key)  # type: ignore[no-untyped-call]
@@ -1616,7 +1657,11 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         store = self._raw() if self._py_decode else self._core()
         session = _slotshift.Session(store, node=f"{_url_host(node.host)}:{int(node.port)}")
         try:
-            reply = session.call(*self._wire(args))
+            if otel.on():
+                reply = otel.timed(self, args[0], args, lambda: session.call(*self._wire(args)),
+                                   node=(node.host, int(node.port)))
+            else:
+                reply = session.call(*self._wire(args))
         finally:
             session.close()
         if self._py_decode and NEVER_DECODE not in options:
@@ -1719,11 +1764,6 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
                 return replicas[0] if replicas else None
         return None
 
-    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
-        """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
-        must hash to one slot), as redis-py's ``RedisCluster.pipeline``."""
-        return super().pipeline(bool(transaction), shard_hint)
-
     def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:
         """MGET of keys of any slots: one MGET split per slot and node by the core's
         CrossSlot batcher; values in the order of ``keys``."""
@@ -1744,8 +1784,12 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         return self._mset_result(mapping)
 
     def _split_command_across_slots(self, command: str, *keys: Any) -> int:
-        # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums.
-        return int(self.execute_command(command, *keys))
+        # DEL/EXISTS/TOUCH/UNLINK of any slots: the core splits and sums (a PIPELINE in
+        # redis-py's metrics, as its cluster client sends one).
+        args = (command, *keys)
+        if otel.on():
+            return int(otel.timed(self, "PIPELINE", args, lambda: self._execute(args, {})))
+        return int(self._execute(args, {}))
 
     def scan_iter(self, match: Any = None, count: Optional[int] = None,
                   _type: Optional[str] = None, **kwargs: Any) -> Iterator[Any]:

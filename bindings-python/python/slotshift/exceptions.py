@@ -27,7 +27,8 @@ __all__ = [
     "DedicatedConnectionError", "EmbeddedServerError", "ExecAbortError", "InvalidCommandError",
     "MasterDownError", "MigrateError", "ModuleError", "MovedError", "MultiStoreError",
     "NoPermissionError", "NoScriptError", "OutOfMemoryError", "PipelineError", "ReadOnlyError",
-    "ResponseError", "RoutingError", "SlotError", "SlotshiftError", "TimeoutError",
+    "ResponseError", "RoutingError", "SlotError", "SlotNotServedError", "SlotshiftError",
+    "TimeoutError",
     "TryAgainError", "UnknownNodeError", "WatchError", "server_error",
 ]
 
@@ -125,6 +126,12 @@ class DedicatedConnectionError(SlotshiftError, NotImplementedError):
 class CrossSlotTransactionError(RoutingError, rx.CrossSlotTransactionError):
     """A transaction on a cluster whose keys span more than one slot, refused before
     anything is sent (use a hash tag, or ``pipeline(transaction=False)``)."""
+
+
+class SlotNotServedError(RoutingError, rx.ClusterDownError):
+    """A key's slot that no node of the cluster serves, even after the core refreshed its map
+    (slots deleted, or a shard lost): redis-py raises ``ClusterDownError`` there, from the
+    server's ``CLUSTERDOWN``."""
 
 
 class ClusterPipelineError(SlotshiftError, rx.RedisClusterException):

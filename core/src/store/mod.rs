@@ -679,6 +679,25 @@ impl Store {
         })
     }
 
+    /// The node that answers `cmd` when it goes to one node, found as [`Store::call`] routes
+    /// it, without sending anything: the server (behind Sentinel, the current master) on a
+    /// single server; on a cluster, the master of the slot of its first key (or shard
+    /// channel), also for a read that may go to one of that master's replicas. `None` on a
+    /// cluster for a keyless command (PING, DBSIZE, INFO …), which goes to one master or
+    /// fans out, and for a slot no master serves. For metrics and logs that name the server.
+    pub fn node_for(&self, cmd: &Cmd) -> Result<Option<NodeAddr>> {
+        let route = self.unit(cmd).route;
+        runtime::block_on(async {
+            Ok(match (&*self.backend().await?, route) {
+                (Backend::Single(single), _) => Some(single.node().addr.clone()),
+                (Backend::Cluster(router), Route::Slot { slot, .. }) => {
+                    router.topology().master_of(slot).cloned()
+                }
+                (Backend::Cluster(_), _) => None,
+            })
+        })?
+    }
+
     /// The cluster's slot map as the store knows it (`None` for a single server).
     pub fn topology(&self) -> Result<Option<Topology>> {
         runtime::block_on(async {
@@ -703,14 +722,19 @@ impl Store {
         })
     }
 
-    /// Which server(s) this store reaches: every master's run id and the database.
-    pub fn server_id(&self) -> Result<ServerId> {
-        let masters = self.masters()?;
-        let db = match &self.shared.spec {
+    /// The database the store's connections select (the URL's `/N`; 0 on a cluster).
+    pub fn database(&self) -> i64 {
+        match &self.shared.spec {
             Spec::Standalone(info) => info.redis_settings().db(),
             Spec::Sentinel { master, .. } => master.redis_settings().db(),
             Spec::Cluster { .. } => 0,
-        };
+        }
+    }
+
+    /// Which server(s) this store reaches: every master's run id and the database.
+    pub fn server_id(&self) -> Result<ServerId> {
+        let masters = self.masters()?;
+        let db = self.database();
         let mut run_ids = Vec::with_capacity(masters.len());
         for m in &masters {
             let reply = self.call_on(m, &Cmd::from_args(["INFO", "server"]))?;
