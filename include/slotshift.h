@@ -627,6 +627,22 @@ slotshift_result slotshift_analyze(const slotshift_client *client,
                                    slotshift_error **err);
 
 /**
+ * `slotshift_analyze()` as one process of the shared job `job` (NUL-terminated UTF-8:
+ * letters, digits, `.`, `_`, `-`) kept in `coordinator` (a client of any Redis; the analyzed
+ * deployment will do). Processes, on this machine or others, that give the same job name to
+ * the same coordinator share the walk: each leases slot ranges from it, and every one gets
+ * the merged report once all ranges are done (docs/analyzer.md). A process whose options
+ * differ from the job's gets `SLOTSHIFT_RESULT_MIGRATE` (shared jobs report as migrations do).
+ */
+SLOTSHIFT_MUST_USE
+slotshift_result slotshift_analyze_shared(const slotshift_client *client,
+                                          const slotshift_client *coordinator,
+                                          const char *job,
+                                          const slotshift_analyze_options *opts,
+                                          slotshift_report **out,
+                                          slotshift_error **err);
+
+/**
  * The number of keys the report covers (0 for NULL).
  */
 uint64_t slotshift_report_keys(const slotshift_report *report);

@@ -2,11 +2,14 @@
 
 use std::ffi::{c_char, CString};
 
-use slotshift_core::analyzer::{analyze, AnalyzeOptions};
+use slotshift_core::analyzer::{analyze, AnalyzeOptions, Report};
+use slotshift_core::migrate::analyze_shared;
+use slotshift_core::store::Store;
 
 use crate::client::slotshift_client;
 use crate::error::{fail_with, null, slotshift_error, slotshift_result};
 use crate::ffi::{free_raw, to_raw, try_bytes, try_mut, try_out, try_ref, try_str, Castable};
+use crate::migrate::shared_job;
 use crate::panic::guard;
 
 /// Options for `slotshift_analyze()`: a builder owned by the caller
@@ -131,33 +134,74 @@ pub extern "C" fn slotshift_analyze(
     err: *mut *mut slotshift_error,
 ) -> slotshift_result {
     guard(|| {
-        const F: &str = "slotshift_analyze";
-        let Some(store) = try_ref(client) else {
-            return null(err, F, "client");
-        };
-        let Some(out) = try_out(out) else {
-            return null(err, F, "out");
-        };
-        let defaults;
-        let opts = match try_ref(opts) {
-            Some(o) => o,
-            None => {
-                defaults = AnalyzeOptions::default();
-                &defaults
-            }
-        };
-        match analyze(store, opts) {
-            Ok(report) => {
-                let json = CString::new(report.to_json().replace('\0', " ")).unwrap_or_default();
-                out.set(to_raw(ReportData {
-                    keys: report.total.keys,
-                    json,
-                }));
-                slotshift_result::Ok
-            }
-            Err(e) => fail_with(err, &e),
-        }
+        let run = |store: &Store, o: &AnalyzeOptions| analyze(store, o);
+        analysis("slotshift_analyze", client, opts, out, err, run)
     })
+}
+
+/// `slotshift_analyze()` as one process of the shared job `job` (NUL-terminated UTF-8:
+/// letters, digits, `.`, `_`, `-`) kept in `coordinator` (a client of any Redis; the analyzed
+/// deployment will do). Processes, on this machine or others, that give the same job name to
+/// the same coordinator share the walk: each leases slot ranges from it, and every one gets
+/// the merged report once all ranges are done (docs/analyzer.md). A process whose options
+/// differ from the job's gets `SLOTSHIFT_RESULT_MIGRATE` (shared jobs report as migrations do).
+#[no_mangle]
+#[must_use]
+pub extern "C" fn slotshift_analyze_shared(
+    client: *const slotshift_client,
+    coordinator: *const slotshift_client,
+    job: *const c_char,
+    opts: *const slotshift_analyze_options,
+    out: *mut *mut slotshift_report,
+    err: *mut *mut slotshift_error,
+) -> slotshift_result {
+    guard(|| {
+        const F: &str = "slotshift_analyze_shared";
+        let (coordinator, shared) = match shared_job(F, coordinator, job, err) {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
+        let run =
+            |store: &Store, o: &AnalyzeOptions| analyze_shared(store, coordinator, o, &shared);
+        analysis(F, client, opts, out, err, run)
+    })
+}
+
+/// What both analyzer entry points do: checks the client and `out`, takes the defaults for
+/// NULL options, runs `run` and hands its report to C.
+fn analysis(
+    function: &str,
+    client: *const slotshift_client,
+    opts: *const slotshift_analyze_options,
+    out: *mut *mut slotshift_report,
+    err: *mut *mut slotshift_error,
+    run: impl FnOnce(&Store, &AnalyzeOptions) -> slotshift_core::Result<Report>,
+) -> slotshift_result {
+    let Some(store) = try_ref(client) else {
+        return null(err, function, "client");
+    };
+    let Some(out) = try_out(out) else {
+        return null(err, function, "out");
+    };
+    let defaults;
+    let opts = match try_ref(opts) {
+        Some(o) => o,
+        None => {
+            defaults = AnalyzeOptions::default();
+            &defaults
+        }
+    };
+    match run(store, opts) {
+        Ok(report) => {
+            let json = CString::new(report.to_json().replace('\0', " ")).unwrap_or_default();
+            out.set(to_raw(ReportData {
+                keys: report.total.keys,
+                json,
+            }));
+            slotshift_result::Ok
+        }
+        Err(e) => fail_with(err, &e),
+    }
 }
 
 /// The number of keys the report covers (0 for NULL).

@@ -324,7 +324,7 @@ pub extern "C" fn slotshift_diff_shared(
 }
 
 /// The coordinator and the job's options, or the error to return.
-fn shared_job<'a>(
+pub(crate) fn shared_job<'a>(
     function: &str,
     coordinator: *const slotshift_client,
     job: *const c_char,

@@ -1351,10 +1351,32 @@ static void test_shared_jobs(void) {
     CHECK(dr == NULL && mr == NULL);
     slotshift_diff_options_free(d);
 
-    /* The job's records stay on the coordinator (here the destination) until deleted. */
+    /* A shared analysis (one process here) counts what one plain analysis counts. */
+    char walk[96];
+    snprintf(walk, sizeof walk, "%s-analyze", job);
+    slotshift_analyze_options *a = slotshift_analyze_options_new();
+    CHECK_OK(slotshift_analyze_options_set_match(a, (const uint8_t *)"c:share:*", 9), NULL);
+    slotshift_report *shared_report = NULL, *plain_report = NULL;
+    CHECK_OK(slotshift_analyze_shared(src, dst, walk, a, &shared_report, &err), err);
+    CHECK_OK(slotshift_analyze(src, a, &plain_report, &err), err);
+    CHECK(slotshift_report_keys(shared_report) == 60);
+    CHECK(slotshift_report_keys(plain_report) == 60);
+    slotshift_report_free(shared_report);
+    slotshift_report_free(plain_report);
+    shared_report = NULL;
+    CHECK_RESULT(slotshift_analyze_shared(src, NULL, walk, a, &shared_report, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "coordinator") != NULL);
+    clear_error(&err);
+    CHECK_RESULT(slotshift_analyze_shared(src, dst, NULL, a, &shared_report, &err), SLOTSHIFT_RESULT_NULL_PARAMETER, err);
+    CHECK(err != NULL && strstr(slotshift_error_message(err), "job") != NULL);
+    clear_error(&err);
+    CHECK(shared_report == NULL);
+    slotshift_analyze_options_free(a);
+
+    /* The jobs' records stay on the coordinator (here the destination) until deleted. */
     const char *suffix[] = {"job", "done"};
-    const char *names[] = {job, tag};
-    for (int j = 0; j < 2; j++)
+    const char *names[] = {job, tag, walk};
+    for (int j = 0; j < 3; j++)
         for (int k = 0; k < 2; k++) {
             char name[160];
             snprintf(name, sizeof name, "slotshift:job:{%s}:%s", names[j], suffix[k]);
