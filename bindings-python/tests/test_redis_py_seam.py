@@ -311,5 +311,19 @@ def test_cluster_nodes_and_target_nodes_as_redis_py(rc: slotshift.RedisCluster,
     assert rc.ping(target_nodes=node) is True
     with pytest.raises(TypeError, match="target_nodes="):
         rc.ping(target_nodes=42)
-    with pytest.raises(slotshift.DedicatedConnectionError):
+    # A node's own connection keeps what a command leaves on it, as redis-py's per-node
+    # client does; the shared connections never see it.
+    assert rc.client_setname("seam-node", target_nodes=node) is True
+    assert rc.client_getname(target_nodes=node) == "seam-node"
+    peer_node = peer_cluster.get_node(node_name=node.name)
+    assert peer_cluster.client_setname("seam-node", target_nodes=peer_node) is True
+    rc.client_setname("seam-default")       # no nodes named: redis-py's default node
+    assert rc.client_getname(target_nodes=rc.get_default_node()) == "seam-default"
+    assert rc.readonly(target_nodes="all") == peer_cluster.readonly(target_nodes="all")
+    names_seen = {c["name"] for c in rc.client_list(target_nodes=node)}
+    assert "seam-node" in names_seen
+    # The server's own answer where a cluster refuses the command.
+    with pytest.raises(redis.ResponseError, match="SELECT is not allowed in cluster mode"):
         rc.execute_command("SELECT", 1, target_nodes=node)
+    with pytest.raises(slotshift.DedicatedConnectionError, match="takes a connection over"):
+        rc.execute_command("SUBSCRIBE", "ch", target_nodes=node)

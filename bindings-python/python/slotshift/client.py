@@ -1526,6 +1526,37 @@ class _ClusterInit(_ClientCore):
         return [True] * len({_slotshift.key_slot(enc(k)) for k in mapping})
 
 
+class _NodeLine:
+    """A cluster client's own connection to one node, for commands aimed at that node
+    (``target_nodes=node``, ``node.redis_connection``): opened on first use, kept while it
+    works, opened again after it broke; one command at a time."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+        self._lock = threading.Lock()
+        self._session: Optional[_slotshift.Session] = None
+
+    def call(self, store: _slotshift.Store, wire: tuple[Any, ...]) -> Any:
+        """Runs the command ``wire`` on the node; a connection error closes the connection
+        (the next command opens another) and is raised."""
+        with self._lock:
+            session = self._session
+            if session is None or not session.is_open:
+                session = self._session = _slotshift.Session(store, node=self.addr)
+            try:
+                return session.call(*wire)
+            except redis.exceptions.ConnectionError:
+                session.close()
+                self._session = None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+
 class NodeClient(CoreCommands):
     """A cluster node's own client, as redis-py's ``ClusterNode.redis_connection``: every
     command method of redis-py's ``CoreCommands``, run on that node alone, on a connection of
@@ -1626,6 +1657,8 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
             options["target_nodes"] = self._flag_nodes(flag)
         nodes = _target_nodes(options)
         if nodes is None:
+            nodes = self._connection_state_nodes(args)
+        if nodes is None:
             return super().execute_command(*args, **options)
         results = {node.name: self._on_node(node, args, dict(options)) for node in nodes}
         name = _upper_name(args)
@@ -1637,6 +1670,23 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     #: How replies of several nodes combine, per command: redis-py's own table.
     result_callbacks: dict[str, Callable[..., Any]] = CaseInsensitiveDict(
         redis.cluster.RedisCluster.RESULT_CALLBACKS)
+
+    def _connection_state_nodes(self, args: tuple[Any, ...]) -> Optional[list[Any]]:
+        """For a command that sets state on the connection it runs on (``CLIENT SETNAME``,
+        ``CLIENT TRACKING``, ``READONLY`` …; the shared connections refuse it) and names no
+        nodes: the nodes redis-py sends it to (its default node; ``CLIENT TRACKING``: every
+        node), where it runs on this client's own connections (``_on_node``). ``None`` for
+        any other command."""
+        if not args:
+            return None
+        words = _upper_name(args).split()
+        if len(words) == 1 and len(args) > 1:
+            words.append(_upper_name(args[1:]))
+        if words[0] == "CLIENT" and len(words) > 1 and words[1] in SESSION_CLIENT_SUBCOMMANDS:
+            return self._flag_nodes("all" if words[1] == "TRACKING" else "default-node")
+        if words[0] in ("READONLY", "READWRITE"):
+            return self._flag_nodes("default-node")
+        return None
 
     def _flag_nodes(self, flag: str) -> list[Any]:
         """The nodes of a ``target_nodes`` flag (``RedisCluster.PRIMARIES`` …)."""
@@ -1651,22 +1701,45 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         return [self.get_default_node()]
 
     def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        """``args`` run on ``node`` (a ``ClusterNode``) alone, its reply converted; what needs
-        a dedicated connection is refused first, as on the cluster's shared connections."""
-        _lookup(args)
+        """``args`` run on ``node`` (a ``ClusterNode``) alone, on this client's own connection
+        to it (``_NodeLine``), its reply converted. What a command leaves on that connection
+        (``CLIENT SETNAME``, ``READONLY``, ``CLIENT TRACKING``) holds for the node's next
+        commands, as on redis-py's per-node client; what would take the connection over
+        (``SUBSCRIBE``, ``MONITOR``) is refused: ``pubsub(node=)``, ``monitor(target_node=)``."""
+        _lookup(args, single=True)
+        addr = f"{_url_host(node.host)}:{int(node.port)}"
+        with self._node_lines_lock:
+            line = self._node_lines.get(addr)
+            if line is None:
+                line = self._node_lines[addr] = _NodeLine(addr)
+        wire = self._wire(args)
         store = self._raw() if self._py_decode else self._core()
-        session = _slotshift.Session(store, node=f"{_url_host(node.host)}:{int(node.port)}")
-        try:
-            if otel.on():
-                reply = otel.timed(self, args[0], args, lambda: session.call(*self._wire(args)),
-                                   node=(node.host, int(node.port)))
-            else:
-                reply = session.call(*self._wire(args))
-        finally:
-            session.close()
+        if otel.on():
+            reply = otel.timed(self, args[0], args, lambda: line.call(store, wire),
+                               node=(node.host, int(node.port)))
+        else:
+            reply = line.call(store, wire)
         if self._py_decode and NEVER_DECODE not in options:
             reply = self._decode(reply)
         return self._convert(args[0], reply, options)
+
+    @property
+    def _node_lines(self) -> dict[str, "_NodeLine"]:
+        """``"host:port"`` → this client's own connection to that node (``_on_node``)."""
+        lines: dict[str, _NodeLine] = self.__dict__.setdefault("_node_lines_by_addr", {})
+        return lines
+
+    #: Guards ``_node_lines`` (one per class is enough: it is held only to look a line up).
+    _node_lines_lock = threading.Lock()
+
+    def _close_stores(self) -> None:
+        """Also closes the client's own connections to particular nodes."""
+        with self._node_lines_lock:
+            lines = list(self._node_lines.values())
+            self._node_lines.clear()
+        for line in lines:
+            line.close()
+        super()._close_stores()
 
     # --- redis-py's view of the topology (ClusterNode objects, from CLUSTER SHARDS) ---------
 

@@ -3,7 +3,9 @@
 Only what is out of scope for a drop-in on a standalone Redis 7.0 over RESP2: redis-stack
 modules, cluster-only tests (they belong to the cluster run), replica set-ups, TLS, RESP3-only
 behaviour, client-side caching, server versions above the one under test (redis-py's own
-``skip_if_server_version_lt`` does those), and redis-py's own connection-pool internals. A test
+``skip_if_server_version_lt`` does those), and redis-py's own internals: its connection pool,
+and its classes a test patches or replaces with mocks (the canned replies reach only
+redis-py's client, so on slotshift's side such a test checks nothing of slotshift's). A test
 slotshift fails for any other reason is not skipped: it is a known failure with a category
 (``known-failures.txt``).
 """
@@ -60,6 +62,38 @@ SKIPS: list[tuple[str, str]] = [
     (r"test_commands\.py::TestRedisCommands::test_slowlog_get$",
      "redis-py internals: monkey-patches r.parse_response(connection, …) to read the reply "
      "from redis-py's connection object"),
+    # The cluster run: tests that take the suite's client but patch redis-py's classes, so
+    # the canned replies reach only redis-py's client (slotshift's redirect handling is tested
+    # against a scripted fake server: core/tests/store_fake_node.rs, cluster_faults.rs).
+    (r"test_cluster\.py::TestRedisClusterObj::test_(ask_redirection|moved_redirection"
+     r"|moved_redirection_after_failover|moved_redirection_circular_moved"
+     r"|refresh_using_specific_nodes)$",
+     "redis-py internals: patches redis.Redis.parse_response (and NodesManager.initialize, "
+     "Connection.send_command) to fake MOVED/ASK/CLUSTERDOWN replies inside redis-py's client"),
+    (r"test_cluster\.py::TestRedisClusterObj::test_himport_set_moved_after_ask_uses_moved_target$",
+     "redis-py internals: patches RedisCluster.determine_slot and redis-py's per-node "
+     "command sender to fake an ASK then a MOVED"),
+    (r"test_cluster\.py::TestRedisClusterObj::test_timeout_error_topology_refresh_reuse_connections$",
+     "redis-py internals: patches the parse_response of r.get_redis_connection(node), "
+     "redis-py's per-node client, to fake timeouts, and compares its connection objects"),
+    (r"test_cluster\.py::TestClusterPipeline::test_(connection_leak_on_non_timeout_error_during_connect"
+     r"|return_previously_acquired_connections)$",
+     "redis-py's connection-pool internals: patches redis.cluster.get_connection and counts "
+     "each node's connection_pool._available_connections"),
+    (r"test_cluster\.py::TestRedisClusterObj::test_cluster_get_set_retry_object$",
+     "redis-py's connection-pool internals: takes connections from each node's "
+     "redis_connection.connection_pool and reads their Retry objects"),
+    (r"test_cluster\.py::TestClusterPipeline::test_dirty_connection_not_reused$",
+     "redis-py internals: patches redis.cluster.NodeCommands.write and Connection.disconnect "
+     "of redis-py's cluster pipeline"),
+    (r"test_cluster\.py::TestNodesManager::test_(initialize_uses_shuffled_startup_nodes"
+     r"|load_balancer)$",
+     "redis-py internals: NodesManager's startup_nodes, initialize() and read_load_balancer "
+     "(slotshift's nodes_manager is a read-only view of the core's slot map)"),
+    (r"test_cluster\.py::TestClusterPubSubObject::test_disconnect_(with_none_connections"
+     r"|calls_disconnect_on_existing_connections)$",
+     "redis-py internals: sets mocks as redis-py's ClusterPubSub.connection and "
+     "node_pubsub_mapping entries and checks their disconnect() calls"),
 ]
 
 #: Tests of the cluster run whose outcome on slotshift's side depends on what ran before them
