@@ -119,3 +119,30 @@ def test_every_hostile_node_asyncio(hostile: dict[str, str]) -> None:
             assert isinstance(e, EXPECTED[name]), f"{name}: {type(e).__name__}: {e}"
 
     asyncio.run(main())
+
+
+def test_a_slot_no_node_serves_is_redis_pys_cluster_down_error(
+        cluster_urls: list[str]) -> None:
+    """A slot its master no longer serves (``CLUSTER DELSLOTS``, sent to that master as
+    redis-py sends it): the command ends in redis-py's ``ClusterDownError``, as on redis-py,
+    whether the master's ``CLUSTERDOWN`` outlasted the retry deadline or the core's slot map
+    shows no owner. Once the slot is served again, the same command works."""
+    rc = slotshift.RedisCluster.from_urls(cluster_urls, **TIMEOUTS)
+    key = "faults:unserved"
+    rc.set(key, "v")
+    owner = rc.get_node_from_key(key)
+    slot = rc.keyslot(key)
+    assert rc.cluster_delslots(slot) == [True]
+    try:
+        with pytest.raises(redis.exceptions.ClusterDownError) as info:
+            rc.get(key)
+        # Either the master's own CLUSTERDOWN after the retries, or, once the core's refreshed
+        # map shows the hole, SlotNotServedError: redis-py's ClusterDownError both.
+        assert isinstance(info.value, (slotshift.ClusterDownError, slotshift.SlotNotServedError))
+        assert "not served" in str(info.value)
+    finally:
+        assert rc.cluster_addslots(owner, slot) is True
+    time.sleep(0.2)
+    assert rc.get(key) == b"v"
+    rc.delete(key)
+    rc.close()

@@ -5,6 +5,7 @@
 //! | request policy | what the store does |
 //! |---|---|
 //! | keys (no tip) | the slot of the first key; the CrossSlot batcher splits multi-key commands |
+//! | a slot argument (`CLUSTER COUNTKEYSINSLOT`, `GETKEYSINSLOT`, `DELSLOTS` …) | that slot's master ([`slot_argument`]) |
 //! | `all_shards` | every master |
 //! | `all_nodes` | every master and every replica |
 //! | `multi_shard` | split per slot by the batcher (MGET, MSET, DEL, EXISTS …) |
@@ -144,6 +145,43 @@ pub(crate) fn refuse_connection_state(cmds: &[Cmd]) -> Result<(), crate::command
         }
     }
     Ok(())
+}
+
+/// The `CLUSTER` subcommands that name a slot as their first argument and are about that
+/// slot, so they go to its master. Redis gives them no key and no routing tip; redis-py, the
+/// `redis` crate and go-redis send them by that argument.
+const SLOT_SUBCOMMANDS: [&[u8]; 5] = [
+    b"COUNTKEYSINSLOT",
+    b"GETKEYSINSLOT",
+    b"DELSLOTS",
+    b"DELSLOTSRANGE",
+    b"SETSLOT",
+];
+
+/// The slot a slot-addressed cluster command names (`CLUSTER COUNTKEYSINSLOT 42`,
+/// `GETKEYSINSLOT`, `DELSLOTS`, `DELSLOTSRANGE`, `SETSLOT`: the first slot it names), which it
+/// is routed by as a keyed command is by its key's slot. `None` for any other command and for
+/// an argument that is not a slot number (the server then answers for itself).
+///
+/// ```
+/// use slotshift::command::Cmd;
+/// use slotshift::route::slot_argument;
+/// use slotshift::slot::Slot;
+/// let count = Cmd::from_args(["CLUSTER", "COUNTKEYSINSLOT", "42"]);
+/// assert_eq!(slot_argument(&count), Slot::new(42));
+/// assert_eq!(slot_argument(&Cmd::from_args(["CLUSTER", "INFO"])), None);
+/// assert_eq!(slot_argument(&Cmd::from_args(["CLUSTER", "DELSLOTS", "16384"])), None);
+/// ```
+pub fn slot_argument(cmd: &Cmd) -> Option<crate::slot::Slot> {
+    if !cmd.name().eq_ignore_ascii_case(b"CLUSTER") {
+        return None;
+    }
+    let sub = cmd.get(1)?;
+    if !SLOT_SUBCOMMANDS.iter().any(|s| sub.eq_ignore_ascii_case(s)) {
+        return None;
+    }
+    let number: u16 = std::str::from_utf8(cmd.get(2)?).ok()?.trim().parse().ok()?;
+    crate::slot::Slot::new(number)
 }
 
 /// The routing policy of `cmd`, from the key table's tips.

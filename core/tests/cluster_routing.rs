@@ -146,6 +146,46 @@ fn node_for_names_the_master_of_the_first_keys_slot() {
 }
 
 #[test]
+fn slot_addressed_cluster_commands_go_to_the_slots_master() {
+    let cluster = Cluster::start(3, 0).unwrap();
+    let store = Store::open(&cluster.url()).unwrap();
+    let keys = keys_on_every_master(&cluster, 30);
+    for k in &keys {
+        store.call(&cmd(&["SET", k, "v"])).unwrap();
+    }
+    let one_by_one: Vec<Cmd> = keys
+        .iter()
+        .map(|k| {
+            let slot = key_slot(k.as_bytes()).get().to_string();
+            let owner = cluster.master_for_slot(key_slot(k.as_bytes())).unwrap();
+            let count = cmd(&["CLUSTER", "COUNTKEYSINSLOT", &slot]);
+            assert_eq!(
+                store.node_for(&count).unwrap().map(|n| n.port),
+                Some(owner.port())
+            );
+            // Alone: at least this key (another of the 30 may share its slot).
+            assert!(store.call(&count).unwrap().as_int().unwrap() >= 1, "{k}");
+            let listed = store
+                .call(&cmd(&["CLUSTER", "GETKEYSINSLOT", &slot, "100"]))
+                .unwrap();
+            let Reply::Array(listed) = listed else {
+                panic!("GETKEYSINSLOT answered {listed:?}")
+            };
+            assert!(
+                listed.iter().any(|r| r.as_bytes() == Some(k.as_bytes())),
+                "{k}: {listed:?}"
+            );
+            count
+        })
+        .collect();
+    // In a pipeline too: each goes to its slot's master, none answers 0.
+    let counts = store.pipeline(&one_by_one).unwrap();
+    assert!(counts
+        .iter()
+        .all(|r| r.as_ref().unwrap().as_int().unwrap() >= 1));
+}
+
+#[test]
 fn a_fan_out_that_fails_on_one_master_is_an_error() {
     let cluster = Cluster::start(3, 0).unwrap();
     let store = Store::open(&cluster.url()).unwrap();

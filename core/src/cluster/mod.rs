@@ -72,8 +72,9 @@ pub enum RoutingError {
         /// The slot.
         slot: Slot,
     },
-    /// Retries (TRYAGAIN, CLUSTERDOWN, LOADING, connection loss) did not succeed before the
-    /// retry deadline.
+    /// Redirects did not settle before the retry deadline (a retried refusal such as
+    /// TRYAGAIN or CLUSTERDOWN ends as that server error, a retried connection failure as a
+    /// connection error).
     #[error("gave up after {elapsed:?} (retry deadline): last error: {last}")]
     DeadlineExceeded {
         /// Time spent on the command.
@@ -118,8 +119,15 @@ fn list_slots(slots: &[Slot]) -> String {
 pub(crate) enum LastFailure {
     /// Its connection failed (could not connect, was lost, timed out).
     Connection(crate::net::ConnectionError),
-    /// The server answered with a retryable refusal (TRYAGAIN, LOADING, CLUSTERDOWN …), or
-    /// its redirects did not settle.
+    /// The server (`addr`) answered with a retryable refusal: TRYAGAIN, LOADING,
+    /// CLUSTERDOWN, MASTERDOWN …
+    Server {
+        /// The node that answered.
+        addr: String,
+        /// Its answer.
+        error: crate::reply::ServerError,
+    },
+    /// Its redirects did not settle (or nothing was tried yet).
     Refused(String),
 }
 
@@ -127,8 +135,11 @@ impl LastFailure {
     /// The error a command ends with after `elapsed` of retries. A connection failure stays a
     /// connection error, saying how long it was retried: a server that cannot be reached is a
     /// connection failure to the caller however long the core tried (and callers, redis-rb's
-    /// and redis-py's rescues among them, tell failures apart by that class). Anything else is
-    /// a [`RoutingError::DeadlineExceeded`].
+    /// and redis-py's rescues among them, tell failures apart by that class). For the same
+    /// reason a retryable refusal stays the server's error (`CLUSTERDOWN …`, `TRYAGAIN …`,
+    /// `LOADING …`, naming the node and how long it was retried), so that `except
+    /// ClusterDownError` catches what it catches on redis-py. Redirects that did not settle
+    /// are a [`RoutingError::DeadlineExceeded`].
     pub(crate) fn gave_up(self, elapsed: std::time::Duration) -> crate::Error {
         match self {
             LastFailure::Connection(mut c) => {
@@ -137,6 +148,15 @@ impl LastFailure {
                     c.message
                 );
                 crate::Error::Connection(c)
+            }
+            LastFailure::Server { addr, error } => {
+                crate::Error::Server(crate::reply::ServerError::new(
+                    error.code(),
+                    format!(
+                        "{} (from {addr}; retried for {elapsed:.0?}: the retry deadline)",
+                        error.detail()
+                    ),
+                ))
             }
             LastFailure::Refused(last) => {
                 crate::Error::Routing(crate::cluster::RoutingError::DeadlineExceeded {

@@ -419,7 +419,10 @@ impl Router {
                 if readonly {
                     state.avoid_replica = true;
                 }
-                state.last = Some(LastFailure::Refused(format!("{addr}: {e}")));
+                state.last = Some(LastFailure::Server {
+                    addr: addr.to_string(),
+                    error: e.clone(),
+                });
                 FirstTry::Rounds(state)
             }
         }
@@ -580,15 +583,19 @@ impl Router {
                                 }
                                 Verdict::Backoff => {
                                     self.counters.tryagain();
-                                    states[i].last =
-                                        Some(LastFailure::Refused(format!("{addr}: {e}")));
+                                    states[i].last = Some(LastFailure::Server {
+                                        addr: addr.to_string(),
+                                        error: e.clone(),
+                                    });
                                     need_backoff = true;
                                     next.push(i);
                                 }
                                 Verdict::RefreshBackoff => {
                                     self.counters.retry();
-                                    states[i].last =
-                                        Some(LastFailure::Refused(format!("{addr}: {e}")));
+                                    states[i].last = Some(LastFailure::Server {
+                                        addr: addr.to_string(),
+                                        error: e.clone(),
+                                    });
                                     need_refresh = true;
                                     need_backoff = true;
                                     next.push(i);

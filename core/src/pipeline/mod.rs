@@ -306,7 +306,10 @@ where
             }
         }
         if slots.len() <= 1 {
-            let slot = slots.first().map(|(s, _)| *s);
+            let slot = match slots.first() {
+                Some((s, _)) => Some(*s),
+                None => crate::route::slot_argument(cmd),
+            };
             commands.push(CommandPlan::Whole { part: parts.len() });
             parts.push(Part {
                 command: ci,

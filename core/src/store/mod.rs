@@ -291,9 +291,12 @@ impl Store {
             ),
             Err(_) => (false, None),
         };
-        let route = match first_key {
-            Some(key) => Route::Slot {
-                slot: key_slot(key),
+        let slot = first_key
+            .map(key_slot)
+            .or_else(|| crate::route::slot_argument(cmd));
+        let route = match slot {
+            Some(slot) => Route::Slot {
+                slot,
                 replica: readonly && self.shared.opts.read_from_replicas,
             },
             None => Route::AnyMaster,

@@ -143,11 +143,17 @@ impl Single {
                             }
                             Outcome::Error(e) => match classify(&e, &node.addr.host) {
                                 Verdict::Backoff => {
-                                    last[i] = LastFailure::Refused(format!("{}: {e}", node.addr));
+                                    last[i] = LastFailure::Server {
+                                        addr: node.addr.to_string(),
+                                        error: e.clone(),
+                                    };
                                     next.push(i);
                                 }
                                 Verdict::RefreshBackoff => {
-                                    last[i] = LastFailure::Refused(format!("{}: {e}", node.addr));
+                                    last[i] = LastFailure::Server {
+                                        addr: node.addr.to_string(),
+                                        error: e.clone(),
+                                    };
                                     rediscover = true;
                                     next.push(i);
                                 }
