@@ -338,6 +338,31 @@ impl Store {
         Ok(self.core()?.database())
     }
 
+    /// The cluster's slot map as the core routes by it (no command is sent once connected):
+    /// per shard its slot ranges, its master and its online replicas, each `(host, port)`.
+    /// `None` for a single server.
+    #[allow(clippy::type_complexity)]
+    fn shards(
+        &self,
+        py: Python<'_>,
+    ) -> PyResult<Option<Vec<(Vec<(u16, u16)>, (String, u16), Vec<(String, u16)>)>>> {
+        let store = self.core()?;
+        let topology = py.detach(|| store.topology()).map_err(|e| to_py(py, e))?;
+        let node = |a: &slotshift::net::NodeAddr| (a.host.to_string(), a.port);
+        Ok(topology.map(|t| {
+            t.shards()
+                .iter()
+                .map(|s| {
+                    (
+                        s.ranges.clone(),
+                        node(&s.master),
+                        s.replicas.iter().map(node).collect(),
+                    )
+                })
+                .collect()
+        }))
+    }
+
     /// The masters (`host:port`): every slot-serving master of a cluster, the server otherwise.
     fn masters(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let store = self.core()?;

@@ -1382,25 +1382,6 @@ def _target_nodes(options: dict[str, Any]) -> Optional[list[Any]]:
                     f"a list or a dict of them, not {type(target).__name__}")
 
 
-def _shard_nodes(shards: Any) -> list[tuple[list[tuple[int, int]], list[dict[str, Any]]]]:
-    """``CLUSTER SHARDS`` (RESP2, undecoded) as ``(slot ranges, nodes)`` per shard, each node a
-    dict of its fields (``ip``, ``port``, ``role``, ``health`` …) with str values."""
-    def fields(flat: list[Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in zip(flat[::2], flat[1::2]):
-            out[k.decode() if isinstance(k, bytes) else str(k)] = (
-                v.decode() if isinstance(v, bytes) else v)
-        return out
-
-    parsed = []
-    for shard in shards:
-        info = fields(shard)
-        slots = info.get("slots") or []
-        ranges = [(int(a), int(b)) for a, b in zip(slots[::2], slots[1::2])]
-        parsed.append((ranges, [fields(n) for n in info.get("nodes") or []]))
-    return parsed
-
-
 def _pubsub_node(node: Any, host: Optional[str], port: Optional[int],
                  kwargs: dict[str, Any]) -> tuple[bool, Any, Optional[str]]:
     """A cluster ``pubsub()``'s keywords: ``ignore_subscribe_messages``,
@@ -1744,27 +1725,28 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
     # --- redis-py's view of the topology (ClusterNode objects, from CLUSTER SHARDS) ---------
 
     def _shards(self) -> list[tuple[list[tuple[int, int]], list[Any]]]:
-        """Each shard's slot ranges and its online nodes (``ClusterNode``, primary first)."""
+        """Each shard's slot ranges and its nodes (``ClusterNode``, the primary first, then its
+        online replicas), from the core's slot map: where the core routes, no command sent."""
         shards = []
-        for ranges, nodes in _shard_nodes(self._raw().call("CLUSTER", "SHARDS")):
-            found = []
-            for n in nodes:
-                if n.get("health") != "online":
-                    continue
-                host, port = str(n.get("ip") or n.get("endpoint")), int(n["port"])
-                found.append(redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
-                    host, port,
-                    redis.cluster.PRIMARY if n.get("role") == "master" else redis.cluster.REPLICA,
-                    NodeClient(self, host, port)))
-            found.sort(key=lambda c: c.server_type != redis.cluster.PRIMARY)
-            shards.append((ranges, found))
+        for ranges, master, replicas in self._core().shards() or ():
+            nodes = [self._cluster_node(master, redis.cluster.PRIMARY)]
+            nodes += [self._cluster_node(r, redis.cluster.REPLICA) for r in replicas]
+            shards.append((list(ranges), nodes))
         return shards
+
+    def _cluster_node(self, addr: tuple[str, int], server_type: str) -> Any:
+        """redis-py's ``ClusterNode`` for ``addr``, its ``redis_connection`` this client's
+        ``NodeClient`` of that node."""
+        host, port = addr
+        return redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
+            host, port, server_type, NodeClient(self, host, port))
 
     @property
     def nodes_manager(self) -> "NodesView":
         """The topology in the shape of redis-py's ``NodesManager`` (``nodes_cache``,
-        ``slots_cache``, ``get_node_from_slot``, ``default_node``): a snapshot read from the
-        cluster when asked for. Routing does not use it: the core keeps its own slot map."""
+        ``slots_cache``, ``get_node_from_slot``, ``default_node``): a snapshot of the core's
+        slot map, the one it routes by (refreshed by the core on MOVED and topology changes;
+        nothing set on the view changes routing)."""
         return NodesView(self._shards())
 
     def get_nodes(self) -> list[Any]:
