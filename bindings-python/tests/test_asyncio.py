@@ -171,6 +171,31 @@ def test_pipeline_on_the_cluster_1000_keys(curls: list[str]) -> None:
     run(main)
 
 
+def test_cluster_node_view_as_redis_asyncio(curls: list[str]) -> None:
+    """The asyncio RedisCluster's node view (get_nodes, get_node_from_key …, no command sent
+    once connected) names the nodes redis.asyncio's names; before it connects it is empty, as
+    redis.asyncio's is before initialize()."""
+
+    async def main() -> None:
+        ours = slotshift.asyncio.RedisCluster.from_urls(curls)
+        assert ours.get_nodes() == []                              # not connected yet
+        await ours.initialize()
+        peer = redis.asyncio.cluster.RedisCluster.from_url(curls[0])
+        await peer.initialize()
+        assert sorted(n.name for n in ours.get_nodes()) == sorted(n.name for n in peer.get_nodes())
+        assert sorted(n.name for n in ours.get_primaries()) == sorted(
+            n.name for n in peer.get_primaries())
+        for key in ("bar", "{user1}:a", "zzz", "product:7"):
+            assert ours.get_node_from_key(key).name == peer.get_node_from_key(key).name
+        assert ours.get_node(node_name=ours.get_default_node().name) is not None
+        assert ours.nodes_manager.get_node_from_slot(ours.keyslot("bar")).name == \
+            peer.nodes_manager.get_node_from_slot(peer.keyslot("bar")).name
+        await ours.aclose()
+        await peer.aclose()
+
+    run(main)
+
+
 def test_pubsub(url: str) -> None:
     async def main() -> None:
         r = slotshift.asyncio.Redis.from_url(url)

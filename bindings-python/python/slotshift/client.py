@@ -1501,6 +1501,106 @@ class _ClusterInit(_ClientCore):
         return self._new_pubsub(ignore_subscribe_messages=ignore, push_handler_func=push,
                                 node=addr)
 
+    # --- redis-py's view of the topology: ClusterNode objects from the core's slot map -----
+
+    def _shards(self) -> list[tuple[list[tuple[int, int]], list[Any]]]:
+        """Each shard's slot ranges and its nodes (``ClusterNode``, the primary first, then its
+        online replicas), from the core's slot map: where the core routes, no command sent."""
+        if self._is_async_client and type(self._store) is _Unopened:
+            return []  # as redis.asyncio's before initialize(): connecting would block the loop
+        shards = []
+        for ranges, master, replicas in self._core().shards() or ():
+            nodes = [self._cluster_node(master, redis.cluster.PRIMARY)]
+            nodes += [self._cluster_node(r, redis.cluster.REPLICA) for r in replicas]
+            shards.append((list(ranges), nodes))
+        return shards
+
+    def _cluster_node(self, addr: tuple[str, int], server_type: str) -> Any:
+        """redis-py's ``ClusterNode`` for ``addr``; its ``redis_connection`` is the blocking
+        client's ``NodeClient`` of that node (the asyncio client's nodes have none)."""
+        host, port = addr
+        client = None if self._is_async_client else NodeClient(cast(RedisCluster, self), host, port)
+        return redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
+            host, port, server_type, client)
+
+    @property
+    def nodes_manager(self) -> "NodesView":
+        """The topology in the shape of redis-py's ``NodesManager`` (``nodes_cache``,
+        ``slots_cache``, ``get_node_from_slot``, ``default_node``): a snapshot of the core's
+        slot map, the one it routes by (refreshed by the core on MOVED and topology changes;
+        nothing set on the view changes routing)."""
+        return NodesView(self._shards())
+
+    def get_nodes(self) -> list[Any]:
+        """Every online node of the cluster (redis-py's ``ClusterNode``), primaries and
+        replicas."""
+        return [n for _, nodes in self._shards() for n in nodes]
+
+    def get_primaries(self) -> list[Any]:
+        """The online primaries (``ClusterNode``)."""
+        return [n for n in self.get_nodes() if n.server_type == redis.cluster.PRIMARY]
+
+    def get_replicas(self) -> list[Any]:
+        """The online replicas (``ClusterNode``)."""
+        return [n for n in self.get_nodes() if n.server_type == redis.cluster.REPLICA]
+
+    def get_random_node(self) -> Any:
+        """One online node, chosen at random."""
+        return random.choice(self.get_nodes())
+
+    #: The name (``"host:port"``) ``set_default_node`` chose; ``None``: the first primary.
+    _default_node: Optional[str] = None
+
+    def get_default_node(self) -> Any:
+        """The default node: the one ``set_default_node`` chose while the cluster has it, else
+        the first primary. ``target_nodes=RedisCluster.DEFAULT_NODE`` runs there; keyless
+        commands without it are routed by the core by their tips, where redis-py sends them
+        to this node."""
+        if self._default_node is not None:
+            node = self.get_node(node_name=self._default_node)
+            if node is not None:
+                return node
+        return self.get_primaries()[0]
+
+    def set_default_node(self, node: Any) -> bool:
+        """Makes ``node`` (a ``ClusterNode`` of this cluster) the default node; ``False``, and
+        nothing changes, for ``None`` or a node the cluster does not have."""
+        if node is None or self.get_node(node_name=node.name) is None:
+            return False
+        self._default_node = node.name
+        return True
+
+    def replace_default_node(self, target_node: Any = None) -> None:
+        """Makes ``target_node`` the default node, or without it another node than the
+        current default, a primary when there is one (as redis-py)."""
+        if target_node is not None:
+            self.set_default_node(target_node)
+            return
+        current = self.get_default_node()
+        others = [n for n in self.get_primaries() if n != current] or [
+            n for n in self.get_nodes() if n != current]
+        if others:
+            self.set_default_node(random.choice(others))
+
+    def get_node(self, host: Optional[str] = None, port: Optional[int] = None,
+                 node_name: Optional[str] = None) -> Any:
+        """The online node at ``host``/``port`` or named ``node_name`` (``"host:port"``), or
+        ``None``."""
+        name = node_name if node_name is not None else f"{host}:{port}"
+        return next((n for n in self.get_nodes() if n.name == name), None)
+
+    def get_node_from_key(self, key: Any, replica: bool = False) -> Any:
+        """The primary serving ``key``'s slot, or with ``replica=True`` one of its replicas
+        (``None`` when it has none)."""
+        slot = self.keyslot(key)
+        for ranges, nodes in self._shards():
+            if any(a <= slot <= b for a, b in ranges):
+                if not replica:
+                    return nodes[0] if nodes else None
+                replicas = [n for n in nodes if n.server_type == redis.cluster.REPLICA]
+                return replicas[0] if replicas else None
+        return None
+
     def _mset_result(self, mapping: Mapping[Any, Any]) -> list[bool]:
         """What redis-py's ``mset_nonatomic`` returns: one ``True`` per slot written."""
         enc: Callable[[Any], bytes] = self.encoder.encode
@@ -1721,103 +1821,6 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         for line in lines:
             line.close()
         super()._close_stores()
-
-    # --- redis-py's view of the topology (ClusterNode objects, from CLUSTER SHARDS) ---------
-
-    def _shards(self) -> list[tuple[list[tuple[int, int]], list[Any]]]:
-        """Each shard's slot ranges and its nodes (``ClusterNode``, the primary first, then its
-        online replicas), from the core's slot map: where the core routes, no command sent."""
-        shards = []
-        for ranges, master, replicas in self._core().shards() or ():
-            nodes = [self._cluster_node(master, redis.cluster.PRIMARY)]
-            nodes += [self._cluster_node(r, redis.cluster.REPLICA) for r in replicas]
-            shards.append((list(ranges), nodes))
-        return shards
-
-    def _cluster_node(self, addr: tuple[str, int], server_type: str) -> Any:
-        """redis-py's ``ClusterNode`` for ``addr``, its ``redis_connection`` this client's
-        ``NodeClient`` of that node."""
-        host, port = addr
-        return redis.cluster.ClusterNode(  # type: ignore[no-untyped-call]
-            host, port, server_type, NodeClient(self, host, port))
-
-    @property
-    def nodes_manager(self) -> "NodesView":
-        """The topology in the shape of redis-py's ``NodesManager`` (``nodes_cache``,
-        ``slots_cache``, ``get_node_from_slot``, ``default_node``): a snapshot of the core's
-        slot map, the one it routes by (refreshed by the core on MOVED and topology changes;
-        nothing set on the view changes routing)."""
-        return NodesView(self._shards())
-
-    def get_nodes(self) -> list[Any]:
-        """Every online node of the cluster (redis-py's ``ClusterNode``), primaries and
-        replicas."""
-        return [n for _, nodes in self._shards() for n in nodes]
-
-    def get_primaries(self) -> list[Any]:
-        """The online primaries (``ClusterNode``)."""
-        return [n for n in self.get_nodes() if n.server_type == redis.cluster.PRIMARY]
-
-    def get_replicas(self) -> list[Any]:
-        """The online replicas (``ClusterNode``)."""
-        return [n for n in self.get_nodes() if n.server_type == redis.cluster.REPLICA]
-
-    def get_random_node(self) -> Any:
-        """One online node, chosen at random."""
-        return random.choice(self.get_nodes())
-
-    #: The name (``"host:port"``) ``set_default_node`` chose; ``None``: the first primary.
-    _default_node: Optional[str] = None
-
-    def get_default_node(self) -> Any:
-        """The default node: the one ``set_default_node`` chose while the cluster has it, else
-        the first primary. ``target_nodes=RedisCluster.DEFAULT_NODE`` runs there; keyless
-        commands without it are routed by the core by their tips, where redis-py sends them
-        to this node."""
-        if self._default_node is not None:
-            node = self.get_node(node_name=self._default_node)
-            if node is not None:
-                return node
-        return self.get_primaries()[0]
-
-    def set_default_node(self, node: Any) -> bool:
-        """Makes ``node`` (a ``ClusterNode`` of this cluster) the default node; ``False``, and
-        nothing changes, for ``None`` or a node the cluster does not have."""
-        if node is None or self.get_node(node_name=node.name) is None:
-            return False
-        self._default_node = node.name
-        return True
-
-    def replace_default_node(self, target_node: Any = None) -> None:
-        """Makes ``target_node`` the default node, or without it another node than the
-        current default, a primary when there is one (as redis-py)."""
-        if target_node is not None:
-            self.set_default_node(target_node)
-            return
-        current = self.get_default_node()
-        others = [n for n in self.get_primaries() if n != current] or [
-            n for n in self.get_nodes() if n != current]
-        if others:
-            self.set_default_node(random.choice(others))
-
-    def get_node(self, host: Optional[str] = None, port: Optional[int] = None,
-                 node_name: Optional[str] = None) -> Any:
-        """The online node at ``host``/``port`` or named ``node_name`` (``"host:port"``), or
-        ``None``."""
-        name = node_name if node_name is not None else f"{host}:{port}"
-        return next((n for n in self.get_nodes() if n.name == name), None)
-
-    def get_node_from_key(self, key: Any, replica: bool = False) -> Any:
-        """The primary serving ``key``'s slot, or with ``replica=True`` one of its replicas
-        (``None`` when it has none)."""
-        slot = self.keyslot(key)
-        for ranges, nodes in self._shards():
-            if any(a <= slot <= b for a, b in ranges):
-                if not replica:
-                    return nodes[0] if nodes else None
-                replicas = [n for n in nodes if n.server_type == redis.cluster.REPLICA]
-                return replicas[0] if replicas else None
-        return None
 
     def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:
         """MGET of keys of any slots: one MGET split per slot and node by the core's
