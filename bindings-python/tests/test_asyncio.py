@@ -174,7 +174,8 @@ def test_pipeline_on_the_cluster_1000_keys(curls: list[str]) -> None:
 def test_cluster_node_view_as_redis_asyncio(curls: list[str]) -> None:
     """The asyncio RedisCluster's node view (get_nodes, get_node_from_key …, no command sent
     once connected) names the nodes redis.asyncio's names; before it connects it is empty, as
-    redis.asyncio's is before initialize()."""
+    redis.asyncio's is before initialize(). Commands aimed at nodes run there, on the
+    client's own connection to each."""
 
     async def main() -> None:
         ours = slotshift.asyncio.RedisCluster.from_urls(curls)
@@ -190,6 +191,19 @@ def test_cluster_node_view_as_redis_asyncio(curls: list[str]) -> None:
         assert ours.get_node(node_name=ours.get_default_node().name) is not None
         assert ours.nodes_manager.get_node_from_slot(ours.keyslot("bar")).name == \
             peer.nodes_manager.get_node_from_slot(peer.keyslot("bar")).name
+        # Commands on particular nodes and node groups, on the client's own connection to each.
+        node = ours.get_primaries()[0]
+        await ours.mset_nonatomic({f"nv:{i}": i for i in range(30)})
+        assert await ours.dbsize(target_nodes=ours.get_primaries()) == 30   # summed, as redis-py
+        assert await ours.ping(target_nodes=node) is True
+        assert await ours.ping(target_nodes=ours.PRIMARIES) is True
+        assert await ours.client_setname("nv-node", target_nodes=node) is True
+        assert await ours.client_getname(target_nodes=node) == "nv-node"   # the same connection
+        assert await ours.cluster_myid(node) == await peer.cluster_myid(
+            peer.get_node(node_name=node.name))
+        with pytest.raises(slotshift.DedicatedConnectionError, match="takes a connection over"):
+            await ours.execute_command("SUBSCRIBE", "ch", target_nodes=node)
+        await ours.delete(*[f"nv:{i}" for i in range(30)])
         await ours.aclose()
         await peer.aclose()
 

@@ -40,7 +40,7 @@ from redis.client import EMPTY_RESPONSE as _EMPTY
 from . import _slotshift, otel
 from .client import (_Base, _ClientCore, _ClusterInit, _ClusterQueue,
                      _Connect, _lookup, _mset_items, _PipelineCore, _Plan, _StandaloneInit,
-                     _target_nodes, _transaction_options, _Unopened)
+                     _transaction_options, _Unopened)
 from .exceptions import WatchError
 from .multistore import StoreLike, _MultiStoreCore
 
@@ -406,13 +406,29 @@ class RedisCluster(_ClusterInit, _AsyncConnect, AsyncRedisClusterCommands):  # t
     _pipeline_class = ClusterPipeline
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
-        """As ``Redis.execute_command``; ``target_nodes`` may name a node group only (the
-        blocking ``RedisCluster`` also runs commands on particular nodes)."""
-        if _target_nodes(options) is not None:
-            raise ValueError(
-                "target_nodes= with particular nodes is not supported by the asyncio "
-                "RedisCluster yet: name a node group, or use slotshift.RedisCluster")
-        return await super().execute_command(*args, **options)
+        """As ``slotshift.RedisCluster.execute_command``: ``target_nodes`` may name a node
+        group or particular nodes (``ClusterNode``s from ``get_nodes()`` …); the command then
+        runs on each of them, on this client's own connection to it, and the replies combine
+        as redis-py combines them."""
+        if type(self._store) is _Unopened:  # type: ignore[comparison-overlap]
+            await self.initialize()
+        nodes = self._aimed_nodes(args, options)
+        if nodes is None:
+            return await super().execute_command(*args, **options)
+        results = {node.name: await self._on_node(node, args, dict(options)) for node in nodes}
+        return self._combined(args, results, options)
+
+    async def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
+        """``args`` run on ``node`` alone, on this client's own connection to it, its reply
+        converted (``slotshift.RedisCluster._on_node``, awaited)."""
+        line, store, wire = self._node_line(node, args)
+        if otel.on():
+            reply = await otel.timed_async(self, args[0], args,
+                                           lambda: line.call_async(store, wire),
+                                           node=(node.host, int(node.port)))
+        else:
+            reply = await line.call_async(store, wire)
+        return self._node_reply(args, reply, options)
 
     async def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:  # type: ignore[override]
         """MGET of keys of any slots, split by the core's CrossSlot batcher."""

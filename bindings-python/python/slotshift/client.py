@@ -11,6 +11,7 @@ Rust core (with the GIL released).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -1501,6 +1502,101 @@ class _ClusterInit(_ClientCore):
         return self._new_pubsub(ignore_subscribe_messages=ignore, push_handler_func=push,
                                 node=addr)
 
+    def _aimed_nodes(self, args: tuple[Any, ...], options: dict[str, Any]) -> Optional[list[Any]]:
+        """The nodes a command runs on one by one, on this client's own connection to each
+        (``_node_line``): those ``target_nodes`` names (a node group, as redis-py runs it on
+        each of its nodes; the core's routing by the command's tips may choose others: PUBSUB
+        NUMSUB, for one, has no tip and would go to one node), or for a command that sets
+        connection state, where redis-py sends it (``_connection_state_nodes``). ``None``: the
+        core routes the command."""
+        flag = options.get("target_nodes")
+        if isinstance(flag, str) and flag in _TARGET_FLAGS:
+            options["target_nodes"] = self._flag_nodes(flag)
+        nodes = _target_nodes(options)
+        return nodes if nodes is not None else self._connection_state_nodes(args)
+
+    #: How replies of several nodes combine, per command: redis-py's own table.
+    result_callbacks: dict[str, Callable[..., Any]] = CaseInsensitiveDict(
+        redis.cluster.RedisCluster.RESULT_CALLBACKS)
+
+    def _combined(self, args: tuple[Any, ...], results: dict[str, Any],
+                  options: dict[str, Any]) -> Any:
+        """The replies of the nodes a command ran on (``{node name: reply}``) as redis-py
+        combines them: one node's reply, the command's result callback, or the dict."""
+        name = _upper_name(args)
+        callback = self.result_callbacks.get(name)
+        if callback is not None:
+            return callback(name, results, **options)
+        return next(iter(results.values())) if len(results) == 1 else results
+
+    def _connection_state_nodes(self, args: tuple[Any, ...]) -> Optional[list[Any]]:
+        """For a command that sets state on the connection it runs on (``CLIENT SETNAME``,
+        ``CLIENT TRACKING``, ``READONLY`` …; the shared connections refuse it) and names no
+        nodes: the nodes redis-py sends it to (its default node; ``CLIENT TRACKING``: every
+        node), where it runs on this client's own connections. ``None`` for any other
+        command."""
+        if not args:
+            return None
+        words = _upper_name(args).split()
+        if len(words) == 1 and len(args) > 1:
+            words.append(_upper_name(args[1:]))
+        if words[0] == "CLIENT" and len(words) > 1 and words[1] in SESSION_CLIENT_SUBCOMMANDS:
+            return self._flag_nodes("all" if words[1] == "TRACKING" else "default-node")
+        if words[0] in ("READONLY", "READWRITE"):
+            return self._flag_nodes("default-node")
+        return None
+
+    def _flag_nodes(self, flag: str) -> list[Any]:
+        """The nodes of a ``target_nodes`` flag (``RedisCluster.PRIMARIES`` …)."""
+        if flag == "all":
+            return list(self.get_nodes())
+        if flag == "primaries":
+            return list(self.get_primaries())
+        if flag == "replicas":
+            return list(self.get_replicas())
+        if flag == "random":
+            return [self.get_random_node()]
+        return [self.get_default_node()]
+
+    def _node_line(self, node: Any, args: tuple[Any, ...]) -> tuple["_NodeLine", Any, tuple[Any, ...]]:
+        """For ``args`` aimed at ``node`` (a ``ClusterNode``): this client's own connection to
+        it, the store it opens on, and the command as sent. What a command leaves on that
+        connection (``CLIENT SETNAME``, ``READONLY``, ``CLIENT TRACKING``) holds for the node's
+        next commands, as on redis-py's per-node client; what would take it over
+        (``SUBSCRIBE``, ``MONITOR``) is refused: ``pubsub(node=)``, ``monitor(target_node=)``."""
+        _lookup(args, single=True)
+        addr = f"{_url_host(node.host)}:{int(node.port)}"
+        with self._node_lines_lock:
+            line = self._node_lines.get(addr)
+            if line is None:
+                line = self._node_lines[addr] = _NodeLine(addr)
+        store = self._raw() if self._py_decode else self._core()
+        return line, store, self._wire(args)
+
+    def _node_reply(self, args: tuple[Any, ...], reply: Any, options: dict[str, Any]) -> Any:
+        """A reply read on a node's own connection, decoded and converted."""
+        if self._py_decode and NEVER_DECODE not in options:
+            reply = self._decode(reply)
+        return self._convert(args[0], reply, options)
+
+    @property
+    def _node_lines(self) -> dict[str, "_NodeLine"]:
+        """``"host:port"`` → this client's own connection to that node."""
+        lines: dict[str, _NodeLine] = self.__dict__.setdefault("_node_lines_by_addr", {})
+        return lines
+
+    #: Guards ``_node_lines`` (one per class is enough: it is held only to look a line up).
+    _node_lines_lock = threading.Lock()
+
+    def _close_stores(self) -> None:
+        """Also closes the client's own connections to particular nodes."""
+        with self._node_lines_lock:
+            lines = list(self._node_lines.values())
+            self._node_lines.clear()
+        for line in lines:
+            line.close()
+        super()._close_stores()
+
     # --- redis-py's view of the topology: ClusterNode objects from the core's slot map -----
 
     def _shards(self) -> list[tuple[list[tuple[int, int]], list[Any]]]:
@@ -1610,11 +1706,14 @@ class _ClusterInit(_ClientCore):
 class _NodeLine:
     """A cluster client's own connection to one node, for commands aimed at that node
     (``target_nodes=node``, ``node.redis_connection``): opened on first use, kept while it
-    works, opened again after it broke; one command at a time."""
+    works, opened again after it broke; one command at a time (``call`` for the blocking
+    client, ``call_async`` for the asyncio one)."""
 
     def __init__(self, addr: str) -> None:
         self.addr = addr
         self._lock = threading.Lock()
+        #: The asyncio client's (made on first use, in its event loop).
+        self._async_lock: Optional[asyncio.Lock] = None
         self._session: Optional[_slotshift.Session] = None
 
     def call(self, store: _slotshift.Store, wire: tuple[Any, ...]) -> Any:
@@ -1626,6 +1725,24 @@ class _NodeLine:
                 session = self._session = _slotshift.Session(store, node=self.addr)
             try:
                 return session.call(*wire)
+            except redis.exceptions.ConnectionError:
+                session.close()
+                self._session = None
+                raise
+
+    async def call_async(self, store: _slotshift.Store, wire: tuple[Any, ...]) -> Any:
+        """``call`` for the asyncio client: the connection is opened in a worker thread
+        (connecting blocks), the command awaited on the core."""
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        async with self._async_lock:
+            session = self._session
+            if session is None or not session.is_open:
+                loop = asyncio.get_running_loop()
+                session = self._session = await loop.run_in_executor(
+                    None, lambda: _slotshift.Session(store, node=self.addr))
+            try:
+                return await session.call_async(*wire)
             except redis.exceptions.ConnectionError:
                 session.close()
                 self._session = None
@@ -1730,56 +1847,11 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         each of them, on a connection of its own, and the replies are combined as redis-py
         combines them (one node: its reply; several: ``{node name: reply}`` or the command's
         result callback)."""
-        flag = options.get("target_nodes")
-        if isinstance(flag, str) and flag in _TARGET_FLAGS:
-            # A node group named: run on each of its nodes, as redis-py does (the core's own
-            # routing, by the command's tips, may choose other nodes: PUBSUB NUMSUB, for one,
-            # has no tip and would go to one node).
-            options["target_nodes"] = self._flag_nodes(flag)
-        nodes = _target_nodes(options)
-        if nodes is None:
-            nodes = self._connection_state_nodes(args)
+        nodes = self._aimed_nodes(args, options)
         if nodes is None:
             return super().execute_command(*args, **options)
         results = {node.name: self._on_node(node, args, dict(options)) for node in nodes}
-        name = _upper_name(args)
-        callback = self.result_callbacks.get(name)
-        if callback is not None:
-            return callback(name, results, **options)
-        return next(iter(results.values())) if len(results) == 1 else results
-
-    #: How replies of several nodes combine, per command: redis-py's own table.
-    result_callbacks: dict[str, Callable[..., Any]] = CaseInsensitiveDict(
-        redis.cluster.RedisCluster.RESULT_CALLBACKS)
-
-    def _connection_state_nodes(self, args: tuple[Any, ...]) -> Optional[list[Any]]:
-        """For a command that sets state on the connection it runs on (``CLIENT SETNAME``,
-        ``CLIENT TRACKING``, ``READONLY`` …; the shared connections refuse it) and names no
-        nodes: the nodes redis-py sends it to (its default node; ``CLIENT TRACKING``: every
-        node), where it runs on this client's own connections (``_on_node``). ``None`` for
-        any other command."""
-        if not args:
-            return None
-        words = _upper_name(args).split()
-        if len(words) == 1 and len(args) > 1:
-            words.append(_upper_name(args[1:]))
-        if words[0] == "CLIENT" and len(words) > 1 and words[1] in SESSION_CLIENT_SUBCOMMANDS:
-            return self._flag_nodes("all" if words[1] == "TRACKING" else "default-node")
-        if words[0] in ("READONLY", "READWRITE"):
-            return self._flag_nodes("default-node")
-        return None
-
-    def _flag_nodes(self, flag: str) -> list[Any]:
-        """The nodes of a ``target_nodes`` flag (``RedisCluster.PRIMARIES`` …)."""
-        if flag == "all":
-            return list(self.get_nodes())
-        if flag == "primaries":
-            return list(self.get_primaries())
-        if flag == "replicas":
-            return list(self.get_replicas())
-        if flag == "random":
-            return [self.get_random_node()]
-        return [self.get_default_node()]
+        return self._combined(args, results, options)
 
     def _on_node(self, node: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         """``args`` run on ``node`` (a ``ClusterNode``) alone, on this client's own connection
@@ -1787,40 +1859,13 @@ class RedisCluster(_ClusterInit, _FromUrl, RedisClusterCommands):
         (``CLIENT SETNAME``, ``READONLY``, ``CLIENT TRACKING``) holds for the node's next
         commands, as on redis-py's per-node client; what would take the connection over
         (``SUBSCRIBE``, ``MONITOR``) is refused: ``pubsub(node=)``, ``monitor(target_node=)``."""
-        _lookup(args, single=True)
-        addr = f"{_url_host(node.host)}:{int(node.port)}"
-        with self._node_lines_lock:
-            line = self._node_lines.get(addr)
-            if line is None:
-                line = self._node_lines[addr] = _NodeLine(addr)
-        wire = self._wire(args)
-        store = self._raw() if self._py_decode else self._core()
+        line, store, wire = self._node_line(node, args)
         if otel.on():
             reply = otel.timed(self, args[0], args, lambda: line.call(store, wire),
                                node=(node.host, int(node.port)))
         else:
             reply = line.call(store, wire)
-        if self._py_decode and NEVER_DECODE not in options:
-            reply = self._decode(reply)
-        return self._convert(args[0], reply, options)
-
-    @property
-    def _node_lines(self) -> dict[str, "_NodeLine"]:
-        """``"host:port"`` → this client's own connection to that node (``_on_node``)."""
-        lines: dict[str, _NodeLine] = self.__dict__.setdefault("_node_lines_by_addr", {})
-        return lines
-
-    #: Guards ``_node_lines`` (one per class is enough: it is held only to look a line up).
-    _node_lines_lock = threading.Lock()
-
-    def _close_stores(self) -> None:
-        """Also closes the client's own connections to particular nodes."""
-        with self._node_lines_lock:
-            lines = list(self._node_lines.values())
-            self._node_lines.clear()
-        for line in lines:
-            line.close()
-        super()._close_stores()
+        return self._node_reply(args, reply, options)
 
     def mget_nonatomic(self, keys: Any, *args: Any) -> list[Any]:
         """MGET of keys of any slots: one MGET split per slot and node by the core's

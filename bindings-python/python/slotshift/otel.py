@@ -51,15 +51,15 @@ def timed(client: Any, name: Any, args: tuple[Any, ...], run: Callable[[], T],
 
 
 async def timed_async(client: Any, name: Any, args: tuple[Any, ...],
-                      run: Callable[[], Any]) -> Any:
+                      run: Callable[[], Any], node: Optional[tuple[str, int]] = None) -> Any:
     """``timed`` for an awaitable ``run()``."""
     started = time.monotonic()
     try:
         result = await run()
     except Exception as e:
-        record(client, name, args, started, e)
+        record(client, name, args, started, e, node)
         raise
-    record(client, name, args, started)
+    record(client, name, args, started, None, node)
     return result
 
 
