@@ -12,7 +12,9 @@
 //!
 //! Cancelling the asyncio future (or the task awaiting it) aborts the core task: its future is
 //! dropped at its next poll, and the core discards a reply that comes after (a cancelled BLPOP
-//! closes its own connection, so the next command does not read its reply).
+//! closes its own connection, so the next command does not read its reply). A cancel-safe read
+//! (a monitor line, a pub/sub message) that had already finished when its future was cancelled
+//! gives what it read back to its source ([`awaitable_giving_back`]): the next read gets it.
 //!
 //! Each process has its own queue per loop (a forked child makes new ones, on its own runtime).
 
@@ -34,13 +36,46 @@ use slotshift::session::{Session, Subscriber};
 use crate::convert;
 use crate::errors::to_py;
 
-/// Makes a finished future's Python result (or exception), with the GIL, on the loop's thread.
-type MakeObject = dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send;
+/// What a finished core future left for its asyncio future.
+trait Outcome: Send {
+    /// The Python result (or exception), made with the GIL on the loop's thread.
+    fn make(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>>;
+    /// The asyncio future was cancelled after the core future finished: what it read goes
+    /// back where it came from, for reads that promise to lose nothing.
+    fn unclaimed(self: Box<Self>);
+}
+
+/// A core future's result, how to make it a Python object, and how to give it back.
+struct Done<T, C, G> {
+    result: slotshift::Result<T>,
+    convert: C,
+    give_back: G,
+}
+
+impl<T, C, G> Outcome for Done<T, C, G>
+where
+    T: Send,
+    C: for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send,
+    G: FnOnce(T) + Send,
+{
+    fn make(self: Box<Self>, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self.result {
+            Ok(value) => (self.convert)(py, value).map(Bound::unbind),
+            Err(e) => Err(to_py(py, e)),
+        }
+    }
+
+    fn unclaimed(self: Box<Self>) {
+        if let Ok(value) = self.result {
+            (self.give_back)(value);
+        }
+    }
+}
 
 /// A finished core future waiting for its loop: the asyncio future and what completes it.
 struct Finished {
     future: Py<PyAny>,
-    make: Box<MakeObject>,
+    outcome: Box<dyn Outcome>,
 }
 
 /// One loop's finished futures, shared with the runtime's tasks (which never take the GIL).
@@ -91,18 +126,20 @@ impl Completions {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        for Finished { future, make } in batch {
+        for Finished { future, outcome } in batch {
             let future = future.bind(py);
-            // A cancelled future is done already; every other one gets its outcome, and one
-            // that cannot be set (it never happens on the loop's thread) must not stop the rest.
+            // A cancelled future is done already (what its core future read goes back); every
+            // other one gets its outcome, and one that cannot be set (it never happens on the
+            // loop's thread) must not stop the rest.
             if future
                 .call_method0(intern!(py, "done"))
                 .and_then(|d| d.is_truthy())
                 .unwrap_or(true)
             {
+                outcome.unclaimed();
                 continue;
             }
-            let _ = match make(py) {
+            let _ = match outcome.make(py) {
                 Ok(value) => future.call_method1(intern!(py, "set_result"), (value,)),
                 Err(e) => future.call_method1(intern!(py, "set_exception"), (e.into_value(py),)),
             };
@@ -184,6 +221,22 @@ where
     F: Future<Output = slotshift::Result<T>> + Send + 'static,
     T: Send + 'static,
 {
+    awaitable_giving_back(py, fut, convert, drop)
+}
+
+/// [`awaitable`] for a cancel-safe read (the next monitor line, the next pub/sub message):
+/// when the asyncio future is cancelled after the read finished but before the loop set its
+/// result, `give_back` returns the value to its source, so the next read gets it.
+pub fn awaitable_giving_back<'py, F, T>(
+    py: Python<'py>,
+    fut: F,
+    convert: impl for<'a> FnOnce(Python<'a>, T) -> PyResult<Bound<'a, PyAny>> + Send + 'static,
+    give_back: impl FnOnce(T) + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = slotshift::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
     let handle = slotshift::store::runtime_handle().map_err(|e| to_py(py, e))?;
     let event_loop = RUNNING_LOOP
         .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
@@ -198,9 +251,10 @@ where
         let result = fut.await;
         queue.push(Finished {
             future: finished,
-            make: Box::new(move |py| match result {
-                Ok(value) => convert(py, value).map(Bound::unbind),
-                Err(e) => Err(to_py(py, e)),
+            outcome: Box::new(Done {
+                result,
+                convert,
+                give_back,
             }),
         });
     });

@@ -442,12 +442,18 @@ impl Subscriber {
         check_pid(py, self.pid, "subscriber")?;
         let limit = timeout.map(|t| seconds(t, "timeout")).transpose()?;
         let (inner, decode) = (self.inner.clone(), self.decode);
-        aio::awaitable(
+        let source = self.inner.clone();
+        aio::awaitable_giving_back(
             py,
             async move { inner.next_message_async(limit).await },
             move |py, message| match message {
                 Some(reply) => convert::reply_to_py(py, reply, decode),
                 None => Ok(py.None().into_bound(py)),
+            },
+            move |message| {
+                if let Some(reply) = message {
+                    source.unread(reply);
+                }
             },
         )
     }
@@ -538,12 +544,18 @@ impl Monitor {
         check_pid(py, self.pid, "monitor")?;
         let limit = timeout.map(|t| seconds(t, "timeout")).transpose()?;
         let inner = self.inner.clone();
-        aio::awaitable(
+        let source = self.inner.clone();
+        aio::awaitable_giving_back(
             py,
             async move { inner.next_line_async(limit).await },
             |py, line| match line {
                 Some(line) => Ok(pyo3::types::PyString::new(py, &line).into_any()),
                 None => Ok(py.None().into_bound(py)),
+            },
+            move |line| {
+                if let Some(line) = line {
+                    source.unread(line);
+                }
             },
         )
     }

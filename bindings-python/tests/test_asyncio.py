@@ -6,6 +6,7 @@ Each test runs its coroutine with ``asyncio.run`` (no asyncio plugin needed)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -502,6 +503,34 @@ def test_works_in_every_new_event_loop(url: str) -> None:
     for i in range(3):
         assert asyncio.run(r.incr("loops")) == i + 1           # one client, several loops
     asyncio.run(r.aclose())
+
+
+def test_a_wait_cancelled_after_its_line_came_loses_no_line(url: str) -> None:
+    """The race a cancelled wait meets under load, made certain: the line reaches the core
+    while the event loop is blocked, so the wait is cancelled after the core read the line but
+    before the loop could hand it over. The line is given back: the next wait returns it."""
+
+    async def go() -> None:
+        r = slotshift.asyncio.Redis.from_url(url)
+        writer = slotshift.Redis.from_url(url)
+        async with r.monitor() as m:
+            writer.set("handed-back", "1")
+            seen = await m.next_command()
+            while not seen["command"].startswith("SET handed-back"):
+                seen = await m.next_command()
+            waiting = asyncio.ensure_future(m.next_command())
+            await asyncio.sleep(0)                  # the wait has started on the core
+            writer.get("handed-back")               # blocking: the loop does not run ...
+            time.sleep(0.2)                         # ... while the core reads the line
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            seen = await asyncio.wait_for(m.next_command(), 10)   # lost: it would wait forever
+            assert seen["command"] == "GET handed-back"
+        writer.close()
+        await r.aclose()
+
+    run(go)
 
 
 def test_monitor(url: str) -> None:

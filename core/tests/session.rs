@@ -484,6 +484,46 @@ fn a_monitor_sees_the_commands_the_server_runs() {
     assert!(err.to_string().contains("this monitor is closed"), "{err}");
 }
 
+/// A line or message given back (`unread`: read, then not delivered) is the next one read,
+/// before what the server sent after it.
+#[test]
+fn what_a_reader_gives_back_is_read_next() {
+    let server = Standalone::start().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    let monitor = Monitor::open(&store, &Target::Default).unwrap();
+    store.call(&cmd(&["SET", "given-back", "v"])).unwrap();
+    let line = loop {
+        let line = monitor
+            .next_line(Some(Duration::from_secs(5)))
+            .unwrap()
+            .unwrap();
+        if line.contains("\"given-back\"") {
+            break line;
+        }
+    };
+    monitor.unread(line.clone());
+    store.call(&cmd(&["GET", "given-back"])).unwrap();
+    assert_eq!(
+        monitor.next_line(Some(Duration::from_secs(5))).unwrap(),
+        Some(line)
+    );
+    let after = monitor
+        .next_line(Some(Duration::from_secs(5)))
+        .unwrap()
+        .unwrap();
+    assert!(after.contains("\"GET\" \"given-back\""), "{after}");
+
+    let sub = Subscriber::open(&store, &Target::Default).unwrap();
+    sub.subscribe(&["back"]).unwrap();
+    assert_eq!(next(&sub), msg("subscribe", &["back", "1"]));
+    store.publish("back", "first").unwrap();
+    let first = next(&sub);
+    sub.unread(first.clone());
+    store.publish("back", "second").unwrap();
+    assert_eq!(next(&sub), first);
+    assert_eq!(next(&sub), msg("message", &["back", "second"]));
+}
+
 /// `Store::quit` says QUIT on the store's connection and drops it; the next command opens a
 /// new one (another client id), on a standalone server and on every node of a cluster.
 #[test]

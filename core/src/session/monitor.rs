@@ -37,6 +37,8 @@ type Lines = Pin<Box<dyn Stream<Item = String> + Send + Sync>>;
 pub struct Monitor {
     addr: NodeAddr,
     lines: tokio::sync::Mutex<Option<Lines>>,
+    /// Lines a caller read but gave back ([`Monitor::unread`]), the next one last.
+    unread: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Monitor {
@@ -59,6 +61,7 @@ impl Monitor {
         Ok(Monitor {
             addr: node.addr.clone(),
             lines: tokio::sync::Mutex::new(Some(lines)),
+            unread: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -77,6 +80,9 @@ impl Monitor {
     /// line.
     pub async fn next_line_async(&self, timeout: Option<Duration>) -> Result<Option<String>> {
         let mut guard = self.lines.lock().await;
+        if let Some(line) = self.take_unread() {
+            return Ok(Some(line));
+        }
         let lines = guard
             .as_mut()
             .ok_or_else(|| self.closed("closed by the caller"))?;
@@ -94,6 +100,22 @@ impl Monitor {
                 Err(self.closed("the server closed the connection"))
             }
         }
+    }
+
+    /// Gives back a line read but not delivered (a binding whose caller cancelled the wait
+    /// after the line came): the next read returns it first.
+    pub fn unread(&self, line: String) {
+        self.unread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(line);
+    }
+
+    fn take_unread(&self) -> Option<String> {
+        self.unread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
     }
 
     /// Closes the connection (the server stops writing to it); later reads fail.

@@ -75,6 +75,8 @@ pub struct Subscriber {
     /// The names subscribed to, per [`Subscription`] kind (an unsubscribe of all goes out
     /// one name per request, so that each request gets exactly one confirmation).
     held: Mutex<[BTreeSet<Vec<u8>>; 3]>,
+    /// Messages a caller read but gave back ([`Subscriber::unread`]), the next one last.
+    unread: Mutex<Vec<Reply>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -98,6 +100,7 @@ impl Subscriber {
             line: Line::open(store, target, Some(tx)).await?,
             inbox: tokio::sync::Mutex::new(rx),
             held: Mutex::new(Default::default()),
+            unread: Mutex::new(Vec::new()),
         })
     }
 
@@ -294,6 +297,12 @@ impl Subscriber {
         crate::store::block_on(self.next_message_async(timeout))?
     }
 
+    /// Gives back a message read but not delivered (a binding whose caller cancelled the wait
+    /// after the message came): the next read returns it first.
+    pub fn unread(&self, message: Reply) {
+        self.unread.lock().push(message);
+    }
+
     /// [`Subscriber::next_message`] for async callers. Cancel-safe: a message is never lost
     /// when the future is dropped.
     pub async fn next_message_async(
@@ -301,6 +310,9 @@ impl Subscriber {
         timeout: Option<std::time::Duration>,
     ) -> Result<Option<Reply>> {
         let mut inbox = self.inbox.lock().await;
+        if let Some(message) = self.unread.lock().pop() {
+            return Ok(Some(message));
+        }
         loop {
             if !self.line.is_open() {
                 // Only what is already in the inbox; then why the connection is closed.
