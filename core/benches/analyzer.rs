@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use slotshift::analyzer::{analyze, AnalyzeOptions};
 use slotshift::store::Store;
-use slotshift::testing::Standalone;
+use slotshift::testing::{cpu_time, Standalone};
 
 fn word(i: usize) -> String {
     let a = b"abcdefghijklmnopqrstuvwxyz";
@@ -136,14 +136,6 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--test"); // `cargo test --benches`
     let n: usize = std::env::var("SLOTSHIFT_BENCH_KEYS")
@@ -162,12 +154,12 @@ fn main() {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
     let rss_before = status_kib("VmRSS:");
     let me = std::process::id();
-    let (c0, s0) = (cpu_ticks(me), cpu_ticks(server.pid()));
+    let (c0, s0) = (cpu_time(me).unwrap(), cpu_time(server.pid()).unwrap());
     let start = Instant::now();
     let report = analyze(&store, &AnalyzeOptions::default()).unwrap();
     let ours_time = start.elapsed();
-    let client_cpu = (cpu_ticks(me) - c0) as f64 / 100.0;
-    let server_cpu = (cpu_ticks(server.pid()) - s0) as f64 / 100.0;
+    let client_cpu = (cpu_time(me).unwrap() - c0).as_secs_f64();
+    let server_cpu = (cpu_time(server.pid()).unwrap() - s0).as_secs_f64();
     let peak = status_kib("VmHWM:");
     assert_eq!(report.total.keys, n as u64);
     let patterns = report.patterns.len();
@@ -178,8 +170,7 @@ fn main() {
     let mut opts = AnalyzeOptions::default();
     opts.rate = Some(rate);
     opts.cancel = Some(cancel.clone());
-    let ticks_per_s = 100.0; // USER_HZ on Linux
-    let t0 = cpu_ticks(server.pid());
+    let t0 = cpu_time(server.pid()).unwrap();
     let w0 = Instant::now();
     let stopper = {
         let cancel = cancel.clone();
@@ -191,7 +182,7 @@ fn main() {
     let paced = analyze(&store, &opts).unwrap();
     stopper.join().unwrap();
     let wall = w0.elapsed().as_secs_f64();
-    let cpu = (cpu_ticks(server.pid()) - t0) as f64 / ticks_per_s / wall;
+    let cpu = (cpu_time(server.pid()).unwrap() - t0).as_secs_f64() / wall;
 
     let kps = |k: u64, d: Duration| k as f64 / d.as_secs_f64();
     let ours = kps(n as u64, ours_time);

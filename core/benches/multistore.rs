@@ -9,6 +9,11 @@
 //! 2. GET latency through the MultiStore (phase 2: reads on the default) against the default
 //!    store alone.
 //!
+//! Each way's CPU per op is reported beside its latency: the client's (this process, every
+//! thread) and the servers' (`/proc/PID/stat`), summed over its rounds. On a machine whose cores
+//! the client and the servers share, a closed loop of C callers that saturates K cores waits
+//! about C × (CPU per op) ÷ K per op, so the CPU ratio is the floor of the latency ratio there.
+//!
 //! Run with `cargo bench -p slotshift --bench multistore`; it prints the table that goes into
 //! docs/BENCHMARKS.md. A plain `main`: latencies of every op are collected, rounds alternate
 //! between the ways, and the median round of each way is reported.
@@ -16,25 +21,36 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary, not library code
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use slotshift::command::Cmd;
 use slotshift::multistore::{FlagSource, MultiStore, MultiStoreOptions, Phase};
 use slotshift::store::Store;
-use slotshift::testing::{Cluster, Standalone};
+use slotshift::testing::{cpu_time, Cluster, Standalone};
 
 const ROUNDS: usize = 5;
 
 /// One timed operation: (caller, index).
 type Op = Arc<dyn Fn(usize, usize) + Send + Sync>;
 
-#[derive(Clone, Copy)]
+/// One way's latency (µs) and CPU per op (µs: this process's, and the servers').
+#[derive(Clone, Copy, Default)]
 struct Lat {
     p50: f64,
     p99: f64,
+    mean: f64,
+    client_cpu: f64,
+    server_cpu: f64,
+}
+
+/// The CPU time used so far by this process and by the servers `pids`.
+fn cpu_now(pids: &[u32]) -> (Duration, Duration) {
+    let server = pids.iter().map(|&p| cpu_time(p).unwrap()).sum();
+    (cpu_time(std::process::id()).unwrap(), server)
 }
 
 /// Runs `op` `per_caller` times on each of `callers` threads; latencies in microseconds.
+/// The CPU fields are left to [`compare`], which sums them over rounds.
 fn measure(callers: usize, per_caller: usize, op: Op) -> Lat {
     let handles: Vec<_> = (0..callers)
         .map(|t| {
@@ -59,24 +75,65 @@ fn measure(callers: usize, per_caller: usize, op: Op) -> Lat {
     Lat {
         p50: at(0.50),
         p99: at(0.99),
+        mean: all.iter().sum::<f64>() / all.len() as f64,
+        ..Lat::default()
     }
 }
 
-/// Alternates the ways `ROUNDS` times; the median round (by p50) of each.
-fn compare(ways: &[(&str, Op)], callers: usize, per: usize) -> Vec<Lat> {
+/// Alternates the ways `ROUNDS` times; the median round (by p50) of each, with the way's CPU
+/// per op over all its rounds (the servers' are `pids`).
+fn compare(ways: &[(&str, Op)], callers: usize, per: usize, pids: &[u32]) -> Vec<Lat> {
     let mut rounds: Vec<Vec<Lat>> = vec![Vec::new(); ways.len()];
+    let mut cpu = vec![(Duration::ZERO, Duration::ZERO); ways.len()];
     for _ in 0..ROUNDS {
         for (w, (_, op)) in ways.iter().enumerate() {
+            let (c0, s0) = cpu_now(pids);
             rounds[w].push(measure(callers, per, op.clone()));
+            let (c1, s1) = cpu_now(pids);
+            cpu[w].0 += c1 - c0;
+            cpu[w].1 += s1 - s0;
         }
     }
+    let ops = (ROUNDS * callers * per) as f64;
     rounds
         .into_iter()
-        .map(|mut r| {
+        .zip(cpu)
+        .map(|(mut r, (client, server))| {
             r.sort_by(|a, b| a.p50.total_cmp(&b.p50));
-            r[r.len() / 2]
+            Lat {
+                client_cpu: client.as_secs_f64() * 1e6 / ops,
+                server_cpu: server.as_secs_f64() * 1e6 / ops,
+                ..r[r.len() / 2]
+            }
         })
         .collect()
+}
+
+/// Prints one table: each way's latency and CPU per op, and their ratios to the first way's.
+fn table(what: &str, ways: &[(&str, Op)], runs: &[(usize, usize)], pids: &[u32]) {
+    println!(
+        "| {what} | callers | p50 µs | p99 µs | mean µs | CPU µs/op client + servers | \
+         p50 / mean / CPU vs the first |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &(callers, per) in runs {
+        let lats = compare(ways, callers, per, pids);
+        let cpu = |l: &Lat| l.client_cpu + l.server_cpu;
+        for ((name, _), l) in ways.iter().zip(&lats) {
+            println!(
+                "| {name} | {callers} | {:.0} | {:.0} | {:.0} | {:.1} + {:.1} | \
+                 {:.2}× / {:.2}× / {:.2}× |",
+                l.p50,
+                l.p99,
+                l.mean,
+                l.client_cpu,
+                l.server_cpu,
+                l.p50 / lats[0].p50,
+                l.mean / lats[0].mean,
+                cpu(l) / cpu(&lats[0]),
+            );
+        }
+    }
 }
 
 fn main() {
@@ -90,6 +147,8 @@ fn main() {
     let ms = MultiStore::new("bench", new_store.clone(), old_store.clone(), opts).unwrap();
     assert_eq!(ms.phase(), Phase::DualWriteSecondaryDefault);
     let (per_1, per_64) = if quick { (10, 2) } else { (5_000, 300) };
+    let mut pids = vec![old.pid()];
+    pids.extend(new.nodes().iter().map(|n| n.pid()));
 
     let set = |t: usize, i: usize| {
         Cmd::from_args(["SET", &format!("b:{t}:{}", i % 500), "value-0123456789"])
@@ -119,22 +178,8 @@ fn main() {
         ("MultiStore dual-write (concurrent)", dual),
         ("both stores one after the other (GitLab)", serial),
     ];
-    println!(
-        "| SET latency | callers | p50 µs | p99 µs | p50 vs default alone | p99 vs default alone |"
-    );
-    println!("|---|---|---|---|---|---|");
-    for (callers, per) in [(1, per_1), (64, per_64)] {
-        let lats = compare(&ways, callers, per);
-        for ((name, _), l) in ways.iter().zip(&lats) {
-            println!(
-                "| {name} | {callers} | {:.0} | {:.0} | {:.2}× | {:.2}× |",
-                l.p50,
-                l.p99,
-                l.p50 / lats[0].p50,
-                l.p99 / lats[0].p99
-            );
-        }
-    }
+    let runs = [(1, per_1), (64, per_64)];
+    table("SET", &ways, &runs, &pids);
 
     let o3 = old_store.clone();
     let read_alone: Op = Arc::new(move |t, i| {
@@ -149,18 +194,5 @@ fn main() {
         ("MultiStore (reads on the default)", read_ms),
     ];
     println!();
-    println!("| GET latency | callers | p50 µs | p99 µs | p50 vs alone | p99 vs alone |");
-    println!("|---|---|---|---|---|---|");
-    for (callers, per) in [(1, per_1), (64, per_64)] {
-        let lats = compare(&reads, callers, per);
-        for ((name, _), l) in reads.iter().zip(&lats) {
-            println!(
-                "| {name} | {callers} | {:.0} | {:.0} | {:.2}× | {:.2}× |",
-                l.p50,
-                l.p99,
-                l.p50 / lats[0].p50,
-                l.p99 / lats[0].p99
-            );
-        }
-    }
+    table("GET", &reads, &runs, &pids);
 }

@@ -13,6 +13,7 @@
 //! starting fails with [`EmbeddedError::NotInstalled`], whose message says how to install it.
 
 mod cluster;
+mod cpu;
 mod error;
 pub mod fake;
 mod migration;
@@ -23,6 +24,7 @@ mod spawn;
 mod standalone;
 
 pub use cluster::{Cluster, ClusterBuilder, FailoverKind};
+pub use cpu::cpu_time;
 pub use error::EmbeddedError;
 pub use migration::SlotMigration;
 pub use node::Node;
