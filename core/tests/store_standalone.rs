@@ -339,3 +339,69 @@ extern "C" {
     #[link_name = "_exit"]
     fn libc_exit(code: i32) -> !;
 }
+
+/// Blocking callers beyond `CROWD` (8) requests in flight to one node share the node's
+/// multiplexed connection instead of opening one each: 16 threads whose SETs are held by a
+/// write pause open at most a few more than 8 connections, and every SET lands.
+#[test]
+fn crowded_blocking_callers_share_one_connection() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    const THREADS: usize = 16;
+    let server = Standalone::start().unwrap();
+    let mut admin = server.client().get_connection().unwrap();
+    let store = Store::open(&server.url()).unwrap();
+    let clients = |admin: &mut redis::Connection| -> usize {
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(admin).unwrap();
+        list.lines().count() - 1 // not the admin connection
+    };
+    let _: () = redis::cmd("CLIENT")
+        .arg(&["PAUSE", "8000", "WRITE"])
+        .query(&mut admin)
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(Barrier::new(THREADS + 1));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (store, started, done) = (store.clone(), started.clone(), done.clone());
+            std::thread::spawn(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                let reply = store.call(&cmd(&["SET", &format!("k{t}"), &format!("v{t}")]));
+                done.wait(); // keep this thread's connections open until they are counted
+                reply
+            })
+        })
+        .collect();
+    while started.load(Ordering::SeqCst) < THREADS {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500)); // let every SET reach the pause
+    let _: () = redis::cmd("CLIENT")
+        .arg("UNPAUSE")
+        .query(&mut admin)
+        .unwrap();
+    let (mut opened, mut seen) = (0, 0);
+    // Every SET answered means every connection it used is open: count them then.
+    while seen < THREADS {
+        seen = (0..THREADS)
+            .filter(|t| {
+                let v: Option<String> = redis::cmd("GET")
+                    .arg(format!("k{t}"))
+                    .query(&mut admin)
+                    .unwrap();
+                v == Some(format!("v{t}"))
+            })
+            .count();
+        opened = clients(&mut admin);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done.wait();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), Reply::Status("OK".into()));
+    }
+    assert!(
+        opened < THREADS,
+        "{opened} connections for {THREADS} blocking callers held at once: each opened its own"
+    );
+}
