@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 
 use crate::cluster::router::Router;
 use crate::cluster::{NodeAddr, RoutingError};
-use crate::command::{Cmd, KeyTable};
+use crate::command::Cmd;
 use crate::net::{NetOptions, Route, Unit};
 use crate::reply::Reply;
 use crate::Error;
@@ -131,23 +131,18 @@ fn units<'a>(
     cmds: &'a [Cmd],
     opts: &NetOptions,
 ) -> Vec<Unit<'a>> {
-    let table = KeyTable::builtin();
     idxs.iter()
         .map(|&p| {
             let part = &parts[p];
             let cmd = part.cmd(cmds);
-            let readonly = table
-                .lookup(cmd)
-                .map(|i| i.flags().is_readonly())
-                .unwrap_or(false);
             let route = match part.slot {
                 Some(slot) => Route::Slot {
                     slot,
-                    replica: readonly && opts.read_from_replicas,
+                    replica: part.readonly && opts.read_from_replicas,
                 },
                 None => Route::AnyMaster,
             };
-            Unit::single(cmd, route, readonly || opts.idempotent_writes)
+            Unit::single(cmd, route, part.readonly || opts.idempotent_writes)
         })
         .collect()
 }

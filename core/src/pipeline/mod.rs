@@ -145,6 +145,9 @@ pub struct Part<N> {
     pub cmd: Option<Cmd>,
     /// For a split command: the positions of this part's keys among the command's keys.
     pub key_positions: Vec<usize>,
+    /// Whether the command only reads (the command table's `readonly` flag; false for a
+    /// command the table does not know): it may go to a replica, and be sent again.
+    pub readonly: bool,
 }
 
 impl<N> Part<N> {
@@ -270,6 +273,34 @@ where
             },
             Err(_) => (None, Default::default()),
         };
+        let readonly = info.is_some_and(|i| i.flags().is_readonly());
+        // Most commands name one slot (or none): told without allocating.
+        let mut single: Option<Slot> = None;
+        let mut one_slot = true;
+        for key in keys.iter().filter_map(|&arg| cmd.get(arg)) {
+            let slot = key_slot(key);
+            match single {
+                None => single = Some(slot),
+                Some(first) if first == slot => {}
+                Some(_) => {
+                    one_slot = false;
+                    break;
+                }
+            }
+        }
+        if one_slot {
+            let slot = single.or_else(|| crate::route::slot_argument(cmd));
+            commands.push(CommandPlan::Whole { part: parts.len() });
+            parts.push(Part {
+                command: ci,
+                slot,
+                node: slot.and_then(&mut locate),
+                cmd: None,
+                key_positions: Vec::new(),
+                readonly,
+            });
+            continue;
+        }
         // Slots in order of first appearance, each with the positions of its keys.
         let mut slots: Vec<(Slot, Vec<usize>)> = Vec::new();
         for (pos, &arg) in keys.iter().enumerate() {
@@ -300,25 +331,8 @@ where
                 at => slots[at as usize].1.push(pos),
             }
         }
-        if slots.len() > 1 {
-            for (slot, _) in &slots {
-                index[usize::from(slot.get())] = ABSENT;
-            }
-        }
-        if slots.len() <= 1 {
-            let slot = match slots.first() {
-                Some((s, _)) => Some(*s),
-                None => crate::route::slot_argument(cmd),
-            };
-            commands.push(CommandPlan::Whole { part: parts.len() });
-            parts.push(Part {
-                command: ci,
-                slot,
-                node: slot.and_then(&mut locate),
-                cmd: None,
-                key_positions: Vec::new(),
-            });
-            continue;
+        for (slot, _) in &slots {
+            index[usize::from(slot.get())] = ABSENT;
         }
         let display = info
             .map(|i| i.display_name())
@@ -348,6 +362,7 @@ where
                 node: locate(slot),
                 cmd: Some(sub),
                 key_positions: positions,
+                readonly,
             });
         }
         commands.push(CommandPlan::Split {
