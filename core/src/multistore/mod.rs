@@ -351,7 +351,7 @@ impl MultiStore {
 
     /// Sends one command where the phase says; see the module docs.
     pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
-        runtime::block_on(self.call_async(cmd))?
+        runtime::block_on(std::pin::pin!(self.call_async(cmd)))?
     }
 
     /// [`MultiStore::call`] for async callers.
@@ -362,7 +362,7 @@ impl MultiStore {
     /// Runs `cmds` as a pipeline: on the default store, and also on the other store when
     /// dual-write is on and a command writes (results compared; the default's returned).
     pub fn pipeline(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        runtime::block_on(self.pipeline_async(cmds))?
+        runtime::block_on(std::pin::pin!(self.pipeline_async(cmds)))?
     }
 
     /// [`MultiStore::pipeline`] for async callers.
@@ -372,7 +372,7 @@ impl MultiStore {
 
     /// Runs `cmds` in MULTI/EXEC, on both stores like [`MultiStore::pipeline`].
     pub fn transaction(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
-        runtime::block_on(self.transaction_async(cmds))?
+        runtime::block_on(std::pin::pin!(self.transaction_async(cmds)))?
     }
 
     /// [`MultiStore::transaction`] for async callers.

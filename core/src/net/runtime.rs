@@ -152,6 +152,11 @@ impl Drop for OnCaller {
 ///
 /// Must not be called from inside an async runtime (tokio forbids nested `block_on`); such
 /// callers get a clear error instead of a panic.
+///
+/// A call's future is kilobytes (10 KB for [`crate::store::Store::call`], 30 KB for a
+/// MultiStore call) and every move copies all of it: hot paths pass it pinned where it is
+/// built, `block_on(std::pin::pin!(store.call_async(cmd)))`, so only a pointer moves. Copying
+/// it was a fifth of a MultiStore read's CPU with 64 callers.
 pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, ConnectionError> {
     if tokio::runtime::Handle::try_current().is_ok() {
         return Err(local_error(
@@ -160,14 +165,16 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, ConnectionErro
                 .into(),
         ));
     }
+    // tokio's block_on moves what it is given through several frames: give it a pointer.
+    let mut future = std::pin::pin!(future);
     let pid = pid();
     match caller_runtime(pid) {
         Some(rt) => {
             let rt = rt?;
             let _on = OnCaller::enter(pid);
-            Ok(rt.block_on(future))
+            Ok(rt.block_on(future.as_mut()))
         }
-        None => Ok(shared()?.block_on(future)),
+        None => Ok(shared()?.block_on(future.as_mut())),
     }
 }
 

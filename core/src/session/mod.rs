@@ -266,7 +266,7 @@ impl Session {
 
     /// Sends one command; an error reply is `Err(Error::Server)` and leaves the session open.
     pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
-        crate::store::block_on(self.call_async(cmd))?
+        crate::store::block_on(std::pin::pin!(self.call_async(cmd)))?
     }
 
     /// [`Session::call`] for async callers.
@@ -293,7 +293,7 @@ impl Session {
     /// `Err` in its place. `MULTI` … `EXEC` inside `cmds` is a transaction as the server runs
     /// it (after a `WATCH` on this session, `EXEC` replies nil when a watched key changed).
     pub fn pipeline(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        crate::store::block_on(self.pipeline_async(cmds))?
+        crate::store::block_on(std::pin::pin!(self.pipeline_async(cmds)))?
     }
 
     /// [`Session::pipeline`] for async callers.

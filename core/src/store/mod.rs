@@ -318,7 +318,7 @@ impl Store {
 
     /// Sends one command; an error reply is `Err(Error::Server)`.
     pub fn call(&self, cmd: &Cmd) -> Result<Reply> {
-        runtime::block_on(self.call_async(cmd))?
+        runtime::block_on(std::pin::pin!(self.call_async(cmd)))?
     }
 
     /// [`Store::call`] for async callers.
@@ -483,7 +483,7 @@ impl Store {
     /// returns each command's result in the order given. Commands that were redirected are
     /// sent again; nothing runs twice.
     pub fn pipeline(&self, cmds: &[Cmd]) -> Result<Vec<Result<Reply>>> {
-        runtime::block_on(self.pipeline_async(cmds))?
+        runtime::block_on(std::pin::pin!(self.pipeline_async(cmds)))?
     }
 
     /// [`Store::pipeline`] for async callers.
@@ -510,7 +510,7 @@ impl Store {
     /// nothing is sent and the error is [`RoutingError::CrossSlotTransaction`]. `Ok(None)`
     /// means the transaction was aborted (EXEC answered nil).
     pub fn transaction(&self, cmds: &[Cmd]) -> Result<Option<Vec<Reply>>> {
-        runtime::block_on(self.transaction_async(cmds))?
+        runtime::block_on(std::pin::pin!(self.transaction_async(cmds)))?
     }
 
     /// [`Store::transaction`] for async callers.
@@ -586,7 +586,7 @@ impl Store {
 
     /// Sends one command to one node (by address), e.g. to a master from [`Store::masters`].
     pub fn call_on(&self, node: &NodeAddr, cmd: &Cmd) -> Result<Reply> {
-        runtime::block_on(self.call_on_async(node, cmd))?
+        runtime::block_on(std::pin::pin!(self.call_on_async(node, cmd)))?
     }
 
     /// [`Store::call_on`] for async callers.
