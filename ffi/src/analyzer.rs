@@ -8,7 +8,9 @@ use slotshift_core::store::Store;
 
 use crate::client::slotshift_client;
 use crate::error::{fail_with, null, slotshift_error, slotshift_result};
-use crate::ffi::{free_raw, to_raw, try_bytes, try_mut, try_out, try_ref, try_str, Castable};
+use crate::ffi::{
+    free_raw, ref_or_default, to_raw, try_bytes, try_mut, try_out, try_ref, try_str, Castable,
+};
 use crate::migrate::shared_job;
 use crate::panic::guard;
 
@@ -183,14 +185,8 @@ fn analysis(
     let Some(out) = try_out(out) else {
         return null(err, function, "out");
     };
-    let defaults;
-    let opts = match try_ref(opts) {
-        Some(o) => o,
-        None => {
-            defaults = AnalyzeOptions::default();
-            &defaults
-        }
-    };
+    let mut defaults = None;
+    let opts = ref_or_default(opts, &mut defaults);
     match run(store, opts) {
         Ok(report) => {
             let json = CString::new(report.to_json().replace('\0', " ")).unwrap_or_default();

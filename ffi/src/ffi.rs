@@ -20,6 +20,18 @@ pub(crate) fn try_ref<'a, C: Castable>(p: *const C) -> Option<&'a C::Rust> {
     unsafe { p.cast::<C::Rust>().as_ref() }
 }
 
+/// The options behind `p`, or for NULL the defaults, made in `defaults` (which the caller
+/// keeps alive as long as it uses the reference).
+pub(crate) fn ref_or_default<C: Castable>(p: *const C, defaults: &mut Option<C::Rust>) -> &C::Rust
+where
+    C::Rust: Default,
+{
+    match try_ref(p) {
+        Some(o) => o,
+        None => defaults.insert(C::Rust::default()),
+    }
+}
+
 /// The value behind a mutable handle, or None for NULL.
 pub(crate) fn try_mut<'a, C: Castable>(p: *mut C) -> Option<&'a mut C::Rust> {
     // SAFETY: as `try_ref`; the header forbids concurrent use of mutable handles.

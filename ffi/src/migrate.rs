@@ -12,7 +12,7 @@ use slotshift_core::store::Store;
 
 use crate::client::slotshift_client;
 use crate::error::{fail_arg, fail_with, null, slotshift_error, slotshift_result};
-use crate::ffi::{free_raw, to_raw, try_mut, try_out, try_ref, try_str, Castable};
+use crate::ffi::{free_raw, ref_or_default, to_raw, try_mut, try_out, try_ref, try_str, Castable};
 use crate::panic::guard;
 
 /// Options for `slotshift_diff()`: a builder owned by the caller
@@ -372,14 +372,8 @@ where
     let Some(out) = try_out(out) else {
         return null(err, function, "out");
     };
-    let defaults;
-    let opts = match try_ref(opts) {
-        Some(o) => o,
-        None => {
-            defaults = O::Rust::default();
-            &defaults
-        }
-    };
+    let mut defaults = None;
+    let opts = ref_or_default(opts, &mut defaults);
     match run(src, dst, opts) {
         Ok(r) => {
             out.set(to_raw(report(r)));
