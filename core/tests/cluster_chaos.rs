@@ -229,16 +229,17 @@ fn workload_survives_resharding_migration_and_failover() {
         .collect();
     assert_eq!(mget, Reply::Array(want));
 
-    // 3. Kill master C (after its replica has every acknowledged write: WAIT under a gate, as
-    //    asynchronous replication may lose writes acknowledged in the last instant — spec S9).
+    // 3. Kill master C (after its replica has every acknowledged write, waited for under a
+    //    gate, as asynchronous replication may lose writes acknowledged in the last instant —
+    //    spec S9; `Node::wait_replicated`, as WAIT on the admin connection returns at once).
     let replica = cluster.replicas_of(c).unwrap()[0];
     let c_slot = cluster.slots_of(c).unwrap()[0];
     let probe_key = key_in_slot("probe", c_slot);
     let killed_at;
     {
         let _closed = gate.write().unwrap();
-        let synced: i64 = c.query(redis::cmd("WAIT").arg(1).arg(5000)).unwrap();
-        assert_eq!(synced, 1);
+        c.wait_replicated(&[replica], Duration::from_secs(10))
+            .unwrap();
         cluster.kill(c).unwrap();
         killed_at = Instant::now();
     }

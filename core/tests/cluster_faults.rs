@@ -221,18 +221,13 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
         .unwrap()
         .into_iter()
         .all(|r| r.is_ok()));
-    // Wait until every replica has every write, so that replica reads see them (WAIT on
-    // another connection than the writes' would return at once: it waits for that
-    // connection's own writes).
+    // Every replica has every write before replica reads (WAIT cannot tell: see
+    // `Node::wait_replicated`).
     for master in cluster.masters().unwrap() {
-        let written = repl_offset(master, "master_repl_offset");
-        for replica in cluster.replicas_of(master).unwrap() {
-            let start = Instant::now();
-            while repl_offset(replica, "slave_repl_offset") < written {
-                assert!(start.elapsed() < Duration::from_secs(10), "replica lags");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
+        let replicas = cluster.replicas_of(master).unwrap();
+        master
+            .wait_replicated(&replicas, Duration::from_secs(10))
+            .unwrap();
     }
     let gets: Vec<Cmd> = (0..n).map(|i| cmd(&["GET", &format!("p:{i}")])).collect();
     for (i, r) in store.pipeline(&gets).unwrap().into_iter().enumerate() {
@@ -293,13 +288,4 @@ fn transactions_pipelines_scan_and_ids_on_a_cluster() {
         .unwrap();
     assert_eq!(id, again);
     assert!(store.publish("news", "hi").unwrap() >= 0);
-}
-
-/// A replication offset (`master_repl_offset`, `slave_repl_offset`) from INFO replication.
-fn repl_offset(node: &slotshift::testing::Node, field: &str) -> i64 {
-    let info: String = node.query(redis::cmd("INFO").arg("replication")).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in INFO replication:\n{info}"))
 }

@@ -352,6 +352,50 @@ impl Node {
         Ok(info_value(&self.info(section)?, field))
     }
 
+    /// Waits until each of `replicas` has every write this master had made when called: its
+    /// `slave_repl_offset` reaches this node's `master_repl_offset`.
+    ///
+    /// `WAIT` cannot do this from a test: it counts only the writes of the connection it is
+    /// sent on, and a test's writes go through the client under test, so on the admin
+    /// connection it returns at once.
+    pub fn wait_replicated(
+        &self,
+        replicas: &[&Node],
+        timeout: Duration,
+    ) -> Result<(), EmbeddedError> {
+        let written = self.repl_offset("master_repl_offset")?;
+        for replica in replicas {
+            wait_for(
+                &format!(
+                    "127.0.0.1:{} to replicate 127.0.0.1:{} up to offset {written}",
+                    replica.port(),
+                    self.port()
+                ),
+                timeout,
+                |last| {
+                    let offset = replica.repl_offset("slave_repl_offset")?;
+                    *last = format!("offset {offset}");
+                    Ok((offset >= written).then_some(()))
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A replication offset from `INFO replication` (`master_repl_offset`, `slave_repl_offset`).
+    fn repl_offset(&self, field: &str) -> Result<i64, EmbeddedError> {
+        let value = self.info_field("replication", field)?;
+        value
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                EmbeddedError::Unexpected(format!(
+                    "{field} of 127.0.0.1:{} in INFO replication: {value:?}",
+                    self.port()
+                ))
+            })
+    }
+
     fn connect_admin(&self) -> redis::RedisResult<redis::Connection> {
         let connection = self
             .admin
