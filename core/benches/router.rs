@@ -5,6 +5,10 @@
 //! 2. One pipeline of 10,000 GETs spread over the 3 masters: slotshift `Store::pipeline` vs
 //!    the crate's (sync) cluster pipeline, and `redis-benchmark --cluster -P` (the server side).
 //!
+//! 3. The same pipeline's CPU per GET, split between the client process and the three servers,
+//!    for both sides: where client and servers share the machine's cores, the servers' CPU per
+//!    GET alone bounds what any client can reach (the bound is printed).
+//!
 //! Run with `cargo bench -p slotshift --bench router`; it prints a table and the ratios that go
 //! into docs/BENCHMARKS.md. A plain `main` (not criterion): each scenario is a throughput run
 //! over a live cluster, repeated, best-of-N reported.
@@ -12,19 +16,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary, not library code
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use slotshift::command::Cmd;
 use slotshift::config::Deployment;
 use slotshift::store::{Store, StoreOptions};
-use slotshift::testing::Cluster;
+use slotshift::testing::{cpu_time, Cluster};
 
 const CALLERS: usize = 64;
 const OPS_PER_CALLER: usize = 2_000;
 const PIPELINE: usize = 10_000;
 const KEYSPACE: usize = 10_000;
 const ROUNDS: usize = 5;
+/// Pipelines run back to back per side for the CPU split (≈ 2 s each here: the CPU clock
+/// ticks in 10 ms).
+const CPU_LOOPS: usize = 300;
 
 fn key(i: usize) -> String {
     format!("bench:{i}")
@@ -224,6 +231,14 @@ fn main() {
             rate
         },
     );
+    // 3. CPU per GET, client process and servers, each side's pipeline in a loop.
+    let pids: Vec<u32> = cluster.masters().unwrap().iter().map(|n| n.pid()).collect();
+    let ours_cpu = cpu_per_get(&pids, || {
+        store.pipeline(&gets).unwrap();
+    });
+    let peer_cpu = cpu_per_get(&pids, || {
+        let _: Vec<Option<Vec<u8>>> = pipe.query(&mut peer_sync.borrow_mut()).unwrap();
+    });
     let server = redis_benchmark(cluster.masters().unwrap()[0].port());
 
     println!();
@@ -247,6 +262,48 @@ fn main() {
             ours_pipe / server
         ),
         None => println!("| same, vs the server's limit | {ours_pipe:.0} | redis-benchmark unavailable | — |"),
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!();
+    println!("| CPU per GET, {PIPELINE}-GET pipelines x {CPU_LOOPS} | client process | 3 servers | GET/s | bound by the servers' CPU on {cores} cores |");
+    println!("|---|---|---|---|---|");
+    for (name, c) in [("slotshift", ours_cpu), ("redis ClusterPipeline", peer_cpu)] {
+        println!(
+            "| {name} | {:.3} us | {:.3} us | {:.0} | {:.0} GET/s |",
+            c.client_us,
+            c.servers_us,
+            c.rate,
+            cores * 1e6 / c.servers_us
+        );
+    }
+}
+
+/// One side's CPU per GET over [`CPU_LOOPS`] pipelines, and its rate meanwhile.
+#[derive(Clone, Copy)]
+struct CpuSplit {
+    client_us: f64,
+    servers_us: f64,
+    rate: f64,
+}
+
+/// Runs `pipeline` [`CPU_LOOPS`] times; the CPU per GET of this process and of `servers`.
+fn cpu_per_get(servers: &[u32], mut pipeline: impl FnMut()) -> CpuSplit {
+    let now = || -> (Duration, Duration) {
+        let servers = servers.iter().map(|&p| cpu_time(p).unwrap()).sum();
+        (cpu_time(std::process::id()).unwrap(), servers)
+    };
+    let (client0, servers0) = now();
+    let start = Instant::now();
+    for _ in 0..CPU_LOOPS {
+        pipeline();
+    }
+    let elapsed = start.elapsed();
+    let (client1, servers1) = now();
+    let gets = (CPU_LOOPS * PIPELINE) as f64;
+    CpuSplit {
+        client_us: (client1 - client0).as_secs_f64() * 1e6 / gets,
+        servers_us: (servers1 - servers0).as_secs_f64() * 1e6 / gets,
+        rate: gets / elapsed.as_secs_f64(),
     }
 }
 

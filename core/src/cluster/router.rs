@@ -346,6 +346,17 @@ impl Router {
         self: &Arc<Self>,
         units: &[Unit<'_>],
     ) -> Vec<Result<Reply, Error>> {
+        self.send_windowed(units, usize::MAX).await
+    }
+
+    /// [`Self::send_grouped`] with at most `window` commands in flight to any one node: a
+    /// node's pipeline longer than that is written as earlier replies come back
+    /// ([`NodeConn::send_windowed`]).
+    pub(crate) async fn send_windowed(
+        self: &Arc<Self>,
+        units: &[Unit<'_>],
+        window: usize,
+    ) -> Vec<Result<Reply, Error>> {
         let mut seed = None;
         if let [unit] = units {
             match self.first_try(unit).await {
@@ -353,7 +364,7 @@ impl Router {
                 FirstTry::Rounds(state) => seed = Some(state),
             }
         }
-        self.send_rounds(units, seed).await
+        self.send_rounds(units, seed, window).await
     }
 
     /// One plain command's first attempt, without the bookkeeping of rounds. `Rounds` when the
@@ -432,6 +443,7 @@ impl Router {
         self: &Arc<Self>,
         units: &[Unit<'_>],
         seed: Option<UnitState>,
+        window: usize,
     ) -> Vec<Result<Reply, Error>> {
         let start = Instant::now();
         let deadline = start + self.opts.retry_deadline;
@@ -500,14 +512,14 @@ impl Router {
             let asking = |i: usize| states[i].asking.is_some();
             let outcomes = if let [((addr, readonly), idxs)] = groups.as_slice() {
                 let node = self.node(addr, *readonly);
-                vec![send_to_node(&node, idxs, units, asking, &self.counters).await]
+                vec![send_to_node(&node, idxs, units, asking, &self.counters, window).await]
             } else {
                 let nodes: Vec<Arc<NodeConn>> = groups
                     .iter()
                     .map(|((addr, readonly), _)| self.node(addr, *readonly))
                     .collect();
                 let sends = groups.iter().zip(&nodes).map(|((_, idxs), node)| {
-                    send_to_node(node, idxs, units, asking, &self.counters)
+                    send_to_node(node, idxs, units, asking, &self.counters, window)
                 });
                 join_all(sends).await
             };

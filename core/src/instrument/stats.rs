@@ -384,7 +384,6 @@ fn error_kind_index(e: &Error) -> usize {
         Error::Validator(_) => 4,
         Error::Pipeline(crate::pipeline::PipelineError::PartialFailure(_)) => 5,
         Error::Pipeline(crate::pipeline::PipelineError::CannotSplit { .. }) => 6,
-        Error::Pipeline(crate::pipeline::PipelineError::NodeFailed { .. }) => 2,
         Error::MultiStore(_) => 7,
         _ => 8,
     }

@@ -366,6 +366,18 @@ impl NodeConn {
 
     /// Sends `parts` as one write; returns exactly one reply per part.
     pub(crate) async fn send(&self, parts: &[Part<'_>]) -> Result<Vec<Reply>, NodeFailure> {
+        self.send_windowed(parts, usize::MAX).await
+    }
+
+    /// Sends `parts` with at most `window` of them in flight (sent, not yet answered) at any
+    /// time; returns exactly one reply per part. On a thread's own connection more are written
+    /// as replies come back; on a multiplexed one they go as pipelines of `window`, each after
+    /// the one before has answered.
+    pub(crate) async fn send_windowed(
+        &self,
+        parts: &[Part<'_>],
+        window: usize,
+    ) -> Result<Vec<Reply>, NodeFailure> {
         let flight = runtime::on_caller_thread().then(|| InFlight::enter(&self.blocking_in_flight));
         let own = flight.as_ref().is_some_and(|f| f.ahead < CROWD);
         let (number, link) = self
@@ -383,9 +395,9 @@ impl NodeConn {
                         sent: false,
                     });
                 }
-                wire.exchange(parts).await
+                wire.exchange_windowed(parts, window).await
             }
-            Link::Mux(mut conn) => mux_send(&mut conn, parts)
+            Link::Mux(mut conn) => mux_send(&mut conn, parts, window)
                 .await
                 .map_err(|e| ConnectionError::from_redis(&self.addr, &e, false)),
         };
@@ -415,21 +427,54 @@ impl NodeConn {
     }
 }
 
-/// Sends `parts` on a multiplexed connection (one command alone, several as a pipeline).
+/// Sends `parts` on a multiplexed connection (one command alone, several as pipelines of at
+/// most `window`, one after the other).
 async fn mux_send(
     conn: &mut MultiplexedConnection,
     parts: &[Part<'_>],
+    window: usize,
 ) -> Result<Vec<Reply>, redis::RedisError> {
     if let [part] = parts {
         let value = conn.send_packed_command(&part.to_redis()).await?;
         return Ok(vec![Reply::from_value(value)]);
     }
-    let mut pipe = redis::Pipeline::with_capacity(parts.len());
-    for part in parts {
-        pipe.add_command(part.to_redis());
+    let mut replies = Vec::with_capacity(parts.len());
+    for chunk in mux_chunks(parts, window) {
+        let mut pipe = redis::Pipeline::with_capacity(chunk.len());
+        for part in chunk {
+            pipe.add_command(part.to_redis());
+        }
+        let values = conn.send_packed_commands(&pipe, 0, chunk.len()).await?;
+        replies.extend(values.into_iter().map(Reply::from_value));
     }
-    let values = conn.send_packed_commands(&pipe, 0, parts.len()).await?;
-    Ok(values.into_iter().map(Reply::from_value).collect())
+    Ok(replies)
+}
+
+/// `parts` cut into pipelines of at most `window` (more only where a cut cannot be made).
+/// Other callers' commands may come between two pipelines on a shared connection, so a cut
+/// never parts `asking` from its command nor falls inside `multi` … `exec`.
+fn mux_chunks<'p, 'a>(parts: &'p [Part<'a>], window: usize) -> Vec<&'p [Part<'a>]> {
+    if parts.len() <= window {
+        return vec![parts];
+    }
+    let mut chunks = Vec::with_capacity(parts.len() / window.max(1) + 1);
+    let (mut start, mut in_multi) = (0, false);
+    for (i, part) in parts.iter().enumerate() {
+        match part {
+            Part::Word("multi") => in_multi = true,
+            Part::Word("exec") => in_multi = false,
+            _ => {}
+        }
+        let may_cut = !in_multi && !matches!(part, Part::Word("asking"));
+        if may_cut && i + 1 - start >= window {
+            chunks.push(&parts[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < parts.len() {
+        chunks.push(&parts[start..]);
+    }
+    chunks
 }
 
 impl Drop for NodeConn {
@@ -640,5 +685,36 @@ impl Spec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lens(chunks: &[&[Part<'_>]]) -> Vec<usize> {
+        chunks.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn shared_connection_pipelines_hold_the_window_and_never_cut_a_unit() {
+        let get = Cmd::from_args(["GET", "k"]);
+        let plain = vec![Part::Cmd(&get); 7];
+        assert_eq!(lens(&mux_chunks(&plain, 3)), [3, 3, 1]);
+        assert_eq!(lens(&mux_chunks(&plain, 7)), [7]);
+        assert_eq!(lens(&mux_chunks(&plain, 0)), [1; 7]);
+        // `asking` stays with its command; `multi` … `exec` stays whole.
+        let units = [
+            Part::Cmd(&get),
+            Part::Word("asking"),
+            Part::Cmd(&get),
+            Part::Word("multi"),
+            Part::Cmd(&get),
+            Part::Cmd(&get),
+            Part::Word("exec"),
+            Part::Cmd(&get),
+        ];
+        assert_eq!(lens(&mux_chunks(&units, 1)), [1, 2, 4, 1]);
+        assert_eq!(lens(&mux_chunks(&units, 2)), [3, 4, 1]);
     }
 }

@@ -124,13 +124,15 @@ fn plain_outcome(reply: Option<Reply>) -> Outcome {
     }
 }
 
-/// Sends one node's units as one pipeline (a lone plain command as one command).
+/// Sends one node's units as one pipeline (a lone plain command as one command), with at
+/// most `window` commands in flight ([`NodeConn::send_windowed`]; `usize::MAX`: no bound).
 pub(crate) async fn send_to_node(
     node: &NodeConn,
     idxs: &[usize],
     units: &[Unit<'_>],
     asking: impl Fn(usize) -> bool,
     counters: &Counters,
+    window: usize,
 ) -> Result<Vec<Outcome>, NodeFailure> {
     if let [i] = idxs {
         let unit = &units[*i];
@@ -161,7 +163,7 @@ pub(crate) async fn send_to_node(
         counts.push(parts.len() - before);
     }
     counters.add_commands(parts.len());
-    let mut replies = node.send(&parts).await?.into_iter();
+    let mut replies = node.send_windowed(&parts, window).await?.into_iter();
     Ok(idxs
         .iter()
         .zip(counts)

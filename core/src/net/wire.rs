@@ -85,6 +85,8 @@ pub(crate) struct Wire {
     filled: usize,
     /// The encoded commands of the exchange being sent (kept to reuse its allocation).
     outbox: Vec<u8>,
+    /// Where each command's bytes end in `outbox`, for a windowed exchange (likewise kept).
+    ends: Vec<usize>,
     response_timeout: Option<Duration>,
     /// Set while an exchange is under way, and left set when one did not finish.
     broken: bool,
@@ -113,6 +115,7 @@ impl Wire {
             start: 0,
             filled: 0,
             outbox: Vec::new(),
+            ends: Vec::new(),
             response_timeout,
             broken: false,
         };
@@ -178,34 +181,58 @@ impl Wire {
         self.broken
     }
 
-    /// Sends `parts` as one write and reads exactly one reply per part, within the response
-    /// timeout. Any failure leaves the connection broken.
+    /// Sends `parts` and reads exactly one reply per part, within the response timeout. Any
+    /// failure leaves the connection broken.
     pub(crate) async fn exchange(
         &mut self,
         parts: &[Part<'_>],
+    ) -> Result<Vec<Reply>, ConnectionError> {
+        self.exchange_windowed(parts, usize::MAX).await
+    }
+
+    /// [`Self::exchange`] with at most `window` commands in flight: sent and not yet answered.
+    /// As replies come back, more commands are written, so the server always has the next ones
+    /// while the bound holds (a batch limit kept without a pause between batches).
+    pub(crate) async fn exchange_windowed(
+        &mut self,
+        parts: &[Part<'_>],
+        window: usize,
     ) -> Result<Vec<Reply>, ConnectionError> {
         if self.broken {
             return Err(out_of_step(&self.addr));
         }
         self.broken = true;
         let mut outbox = std::mem::take(&mut self.outbox);
+        let mut ends = std::mem::take(&mut self.ends);
         outbox.clear();
+        ends.clear();
+        let windowed = window < parts.len();
         for part in parts {
             part.write_resp(&mut outbox);
+            if windowed {
+                ends.push(outbox.len());
+            }
         }
         let result = match self.response_timeout {
-            Some(limit) => tokio::time::timeout(limit, self.send_and_read(&outbox, parts.len()))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ConnectionError::new(
-                        &self.addr,
-                        ConnectionErrorKind::Timeout,
-                        "no reply within the response timeout".into(),
-                    ))
-                }),
-            None => self.send_and_read(&outbox, parts.len()).await,
+            Some(limit) => tokio::time::timeout(
+                limit,
+                self.send_and_read(&outbox, &ends, parts.len(), window),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectionError::new(
+                    &self.addr,
+                    ConnectionErrorKind::Timeout,
+                    "no reply within the response timeout".into(),
+                ))
+            }),
+            None => {
+                self.send_and_read(&outbox, &ends, parts.len(), window)
+                    .await
+            }
         };
         self.outbox = outbox;
+        self.ends = ends;
         if result.is_ok() {
             self.broken = false;
         }
@@ -213,11 +240,14 @@ impl Wire {
     }
 
     /// Writes `out` while reading `count` replies (a large pipeline's replies start coming
-    /// back before its last command is written).
+    /// back before its last command is written). With `ends` (where each command's bytes end
+    /// in `out`), no more than `window` commands are ever in flight.
     async fn send_and_read(
         &mut self,
         out: &[u8],
+        ends: &[usize],
         count: usize,
+        window: usize,
     ) -> Result<Vec<Reply>, ConnectionError> {
         let Wire {
             addr,
@@ -231,37 +261,78 @@ impl Wire {
         let (mut reader, mut writer) = stream.split();
         let io_error =
             |e: std::io::Error| ConnectionError::new(addr, ConnectionErrorKind::Io, e.to_string());
-        let write = async { writer.write_all(out).await.map_err(io_error) };
-        let read = async {
-            let mut replies = Vec::with_capacity(count);
+        let mut replies = Vec::with_capacity(count);
+        let mut written = 0;
+        loop {
             while replies.len() < count {
                 let (used, reply) = decoder
                     .feed(&inbox[*start..*filled])
                     .map_err(|e| not_resp(addr, &e))?;
                 *start += used;
-                if let Some(reply) = reply {
-                    replies.push(reply);
-                    continue;
+                match reply {
+                    Some(reply) => replies.push(reply),
+                    None => break,
                 }
-                make_room(inbox, start, filled);
-                let n = reader.read(&mut inbox[*filled..]).await.map_err(io_error)?;
-                if n == 0 {
-                    return Err(ConnectionError::new(
-                        addr,
-                        ConnectionErrorKind::Io,
-                        "the server closed the connection".into(),
-                    ));
-                }
-                *filled += n;
             }
-            Ok(replies)
-        };
-        let ((), replies) = tokio::try_join!(write, read)?;
+            if replies.len() == count {
+                break;
+            }
+            // The bytes that may be out now: every command, or those up to the window's end.
+            let allowed = if ends.is_empty() {
+                out.len()
+            } else {
+                ends[(replies.len() + window).min(count) - 1]
+            };
+            make_room(inbox, start, filled);
+            let room = &mut inbox[*filled..];
+            let step = if written < allowed {
+                tokio::select! {
+                    biased;
+                    w = writer.write(&out[written..allowed]) => Step::Wrote(w),
+                    r = reader.read(room) => Step::Read(r),
+                }
+            } else {
+                Step::Read(reader.read(room).await)
+            };
+            match step {
+                Step::Wrote(w) => match w.map_err(io_error)? {
+                    0 => {
+                        return Err(ConnectionError::new(
+                            addr,
+                            ConnectionErrorKind::Io,
+                            "the server stopped taking bytes".into(),
+                        ))
+                    }
+                    n => written += n,
+                },
+                Step::Read(r) => match r.map_err(io_error)? {
+                    0 => {
+                        return Err(ConnectionError::new(
+                            addr,
+                            ConnectionErrorKind::Io,
+                            "the server closed the connection".into(),
+                        ))
+                    }
+                    n => *filled += n,
+                },
+            }
+        }
+        if written < out.len() {
+            // Every reply came before every command was written: the server answered what it
+            // was not sent (a stray reply), so the connection cannot be trusted.
+            return Err(out_of_step(addr));
+        }
         if *start == *filled {
             (*start, *filled) = (0, 0);
         }
         Ok(replies)
     }
+}
+
+/// What one turn of an exchange did.
+enum Step {
+    Wrote(std::io::Result<usize>),
+    Read(std::io::Result<usize>),
 }
 
 /// Makes at least [`READ_ROOM`] bytes free after `filled`: moves the undecoded bytes to the
@@ -309,6 +380,87 @@ mod tests {
         Part::Word("multi").write_resp(&mut out);
         Part::Cmd(&Cmd::from_args(["GET", "k"])).write_resp(&mut out);
         assert_eq!(out, b"*1\r\n$5\r\nmulti\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    }
+
+    /// A peer that holds its replies back until nothing more arrives for a while, then notes
+    /// how many commands were waiting for an answer and answers them all (each with its index).
+    /// A real server answers as fast as it can, so it cannot show how many commands the client
+    /// keeps in flight.
+    fn withholding_peer(listener: std::net::TcpListener) -> std::thread::JoinHandle<Vec<usize>> {
+        use std::io::{Read, Write};
+        std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(150)))
+                .unwrap();
+            let (mut received, mut answered, mut seen) = (Vec::new(), 0, Vec::new());
+            let mut buf = [0u8; 4096];
+            loop {
+                match sock.read(&mut buf) {
+                    Ok(0) => return seen,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                    Err(_) => {
+                        // Quiet: every command the client was willing to send is here.
+                        let commands = received.windows(4).filter(|w| w == b"*2\r\n").count();
+                        if commands == answered {
+                            return seen;
+                        }
+                        seen.push(commands - answered);
+                        for i in answered..commands {
+                            sock.write_all(format!(":{i}\r\n").as_bytes()).unwrap();
+                        }
+                        answered = commands;
+                    }
+                }
+            }
+        })
+    }
+
+    /// `count` GETs through an exchange with `window`; the peer's observations and the replies.
+    fn exchange_with_window(count: usize, window: usize) -> (Vec<usize>, Vec<Reply>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peer = withholding_peer(listener);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let cmds: Vec<Cmd> = (0..count)
+            .map(|i| Cmd::from_args(["GET", &format!("k{i}")]))
+            .collect();
+        let parts: Vec<Part<'_>> = cmds.iter().map(Part::Cmd).collect();
+        let replies = rt.block_on(async {
+            let setup = Setup {
+                auth: None,
+                db: 0,
+                client_name: None,
+                readonly: false,
+            };
+            let addr = NodeAddr::new("127.0.0.1", port);
+            let mut wire = Wire::open(&addr, &setup, Some(Duration::from_secs(10)))
+                .await
+                .unwrap();
+            wire.exchange_windowed(&parts, window).await.unwrap()
+        });
+        (peer.join().unwrap(), replies)
+    }
+
+    #[test]
+    fn a_window_bounds_the_commands_in_flight_and_keeps_it_full() {
+        let (seen, replies) = exchange_with_window(12, 4);
+        assert_eq!(
+            seen,
+            vec![4, 4, 4],
+            "commands waiting at each of the peer's pauses"
+        );
+        let want: Vec<Reply> = (0..12).map(Reply::Int).collect();
+        assert_eq!(replies, want);
+    }
+
+    #[test]
+    fn without_a_window_every_command_goes_at_once() {
+        let (seen, replies) = exchange_with_window(12, usize::MAX);
+        assert_eq!(seen, vec![12]);
+        assert_eq!(replies.len(), 12);
     }
 
     #[test]

@@ -11,8 +11,9 @@
 //!    of it is sent. Keys are found with the [key table](crate::command::KeyTable),
 //!    so names are case-insensitive and arity is checked.
 //! 2. **Group and batch**: the parts of one node form one pipeline, cut into batches of at most
-//!    `limit` commands ([`resolve_batch_limit`]). A node's batch *k+1* goes out once its batch
-//!    *k* has answered; the nodes run at the same time, each at its own pace.
+//!    `limit` commands ([`resolve_batch_limit`]). No node ever has more than `limit` of them in
+//!    flight: as it answers, more are written (a window of `limit` commands, so the node does
+//!    not wait between batches); the nodes run at the same time, each at its own pace.
 //! 3. **Send** through the cluster router, which re-sends only the parts that were redirected
 //!    (MOVED, ASK) — nothing runs twice.
 //! 4. **Merge** ([`merge`]): MGET values in key order, DEL/UNLINK/EXISTS/TOUCH summed, MSET `OK`
@@ -91,15 +92,6 @@ pub enum PipelineError {
     /// Some parts of a split command failed; the others were applied. The value tells which.
     #[error(transparent)]
     PartialFailure(Box<PartialFailure>),
-    /// A part was not sent because an earlier batch to the same node failed with a connection
-    /// or routing error (waiting for the node again would only repeat the wait).
-    #[error("not sent: an earlier batch to {node} failed: {cause}")]
-    NodeFailed {
-        /// The node.
-        node: String,
-        /// The earlier failure.
-        cause: String,
-    },
     /// A part came back without a reply (the transport lost it); what it did is unknown.
     #[error("a part of the pipeline came back without a reply; its outcome is unknown")]
     NoReply,

@@ -210,7 +210,7 @@ pub(crate) async fn send_units(
     units: &[Unit<'_>],
     counters: &Counters,
 ) -> Result<Vec<Outcome>, NodeFailure> {
-    send_to_node(node, idxs, units, |_| false, counters).await
+    send_to_node(node, idxs, units, |_| false, counters, usize::MAX).await
 }
 
 /// Finds the master through the sentinels.
