@@ -43,6 +43,41 @@ fn missing_reply(addr: &NodeAddr) -> Error {
     )
 }
 
+/// The routing state of the units that have any: a unit sent once and answered (nearly all of
+/// them) never gets one, so a large pipeline does not build, clear and drop a state per
+/// command.
+#[derive(Default)]
+struct UnitStates(HashMap<usize, UnitState>);
+
+/// The state of a unit nothing has happened to yet.
+static FRESH: UnitState = UnitState {
+    asking: None,
+    moved_to: None,
+    avoid_replica: false,
+    redirects: 0,
+    path: Vec::new(),
+    last: None,
+};
+
+impl UnitStates {
+    /// Unit `i`'s state (a fresh one's when it has none).
+    fn get(&self, i: usize) -> &UnitState {
+        self.0.get(&i).unwrap_or(&FRESH)
+    }
+
+    /// Unit `i`'s state, to change.
+    fn at(&mut self, i: usize) -> &mut UnitState {
+        self.0.entry(i).or_default()
+    }
+
+    /// Forgets unit `i`'s ASK target (it applies to one attempt).
+    fn clear_asking(&mut self, i: usize) {
+        if let Some(state) = self.0.get_mut(&i) {
+            state.asking = None;
+        }
+    }
+}
+
 /// Per-unit routing state across rounds.
 #[derive(Default)]
 struct UnitState {
@@ -449,9 +484,9 @@ impl Router {
         let deadline = start + self.opts.retry_deadline;
         let mut results: Vec<Option<Result<Reply, Error>>> =
             (0..units.len()).map(|_| None).collect();
-        let mut states: Vec<UnitState> = (0..units.len()).map(|_| UnitState::default()).collect();
-        if let (Some(seed), Some(first)) = (seed, states.first_mut()) {
-            *first = seed;
+        let mut states = UnitStates::default();
+        if let (Some(seed), false) = (seed, units.is_empty()) {
+            states.0.insert(0, seed);
         }
         let mut pending: Vec<usize> = (0..units.len()).collect();
         let mut round: u32 = 0;
@@ -465,7 +500,7 @@ impl Router {
             let mut index: HashMap<(NodeAddr, bool), usize> = HashMap::new();
             let mut unserved = Vec::new();
             for &i in &pending {
-                let Some(key) = self.target(&units[i], &states[i], &topology) else {
+                let Some(key) = self.target(&units[i], states.get(i), &topology) else {
                     unserved.push(i);
                     continue;
                 };
@@ -509,7 +544,7 @@ impl Router {
                 }
             }
 
-            let asking = |i: usize| states[i].asking.is_some();
+            let asking = |i: usize| states.get(i).asking.is_some();
             let outcomes = if let [((addr, readonly), idxs)] = groups.as_slice() {
                 let node = self.node(addr, *readonly);
                 vec![send_to_node(&node, idxs, units, asking, &self.counters, window).await]
@@ -530,12 +565,12 @@ impl Router {
                     Err(failure) => {
                         self.counters.connection_error();
                         for &i in idxs {
-                            states[i].asking = None;
+                            states.clear_asking(i);
                             if *readonly {
-                                states[i].avoid_replica = true;
+                                states.at(i).avoid_replica = true;
                             }
                             if failure.retryable(units[i].resend_on_loss) {
-                                states[i].last =
+                                states.at(i).last =
                                     Some(LastFailure::Connection(failure.error.clone()));
                                 need_refresh = true;
                                 need_backoff = true;
@@ -548,7 +583,7 @@ impl Router {
                     }
                     Ok(per_unit) => {
                         for (&i, outcome) in idxs.iter().zip(per_unit) {
-                            states[i].asking = None;
+                            states.clear_asking(i);
                             let e = match outcome {
                                 Outcome::Done(r) => {
                                     results[i] = Some(r.map_err(Error::Server));
@@ -564,13 +599,13 @@ impl Router {
                             if *readonly && verdict != Verdict::Final {
                                 // A replica that redirects (to its master), is loading or is
                                 // refused: read this one from the master instead.
-                                states[i].avoid_replica = true;
+                                states.at(i).avoid_replica = true;
                                 next.push(i);
                                 continue;
                             }
                             match verdict {
                                 Verdict::Redirect(redirect) => {
-                                    let state = &mut states[i];
+                                    let state = states.at(i);
                                     state.redirects += 1;
                                     state.path.push(format!("{addr} ({redirect})"));
                                     if state.redirects > self.opts.max_redirects {
@@ -590,12 +625,12 @@ impl Router {
                                         unknown.push((i, redirect.clone(), addr.to_string()));
                                         continue;
                                     }
-                                    self.follow(&redirect, generation, &mut states[i]);
+                                    self.follow(&redirect, generation, states.at(i));
                                     next.push(i);
                                 }
                                 Verdict::Backoff => {
                                     self.counters.tryagain();
-                                    states[i].last = Some(LastFailure::Server {
+                                    states.at(i).last = Some(LastFailure::Server {
                                         addr: addr.to_string(),
                                         error: e.clone(),
                                     });
@@ -604,7 +639,7 @@ impl Router {
                                 }
                                 Verdict::RefreshBackoff => {
                                     self.counters.retry();
-                                    states[i].last = Some(LastFailure::Server {
+                                    states.at(i).last = Some(LastFailure::Server {
                                         addr: addr.to_string(),
                                         error: e.clone(),
                                     });
@@ -635,7 +670,7 @@ impl Router {
                 for (i, redirect, from) in unknown {
                     let (Redirect::Moved(slot, to) | Redirect::Ask(slot, to)) = &redirect;
                     if topology.knows(to) {
-                        self.follow(&redirect, generation, &mut states[i]);
+                        self.follow(&redirect, generation, states.at(i));
                         next.push(i);
                     } else {
                         results[i] =
@@ -657,7 +692,8 @@ impl Router {
             let now = Instant::now();
             if now >= deadline {
                 for i in next {
-                    let last = states[i]
+                    let last = states
+                        .at(i)
                         .last
                         .take()
                         .unwrap_or_else(|| LastFailure::Refused("redirects".into()));
