@@ -294,25 +294,14 @@ impl Wire {
             } else {
                 Step::Read(reader.read(room).await)
             };
+            let gone = |why: &str| ConnectionError::new(addr, ConnectionErrorKind::Io, why.into());
             match step {
                 Step::Wrote(w) => match w.map_err(io_error)? {
-                    0 => {
-                        return Err(ConnectionError::new(
-                            addr,
-                            ConnectionErrorKind::Io,
-                            "the server stopped taking bytes".into(),
-                        ))
-                    }
+                    0 => return Err(gone("the server stopped taking bytes")),
                     n => written += n,
                 },
                 Step::Read(r) => match r.map_err(io_error)? {
-                    0 => {
-                        return Err(ConnectionError::new(
-                            addr,
-                            ConnectionErrorKind::Io,
-                            "the server closed the connection".into(),
-                        ))
-                    }
+                    0 => return Err(gone("the server closed the connection")),
                     n => *filled += n,
                 },
             }
