@@ -213,24 +213,9 @@ impl Wire {
                 ends.push(outbox.len());
             }
         }
-        let result = match self.response_timeout {
-            Some(limit) => tokio::time::timeout(
-                limit,
-                self.send_and_read(&outbox, &ends, parts.len(), window),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(ConnectionError::new(
-                    &self.addr,
-                    ConnectionErrorKind::Timeout,
-                    "no reply within the response timeout".into(),
-                ))
-            }),
-            None => {
-                self.send_and_read(&outbox, &ends, parts.len(), window)
-                    .await
-            }
-        };
+        let result = self
+            .send_and_read(&outbox, &ends, parts.len(), window)
+            .await;
         self.outbox = outbox;
         self.ends = ends;
         if result.is_ok() {
@@ -242,6 +227,10 @@ impl Wire {
     /// Writes `out` while reading `count` replies (a large pipeline's replies start coming
     /// back before its last command is written). With `ends` (where each command's bytes end
     /// in `out`), no more than `window` commands are ever in flight.
+    ///
+    /// The response timeout bounds the whole exchange, or with a window each window's worth
+    /// of replies (the time a batch of that size would have had): a long pipeline that keeps
+    /// answering is not cut off, a server that stops answering is.
     async fn send_and_read(
         &mut self,
         out: &[u8],
@@ -256,8 +245,14 @@ impl Wire {
             decoder,
             start,
             filled,
+            response_timeout,
             ..
         } = self;
+        let timeout = *response_timeout;
+        let renewed = || timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut deadline = renewed();
+        // The number of replies at which the deadline is renewed (never without a window).
+        let mut renew_at = if ends.is_empty() { usize::MAX } else { window };
         let (mut reader, mut writer) = stream.split();
         let io_error =
             |e: std::io::Error| ConnectionError::new(addr, ConnectionErrorKind::Io, e.to_string());
@@ -277,6 +272,10 @@ impl Wire {
             if replies.len() == count {
                 break;
             }
+            if replies.len() >= renew_at {
+                deadline = renewed();
+                renew_at = replies.len().saturating_add(window);
+            }
             // The bytes that may be out now: every command, or those up to the window's end.
             let allowed = if ends.is_empty() {
                 out.len()
@@ -285,14 +284,26 @@ impl Wire {
             };
             make_room(inbox, start, filled);
             let room = &mut inbox[*filled..];
-            let step = if written < allowed {
-                tokio::select! {
-                    biased;
-                    w = writer.write(&out[written..allowed]) => Step::Wrote(w),
-                    r = reader.read(room) => Step::Read(r),
+            let io = async {
+                if written < allowed {
+                    tokio::select! {
+                        biased;
+                        w = writer.write(&out[written..allowed]) => Step::Wrote(w),
+                        r = reader.read(room) => Step::Read(r),
+                    }
+                } else {
+                    Step::Read(reader.read(room).await)
                 }
-            } else {
-                Step::Read(reader.read(room).await)
+            };
+            let step = match deadline {
+                Some(at) => tokio::time::timeout_at(at, io).await.map_err(|_| {
+                    ConnectionError::new(
+                        addr,
+                        ConnectionErrorKind::Timeout,
+                        "no reply within the response timeout".into(),
+                    )
+                })?,
+                None => io.await,
             };
             let gone = |why: &str| ConnectionError::new(addr, ConnectionErrorKind::Io, why.into());
             match step {
@@ -375,12 +386,14 @@ mod tests {
     /// how many commands were waiting for an answer and answers them all (each with its index).
     /// A real server answers as fast as it can, so it cannot show how many commands the client
     /// keeps in flight.
-    fn withholding_peer(listener: std::net::TcpListener) -> std::thread::JoinHandle<Vec<usize>> {
+    fn withholding_peer(
+        listener: std::net::TcpListener,
+        quiet: Duration,
+    ) -> std::thread::JoinHandle<Vec<usize>> {
         use std::io::{Read, Write};
         std::thread::spawn(move || {
             let (mut sock, _) = listener.accept().unwrap();
-            sock.set_read_timeout(Some(Duration::from_millis(150)))
-                .unwrap();
+            sock.set_read_timeout(Some(quiet)).unwrap();
             let (mut received, mut answered, mut seen) = (Vec::new(), 0, Vec::new());
             let mut buf = [0u8; 4096];
             loop {
@@ -406,9 +419,21 @@ mod tests {
 
     /// `count` GETs through an exchange with `window`; the peer's observations and the replies.
     fn exchange_with_window(count: usize, window: usize) -> (Vec<usize>, Vec<Reply>) {
+        let quiet = Duration::from_millis(150);
+        let (seen, replies) = exchange_timed(count, window, quiet, Duration::from_secs(10));
+        (seen, replies.unwrap())
+    }
+
+    /// [`exchange_with_window`] with a response timeout.
+    fn exchange_timed(
+        count: usize,
+        window: usize,
+        quiet: Duration,
+        timeout: Duration,
+    ) -> (Vec<usize>, Result<Vec<Reply>, ConnectionError>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let peer = withholding_peer(listener);
+        let peer = withholding_peer(listener, quiet);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -425,10 +450,8 @@ mod tests {
                 readonly: false,
             };
             let addr = NodeAddr::new("127.0.0.1", port);
-            let mut wire = Wire::open(&addr, &setup, Some(Duration::from_secs(10)))
-                .await
-                .unwrap();
-            wire.exchange_windowed(&parts, window).await.unwrap()
+            let mut wire = Wire::open(&addr, &setup, Some(timeout)).await.unwrap();
+            wire.exchange_windowed(&parts, window).await
         });
         (peer.join().unwrap(), replies)
     }
@@ -443,6 +466,22 @@ mod tests {
         );
         let want: Vec<Reply> = (0..12).map(Reply::Int).collect();
         assert_eq!(replies, want);
+    }
+
+    #[test]
+    fn the_response_timeout_bounds_each_window_not_the_whole_pipeline() {
+        // The peer answers each window of 2 after a 150 ms pause: 12 windows, 1.8 s in all,
+        // longer than the 1 s timeout, each window well within it.
+        let quiet = Duration::from_millis(150);
+        let (seen, replies) = exchange_timed(24, 2, quiet, Duration::from_secs(1));
+        assert_eq!(seen, vec![2; 12]);
+        assert_eq!(replies.map(|r| r.len()).ok(), Some(24));
+        // Without a window the timeout bounds the whole exchange: a peer that pauses 300 ms
+        // before answering anything is cut off at 100 ms.
+        let quiet = Duration::from_millis(300);
+        let (_, replies) = exchange_timed(12, usize::MAX, quiet, Duration::from_millis(100));
+        let e = replies.unwrap_err();
+        assert_eq!(e.kind, ConnectionErrorKind::Timeout, "{e}");
     }
 
     #[test]

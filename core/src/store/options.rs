@@ -20,7 +20,8 @@ pub struct StoreOptions {
     /// Time allowed to open a connection (TCP, TLS, AUTH/HELLO). Default 5 s
     /// ([`DEFAULT_CONNECT_TIMEOUT`], the same a URL without `?connect_timeout=` means).
     pub connect_timeout: Duration,
-    /// Time allowed for a reply (a whole pipeline's replies) once sent. Default 10 s
+    /// Time allowed for a reply (a whole pipeline's replies; on a cluster, each
+    /// [`batch_limit`](Self::batch_limit)'s worth of one node's replies) once sent. Default 10 s
     /// ([`DEFAULT_COMMAND_TIMEOUT`], the same a URL without `?command_timeout=` means).
     pub response_timeout: Duration,
     /// Total time a command may spend being retried (TRYAGAIN, CLUSTERDOWN, LOADING, connection
