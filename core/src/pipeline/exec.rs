@@ -31,43 +31,24 @@ pub(crate) async fn run(
     let topology = router.topology();
     let plan: Plan<NodeAddr> = plan(cmds, |slot| topology.master_of(slot).cloned(), limit);
     drop(topology);
-    // Each node's parts in the caller's order, node after node; the batches of the plan are
-    // the windows they go out in.
-    let idxs: Vec<usize> = plan
-        .groups
-        .iter()
-        .flat_map(|g| g.batches.iter().flatten().copied())
-        .collect();
     if let Some(observe) = observe {
         plan.groups
             .iter()
             .flat_map(|g| &g.batches)
             .for_each(|b| observe(b.len()));
     }
-    let units = units(&plan.parts, &idxs, cmds, opts);
-    let out = router.send_windowed(&units, limit.max(1)).await;
+    // The parts in the caller's order: the router groups them per node (keeping that order
+    // within each node), and the plan's batches are the windows they go out in.
+    let units = units(&plan.parts, cmds, opts);
+    let results = router.send_windowed(&units, limit.max(1)).await;
     drop(units);
-    let mut results: Vec<Option<Result<Reply, Error>>> =
-        (0..plan.parts.len()).map(|_| None).collect();
-    for (&p, r) in idxs.iter().zip(out) {
-        results[p] = Some(r);
-    }
-    let results = results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Pipeline(super::PipelineError::NoReply))))
-        .collect();
     merge(plan, cmds, results)
 }
 
-fn units<'a>(
-    parts: &'a [Part<NodeAddr>],
-    idxs: &[usize],
-    cmds: &'a [Cmd],
-    opts: &NetOptions,
-) -> Vec<Unit<'a>> {
-    idxs.iter()
-        .map(|&p| {
-            let part = &parts[p];
+fn units<'a>(parts: &'a [Part<NodeAddr>], cmds: &'a [Cmd], opts: &NetOptions) -> Vec<Unit<'a>> {
+    parts
+        .iter()
+        .map(|part| {
             let cmd = part.cmd(cmds);
             let route = match part.slot {
                 Some(slot) => Route::Slot {
