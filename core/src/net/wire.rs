@@ -206,6 +206,7 @@ impl Wire {
         let mut ends = std::mem::take(&mut self.ends);
         outbox.clear();
         ends.clear();
+        let window = window.max(1);
         let windowed = window < parts.len();
         for part in parts {
             part.write_resp(&mut outbox);
