@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use slotshift::analyzer::{analyze, AnalyzeOptions};
 use slotshift::store::Store;
-use slotshift::testing::{cpu_time, Standalone};
+use slotshift::testing::{client_and_servers_cpu, cpu_time, Standalone};
 
 fn word(i: usize) -> String {
     let a = b"abcdefghijklmnopqrstuvwxyz";
@@ -153,13 +153,12 @@ fn main() {
 
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
     let rss_before = status_kib("VmRSS:");
-    let me = std::process::id();
-    let (c0, s0) = (cpu_time(me).unwrap(), cpu_time(server.pid()).unwrap());
+    let (c0, s0) = client_and_servers_cpu(&[server.pid()]).unwrap();
     let start = Instant::now();
     let report = analyze(&store, &AnalyzeOptions::default()).unwrap();
     let ours_time = start.elapsed();
-    let client_cpu = (cpu_time(me).unwrap() - c0).as_secs_f64();
-    let server_cpu = (cpu_time(server.pid()).unwrap() - s0).as_secs_f64();
+    let (c1, s1) = client_and_servers_cpu(&[server.pid()]).unwrap();
+    let (client_cpu, server_cpu) = ((c1 - c0).as_secs_f64(), (s1 - s0).as_secs_f64());
     let peak = status_kib("VmHWM:");
     assert_eq!(report.total.keys, n as u64);
     let patterns = report.patterns.len();

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use slotshift::command::Cmd;
 use slotshift::multistore::{FlagSource, MultiStore, MultiStoreOptions, Phase};
 use slotshift::store::Store;
-use slotshift::testing::{cpu_time, Cluster, Standalone};
+use slotshift::testing::{client_and_servers_cpu, Cluster, Standalone};
 
 const ROUNDS: usize = 5;
 
@@ -45,8 +45,7 @@ struct Lat {
 
 /// The CPU time used so far by this process and by the servers `pids`.
 fn cpu_now(pids: &[u32]) -> (Duration, Duration) {
-    let server = pids.iter().map(|&p| cpu_time(p).unwrap()).sum();
-    (cpu_time(std::process::id()).unwrap(), server)
+    client_and_servers_cpu(pids).unwrap()
 }
 
 /// Runs `op` `per_caller` times on each of `callers` threads; latencies in microseconds.

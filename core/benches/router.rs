@@ -16,13 +16,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark binary, not library code
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::AsyncCommands;
 use slotshift::command::Cmd;
 use slotshift::config::Deployment;
 use slotshift::store::{Store, StoreOptions};
-use slotshift::testing::{cpu_time, Cluster};
+use slotshift::testing::{client_and_servers_cpu, Cluster};
 
 const CALLERS: usize = 64;
 const OPS_PER_CALLER: usize = 2_000;
@@ -288,10 +288,7 @@ struct CpuSplit {
 
 /// Runs `pipeline` [`CPU_LOOPS`] times; the CPU per GET of this process and of `servers`.
 fn cpu_per_get(servers: &[u32], mut pipeline: impl FnMut()) -> CpuSplit {
-    let now = || -> (Duration, Duration) {
-        let servers = servers.iter().map(|&p| cpu_time(p).unwrap()).sum();
-        (cpu_time(std::process::id()).unwrap(), servers)
-    };
+    let now = || client_and_servers_cpu(servers).unwrap();
     let (client0, servers0) = now();
     let start = Instant::now();
     for _ in 0..CPU_LOOPS {

@@ -214,9 +214,10 @@ pub struct StoreSnapshot {
     pub errors: std::collections::BTreeMap<&'static str, u64>,
     /// Caller's pipelines by size (commands).
     pub pipelines: Histogram,
-    /// Batches the CrossSlot batcher sent, by size (commands).
+    /// The CrossSlot batcher's batches by size (commands): each node's share of a pipeline
+    /// cut at the batch limit, the most that node has in flight at once.
     pub batches: Histogram,
-    /// The largest batch sent.
+    /// The largest batch.
     pub max_batch: u64,
     /// Redirections and retries the routers of the stores of this name saw: the live stores'
     /// figures plus the last figures seen of the stores already dropped, so they never go

@@ -17,7 +17,8 @@ use crate::Error;
 
 use super::{merge, plan, Part, Plan};
 
-/// Called with the size of every batch sent (instrumentation).
+/// Called with the size of every batch of the plan: a node's share of the pipeline cut at the
+/// limit, the most that node has in flight at once (instrumentation).
 pub(crate) type BatchObserver<'a> = Option<&'a (dyn Fn(usize) + Send + Sync)>;
 
 /// Plans, sends and merges `cmds` on the cluster behind `router`.
@@ -38,7 +39,7 @@ pub(crate) async fn run(
             .for_each(|b| observe(b.len()));
     }
     // The parts in the caller's order: the router groups them per node (keeping that order
-    // within each node), and the plan's batches are the windows they go out in.
+    // within each node) and keeps at most `limit` of each node's in flight.
     let units = units(&plan.parts, cmds, opts);
     let results = router.send_windowed(&units, limit.max(1)).await;
     drop(units);

@@ -32,6 +32,16 @@ pub fn cpu_time(pid: u32) -> Result<Duration, EmbeddedError> {
     }
 }
 
+/// The CPU time this process has used so far, and the servers `pids` together (a benchmark's
+/// client and the servers it drives, read before and after a run).
+pub fn client_and_servers_cpu(pids: &[u32]) -> Result<(Duration, Duration), EmbeddedError> {
+    let mut servers = Duration::ZERO;
+    for &pid in pids {
+        servers += cpu_time(pid)?;
+    }
+    Ok((cpu_time(std::process::id())?, servers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +58,11 @@ mod tests {
         assert!(cpu_time(me).unwrap() > before);
         let err = cpu_time(u32::MAX).unwrap_err().to_string();
         assert!(err.contains(&format!("/proc/{}/stat", u32::MAX)), "{err}");
+        let (client, servers) = client_and_servers_cpu(&[me, me]).unwrap();
+        assert!(
+            client > before && servers >= client * 2,
+            "{client:?} {servers:?}"
+        );
+        assert!(client_and_servers_cpu(&[me, u32::MAX]).is_err());
     }
 }

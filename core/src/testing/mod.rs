@@ -24,7 +24,7 @@ mod spawn;
 mod standalone;
 
 pub use cluster::{Cluster, ClusterBuilder, FailoverKind};
-pub use cpu::cpu_time;
+pub use cpu::{client_and_servers_cpu, cpu_time};
 pub use error::EmbeddedError;
 pub use migration::SlotMigration;
 pub use node::Node;
