@@ -57,6 +57,13 @@ impl DiffReport {
         self.inner.destination_keys
     }
 
+    /// Hash slots where the reverse pass checked each destination key on the source (where
+    /// the destination's keys were not those the forward pass found there).
+    #[getter]
+    fn reverse_exact_slots(&self) -> u64 {
+        self.inner.reverse_exact_slots
+    }
+
     /// False when the diff was cancelled.
     #[getter]
     fn complete(&self) -> bool {

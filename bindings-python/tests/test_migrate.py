@@ -47,6 +47,8 @@ def test_diff_migrate_diff(r: slotshift.Client, rc: slotshift.Client) -> None:
 
     after = slotshift.diff(r, rc, match="mig:*")
     assert after.total_differences == 0 and after.source_keys == N
+    # Identical key sets: the reverse pass asks the source about no key.
+    assert after.destination_keys == N and after.reverse_exact_slots == 0
     assert rc.get("mig:s:3") == b"v\x00\xff3"
     assert rc.hgetall("mig:h:2") == {b"a": b"2", b"b": b"x"}
     assert rc.lrange("mig:l:1", 0, -1) == [b"1", b"2", b"1"]
@@ -55,6 +57,12 @@ def test_diff_migrate_diff(r: slotshift.Client, rc: slotshift.Client) -> None:
 
     again = slotshift.migrate(r, rc, match="mig:*")
     assert again.copied == 0 and again.equal == N
+
+    # A key only the destination has: its slot alone is checked key by key.
+    rc.set("mig:extra", "x")
+    extra = slotshift.diff(r, rc, match="mig:*")
+    assert extra.differences["extra"] == 1 and extra.reverse_exact_slots == 1
+    rc.delete("mig:extra")
 
 
 def test_same_store_is_a_migrate_error(r: slotshift.Client, standalone_url: str) -> None:

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use slotshift::command::Cmd;
 use slotshift::migrate::{
-    diff, migrate, DiffKind, DiffMode, DiffOptions, MigrateError, MigrateOptions,
+    diff, migrate, DiffKind, DiffMode, DiffOptions, DiffReport, MigrateError, MigrateOptions,
 };
 use slotshift::store::Store;
 use slotshift::testing::{Cluster, SentinelSet, Standalone};
@@ -41,6 +41,18 @@ fn base() -> Vec<Cmd> {
     v
 }
 
+/// A standalone source and a 3-master cluster destination holding the same [`base`] keys
+/// (the servers, kept alive by the caller, and a store on each).
+fn identical_pair() -> ((Standalone, Cluster), Store, Store) {
+    let src_server = Standalone::start().unwrap();
+    let cluster = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&src_server.url()).unwrap();
+    let dst = Store::open(&cluster.url()).unwrap();
+    run(&src, &base());
+    run(&dst, &base());
+    ((src_server, cluster), src, dst)
+}
+
 fn quick(mode: DiffMode) -> DiffOptions {
     let mut o = DiffOptions::default();
     o.mode = mode;
@@ -59,7 +71,15 @@ fn found(store_a: &Store, store_b: &Store, o: &DiffOptions) -> BTreeSet<(String,
         "{}",
         r.to_text()
     );
-    r.mismatches.into_iter().map(|m| (m.key, m.kind)).collect()
+    kinds(&r)
+}
+
+/// The keys a report lists, with what differs.
+fn kinds(r: &DiffReport) -> BTreeSet<(String, DiffKind)> {
+    r.mismatches
+        .iter()
+        .map(|m| (m.key.clone(), m.kind))
+        .collect()
 }
 
 fn set(items: &[(&str, DiffKind)]) -> BTreeSet<(String, DiffKind)> {
@@ -68,12 +88,7 @@ fn set(items: &[(&str, DiffKind)]) -> BTreeSet<(String, DiffKind)> {
 
 #[test]
 fn every_planted_difference_in_both_directions_and_none_on_identical_stores() {
-    let src_server = Standalone::start().unwrap();
-    let cluster = Cluster::start(3, 0).unwrap();
-    let src = Store::open(&src_server.url()).unwrap();
-    let dst = Store::open(&cluster.url()).unwrap();
-    run(&src, &base());
-    run(&dst, &base());
+    let (_servers, src, dst) = identical_pair();
 
     let r = diff(&src, &dst, &quick(DiffMode::Full)).unwrap();
     assert_eq!(r.total_differences(), 0, "{}", r.to_text());
@@ -183,6 +198,118 @@ fn every_planted_difference_in_both_directions_and_none_on_identical_stores() {
         })
         .collect();
     assert_eq!(found(&dst, &src, &quick(DiffMode::Full)), swapped);
+}
+
+/// How many EXISTS the server behind `store` has served since its stats were reset.
+fn exists_calls(store: &Store) -> u64 {
+    let info = store.call(&c(&["INFO", "commandstats"])).unwrap();
+    let text = String::from_utf8(info.as_bytes().unwrap().to_vec()).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_exists:calls="))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn the_reverse_pass_asks_the_source_only_in_slots_where_the_keys_differ() {
+    let (_servers, src, dst) = identical_pair();
+    // Differences the forward pass sees (missing, value) leave the reverse pass nothing to
+    // ask; so do keys that share a slot with one of them.
+    run(&dst, &[c(&["DEL", "s:1"]), c(&["SET", "s:4", "other"])]);
+    run(&src, &[c(&["SET", "only-src", "x"])]);
+    run(&src, &[c(&["CONFIG", "RESETSTAT"])]);
+    let r = diff(&src, &dst, &quick(DiffMode::Full)).unwrap();
+    assert_eq!(r.destination_keys, 399, "{}", r.to_text());
+    assert_eq!(r.reverse_exact_slots, 0, "{}", r.to_text());
+    assert_eq!(exists_calls(&src), 0);
+    assert_eq!(r.total_differences(), 3, "{}", r.to_text());
+
+    // Extra keys on the destination: one the source lost, one it never had, and one beside a
+    // key of the same slot that only the source has.
+    run(&src, &[c(&["DEL", "h:2"]), c(&["SET", "{t}one", "x"])]);
+    run(
+        &dst,
+        &[c(&["SET", "only-dst", "x"]), c(&["SET", "{t}two", "x"])],
+    );
+    run(&src, &[c(&["CONFIG", "RESETSTAT"])]);
+    let r = diff(&src, &dst, &quick(DiffMode::Full)).unwrap();
+    let slots: BTreeSet<u16> = ["h:2", "only-dst", "{t}two"]
+        .iter()
+        .map(|k| slotshift::slot::key_slot(k.as_bytes()).get())
+        .collect();
+    assert_eq!(r.reverse_exact_slots, slots.len() as u64, "{}", r.to_text());
+    // Only the destination's keys in those slots were asked about on the source (plus the
+    // re-check rounds' own look at each remaining difference, which is not an EXISTS).
+    let in_slots: u64 = slots
+        .iter()
+        .map(|&s| {
+            let n = dst
+                .call(&c(&["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()]))
+                .unwrap();
+            u64::try_from(n.as_int().unwrap()).unwrap()
+        })
+        .sum();
+    assert_eq!(exists_calls(&src), in_slots);
+    use DiffKind::*;
+    assert_eq!(
+        kinds(&r),
+        set(&[
+            ("s:1", Missing),
+            ("s:4", Value),
+            ("only-src", Missing),
+            ("{t}one", Missing),
+            ("h:2", Extra),
+            ("only-dst", Extra),
+            ("{t}two", Extra),
+        ])
+    );
+}
+
+#[test]
+fn a_diff_stopped_in_its_reverse_pass_resumes_to_the_same_result() {
+    let (_servers, src, dst) = identical_pair();
+    run(&src, &[c(&["DEL", "h:2"])]);
+    run(&dst, &[c(&["SET", "only-dst", "x"])]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diff.checkpoint");
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut o = quick(DiffMode::Full);
+    o.checkpoint = Some(path.clone());
+    o.resume = true;
+    o.batch = 10;
+    o.workers = 1;
+    o.cancel = Some(cancel.clone());
+    // Slow enough that the reverse pass is under way at its first progress report.
+    o.rate = Some(400);
+    let stop = cancel.clone();
+    o.progress = Some(std::sync::Arc::new(
+        move |p: &slotshift::migrate::Progress| {
+            if p.stage == "reverse" && p.keys > 0 {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    ));
+    let r = diff(&src, &dst, &o).unwrap();
+    assert!(!r.complete, "{}", r.to_text());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["stage"], "reverse", "{saved}");
+    assert_eq!(saved["census_key"].as_str().unwrap().len(), 64, "{saved}");
+    assert!(!saved["census_forward"].as_array().unwrap().is_empty());
+
+    // The resumed run picks up the reverse pass where it stopped, census included.
+    cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+    o.rate = None;
+    o.progress = None;
+    let r = diff(&src, &dst, &o).unwrap();
+    assert!(r.complete, "{}", r.to_text());
+    assert_eq!(
+        kinds(&r),
+        set(&[("h:2", DiffKind::Extra), ("only-dst", DiffKind::Extra)])
+    );
+    assert!(r.reverse_exact_slots >= 2, "{}", r.to_text());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(saved["stage"], "done");
 }
 
 #[test]

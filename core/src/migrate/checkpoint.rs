@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::census::SavedCensus;
 use super::MigrateError;
 use crate::keyspace::Positions;
 
@@ -24,7 +25,8 @@ pub(crate) struct Checkpoint {
     pub job: String,
     /// The settings that shape the result; a resume must match them.
     pub settings: BTreeMap<String, String>,
-    /// The stage in progress (`forward`, `reverse`, `copy`, `copied`).
+    /// The stage in progress (`forward`, `reverse`, `reverse-check`, `rounds`, `copy`,
+    /// `copied`).
     pub stage: String,
     /// The scanned store's walk positions in that stage.
     pub positions: Positions,
@@ -32,6 +34,15 @@ pub(crate) struct Checkpoint {
     pub counters: BTreeMap<String, u64>,
     /// Keys waiting for a re-check.
     pub pending: Vec<PendingKey>,
+    /// A diff's census hash key, hex (empty: none yet; the censuses below then start over).
+    #[serde(default)]
+    pub census_key: String,
+    /// A diff's census of the source keys its forward pass found on the destination.
+    #[serde(default)]
+    pub census_forward: SavedCensus,
+    /// A diff's census of the destination's keys (reverse pass).
+    #[serde(default)]
+    pub census_destination: SavedCensus,
 }
 
 /// A key waiting for a re-check.

@@ -9,6 +9,7 @@ use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
 
+use super::census::Census;
 use super::{DiffKind, DiffMode, MigrateError};
 
 /// What one store holds under one key.
@@ -295,6 +296,18 @@ pub(crate) fn compare_keys(
     keys: &[Vec<u8>],
     s: &Settings,
 ) -> Result<Vec<Finding>> {
+    compare_counting(src, dst, keys, s, None)
+}
+
+/// [`compare_keys`], also counting in `on_destination` each key the destination had when it
+/// was looked at (the forward pass's half of the reverse pass's [`Census`]).
+pub(crate) fn compare_counting(
+    src: &Store,
+    dst: &Store,
+    keys: &[Vec<u8>],
+    s: &Settings,
+    on_destination: Option<&Census>,
+) -> Result<Vec<Finding>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -302,6 +315,13 @@ pub(crate) fn compare_keys(
     // equal have the same type, so most keys cost PTTL, MEMORY USAGE and DUMP on each side.
     let full = s.mode == DiffMode::Full;
     let (mut ms, mut md) = metas(src, dst, keys, !full)?;
+    if let Some(census) = on_destination {
+        for (k, m) in keys.iter().zip(&md) {
+            if m.exists() {
+                census.add(k);
+            }
+        }
+    }
     if full {
         // The keys whose report or comparison names their type before any DUMP: those on
         // one side only, and the big ones.

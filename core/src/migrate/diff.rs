@@ -9,17 +9,19 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::command::Cmd;
-use crate::store::Store;
+use crate::store::{Store, StoreKind};
 use crate::Result;
 
+use super::census::Census;
 use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, DONE, FORMAT};
-use super::compare::{compare_keys, escape_key, pair, Finding, Settings};
+use super::compare::{compare_counting, compare_keys, escape_key, pair, Finding, Settings};
 use super::{
     check_pair, DiffKind, DiffOptions, DiffReport, KeyFilter, MigrateError, Mismatch, Progress,
     ProgressFn,
 };
 use crate::keyspace::{dbsize, walk, Positions, Snapshot, WalkOptions};
 use crate::pace::Pacer;
+use crate::slot::{key_slot, SLOT_COUNT};
 
 /// Differences waiting for a re-check, bounded; the overflow is only counted.
 pub(crate) struct Pending {
@@ -91,6 +93,39 @@ impl Pending {
             })
             .collect();
         self.add(findings);
+    }
+}
+
+/// The reverse pass's two censuses ([`Census`]): the source keys the forward pass found on
+/// the destination, and the destination's keys; both under one per-run hash key, which a
+/// checkpoint keeps with them.
+struct Censuses {
+    key: [u8; 32],
+    forward: Census,
+    destination: Census,
+}
+
+impl Censuses {
+    /// Fresh censuses under a random key, or a checkpoint's.
+    fn resume(cp: &Checkpoint) -> Censuses {
+        let saved_key = unhex(&cp.census_key).and_then(|k| <[u8; 32]>::try_from(k).ok());
+        let key = saved_key.unwrap_or_else(rand::random);
+        let c = Censuses {
+            key,
+            forward: Census::new(key),
+            destination: Census::new(key),
+        };
+        if saved_key.is_some() {
+            c.forward.restore(&cp.census_forward);
+            c.destination.restore(&cp.census_destination);
+        }
+        c
+    }
+
+    fn save_to(&self, cp: &mut Checkpoint) {
+        cp.census_key = hex(&self.key);
+        cp.census_forward = self.forward.saved();
+        cp.census_destination = self.destination.saved();
     }
 }
 
@@ -249,8 +284,10 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
     let source_keys = AtomicU64::new(cp.counters.get("source_keys").copied().unwrap_or(0));
     let destination_keys =
         AtomicU64::new(cp.counters.get("destination_keys").copied().unwrap_or(0));
+    let exact_slots = AtomicU64::new(cp.counters.get("exact_slots").copied().unwrap_or(0));
     let pacer = Pacer::new(opts.rate);
     let cancel = opts.cancel.as_deref();
+    let censuses = Censuses::resume(&cp);
     let cp = Mutex::new(cp);
     let save = |stage: &str, positions: &Positions| -> Result<(), MigrateError> {
         let Some(path) = &opts.checkpoint else {
@@ -265,70 +302,40 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             "destination_keys".into(),
             destination_keys.load(Ordering::Relaxed),
         );
+        c.counters
+            .insert("exact_slots".into(), exact_slots.load(Ordering::Relaxed));
         c.pending = pending.saved();
+        censuses.save_to(&mut c);
         c.save(path)
     };
     let mut complete = true;
     let start_stage = cp.lock().stage.clone();
     let resume_cursors = cp.lock().positions.clone();
     let filter = opts.filter.walk_filter();
-
-    // Forward: every source key against the destination.
-    if start_stage == "forward" {
-        let mut rep = Reporter {
-            progress: opts.progress.as_ref(),
-            checkpoint: opts.checkpoint.as_deref(),
-            last_save: Instant::now(),
-            last_progress: None,
-            started: Instant::now(),
-            total: dbsize(src, walk_error)?,
-        };
-        let base = source_keys.load(Ordering::Relaxed);
-        let wopts = WalkOptions {
-            filter: &filter,
-            batch: opts.batch,
-            workers: opts.workers,
-            pacer: pacer.as_ref(),
-            cancel: cancel.into_iter().collect(),
-            start: resume_cursors.clone(),
-            map: walk_error,
-        };
-        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-            pending.add(compare_keys(src, dst, &keys, &settings)?);
-            Ok(())
-        };
-        let mut save_err = None;
-        let walked = walk(src, &wopts, &work, &|(), _| {}, &mut |snap| {
-            source_keys.store(base + snap.keys, Ordering::Relaxed);
-            let found = pending.found.load(Ordering::Relaxed);
-            if let Err(e) = rep.tick("diff", snap, found, 0, &|c| save("forward", c)) {
-                save_err = Some(e);
-            }
-        })?;
-        if let Some(e) = save_err {
-            return Err(e.into());
-        }
-        complete &= walked.complete;
-        if walked.complete {
-            save("reverse", &Positions::default())?;
-        }
-    }
-
-    // Reverse: destination keys the source does not have.
-    if opts.reverse && complete && (start_stage == "forward" || start_stage == "reverse") {
-        let mut rep = Reporter {
-            progress: opts.progress.as_ref(),
-            checkpoint: opts.checkpoint.as_deref(),
-            last_save: Instant::now(),
-            last_progress: None,
-            started: Instant::now(),
-            total: dbsize(dst, walk_error)?,
-        };
-        let base = destination_keys.load(Ordering::Relaxed);
-        let start = if start_stage == "reverse" {
-            resume_cursors
+    let resume_at = |stage: &str| {
+        if start_stage == stage {
+            resume_cursors.clone()
         } else {
             Positions::default()
+        }
+    };
+
+    // One walk of a store in a stage from `start`, with progress (`shown` as the stage's
+    // name) and checkpoints (`stage`); whether it saw every key.
+    let pass = |store: &Store,
+                shown: &'static str,
+                stage: &'static str,
+                start: Positions,
+                work: &(dyn Fn(Vec<Vec<u8>>) -> Result<()> + Sync),
+                seen: &mut dyn FnMut(&Snapshot<'_>)|
+     -> Result<bool> {
+        let mut rep = Reporter {
+            progress: opts.progress.as_ref(),
+            checkpoint: opts.checkpoint.as_deref(),
+            last_save: Instant::now(),
+            last_progress: None,
+            started: Instant::now(),
+            total: dbsize(store, walk_error)?,
         };
         let wopts = WalkOptions {
             filter: &filter,
@@ -339,36 +346,112 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             start,
             map: walk_error,
         };
-        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-            let cmds: Vec<Cmd> = keys
-                .iter()
-                .map(|k| Cmd::new("EXISTS").with_arg(k))
-                .collect();
-            let (replies, _) = pair(src, dst, &cmds, &[])?;
-            let mut absent = Vec::new();
-            for (k, r) in keys.into_iter().zip(replies) {
-                if r?.as_int() == Some(0) {
-                    absent.push(k);
-                }
-            }
-            pending.add(compare_keys(src, dst, &absent, &settings)?);
-            Ok(())
-        };
         let mut save_err = None;
-        let walked = walk(dst, &wopts, &work, &|(), _| {}, &mut |snap| {
-            destination_keys.store(base + snap.keys, Ordering::Relaxed);
+        let walked = walk(store, &wopts, work, &|(), _| {}, &mut |snap| {
+            seen(snap);
             let found = pending.found.load(Ordering::Relaxed);
-            if let Err(e) = rep.tick("reverse", snap, found, 0, &|c| save("reverse", c)) {
+            if let Err(e) = rep.tick(shown, snap, found, 0, &|c| save(stage, c)) {
                 save_err = Some(e);
             }
         })?;
-        if let Some(e) = save_err {
-            return Err(e.into());
+        match save_err {
+            Some(e) => Err(e.into()),
+            None => Ok(walked.complete),
         }
-        complete &= walked.complete;
-        if walked.complete {
-            save("rounds", &Positions::default())?;
+    };
+    let stages = ["forward", "reverse", "reverse-check", "rounds"];
+    let from = stages.iter().position(|&s| s == start_stage);
+    let runs = |stage: &str| from.is_some_and(|f| stages[f..].contains(&stage));
+
+    // Forward: every source key against the destination (and, for the reverse pass, a
+    // census of those the destination has).
+    if runs("forward") {
+        let base = source_keys.load(Ordering::Relaxed);
+        let census = opts.reverse.then_some(&censuses.forward);
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            pending.add(compare_counting(src, dst, &keys, &settings, census)?);
+            Ok(())
+        };
+        complete &= pass(
+            src,
+            "diff",
+            "forward",
+            resume_at("forward"),
+            &work,
+            &mut |snap| {
+                source_keys.store(base + snap.keys, Ordering::Relaxed);
+            },
+        )?;
+        if complete {
+            save("reverse", &Positions::default())?;
         }
+    }
+
+    // Reverse: destination keys the source does not have. First a census of the
+    // destination's keys (listed, nothing asked per key); then, only in the slots where it
+    // differs from the forward pass's, an EXISTS on the source per destination key.
+    if opts.reverse && complete && runs("reverse") {
+        let base = destination_keys.load(Ordering::Relaxed);
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            for k in &keys {
+                censuses.destination.add(k);
+            }
+            Ok(())
+        };
+        complete &= pass(
+            dst,
+            "reverse",
+            "reverse",
+            resume_at("reverse"),
+            &work,
+            &mut |snap| {
+                destination_keys.store(base + snap.keys, Ordering::Relaxed);
+            },
+        )?;
+        if complete {
+            let differing = censuses.forward.differing(&censuses.destination);
+            let n = differing.iter().filter(|&&d| d).count() as u64;
+            exact_slots.store(n, Ordering::Relaxed);
+            save("reverse-check", &Positions::default())?;
+        }
+    }
+    if opts.reverse && complete && runs("reverse-check") {
+        let differing = censuses.forward.differing(&censuses.destination);
+        if differing.contains(&true) {
+            let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+                let keys: Vec<Vec<u8>> = keys
+                    .into_iter()
+                    .filter(|k| differing[usize::from(key_slot(k).get())])
+                    .collect();
+                let cmds: Vec<Cmd> = keys
+                    .iter()
+                    .map(|k| Cmd::new("EXISTS").with_arg(k))
+                    .collect();
+                let (replies, _) = pair(src, dst, &cmds, &[])?;
+                let mut absent = Vec::new();
+                for (k, r) in keys.into_iter().zip(replies) {
+                    if r?.as_int() == Some(0) {
+                        absent.push(k);
+                    }
+                }
+                pending.add(compare_keys(src, dst, &absent, &settings)?);
+                Ok(())
+            };
+            // A cluster is walked slot by slot: only the differing slots are listed again.
+            let mut start = resume_at("reverse-check");
+            if dst.kind() == StoreKind::Cluster {
+                for slot in 0..SLOT_COUNT {
+                    if !differing[usize::from(slot)] {
+                        start.mark_slot(slot);
+                    }
+                }
+            }
+            let stage = "reverse-check";
+            complete &= pass(dst, stage, stage, start, &work, &mut |_| {})?;
+        }
+    }
+    if complete && runs("rounds") {
+        save("rounds", &Positions::default())?;
     }
 
     // Re-check rounds.
@@ -416,6 +499,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
         mode: opts.mode,
         source_keys: source_keys.load(Ordering::Relaxed),
         destination_keys: destination_keys.load(Ordering::Relaxed),
+        reverse_exact_slots: exact_slots.load(Ordering::Relaxed),
         found,
         converged: found.saturating_sub(remaining),
         rounds,

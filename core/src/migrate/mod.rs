@@ -22,7 +22,10 @@
 //!   copy is about to expire (TTL within the tolerance) is not a difference.
 //!
 //! [`diff`] compares both ways (keys missing on the destination, extra keys on the
-//! destination, type, value, TTL beyond a tolerance) in one of three [`DiffMode`]s.
+//! destination, type, value, TTL beyond a tolerance) in one of three [`DiffMode`]s. Its
+//! reverse pass lists the destination into a per-slot census of key names and checks keys on
+//! the source only in the slots where that census differs from the forward pass's
+//! (`census`).
 //! [`migrate`] copies with `DUMP` / `RESTORE … REPLACE` and the TTL as the source's `PTTL` less
 //! the time elapsed since it was read (a monotonic clock: a skewed or stepped clock on the
 //! migrating host changes nothing), falls
@@ -55,6 +58,7 @@ use serde::{Deserialize, Serialize};
 use crate::store::Store;
 use crate::Result;
 
+mod census;
 mod checkpoint;
 pub mod compare;
 mod copy;
@@ -111,7 +115,9 @@ impl DiffMode {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Progress {
-    /// `diff`, `reverse`, `copy`, `recheck` or `final-diff`.
+    /// `diff`, `reverse`, `reverse-check` (a diff's exact look at the slots where the
+    /// destination's keys were not the ones the forward pass found), `copy`, `recheck` or
+    /// `final-diff`.
     pub stage: &'static str,
     /// Keys scanned in this stage so far.
     pub keys: u64,

@@ -70,6 +70,11 @@ pub struct DiffReport {
     pub source_keys: u64,
     /// Keys of the destination looked at in the reverse pass.
     pub destination_keys: u64,
+    /// Hash slots where the reverse pass checked each destination key on the source: those
+    /// where the destination's keys were not the source keys the forward pass found there
+    /// (0 when they were the same everywhere, and without a reverse pass).
+    #[serde(default)]
+    pub reverse_exact_slots: u64,
     /// Differences seen in the passes, before re-checks.
     pub found: u64,
     /// Of those, how many converged away in the re-check rounds.
@@ -137,6 +142,13 @@ impl DiffReport {
         );
         for kind in DiffKind::ALL {
             let _ = writeln!(s, "  {:<8} {}", kind.name(), self.count(kind));
+        }
+        if self.reverse_exact_slots > 0 {
+            let _ = writeln!(
+                s,
+                "  (reverse pass: {} slots checked key by key on the source)",
+                self.reverse_exact_slots
+            );
         }
         if self.unchecked > 0 {
             let _ = writeln!(
@@ -281,6 +293,7 @@ impl DiffReport {
             mode,
             source_keys: 0,
             destination_keys: 0,
+            reverse_exact_slots: 0,
             found: 0,
             converged: 0,
             rounds: 0,
@@ -293,6 +306,7 @@ impl DiffReport {
             m.complete &= p.complete;
             m.source_keys += p.source_keys;
             m.destination_keys += p.destination_keys;
+            m.reverse_exact_slots += p.reverse_exact_slots;
             m.found += p.found;
             m.converged += p.converged;
             m.rounds = m.rounds.max(p.rounds);
