@@ -312,6 +312,67 @@ fn a_diff_stopped_in_its_reverse_pass_resumes_to_the_same_result() {
     assert_eq!(saved["stage"], "done");
 }
 
+/// For random key sets on both sides (few hash tags, so slots hold several keys; binary
+/// names), the reverse pass by census reports exactly the keys only the destination has, and
+/// asks the source only in slots that hold one of them.
+#[test]
+fn the_census_reports_exactly_the_destinations_own_keys() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let src_server = Standalone::start().unwrap();
+    let cluster = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&src_server.url()).unwrap();
+    let dst = Store::open(&cluster.url()).unwrap();
+    let name = (0u8..6, prop::collection::vec(any::<u8>(), 0..4)).prop_map(|(tag, tail)| {
+        let mut k = format!("{{t{tag}}}").into_bytes();
+        k.extend(tail);
+        k
+    });
+    let sets = (
+        prop::collection::btree_set(name.clone(), 0..40),
+        prop::collection::btree_set(name, 0..40),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&sets, |(on_src, on_dst)| {
+            for store in [&src, &dst] {
+                store.call(&c(&["FLUSHALL"])).unwrap();
+            }
+            let set = |keys: &BTreeSet<Vec<u8>>| -> Vec<Cmd> {
+                keys.iter()
+                    .map(|k| Cmd::new("SET").with_arg(k).with_arg("v"))
+                    .collect()
+            };
+            run(&src, &set(&on_src));
+            run(&dst, &set(&on_dst));
+            let mut o = quick(DiffMode::Outline);
+            o.rounds = 0;
+            let r = diff(&src, &dst, &o).unwrap();
+            let extra: BTreeSet<String> = r
+                .mismatches
+                .iter()
+                .filter(|m| m.kind == DiffKind::Extra)
+                .map(|m| m.key.clone())
+                .collect();
+            let want: BTreeSet<String> = on_dst
+                .difference(&on_src)
+                .map(|k| slotshift::keyspace::escape_key(k))
+                .collect();
+            prop_assert_eq!(&extra, &want);
+            let slots: BTreeSet<u16> = on_dst
+                .difference(&on_src)
+                .map(|k| slotshift::key_slot(k).get())
+                .collect();
+            prop_assert_eq!(r.reverse_exact_slots, slots.len() as u64);
+            Ok(())
+        })
+        .unwrap();
+}
+
 #[test]
 fn big_keys_are_compared_in_chunks() {
     let a = Standalone::start().unwrap();

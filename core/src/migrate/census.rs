@@ -8,9 +8,11 @@
 //! source lacks; only the slots where they differ need the exact reverse check (an `EXISTS` on
 //! the source per destination key), which the reverse pass used to pay for every key.
 //!
-//! Why agreement is proof enough: a name listed twice by `SCAN` (which it may do while the
-//! server resizes its table), a batch counted twice after a resume, or a key written between
-//! the passes all make the entries differ, and a difference only ever costs the exact check.
+//! Why agreement is proof enough: the forward census counts only names the destination had,
+//! so on a keyspace at rest equal counts alone would prove equal sets. The sums are for what
+//! is not at rest: a name listed twice by `SCAN` (which it may do while the server resizes its
+//! table), a batch counted twice after a resume, or a key written between the passes all make
+//! the entries differ, and a difference only ever costs the exact check.
 //! Two different sets of names in one slot agree only if their count and both sums of 64-bit
 //! keyed hashes (BLAKE3 with a random key per run, kept in the checkpoint) coincide: about
 //! one chance in 2^128.
