@@ -32,6 +32,11 @@ fn diff_sections(page: &mut Page, id: &str, d: &DiffReport, listed: usize) {
         &[
             ("source keys", d.source_keys.to_string(), ""),
             ("destination keys", d.destination_keys.to_string(), ""),
+            (
+                "slots checked key by key",
+                d.reverse_exact_slots.to_string(),
+                "",
+            ),
             ("found in the passes", d.found.to_string(), ""),
             ("converged in re-checks", d.converged.to_string(), ""),
             ("re-check rounds", d.rounds.to_string(), ""),
