@@ -129,11 +129,33 @@ pub(crate) fn pipeline_all(store: &Store, cmds: &[Cmd], command: &'static str) -
     Ok(replies)
 }
 
-fn ok(r: Result<Reply>) -> Result<Reply> {
+/// A reply, with a server's error reply as an error.
+pub(crate) fn server_reply(r: Result<Reply>) -> Result<Reply> {
     match r? {
         Reply::Error(e) => Err(Error::Server(e)),
         other => Ok(other),
     }
+}
+
+/// Of `keys`, listed on the destination, those the source does not have (one `EXISTS` each),
+/// compared now: an extra key, or whatever differs if the source has it by then.
+pub(crate) fn absent_on_source(
+    src: &Store,
+    dst: &Store,
+    keys: Vec<Vec<u8>>,
+    s: &Settings,
+) -> Result<Vec<Finding>> {
+    let cmds: Vec<Cmd> = keys
+        .iter()
+        .map(|k| Cmd::new("EXISTS").with_arg(k))
+        .collect();
+    let mut absent = Vec::new();
+    for (k, r) in keys.into_iter().zip(pipeline_all(src, &cmds, "EXISTS")?) {
+        if server_reply(r)?.as_int() == Some(0) {
+            absent.push(k);
+        }
+    }
+    compare_keys(src, dst, &absent, s)
 }
 
 fn meta_cmds(keys: &[Vec<u8>], with_type: bool) -> Vec<Cmd> {
@@ -149,7 +171,7 @@ fn meta_cmds(keys: &[Vec<u8>], with_type: bool) -> Vec<Cmd> {
 }
 
 fn type_name(r: Result<Reply>) -> Result<String> {
-    let t = ok(r)?;
+    let t = server_reply(r)?;
     match t.as_bytes() {
         Some(b) => Ok(String::from_utf8_lossy(b).into_owned()),
         None => Err(bad("TYPE", &t)),
@@ -171,9 +193,9 @@ fn parse_meta(replies: Vec<Result<Reply>>, with_type: bool) -> Result<Vec<Meta>>
         let (Some(p), Some(m)) = (it.next(), it.next()) else {
             break;
         };
-        let p = ok(p)?;
+        let p = server_reply(p)?;
         let pttl = p.as_int().ok_or_else(|| bad("PTTL", &p))?;
-        let size = match ok(m)? {
+        let size = match server_reply(m)? {
             Reply::Int(n) => u64::try_from(n).unwrap_or(0),
             _ => 0,
         };
@@ -406,7 +428,7 @@ pub(crate) fn compare_with_meta(
         }
         let (ra, rb) = pair(src, dst, &cmds, &cmds)?;
         for ((i, a), b) in which.into_iter().zip(ra).zip(rb) {
-            let (a, b) = (ok(a)?.as_int(), ok(b)?.as_int());
+            let (a, b) = (server_reply(a)?.as_int(), server_reply(b)?.as_int());
             if a != b {
                 found.push(Finding {
                     key: keys[i].clone(),
@@ -432,7 +454,7 @@ pub(crate) fn compare_with_meta(
         let (ra, rb) = pair(src, dst, &cmds, &cmds)?;
         let mut differ = Vec::new();
         for ((&i, a), b) in dump_idx.iter().zip(ra).zip(rb) {
-            let (a, b) = (ok(a)?, ok(b)?);
+            let (a, b) = (server_reply(a)?, server_reply(b)?);
             if a.is_nil() || b.is_nil() || a != b {
                 differ.push(i);
             }
@@ -475,7 +497,7 @@ fn call2(src: &Store, dst: &Store, a: Cmd, b: Cmd) -> Result<(Reply, Reply)> {
     };
     let a = ra.pop().ok_or_else(missing)?;
     let b = rb.pop().ok_or_else(missing)?;
-    Ok((ok(a)?, ok(b)?))
+    Ok((server_reply(a)?, server_reply(b)?))
 }
 
 fn same_cmd2(src: &Store, dst: &Store, c: Cmd) -> Result<(Reply, Reply)> {
@@ -595,7 +617,7 @@ fn scan_loop(
             .with_arg(&cursor)
             .with_arg("COUNT")
             .with_arg(chunk.to_string());
-        let reply = ok(Ok(src.call(&c)?))?;
+        let reply = server_reply(Ok(src.call(&c)?))?;
         let parts = items(reply);
         let n = parts.len();
         let Ok([next, elems]) = <[Reply; 2]>::try_from(parts) else {
@@ -629,7 +651,7 @@ fn compare_hash(src: &Store, dst: &Store, key: &[u8], chunk: usize) -> Result<Op
                 want.push(bytes(v));
             }
         }
-        let got = items(ok(Ok(dst.call(&c)?))?);
+        let got = items(server_reply(Ok(dst.call(&c)?))?);
         if want.iter().zip(got.iter()).any(|(w, g)| *w != bytes(g)) || got.len() != want.len() {
             return Ok(Some(
                 "a hash field differs or is missing on the destination".into(),
@@ -646,7 +668,7 @@ fn compare_set(src: &Store, dst: &Store, key: &[u8], chunk: usize) -> Result<Opt
         for m in &elems {
             c.arg(m.as_bytes().unwrap_or_default());
         }
-        let got = items(ok(Ok(dst.call(&c)?))?);
+        let got = items(server_reply(Ok(dst.call(&c)?))?);
         if got.len() != elems.len() || got.iter().any(|g| g.as_int() != Some(1)) {
             return Ok(Some("a set member is missing on the destination".into()));
         }
@@ -665,7 +687,7 @@ fn compare_zset(src: &Store, dst: &Store, key: &[u8], chunk: usize) -> Result<Op
                 want.push(score(s));
             }
         }
-        let got = items(ok(Ok(dst.call(&c)?))?);
+        let got = items(server_reply(Ok(dst.call(&c)?))?);
         if got.len() != want.len() || want.iter().zip(got.iter()).any(|(w, g)| *w != score(g)) {
             return Ok(Some("a zset member is missing or has another score".into()));
         }

@@ -25,7 +25,9 @@ use crate::store::Store;
 use crate::{Error, Result};
 
 use super::checkpoint::{Checkpoint, DONE, FORMAT};
-use super::compare::{compare_keys, pipeline_all, Finding, Settings};
+use super::compare::{
+    absent_on_source, compare_keys, pipeline_all, server_reply, Finding, Settings,
+};
 use super::diff::{filter_settings, validate_common, walk_error, Pending, Reporter};
 use super::tally::{dump_type, TypeTally};
 use super::{
@@ -60,16 +62,9 @@ fn reply_error(command: &'static str, reply: &Reply) -> Error {
 }
 
 fn pttl_of(r: Result<Reply>) -> Result<i64> {
-    match server_err(r)? {
+    match server_reply(r)? {
         Reply::Int(n) => Ok(n),
         other => Err(reply_error("PTTL", &other)),
-    }
-}
-
-fn server_err(r: Result<Reply>) -> Result<Reply> {
-    match r? {
-        Reply::Error(e) => Err(Error::Server(e)),
-        other => Ok(other),
     }
 }
 
@@ -127,7 +122,7 @@ impl Copier<'_> {
                 .into());
             };
             let pttl = pttl_of(p)?;
-            match server_err(d)? {
+            match server_reply(d)? {
                 Reply::Bulk(b) if pttl != -2 => read.push((k, pttl, b)),
                 _ => gone.push(k.clone()),
             }
@@ -163,7 +158,7 @@ impl Copier<'_> {
         let replies = pipeline_all(self.dst, &restores, "RESTORE")?;
         let mut written = Vec::with_capacity(which.len());
         for ((k, (ty, len)), r) in which.into_iter().zip(sizes).zip(replies) {
-            match server_err(r) {
+            match server_reply(r) {
                 Ok(_) => {
                     self.restored.fetch_add(1, Ordering::Relaxed);
                     self.by_type.add(ty, len);
@@ -203,7 +198,7 @@ impl Copier<'_> {
         }
         let cmds: Vec<Cmd> = keys.iter().map(|k| Cmd::new("DEL").with_arg(k)).collect();
         for r in pipeline_all(self.dst, &cmds, "DEL")? {
-            let n = server_err(r)?.as_int().unwrap_or(0);
+            let n = server_reply(r)?.as_int().unwrap_or(0);
             self.deleted
                 .fetch_add(u64::try_from(n).unwrap_or(0), Ordering::Relaxed);
         }
@@ -228,7 +223,7 @@ impl Copier<'_> {
             }
             .into());
         };
-        let ty = server_err(ty)?;
+        let ty = server_reply(ty)?;
         let ty = ty.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
         let pttl = pttl_of(pttl)?;
         if ty == b"none" || pttl == -2 {
@@ -250,7 +245,7 @@ impl Copier<'_> {
         let src = self.src;
         match ty.as_slice() {
             b"string" => {
-                let v = server_err(Ok(src.call(&Cmd::new("GET").with_arg(key))?))?;
+                let v = server_reply(Ok(src.call(&Cmd::new("GET").with_arg(key))?))?;
                 writes.push(
                     Cmd::new("SET")
                         .with_arg(key)
@@ -297,7 +292,7 @@ impl Copier<'_> {
                             .with_arg(REWRITE_CHUNK.to_string()),
                     )?;
                     let bad_reply = |r: &Reply| reply_error("SCAN family", r);
-                    let r = server_err(Ok(r))?;
+                    let r = server_reply(Ok(r))?;
                     let [next, elems] = two(r).map_err(|r| bad_reply(&r))?;
                     let items = flat(elems);
                     cursor = next
@@ -338,7 +333,7 @@ impl Copier<'_> {
                             .with_arg(REWRITE_CHUNK.to_string()),
                     )?;
                     let bad_entry = |r: &Reply| reply_error("XRANGE", r);
-                    let entries = match server_err(Ok(r))? {
+                    let entries = match server_reply(Ok(r))? {
                         Reply::Array(e) => e,
                         other => return Err(bad_entry(&other)),
                     };
@@ -411,7 +406,7 @@ impl Copier<'_> {
             // A big key: written in chunks, not atomically (the verify round re-checks it).
             for chunk in writes.chunks(64) {
                 for r in pipeline_all(self.dst, chunk, "rewrite")? {
-                    server_err(r).map_err(|e| fail(e.to_string()))?;
+                    server_reply(r).map_err(|e| fail(e.to_string()))?;
                 }
             }
         }
@@ -593,17 +588,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
             map: walk_error,
         };
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-            let cmds: Vec<Cmd> = keys
-                .iter()
-                .map(|k| Cmd::new("EXISTS").with_arg(k))
-                .collect();
-            let mut absent = Vec::new();
-            for (k, r) in keys.into_iter().zip(pipeline_all(src, &cmds, "EXISTS")?) {
-                if server_err(r)?.as_int() == Some(0) {
-                    absent.push(k);
-                }
-            }
-            let (_, extra) = split(compare_keys(src, dst, &absent, &settings)?);
+            let (_, extra) = split(absent_on_source(src, dst, keys, &settings)?);
             if !extra.is_empty() {
                 copier.delete(&extra.into_iter().map(|f| f.key).collect::<Vec<_>>())?;
             }

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::command::Cmd;
 use crate::store::{Store, StoreKind};
 use crate::Result;
 
 use super::census::Census;
 use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, DONE, FORMAT};
-use super::compare::{compare_counting, compare_keys, escape_key, pair, Finding, Settings};
+use super::compare::{
+    absent_on_source, compare_counting, compare_keys, escape_key, Finding, Settings,
+};
 use super::{
     check_pair, DiffKind, DiffOptions, DiffReport, KeyFilter, MigrateError, Mismatch, Progress,
     ProgressFn,
@@ -423,18 +424,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
                     .into_iter()
                     .filter(|k| differing[usize::from(key_slot(k).get())])
                     .collect();
-                let cmds: Vec<Cmd> = keys
-                    .iter()
-                    .map(|k| Cmd::new("EXISTS").with_arg(k))
-                    .collect();
-                let (replies, _) = pair(src, dst, &cmds, &[])?;
-                let mut absent = Vec::new();
-                for (k, r) in keys.into_iter().zip(replies) {
-                    if r?.as_int() == Some(0) {
-                        absent.push(k);
-                    }
-                }
-                pending.add(compare_keys(src, dst, &absent, &settings)?);
+                pending.add(absent_on_source(src, dst, keys, &settings)?);
                 Ok(())
             };
             // A cluster is walked slot by slot: only the differing slots are listed again.
