@@ -134,6 +134,74 @@ fn assert_clean(r: &MigrateReport) {
     assert_eq!(d.total_differences(), 0, "{}", r.to_text());
 }
 
+/// `delete_extra` deletes the destination's own keys, asking the source about destination
+/// keys only in the slots that hold one: the copy pass counts what it leaves on the
+/// destination, compared first or not.
+#[test]
+fn delete_extra_asks_the_source_only_where_the_destination_has_its_own_keys() {
+    const N: usize = 600;
+    let source = Standalone::start().unwrap();
+    let cluster = Cluster::start(3, 0).unwrap();
+    let src = Store::open(&source.url()).unwrap();
+    let dst = Store::open(&cluster.url()).unwrap();
+    let names: Vec<String> = (0..N).map(|i| format!("k:{{{}}}:{i}", i % 50)).collect();
+    let extras = ["extra:1", "{k}extra", "k:{7}:extra"];
+    for compare in [true, false] {
+        for store in [&src, &dst] {
+            store.call(&c(&["FLUSHALL"])).unwrap();
+        }
+        let set = |keys: &[String], value: &str| -> Vec<Cmd> {
+            keys.iter().map(|k| c(&["SET", k, value])).collect()
+        };
+        run(&src, &set(&names, "v"));
+        // The destination: a third of the keys equal, a third different, the rest missing,
+        // and its own keys (one beside source keys of its slot).
+        run(&dst, &set(&names[..N / 3], "v"));
+        run(&dst, &set(&names[N / 3..2 * N / 3], "old"));
+        run(
+            &dst,
+            &extras
+                .iter()
+                .map(|k| c(&["SET", k, "x"]))
+                .collect::<Vec<_>>(),
+        );
+        source
+            .node()
+            .query::<()>(redis::cmd("CONFIG").arg("RESETSTAT"))
+            .unwrap();
+        let mut o = quick();
+        o.delete_extra = true;
+        o.compare = compare;
+        o.final_diff = false;
+        let r = migrate(&src, &dst, &o).unwrap();
+        assert!(r.complete, "{}", r.to_text());
+        assert_eq!(
+            r.deleted,
+            extras.len() as u64,
+            "compare {compare}: {}",
+            r.to_text()
+        );
+        assert_eq!(dbsize(&dst), N as i64);
+        let slots: std::collections::BTreeSet<u16> = extras
+            .iter()
+            .map(|k| key_slot(k.as_bytes()).get())
+            .collect();
+        // In those slots the destination held the source's keys (all copied by then) and
+        // its own.
+        let sources_there = names
+            .iter()
+            .filter(|k| slots.contains(&key_slot(k.as_bytes()).get()))
+            .count();
+        assert_eq!(
+            source.node().calls("exists").unwrap(),
+            (sources_there + extras.len()) as u64,
+            "compare {compare}"
+        );
+        let d = diff(&src, &dst, &DiffOptions::default()).unwrap();
+        assert_eq!(d.total_differences(), 0, "{}", d.to_text());
+    }
+}
+
 #[test]
 fn two_hundred_thousand_keys_with_a_live_writer() {
     const N: usize = 200_000;

@@ -21,7 +21,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::{hex, unhex, Checkpoint};
+use crate::keyspace::Positions;
 use crate::slot::{key_slot, SLOT_COUNT};
+use crate::store::{Store, StoreKind};
 
 const SLOTS: usize = SLOT_COUNT as usize;
 
@@ -66,6 +69,14 @@ impl Census {
 
     /// Counts one name.
     pub(crate) fn add(&self, name: &[u8]) {
+        let (e, a, b) = self.entry(name);
+        e.count.fetch_add(1, Ordering::Relaxed);
+        e.sum_a.fetch_add(a, Ordering::Relaxed);
+        e.sum_b.fetch_add(b, Ordering::Relaxed);
+    }
+
+    /// The entry of `name`'s slot and the two halves of its hash.
+    fn entry(&self, name: &[u8]) -> (&Entry, u64, u64) {
         let hash = blake3::keyed_hash(&self.key, name);
         let bytes = hash.as_bytes();
         let half = |i: usize| {
@@ -74,9 +85,16 @@ impl Census {
             u64::from_le_bytes(h)
         };
         let e = &self.slots[usize::from(key_slot(name).get())];
-        e.count.fetch_add(1, Ordering::Relaxed);
-        e.sum_a.fetch_add(half(0), Ordering::Relaxed);
-        e.sum_b.fetch_add(half(8), Ordering::Relaxed);
+        (e, half(0), half(8))
+    }
+
+    /// Takes one name back out (a key counted as on the destination that was then deleted
+    /// there).
+    pub(crate) fn remove(&self, name: &[u8]) {
+        let (e, a, b) = self.entry(name);
+        e.count.fetch_sub(1, Ordering::Relaxed);
+        e.sum_a.fetch_sub(a, Ordering::Relaxed);
+        e.sum_b.fetch_sub(b, Ordering::Relaxed);
     }
 
     /// The slots whose entries differ between `self` and `other`, one flag per slot.
@@ -113,6 +131,85 @@ impl Census {
             e.sum_a.fetch_add(a, Ordering::Relaxed);
             e.sum_b.fetch_add(b, Ordering::Relaxed);
         }
+    }
+}
+
+/// The two censuses of a reverse pass ([`Census`]): the source keys the forward pass found on
+/// (or put on) the destination, and the destination's keys; both under one per-run hash key,
+/// which a checkpoint keeps with them.
+pub(crate) struct Censuses {
+    key: [u8; 32],
+    pub(crate) forward: Census,
+    pub(crate) destination: Census,
+}
+
+impl Censuses {
+    /// Fresh censuses under a random key, or a checkpoint's.
+    pub(crate) fn resume(cp: &Checkpoint) -> Censuses {
+        let saved_key = unhex(&cp.census_key).and_then(|k| <[u8; 32]>::try_from(k).ok());
+        let key = saved_key.unwrap_or_else(rand::random);
+        let c = Censuses {
+            key,
+            forward: Census::new(key),
+            destination: Census::new(key),
+        };
+        if saved_key.is_some() {
+            c.forward.restore(&cp.census_forward);
+            c.destination.restore(&cp.census_destination);
+        }
+        c
+    }
+
+    /// Keeps the censuses in `cp`.
+    pub(crate) fn save_to(&self, cp: &mut Checkpoint) {
+        cp.census_key = hex(&self.key);
+        cp.census_forward = self.forward.saved();
+        cp.census_destination = self.destination.saved();
+    }
+
+    /// The slots where the destination's keys are not the ones counted forward.
+    pub(crate) fn differing(&self) -> Slots {
+        Slots(self.forward.differing(&self.destination))
+    }
+}
+
+/// A set of hash slots: those an exact reverse check walks.
+pub(crate) struct Slots(Vec<bool>);
+
+impl Slots {
+    /// Every slot (no census to narrow the check down).
+    pub(crate) fn all() -> Slots {
+        Slots(vec![true; SLOTS])
+    }
+
+    /// How many.
+    pub(crate) fn len(&self) -> usize {
+        self.0.iter().filter(|&&d| d).count()
+    }
+
+    /// None at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.0.contains(&true)
+    }
+
+    /// The keys of `keys` in these slots.
+    pub(crate) fn keep(&self, keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+        keys.into_iter()
+            .filter(|k| self.0[usize::from(key_slot(k).get())])
+            .collect()
+    }
+
+    /// Where a walk of `store` over these slots starts from `start`: on a cluster, which is
+    /// walked slot by slot, every other slot is marked done.
+    pub(crate) fn walk_start(&self, store: &Store, mut start: Positions) -> Positions {
+        if store.kind() == StoreKind::Cluster {
+            for slot in 0..SLOT_COUNT {
+                if !self.0[usize::from(slot)] {
+                    start.mark_slot(slot);
+                }
+            }
+        }
+        start
     }
 }
 
@@ -172,6 +269,16 @@ mod tests {
         // A slot number out of range is ignored, not a panic.
         back.restore(&SavedCensus(vec![[99_999, 1, 2, 3]]));
         assert!(differing_slots(&a, &back).is_empty());
+    }
+
+    #[test]
+    fn a_removed_name_is_as_if_never_counted() {
+        let a = census(3, &[b"a", b"b"]);
+        let b = census(3, &[b"a", b"b", b"{b}x"]);
+        b.remove(b"{b}x");
+        assert!(differing_slots(&a, &b).is_empty());
+        b.remove(b"b");
+        assert_eq!(differing_slots(&a, &b), vec![key_slot(b"b").get()]);
     }
 
     #[test]

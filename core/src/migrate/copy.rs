@@ -13,7 +13,7 @@
 //! copy's TTL shorter than the source's by at most one round trip, never longer. A key whose
 //! remaining TTL reaches 0 has expired at the source and is not copied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -24,18 +24,19 @@ use crate::reply::Reply;
 use crate::store::Store;
 use crate::{Error, Result};
 
+use super::census::{Census, Censuses, Slots};
 use super::checkpoint::{Checkpoint, DONE, FORMAT};
 use super::compare::{
-    absent_on_source, compare_keys, pipeline_all, server_reply, Finding, Settings,
+    absent_on_source, compare_counting, compare_keys, pipeline_all, server_reply, Finding, Settings,
 };
-use super::diff::{filter_settings, validate_common, walk_error, Pending, Reporter};
+use super::diff::{filter_settings, pass_walk, validate_common, walk_error, Pending, Reporter};
 use super::tally::{dump_type, TypeTally};
 use super::{
     check_pair, check_writable, diff, CopyMethod, DiffKind, DiffMode, DiffOptions, MigrateError,
     MigrateOptions, MigrateReport,
 };
 use crate::keyspace::escape_key;
-use crate::keyspace::{dbsize, walk, Positions, WalkOptions};
+use crate::keyspace::{dbsize, walk, Positions};
 use crate::pace::Pacer;
 
 /// Elements per write command (and per read) in a type-by-type rewrite.
@@ -512,6 +513,11 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
     let start_stage = cp.stage.clone();
     let resume_cursors = cp.positions.clone();
     let filter = opts.filter.walk_filter();
+    // With delete_extra, the keys each batch leaves on the destination are counted, so the
+    // reverse pass asks the source only in slots where the destination holds others
+    // (a dry run writes nothing: its reverse pass checks every key).
+    let censuses = Censuses::resume(&cp);
+    let census = (opts.delete_extra && !opts.dry_run).then_some(&censuses.forward);
     let cp = Mutex::new(cp);
     let save = |stage: &str, positions: &Positions| -> Result<(), MigrateError> {
         let Some(path) = &opts.checkpoint else {
@@ -532,9 +538,20 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         }
         copier.by_type.save(&mut c.counters);
         c.pending = pending.saved();
+        censuses.save_to(&mut c);
         c.save(path)
     };
     let mut complete = true;
+    let walk_from = |start| {
+        pass_walk(
+            &filter,
+            opts.batch,
+            opts.workers,
+            pacer.as_ref(),
+            cancel,
+            start,
+        )
+    };
 
     if start_stage == "copy" {
         let mut rep = Reporter {
@@ -546,17 +563,10 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
             total: dbsize(src, walk_error)?,
         };
         let base = scanned.load(Ordering::Relaxed);
-        let wopts = WalkOptions {
-            filter: &filter,
-            batch: opts.batch,
-            workers: opts.workers,
-            pacer: pacer.as_ref(),
-            cancel: cancel.into_iter().collect(),
-            start: resume_cursors,
-            map: walk_error,
+        let wopts = walk_from(resume_cursors);
+        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+            copy_batch(&copier, &pending, &settings, keys, census)
         };
-        let work =
-            |keys: Vec<Vec<u8>>| -> Result<()> { copy_batch(&copier, &pending, &settings, keys) };
         let mut save_err = None;
         let walked = walk(src, &wopts, &work, &|(), _| {}, &mut |snap| {
             scanned.store(base + snap.keys, Ordering::Relaxed);
@@ -576,26 +586,36 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         }
     }
 
-    // With delete_extra: destination keys the source does not have are deleted.
+    // With delete_extra: destination keys the source does not have are deleted. The
+    // destination is listed into its census first (no dry run); only the slots where it holds
+    // other keys than the copy pass left there are listed again and checked on the source.
     if complete && opts.delete_extra && !cancelled_now(cancel) {
-        let wopts = WalkOptions {
-            filter: &filter,
-            batch: opts.batch,
-            workers: opts.workers,
-            pacer: pacer.as_ref(),
-            cancel: cancel.into_iter().collect(),
-            start: Positions::default(),
-            map: walk_error,
+        let dst_walk = |start: Positions, work: &(dyn Fn(Vec<Vec<u8>>) -> Result<()> + Sync)| {
+            walk(dst, &walk_from(start), work, &|(), _| {}, &mut |_| {}).map(|w| w.complete)
         };
-        let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-            let (_, extra) = split(absent_on_source(src, dst, keys, &settings)?);
-            if !extra.is_empty() {
-                copier.delete(&extra.into_iter().map(|f| f.key).collect::<Vec<_>>())?;
-            }
-            Ok(())
+        let differing = if census.is_some() {
+            let list = |keys: Vec<Vec<u8>>| -> Result<()> {
+                for k in &keys {
+                    censuses.destination.add(k);
+                }
+                Ok(())
+            };
+            complete &= dst_walk(Positions::default(), &list)?;
+            censuses.differing()
+        } else {
+            Slots::all()
         };
-        let walked = walk(dst, &wopts, &work, &|(), _| {}, &mut |_| {})?;
-        complete &= walked.complete;
+        if complete && !differing.is_empty() {
+            let work = |keys: Vec<Vec<u8>>| -> Result<()> {
+                let (_, extra) =
+                    split(absent_on_source(src, dst, differing.keep(keys), &settings)?);
+                if !extra.is_empty() {
+                    copier.delete(&extra.into_iter().map(|f| f.key).collect::<Vec<_>>())?;
+                }
+                Ok(())
+            };
+            complete &= dst_walk(differing.walk_start(dst, Positions::default()), &work)?;
+        }
     }
 
     // Re-check rounds: compare what was copied and still differed; copy it again.
@@ -699,17 +719,36 @@ fn split(findings: Vec<Finding>) -> (Vec<Finding>, Vec<Finding>) {
         .partition(|f| f.kind != DiffKind::Extra)
 }
 
+/// Copies one batch of source keys (compared first unless `compare` is off). With a
+/// `census`, counts the keys the batch leaves on the destination: those it had when compared,
+/// less the extra ones deleted, and those written that it lacked.
 fn copy_batch(
     copier: &Copier<'_>,
     pending: &Pending,
     settings: &Settings,
     keys: Vec<Vec<u8>>,
+    census: Option<&Census>,
 ) -> Result<()> {
     let (src, dst, opts) = (copier.src, copier.dst, copier.opts);
+    // The keys the destination lacked when compared (every key, without a comparison).
+    let mut lacked: Option<HashSet<Vec<u8>>> = None;
     let to_copy: Vec<Vec<u8>> = if opts.compare {
-        let (mut copy, extra) = split(compare_keys(src, dst, &keys, settings)?);
+        let (mut copy, extra) = split(compare_counting(src, dst, &keys, settings, census)?);
         if opts.delete_extra && !extra.is_empty() {
             copier.delete(&extra.iter().map(|f| f.key.clone()).collect::<Vec<_>>())?;
+            if let Some(c) = census {
+                for f in &extra {
+                    c.remove(&f.key);
+                }
+            }
+        }
+        if census.is_some() {
+            lacked = Some(
+                copy.iter()
+                    .filter(|f| f.kind == DiffKind::Missing)
+                    .map(|f| f.key.clone())
+                    .collect(),
+            );
         }
         let n = keys.len() - copy.len() - extra.len();
         copier.equal.fetch_add(n as u64, Ordering::Relaxed);
@@ -726,6 +765,13 @@ fn copy_batch(
         keys
     };
     let written = copier.copy(&to_copy)?;
+    if let Some(c) = census {
+        for k in &written {
+            if lacked.as_ref().is_none_or(|l| l.contains(k)) {
+                c.add(k);
+            }
+        }
+    }
     if opts.verify && !opts.dry_run && !written.is_empty() {
         pending.add(compare_keys(src, dst, &written, settings)?);
     }

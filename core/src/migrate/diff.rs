@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::store::{Store, StoreKind};
+use crate::store::Store;
 use crate::Result;
 
-use super::census::Census;
+use super::census::Censuses;
 use super::checkpoint::{hex, unhex, Checkpoint, PendingKey, DONE, FORMAT};
 use super::compare::{
     absent_on_source, compare_counting, compare_keys, escape_key, Finding, Settings,
@@ -22,7 +22,6 @@ use super::{
 };
 use crate::keyspace::{dbsize, walk, Positions, Snapshot, WalkOptions};
 use crate::pace::Pacer;
-use crate::slot::{key_slot, SLOT_COUNT};
 
 /// Differences waiting for a re-check, bounded; the overflow is only counted.
 pub(crate) struct Pending {
@@ -97,36 +96,24 @@ impl Pending {
     }
 }
 
-/// The reverse pass's two censuses ([`Census`]): the source keys the forward pass found on
-/// the destination, and the destination's keys; both under one per-run hash key, which a
-/// checkpoint keeps with them.
-struct Censuses {
-    key: [u8; 32],
-    forward: Census,
-    destination: Census,
-}
-
-impl Censuses {
-    /// Fresh censuses under a random key, or a checkpoint's.
-    fn resume(cp: &Checkpoint) -> Censuses {
-        let saved_key = unhex(&cp.census_key).and_then(|k| <[u8; 32]>::try_from(k).ok());
-        let key = saved_key.unwrap_or_else(rand::random);
-        let c = Censuses {
-            key,
-            forward: Census::new(key),
-            destination: Census::new(key),
-        };
-        if saved_key.is_some() {
-            c.forward.restore(&cp.census_forward);
-            c.destination.restore(&cp.census_destination);
-        }
-        c
-    }
-
-    fn save_to(&self, cp: &mut Checkpoint) {
-        cp.census_key = hex(&self.key);
-        cp.census_forward = self.forward.saved();
-        cp.census_destination = self.destination.saved();
+/// The walk of one pass of a diff or a migration over `filter` from `start`, with their
+/// options' batch size, workers, rate and cancel flag.
+pub(crate) fn pass_walk<'a>(
+    filter: &'a crate::keyspace::Filter,
+    batch: usize,
+    workers: usize,
+    pacer: Option<&'a Pacer>,
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    start: Positions,
+) -> WalkOptions<'a> {
+    WalkOptions {
+        filter,
+        batch,
+        workers,
+        pacer,
+        cancel: cancel.into_iter().collect(),
+        start,
+        map: walk_error,
     }
 }
 
@@ -338,15 +325,14 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             started: Instant::now(),
             total: dbsize(store, walk_error)?,
         };
-        let wopts = WalkOptions {
-            filter: &filter,
-            batch: opts.batch,
-            workers: opts.workers,
-            pacer: pacer.as_ref(),
-            cancel: cancel.into_iter().collect(),
+        let wopts = pass_walk(
+            &filter,
+            opts.batch,
+            opts.workers,
+            pacer.as_ref(),
+            cancel,
             start,
-            map: walk_error,
-        };
+        );
         let mut save_err = None;
         let walked = walk(store, &wopts, work, &|(), _| {}, &mut |snap| {
             seen(snap);
@@ -410,32 +396,18 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             },
         )?;
         if complete {
-            let differing = censuses.forward.differing(&censuses.destination);
-            let n = differing.iter().filter(|&&d| d).count() as u64;
-            exact_slots.store(n, Ordering::Relaxed);
+            exact_slots.store(censuses.differing().len() as u64, Ordering::Relaxed);
             save("reverse-check", &Positions::default())?;
         }
     }
     if opts.reverse && complete && runs("reverse-check") {
-        let differing = censuses.forward.differing(&censuses.destination);
-        if differing.contains(&true) {
+        let differing = censuses.differing();
+        if !differing.is_empty() {
             let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-                let keys: Vec<Vec<u8>> = keys
-                    .into_iter()
-                    .filter(|k| differing[usize::from(key_slot(k).get())])
-                    .collect();
-                pending.add(absent_on_source(src, dst, keys, &settings)?);
+                pending.add(absent_on_source(src, dst, differing.keep(keys), &settings)?);
                 Ok(())
             };
-            // A cluster is walked slot by slot: only the differing slots are listed again.
-            let mut start = resume_at("reverse-check");
-            if dst.kind() == StoreKind::Cluster {
-                for slot in 0..SLOT_COUNT {
-                    if !differing[usize::from(slot)] {
-                        start.mark_slot(slot);
-                    }
-                }
-            }
+            let start = differing.walk_start(dst, resume_at("reverse-check"));
             let stage = "reverse-check";
             complete &= pass(dst, stage, stage, start, &work, &mut |_| {})?;
         }

@@ -352,6 +352,18 @@ impl Node {
         Ok(info_value(&self.info(section)?, field))
     }
 
+    /// How many times this server has run `command` (lower case, e.g. `exists`) since it
+    /// started or since `CONFIG RESETSTAT`: `INFO commandstats`' `calls`, 0 if never run.
+    pub fn calls(&self, command: &str) -> Result<u64, EmbeddedError> {
+        let field = self.info_field("commandstats", &format!("cmdstat_{command}"))?;
+        Ok(field
+            .as_deref()
+            .and_then(|v| v.strip_prefix("calls="))
+            .and_then(|v| v.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Waits until each of `replicas` has every write this master had made when called: its
     /// `slave_repl_offset` reaches this node's `master_repl_offset`.
     ///
