@@ -29,14 +29,14 @@ use super::checkpoint::{Checkpoint, DONE, FORMAT};
 use super::compare::{
     absent_on_source, compare_counting, compare_keys, pipeline_all, server_reply, Finding, Settings,
 };
-use super::diff::{filter_settings, pass_walk, validate_common, walk_error, Pending, Reporter};
+use super::diff::{filter_settings, pass_walk, reported_walk, validate_common, Pending};
 use super::tally::{dump_type, TypeTally};
 use super::{
     check_pair, check_writable, diff, CopyMethod, DiffKind, DiffMode, DiffOptions, MigrateError,
     MigrateOptions, MigrateReport,
 };
 use crate::keyspace::escape_key;
-use crate::keyspace::{dbsize, walk, Positions};
+use crate::keyspace::{walk, Positions, Snapshot};
 use crate::pace::Pacer;
 
 /// Elements per write command (and per read) in a type-by-type rewrite.
@@ -554,34 +554,21 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
     };
 
     if start_stage == "copy" {
-        let mut rep = Reporter {
-            progress: opts.progress.as_ref(),
-            checkpoint: opts.checkpoint.as_deref(),
-            last_save: Instant::now(),
-            last_progress: None,
-            started: Instant::now(),
-            total: dbsize(src, walk_error)?,
-        };
         let base = scanned.load(Ordering::Relaxed);
-        let wopts = walk_from(resume_cursors);
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
             copy_batch(&copier, &pending, &settings, keys, census)
         };
-        let mut save_err = None;
-        let walked = walk(src, &wopts, &work, &|(), _| {}, &mut |snap| {
+        let counts = &mut |snap: &Snapshot<'_>| {
             scanned.store(base + snap.keys, Ordering::Relaxed);
             let copied =
                 copier.restored.load(Ordering::Relaxed) + copier.rewritten.load(Ordering::Relaxed);
-            let found = pending.found.load(Ordering::Relaxed);
-            if let Err(e) = rep.tick("copy", snap, found, copied, &|c| save("copy", c)) {
-                save_err = Some(e);
-            }
-        })?;
-        if let Some(e) = save_err {
-            return Err(e.into());
-        }
-        complete &= walked.complete;
-        if walked.complete {
+            (pending.found.load(Ordering::Relaxed), copied)
+        };
+        let reports = (opts.progress.as_ref(), opts.checkpoint.as_deref());
+        let wopts = walk_from(resume_cursors);
+        let save_copy = |c: &Positions| save("copy", c);
+        complete &= reported_walk(src, &wopts, &work, reports, "copy", counts, &save_copy)?;
+        if complete {
             save("copied", &Positions::default())?;
         }
     }

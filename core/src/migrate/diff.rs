@@ -189,19 +189,53 @@ pub(crate) fn diff_settings(
     Ok(s)
 }
 
+/// One walk of `store` as a stage of a diff or a migration, reported: the progress callback
+/// sees it as `shown`, with the differences found and keys copied that `counts` gives for each
+/// snapshot (after noting it in the caller's counters), and the checkpoint is saved with
+/// `save`. Whether the walk saw every key.
+pub(crate) fn reported_walk(
+    store: &Store,
+    wopts: &WalkOptions<'_>,
+    work: &(dyn Fn(Vec<Vec<u8>>) -> Result<()> + Sync),
+    (progress, checkpoint): (Option<&ProgressFn>, Option<&Path>),
+    shown: &'static str,
+    counts: &mut dyn FnMut(&Snapshot<'_>) -> (u64, u64),
+    save: &dyn Fn(&Positions) -> Result<(), MigrateError>,
+) -> Result<bool> {
+    let mut rep = Reporter {
+        progress,
+        checkpoint,
+        last_save: Instant::now(),
+        last_progress: None,
+        started: Instant::now(),
+        total: dbsize(store, walk_error)?,
+    };
+    let mut save_err = None;
+    let walked = walk(store, wopts, work, &|(), _| {}, &mut |snap| {
+        let (differences, copied) = counts(snap);
+        if let Err(e) = rep.tick(shown, snap, differences, copied, save) {
+            save_err = Some(e);
+        }
+    })?;
+    match save_err {
+        Some(e) => Err(e.into()),
+        None => Ok(walked.complete),
+    }
+}
+
 /// Calls the progress callback, and saves a checkpoint at most once a second and at the end.
-pub(crate) struct Reporter<'a> {
-    pub progress: Option<&'a ProgressFn>,
-    pub checkpoint: Option<&'a Path>,
-    pub last_save: Instant,
+struct Reporter<'a> {
+    progress: Option<&'a ProgressFn>,
+    checkpoint: Option<&'a Path>,
+    last_save: Instant,
     /// When the progress callback last ran (it runs about five times a second).
-    pub last_progress: Option<Instant>,
-    pub started: Instant,
-    pub total: u64,
+    last_progress: Option<Instant>,
+    started: Instant,
+    total: u64,
 }
 
 impl Reporter<'_> {
-    pub(crate) fn tick(
+    fn tick(
         &mut self,
         stage: &'static str,
         snap: &Snapshot<'_>,
@@ -317,14 +351,6 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
                 work: &(dyn Fn(Vec<Vec<u8>>) -> Result<()> + Sync),
                 seen: &mut dyn FnMut(&Snapshot<'_>)|
      -> Result<bool> {
-        let mut rep = Reporter {
-            progress: opts.progress.as_ref(),
-            checkpoint: opts.checkpoint.as_deref(),
-            last_save: Instant::now(),
-            last_progress: None,
-            started: Instant::now(),
-            total: dbsize(store, walk_error)?,
-        };
         let wopts = pass_walk(
             &filter,
             opts.batch,
@@ -333,18 +359,14 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
             cancel,
             start,
         );
-        let mut save_err = None;
-        let walked = walk(store, &wopts, work, &|(), _| {}, &mut |snap| {
+        let reports = (opts.progress.as_ref(), opts.checkpoint.as_deref());
+        let counts = &mut |snap: &Snapshot<'_>| {
             seen(snap);
-            let found = pending.found.load(Ordering::Relaxed);
-            if let Err(e) = rep.tick(shown, snap, found, 0, &|c| save(stage, c)) {
-                save_err = Some(e);
-            }
-        })?;
-        match save_err {
-            Some(e) => Err(e.into()),
-            None => Ok(walked.complete),
-        }
+            (pending.found.load(Ordering::Relaxed), 0)
+        };
+        reported_walk(store, &wopts, work, reports, shown, counts, &|c| {
+            save(stage, c)
+        })
     };
     let stages = ["forward", "reverse", "reverse-check", "rounds"];
     let from = stages.iter().position(|&s| s == start_stage);
