@@ -7,6 +7,8 @@
 //! more per key). Where a slot's two entries agree, the destination has no key there that the
 //! source lacks; only the slots where they differ need the exact reverse check (an `EXISTS` on
 //! the source per destination key), which the reverse pass used to pay for every key.
+//! [`migrate`](super::migrate) with `delete_extra` does the same with a census of the keys
+//! its copy pass left on the destination.
 //!
 //! Why agreement is proof enough: the forward census counts only names the destination had,
 //! so on a keyspace at rest equal counts alone would prove equal sets. The sums are for what

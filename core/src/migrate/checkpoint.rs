@@ -34,13 +34,15 @@ pub(crate) struct Checkpoint {
     pub counters: BTreeMap<String, u64>,
     /// Keys waiting for a re-check.
     pub pending: Vec<PendingKey>,
-    /// A diff's census hash key, hex (empty: none yet; the censuses below then start over).
+    /// The reverse pass's census hash key, hex (empty: none yet; the censuses below then start
+    /// over).
     #[serde(default)]
     pub census_key: String,
-    /// A diff's census of the source keys its forward pass found on the destination.
+    /// The census of the source keys a diff's forward pass found on the destination, or that a
+    /// migration's copy pass left there (with `delete_extra`).
     #[serde(default)]
     pub census_forward: SavedCensus,
-    /// A diff's census of the destination's keys (reverse pass).
+    /// The census of the destination's keys (reverse pass).
     #[serde(default)]
     pub census_destination: SavedCensus,
 }

@@ -25,7 +25,7 @@
 //! destination, type, value, TTL beyond a tolerance) in one of three [`DiffMode`]s. Its
 //! reverse pass lists the destination into a per-slot census of key names and checks keys on
 //! the source only in the slots where that census differs from the forward pass's
-//! (`census`).
+//! (`census`); migrate's `delete_extra` pass does the same.
 //! [`migrate`] copies with `DUMP` / `RESTORE … REPLACE` and the TTL as the source's `PTTL` less
 //! the time elapsed since it was read (a monotonic clock: a skewed or stepped clock on the
 //! migrating host changes nothing), falls
