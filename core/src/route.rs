@@ -186,9 +186,12 @@ pub fn slot_argument(cmd: &Cmd) -> Option<crate::slot::Slot> {
 
 /// The routing policy of `cmd`, from the key table's tips.
 pub fn policy(cmd: &Cmd) -> Policy {
-    let Ok(info) = crate::command::lookup(cmd) else {
-        return Policy::OneMaster;
-    };
+    crate::command::lookup(cmd).map_or(Policy::OneMaster, policy_of)
+}
+
+/// [`policy`] of a command already looked up in the key table (`info` is its entry, or its
+/// subcommand's).
+pub fn policy_of(info: &crate::command::CommandInfo) -> Policy {
     let mut request = None;
     let mut response = None;
     for tip in info.tips() {

@@ -292,6 +292,10 @@ impl std::fmt::Debug for StoreStats {
     }
 }
 
+/// How many command names (as spelled) one [`StoreStats::record`] remembers before it looks
+/// each further one up in the key table.
+const SEEN_NAMES: usize = 8;
+
 /// The index of a command's cell: its position in the key table, or the last cell.
 fn command_index(cmd: &Cmd) -> usize {
     let table = KeyTable::builtin().commands();
@@ -462,15 +466,15 @@ impl StoreStats {
         pipelined: bool,
     ) {
         let per = elapsed.as_secs_f64() / cmds.len().max(1) as f64;
-        // Add up per command name first (pipelines are mostly one or two names, so the name
-        // is compared with the previous command's before it is looked up).
+        // Add up per command name first (pipelines mostly repeat a few names, so a name is
+        // compared with the first few names seen before it is looked up).
         let mut local: SmallVec<[Tally; 4]> = SmallVec::new();
-        let mut last: Option<(&[u8], usize)> = None;
+        let mut seen: SmallVec<[(&[u8], usize); SEEN_NAMES]> = SmallVec::new();
         for cmd in cmds {
             let name = cmd.name();
-            let i = match last {
-                Some((n, i)) if n == name => i,
-                _ => {
+            let i = match seen.iter().find(|(n, _)| *n == name) {
+                Some(&(_, i)) => i,
+                None => {
                     let index = command_index(cmd);
                     let i = match local.iter().position(|t| t.index == index) {
                         Some(i) => i,
@@ -484,7 +488,9 @@ impl StoreStats {
                             local.len() - 1
                         }
                     };
-                    last = Some((name, i));
+                    if seen.len() < SEEN_NAMES {
+                        seen.push((name, i));
+                    }
                     i
                 }
             };

@@ -220,10 +220,18 @@ impl<N> Plan<N> {
 /// Does `cmd` need the batcher on a cluster: are its keys in more than one slot (to be split,
 /// or refused when it cannot be)? Cheap for commands with fewer than two arguments.
 pub fn needs_split(cmd: &Cmd) -> bool {
+    cmd.len() >= 3
+        && KeyTable::builtin()
+            .lookup(cmd)
+            .is_ok_and(|info| needs_split_of(info, cmd))
+}
+
+/// [`needs_split`] of a command already looked up in the key table (`info` is its entry).
+pub fn needs_split_of(info: &crate::command::CommandInfo, cmd: &Cmd) -> bool {
     if cmd.len() < 3 {
         return false;
     }
-    let Ok(keys) = KeyTable::builtin().key_indices(cmd) else {
+    let Ok(keys) = crate::command::key_indices_for(info, cmd) else {
         return false;
     };
     if keys.len() < 2 {

@@ -281,26 +281,34 @@ impl Store {
         Ok(own.clone())
     }
 
+    /// `cmd` as a unit routed by its slot: its first key's (or shard channel's), or the one a
+    /// slot-addressed `CLUSTER` command names; any master for a command without one.
     fn unit<'a>(&self, cmd: &'a Cmd) -> Unit<'a> {
-        let (readonly, first_key) = match crate::command::lookup(cmd) {
-            Ok(info) => (
-                info.flags().is_readonly(),
+        self.unit_to(cmd, None)
+    }
+
+    /// `cmd` as a unit sent by `route`, or by its slot where `route` is `None` (the key table
+    /// is asked once; no slot is computed for a given route).
+    fn unit_to<'a>(&self, cmd: &'a Cmd, route: Option<Route>) -> Unit<'a> {
+        let info = crate::command::lookup(cmd).ok();
+        let readonly = info.is_some_and(|info| info.flags().is_readonly());
+        let route = route.unwrap_or_else(|| {
+            let first_key = info.and_then(|info| {
                 crate::command::slot_indices_for(info, cmd)
                     .ok()
-                    .and_then(|idx| idx.first().and_then(|&i| cmd.get(i))),
-            ),
-            Err(_) => (false, None),
-        };
-        let slot = first_key
-            .map(key_slot)
-            .or_else(|| crate::route::slot_argument(cmd));
-        let route = match slot {
-            Some(slot) => Route::Slot {
-                slot,
-                replica: readonly && self.shared.opts.read_from_replicas,
-            },
-            None => Route::AnyMaster,
-        };
+                    .and_then(|idx| idx.first().and_then(|&i| cmd.get(i)))
+            });
+            match first_key
+                .map(key_slot)
+                .or_else(|| crate::route::slot_argument(cmd))
+            {
+                Some(slot) => Route::Slot {
+                    slot,
+                    replica: readonly && self.shared.opts.read_from_replicas,
+                },
+                None => Route::AnyMaster,
+            }
+        });
         Unit::single(cmd, route, readonly || self.shared.opts.idempotent_writes)
     }
 
@@ -344,7 +352,11 @@ impl Store {
     async fn call_routed(&self, cmd: &Cmd) -> Result<Reply> {
         let backend = self.backend().await?;
         match &*backend {
-            Backend::Single(single) => only(single.send(&[self.unit(cmd)]).await),
+            Backend::Single(single) => only(
+                single
+                    .send(&[self.unit_to(cmd, Some(Route::AnyMaster))])
+                    .await,
+            ),
             Backend::Cluster(router) => self.call_cluster(router, cmd).await,
         }
     }
@@ -365,10 +377,13 @@ impl Store {
     /// Whether `cmd` runs on its own in a cluster pipeline: a fan-out, or a cross-slot
     /// command served in rounds ([`Composition`]).
     fn runs_alone(cmd: &Cmd) -> bool {
+        let Ok(info) = crate::command::lookup(cmd) else {
+            return false;
+        };
         matches!(
-            crate::route::policy(cmd),
+            crate::route::policy_of(info),
             Policy::FanOut { .. } | Policy::FirstNonNil
-        ) || (crate::pipeline::needs_split(cmd) && Composition::of(cmd).is_some())
+        ) || (crate::pipeline::needs_split_of(info, cmd) && Composition::of(cmd).is_some())
     }
 
     /// Serves a cross-slot command in rounds: each read round through the batcher, each write
@@ -495,7 +510,10 @@ impl Store {
             Ok(backend) => match &*backend {
                 Backend::Cluster(router) => Ok(self.pipeline_cluster(router, cmds).await),
                 Backend::Single(single) => {
-                    let units: Vec<Unit> = cmds.iter().map(|c| self.unit(c)).collect();
+                    let units: Vec<Unit> = cmds
+                        .iter()
+                        .map(|c| self.unit_to(c, Some(Route::AnyMaster)))
+                        .collect();
                     Ok(single.send(&units).await)
                 }
             },
@@ -607,11 +625,7 @@ impl Store {
         crate::route::refuse_connection_state(cmds)?;
         let units: Vec<Unit> = cmds
             .iter()
-            .map(|cmd| {
-                let mut unit = self.unit(cmd);
-                unit.route = Route::Node(node.clone());
-                unit
-            })
+            .map(|cmd| self.unit_to(cmd, Some(Route::Node(node.clone()))))
             .collect();
         self.send(&units).await
     }
