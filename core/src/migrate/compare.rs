@@ -338,11 +338,8 @@ pub(crate) fn compare_counting(
     let full = s.mode == DiffMode::Full;
     let (mut ms, mut md) = metas(src, dst, keys, !full)?;
     if let Some(census) = on_destination {
-        for (k, m) in keys.iter().zip(&md) {
-            if m.exists() {
-                census.add(k);
-            }
-        }
+        let found = keys.iter().zip(&md).filter(|(_, m)| m.exists());
+        census.add_all(found.map(|(k, _)| k.as_slice()));
     }
     if full {
         // The keys whose report or comparison names their type before any DUMP: those on

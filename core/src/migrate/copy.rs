@@ -582,9 +582,7 @@ pub fn migrate(src: &Store, dst: &Store, opts: &MigrateOptions) -> Result<Migrat
         };
         let differing = if census.is_some() {
             let list = |keys: Vec<Vec<u8>>| -> Result<()> {
-                for k in &keys {
-                    censuses.destination.add(k);
-                }
+                censuses.destination.add_all(keys.iter().map(Vec::as_slice));
                 Ok(())
             };
             complete &= dst_walk(Positions::default(), &list)?;
@@ -753,11 +751,10 @@ fn copy_batch(
     };
     let written = copier.copy(&to_copy)?;
     if let Some(c) = census {
-        for k in &written {
-            if lacked.as_ref().is_none_or(|l| l.contains(k)) {
-                c.add(k);
-            }
-        }
+        let left = written
+            .iter()
+            .filter(|k| lacked.as_ref().is_none_or(|l| l.contains(*k)));
+        c.add_all(left.map(Vec::as_slice));
     }
     if opts.verify && !opts.dry_run && !written.is_empty() {
         pending.add(compare_keys(src, dst, &written, settings)?);

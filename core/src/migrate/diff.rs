@@ -402,9 +402,7 @@ pub fn diff(src: &Store, dst: &Store, opts: &DiffOptions) -> Result<DiffReport> 
     if opts.reverse && complete && runs("reverse") {
         let base = destination_keys.load(Ordering::Relaxed);
         let work = |keys: Vec<Vec<u8>>| -> Result<()> {
-            for k in &keys {
-                censuses.destination.add(k);
-            }
+            censuses.destination.add_all(keys.iter().map(Vec::as_slice));
             Ok(())
         };
         complete &= pass(
