@@ -1,7 +1,7 @@
 //! MultiStore latency against one store alone, on a standalone old store and a 3-master
 //! cluster new store, in the same run.
 //!
-//! 1. SET latency (p50, p99) with 1 and 64 callers (threads on the blocking API):
+//! 1. SET latency (p50, p99) with 1, 8 and 64 callers (threads on the blocking API):
 //!    - the default store alone (`Store::call`);
 //!    - the MultiStore in dual-write (both stores concurrently, the default's reply);
 //!    - the two stores one after the other, as GitLab's MultiStore writes (`Store::call` on the
@@ -145,7 +145,11 @@ fn main() {
     opts.flags = FlagSource::InProcess(Phase::DualWriteSecondaryDefault.flags());
     let ms = MultiStore::new("bench", new_store.clone(), old_store.clone(), opts).unwrap();
     assert_eq!(ms.phase(), Phase::DualWriteSecondaryDefault);
-    let (per_1, per_64) = if quick { (10, 2) } else { (5_000, 300) };
+    let (per_1, per_8, per_64) = if quick {
+        (10, 5, 2)
+    } else {
+        (5_000, 1_000, 300)
+    };
     let mut pids = vec![old.pid()];
     pids.extend(new.nodes().iter().map(|n| n.pid()));
 
@@ -177,7 +181,8 @@ fn main() {
         ("MultiStore dual-write (concurrent)", dual),
         ("both stores one after the other (GitLab)", serial),
     ];
-    let runs = [(1, per_1), (64, per_64)];
+    // 8 callers: a process with a handful of request threads (Puma's default is 5).
+    let runs = [(1, per_1), (8, per_8), (64, per_64)];
     table("SET", &ways, &runs, &pids);
 
     let o3 = old_store.clone();
