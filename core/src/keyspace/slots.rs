@@ -18,7 +18,8 @@ const SLOT_CHUNK: usize = 128;
 /// agree on yet.
 const UNOWNED_PAUSE: Duration = Duration::from_millis(100);
 
-/// 128 bits of a key's keyed BLAKE3 digest: what a hot slot remembers per walked key.
+/// 128 bits of a key's BLAKE3 digest (collision-resistant, unkeyed): what a hot slot remembers
+/// per walked key.
 type Digest = [u8; 16];
 
 fn digest(key: &[u8]) -> Digest {
