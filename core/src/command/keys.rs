@@ -529,6 +529,34 @@ mod tests {
     }
 
     #[test]
+    fn every_command_is_found_by_name_in_any_case_and_near_misses_are_not() {
+        let table = KeyTable::builtin();
+        for info in table.commands() {
+            let name = info.name();
+            for given in [name.to_owned(), name.to_ascii_uppercase()] {
+                let found = table.get(given.as_bytes()).map(CommandInfo::name);
+                assert_eq!(found, Some(name), "{given}");
+            }
+            // One byte more or less, a NUL, a space: another name (short and long ones).
+            for near in [
+                format!("{name}\0"),
+                format!("{name} "),
+                format!("{name}x"),
+                name[..name.len() - 1].to_owned(),
+            ] {
+                let found = table.get(near.as_bytes()).map(CommandInfo::name);
+                assert!(
+                    found.is_none() || found != Some(name),
+                    "{near:?} found {found:?}"
+                );
+            }
+        }
+        assert!(table.get(b"").is_none());
+        assert!(table.get("GET\u{e9}".as_bytes()).is_none());
+        assert!(table.get(&[0xff; 5]).is_none());
+    }
+
+    #[test]
     fn case_insensitive_order() {
         let names = ["get", "getex", "set"];
         let find = |given: &[u8]| find_by_name(&names, |n| n, given);
