@@ -4,8 +4,10 @@
 //! `redis` multiplexed connection. Async callers and background work share one multiplexed
 //! connection per node (one connect at a time per node).
 //!
-//! Blocking callers share that multiplexed connection too while the node is crowded: when
-//! [`CROWD`] or more of their requests are already in flight to it. One caller's own connection
+//! Blocking callers share that multiplexed connection too while the node is crowded: from when
+//! [`CROWD`] or more of their requests are already in flight to it until fewer than
+//! [`UNCROWDED`] are (callers that spread over several nodes or stores, as a dual write does,
+//! hover around [`CROWD`] at each and would otherwise go back and forth). One caller's own connection
 //! saves the hand-off to the shared runtime's threads (one round trip, nothing else); many
 //! callers' requests on one connection reach the server in one write and are answered in one,
 //! where as many connections cost the server a wake-up, a read and a write each (measured with
@@ -18,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -74,11 +76,29 @@ pub(crate) struct NodeConn {
     response_timeout: Duration,
     /// Blocking callers' requests in flight to the node now ([`InFlight`]).
     blocking_in_flight: AtomicUsize,
+    /// Whether blocking callers share the multiplexed connection: set at [`CROWD`] requests
+    /// in flight, cleared below [`UNCROWDED`].
+    crowded: AtomicBool,
 }
 
 /// Blocking callers' requests in flight to one node from which a new one takes the node's
 /// shared multiplexed connection instead of its thread's own (see the module documentation).
 pub(crate) const CROWD: usize = 8;
+
+/// Once a node is crowded, blocking callers keep sharing its connection until fewer than this
+/// many of their requests are in flight to it: callers that spread over several nodes or
+/// stores (a dual write) hover around [`CROWD`] at each, and would otherwise go back and forth.
+const UNCROWDED: usize = 2;
+
+/// Whether a node is crowded once a request with `ahead` others in flight arrives, given
+/// whether it `was`: from [`CROWD`] on, until fewer than [`UNCROWDED`].
+fn crowded(was: bool, ahead: usize) -> bool {
+    match ahead {
+        a if a >= CROWD => true,
+        a if a < UNCROWDED => false,
+        _ => was,
+    }
+}
 
 /// A blocking caller's request to a node, counted in [`NodeConn::blocking_in_flight`] while
 /// it lives.
@@ -202,6 +222,7 @@ impl NodeConn {
             gate: tokio::sync::Mutex::new(()),
             response_timeout: opts.response_timeout,
             blocking_in_flight: AtomicUsize::new(0),
+            crowded: AtomicBool::new(false),
         }
     }
 
@@ -364,6 +385,17 @@ impl NodeConn {
             })
     }
 
+    /// Whether a blocking caller's request with `ahead` others in flight before it shares
+    /// the node's multiplexed connection (see [`CROWD`] and [`UNCROWDED`]).
+    fn crowded_at(&self, ahead: usize) -> bool {
+        let was = self.crowded.load(Ordering::Relaxed);
+        let now = crowded(was, ahead);
+        if now != was {
+            self.crowded.store(now, Ordering::Relaxed);
+        }
+        now
+    }
+
     /// Sends `parts` as one write; returns exactly one reply per part.
     pub(crate) async fn send(&self, parts: &[Part<'_>]) -> Result<Vec<Reply>, NodeFailure> {
         self.send_windowed(parts, usize::MAX).await
@@ -379,7 +411,7 @@ impl NodeConn {
         window: usize,
     ) -> Result<Vec<Reply>, NodeFailure> {
         let flight = runtime::on_caller_thread().then(|| InFlight::enter(&self.blocking_in_flight));
-        let own = flight.as_ref().is_some_and(|f| f.ahead < CROWD);
+        let own = flight.as_ref().is_some_and(|f| !self.crowded_at(f.ahead));
         let (number, link) = self
             .connection(own)
             .await
@@ -716,5 +748,25 @@ mod tests {
         ];
         assert_eq!(lens(&mux_chunks(&units, 1)), [1, 2, 4, 1]);
         assert_eq!(lens(&mux_chunks(&units, 2)), [3, 4, 1]);
+    }
+
+    #[test]
+    fn a_node_stays_crowded_from_crowd_until_fewer_than_uncrowded_are_in_flight() {
+        // Not crowded: up to CROWD - 1 ahead keeps the callers on their own connections.
+        let mut state = false;
+        for ahead in 0..CROWD {
+            state = crowded(state, ahead);
+            assert!(!state, "{ahead} ahead");
+        }
+        state = crowded(state, CROWD);
+        assert!(state);
+        // Crowded: it stays so while UNCROWDED or more are ahead, however they vary.
+        for ahead in [CROWD - 1, UNCROWDED, CROWD * 4, UNCROWDED + 1] {
+            state = crowded(state, ahead);
+            assert!(state, "{ahead} ahead");
+        }
+        state = crowded(state, UNCROWDED - 1);
+        assert!(!state);
+        assert!(!crowded(state, UNCROWDED));
     }
 }
