@@ -53,7 +53,8 @@ impl Entry {
     }
 }
 
-/// The names seen per slot; [`add`](Census::add) may be called from many threads at once.
+/// The names seen per slot; [`add_all`](Census::add_all) may be called from many threads at
+/// once.
 pub(crate) struct Census {
     /// SipHash's 128-bit key: the first half of the run's census key.
     sip_key: [u8; 16],
