@@ -378,7 +378,12 @@ impl CommandInfo {
     }
     /// For a subcommand, the part after `|` (`encoding`); for a command, the whole name.
     pub fn subcommand_name(&self) -> &str {
-        self.name.split_once('|').map_or(&self.name, |(_, s)| s)
+        // A plain byte loop: names are a few bytes, and this runs on every probe of a
+        // subcommand search (a `str` pattern search costs more to set up than to run here).
+        match self.name.bytes().position(|b| b == b'|') {
+            Some(bar) => &self.name[bar + 1..],
+            None => &self.name,
+        }
     }
     /// Arity: positive means exactly that many arguments (name included), negative means at
     /// least that many.

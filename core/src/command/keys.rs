@@ -192,9 +192,7 @@ impl KeyTable {
         let Some(sub) = cmd.get(1) else {
             return Ok(info);
         };
-        // Every subcommand's name is its command's and `|` before its own (`memory|usage`).
-        let own = info.name.len() + 1;
-        find_by_name(&info.subcommands, |s| s.name.get(own..).unwrap_or(""), sub)
+        find_by_name(&info.subcommands, CommandInfo::subcommand_name, sub)
             .map(|i| &info.subcommands[i])
             .ok_or_else(|| CommandError::UnknownSubcommand {
                 command: info.display_name(),
