@@ -161,6 +161,31 @@ def test_cluster_pipeline_is_split_per_slot_as_redis_py(rc: slotshift.RedisClust
         bad.execute()
 
 
+def test_cluster_pipeline_refuses_what_redis_py_refuses_unless_cross_slot(
+        rc: slotshift.RedisCluster, peer_cluster: redis.cluster.RedisCluster) -> None:
+    keys = [f"xs:{i}" for i in range(20)]
+    assert len({slotshift.key_slot(k) for k in keys}) > 1
+    rc.mset_nonatomic({k: i for i, k in enumerate(keys)})
+    for client in (rc, peer_cluster):  # the default pipeline: refused by both, before queueing
+        with client.pipeline() as pipe:
+            for call in (lambda: pipe.mget(keys), lambda: pipe.rename("xs:0", "xs:1"),
+                         lambda: pipe.sunion("xs:0", "xs:1"), lambda: pipe.delete("xs:0", "xs:1"),
+                         lambda: pipe.evalsha("0" * 40, 0)):
+                with pytest.raises(redis.exceptions.RedisClusterException):
+                    call()
+            assert len(pipe) == 0
+            pipe.delete("xs:19")  # one key: served (redis-py's returns None, not the pipeline)
+            assert pipe.execute() == [1 if client is rc else 0]
+    with rc.pipeline(transaction=True) as tx:  # several keys of one slot, in a transaction
+        assert tx.set("{t}:a", 1).delete("{t}:a", "{t}:b").execute() == [True, 1]
+
+    with pytest.raises(slotshift.ClusterPipelineError, match=r"cross_slot=True"):
+        rc.pipeline().mget(keys)
+    with rc.pipeline(cross_slot=True) as pipe:  # slotshift's own: split per slot by the core
+        pipe.mget(keys[:19]).delete(*keys[:10]).exists(*keys).eval("return 7", 0)
+        assert pipe.execute() == [[str(i).encode() for i in range(19)], 10, 9, 7]
+
+
 def test_cluster_pipeline_discard_only_in_a_transaction(rc: slotshift.RedisCluster) -> None:
     with rc.pipeline() as pipe:
         pipe.set("{d}:a", 1)

@@ -228,6 +228,9 @@ class _AsyncPipelineBase(_PipelineCore):
 
     async def load_scripts(self) -> None:
         """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
+        await self._load_scripts()
+
+    async def _load_scripts(self) -> None:
         scripts = list(self.scripts)
         if not scripts:
             return
@@ -267,7 +270,7 @@ class _AsyncPipelineBase(_PipelineCore):
         try:
             plan = self._plan()
             if self.scripts:
-                await self.load_scripts()
+                await self._load_scripts()
             results = await self._send_observed(plan) if plan.sends else []
         finally:
             self._reset()
@@ -383,7 +386,8 @@ class Redis(_StandaloneInit, _AsyncConnect, AsyncRedisModuleCommands,  # type: i
 class ClusterPipeline(_ClusterQueue, _AsyncPipelineBase,  # type: ignore[misc]
                       AsyncRedisClusterCommands):
     """A pipeline of a ``slotshift.asyncio.RedisCluster``: not transactional by default, split
-    per slot and node by the core (as ``slotshift.ClusterPipeline``); ``await execute()``."""
+    per slot and node by the core, refusing what redis-py's refuses unless made with
+    ``cross_slot=True`` (as ``slotshift.ClusterPipeline``); ``await execute()``."""
 
     async def discard(self) -> None:
         """Inside a transaction, queues ``DISCARD``; outside, ``ClusterPipelineError``, as

@@ -1113,6 +1113,9 @@ class _PipelineBase(_PipelineCore):
 
     def load_scripts(self) -> None:
         """Loads the pipeline's scripts the server lacks (as redis-py does before running)."""
+        self._load_scripts()
+
+    def _load_scripts(self) -> None:
         scripts = list(self.scripts)
         if not scripts:
             return
@@ -1146,7 +1149,7 @@ class _PipelineBase(_PipelineCore):
         try:
             plan = self._plan()
             if self.scripts:
-                self.load_scripts()
+                self._load_scripts()
             results = self._send_observed(plan) if plan.sends else []
         finally:
             self._reset()
@@ -1318,11 +1321,65 @@ class Redis(_StandaloneInit, _FromUrl, RedisModuleCommands, CoreCommands, Sentin
         it: Iterator[Any] = super().scan_iter(match, count, _type, **kwargs)
         return it
 
+#: The pipeline methods redis-py's cluster pipeline refuses because the keys of one call may
+#: hash to several slots, and its script methods (it runs no script in a cluster pipeline).
+#: slotshift's cluster pipeline refuses them too, with redis-py's ``RedisClusterException``,
+#: unless it was made with ``pipeline(cross_slot=True)``: the core then splits each per slot (or
+#: serves it in rounds) and runs scripts by their keys. ``delete``/``unlink``/``exists``/``touch``
+#: of several keys outside a transaction are refused the same way (``_split_command_across_slots``).
+CROSS_SLOT_PIPELINE_METHODS = (
+    "bitop", "brpoplpush", "mget", "mget_nonatomic", "mset", "mset_nonatomic", "msetnx",
+    "pfcount", "pfmerge", "rename", "renamenx", "rpoplpush", "sdiff", "sdiffstore", "sinter",
+    "sinterstore", "smove", "sort", "sunion", "sunionstore",
+)
+_SCRIPT_PIPELINE_METHODS = ("eval", "evalsha", "load_scripts", "script_load_for_pipeline")
+
+
+def _refused_in_cluster_pipeline(name: str, scripts: bool) -> ClusterPipelineError:
+    what = ("scripts do not run in a cluster pipeline" if scripts else
+            "the keys of one call may hash to several slots")
+    return ClusterPipelineError(
+        f"ERROR: Calling pipelined function {name} is blocked when running redis in cluster "
+        f"mode (as redis-py's cluster pipeline: {what}); a pipeline made with "
+        f"pipeline(cross_slot=True) serves it, split per slot by slotshift's core")
+
+
+def _guarded(name: str, method: Optional[Callable[..., Any]], scripts: bool) -> Callable[..., Any]:
+    """``method`` of a cluster pipeline, refused unless the pipeline is ``cross_slot``."""
+
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.cross_slot or method is None:
+            raise _refused_in_cluster_pipeline(name, scripts)
+        return method(self, *args, **kwargs)
+
+    guarded.__name__ = guarded.__qualname__ = name
+    guarded.__doc__ = (f"Queues ``{name}`` in a ``cross_slot=True`` pipeline; refused "
+                       f"(``ClusterPipelineError``) in any other, as redis-py's cluster pipeline "
+                       f"refuses it.")
+    return guarded
+
+
 class _ClusterQueue(_PipelineCore):
     """What the blocking and the asyncio cluster pipelines queue differently from the
-    standalone ones."""
+    standalone ones. A concrete subclass gets the methods of ``CROSS_SLOT_PIPELINE_METHODS``
+    and the script methods guarded: refused unless ``cross_slot``."""
 
     _transaction_name = "TRANSACTION"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for names, scripts in ((CROSS_SLOT_PIPELINE_METHODS, False),
+                               (_SCRIPT_PIPELINE_METHODS, True)):
+            for name in names:
+                setattr(cls, name, _guarded(name, getattr(cls, name, None), scripts))
+
+    def __init__(self, client: _ClientCore, transaction: bool, cross_slot: bool = False) -> None:
+        """A pipeline of ``client`` (made by ``client.pipeline()``); ``cross_slot``: serve
+        what redis-py's cluster pipeline refuses."""
+        super().__init__(client, transaction)
+        #: Whether commands whose keys may span slots, and scripts, are served (split per
+        #: slot by the core) rather than refused as redis-py refuses them.
+        self.cross_slot = cross_slot
 
     def _check_discard(self) -> None:
         """``discard()`` outside a transaction: ``ClusterPipelineError``, as redis-py's
@@ -1337,7 +1394,11 @@ class _ClusterQueue(_PipelineCore):
         return super().execute_command(*args, **options)
 
     def _split_command_across_slots(self, command: str, *keys: Any) -> Any:
-        # DEL/EXISTS/TOUCH/UNLINK of any slots, queued: the core splits and sums.
+        # DEL/EXISTS/TOUCH/UNLINK, queued: of several keys outside a transaction only in a
+        # cross_slot pipeline (the core splits and sums), as redis-py's refuses them.
+        if len(keys) != 1 and not (self.cross_slot or self.transaction
+                                   or self.explicit_transaction):
+            raise _refused_in_cluster_pipeline(f"{command.lower()} of several keys", False)
         return self.execute_command(command, *keys)
 
     def mget_nonatomic(self, keys: Any, *args: Any) -> Any:
@@ -1349,11 +1410,15 @@ class _ClusterQueue(_PipelineCore):
 
 class ClusterPipeline(_ClusterQueue, _PipelineBase, RedisClusterCommands):  # type: ignore[misc]
     """A pipeline of a ``slotshift.RedisCluster``. Not transactional by default: the core
-    splits the commands per slot, groups them per node and sends one batch per node
-    (cross-slot commands such as MGET split by the CrossSlot batcher), and the results come
-    back in order with redis-py's ``raise_on_error`` semantics. With ``transaction=True`` the
-    keys must hash to one slot; otherwise ``CrossSlotTransactionError`` is raised before
-    anything is sent."""
+    splits the commands per slot, groups them per node and sends one batch per node, and the
+    results come back in order with redis-py's ``raise_on_error`` semantics. With
+    ``transaction=True`` the keys must hash to one slot; otherwise ``CrossSlotTransactionError``
+    is raised before anything is sent.
+
+    As redis-py's, it refuses (``ClusterPipelineError``, a ``RedisClusterException``) the
+    methods whose keys may span slots — MGET, MSET, RENAME, SUNION … and a DEL of several keys
+    outside a transaction — and scripts. Made with ``pipeline(cross_slot=True)`` it serves
+    them: the core's CrossSlot batcher splits each per slot."""
 
     def discard(self) -> None:
         """Inside a transaction, queues ``DISCARD`` (``Pipeline.discard``); outside,
@@ -1411,6 +1476,8 @@ def _mset_items(mapping: Mapping[Any, Any]) -> list[Any]:
 
 class _ClusterInit(_ClientCore):
     """The constructor of ``RedisCluster`` (blocking and asyncio) and what needs no server."""
+
+    _pipeline_class: type[_ClusterQueue]
 
     PRIMARIES = "primaries"
     REPLICAS = "replicas"
@@ -1474,14 +1541,17 @@ class _ClusterInit(_ClientCore):
         callback = None if upper is None else dict.get(self.cluster_response_callbacks, upper)
         return reply if callback is None else callback(reply, **options)
 
-    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None) -> Any:
+    def pipeline(self, transaction: Optional[bool] = None, shard_hint: Any = None, *,
+                 cross_slot: bool = False) -> Any:
         """A ``ClusterPipeline``: not transactional unless ``transaction=True`` (then its keys
         must hash to one slot), as redis-py's ``RedisCluster.pipeline``; ``shard_hint``
-        refused with redis-py's ``RedisClusterException``."""
+        refused with redis-py's ``RedisClusterException``. It refuses what redis-py's refuses
+        (MGET, RENAME, SUNION …, a DEL of several keys, scripts: ``CROSS_SLOT_PIPELINE_METHODS``)
+        unless ``cross_slot=True`` (slotshift's own): then the core splits those per slot."""
         if shard_hint:
             raise redis.exceptions.RedisClusterException(
                 "shard_hint is deprecated in cluster mode")
-        return super().pipeline(bool(transaction))
+        return self._pipeline_class(self, bool(transaction), cross_slot=bool(cross_slot))
 
     def keyslot(self, key: Any) -> int:
         """The hash slot of ``key`` (as redis-py encodes it)."""

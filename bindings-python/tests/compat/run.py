@@ -68,9 +68,6 @@ CATEGORIES: list[tuple[str, str]] = [
     (r"Timeout >", "hang (per-test timeout)"),
     (r"EXECABORT|ExecAbortError", "core transaction: queue-time error reported as EXECABORT only"),
     (r"<class .slotshift\.exceptions\.\w+.> == <class .redis\.exceptions", "exact class check (slotshift raises a subclass of the redis-py class)"),
-    (r"DID NOT RAISE RedisClusterException|(Set|List|Hyperlog)Commands\.\w+\(\) missing \d+ required",
-     "served where redis-py refuses: its cluster pipeline blocks the command (MGET, RENAME, SDIFF …, "
-     "even called without arguments); slotshift's splits it per slot"),
 ]
 
 
