@@ -1,4 +1,4 @@
-//! Row 1 of docs/BENCHMARKS.md: hash slots of 16- and 64-byte keys, single and batch, against the
+//! Row 1 of docs/BENCHMARKS.md: hash slots of 15-, 16- and 64-byte keys, single and batch, against the
 //! `redis` crate's own slot function and a bare table-driven CRC16 loop over the same bytes.
 //!
 //! Run: `cargo bench -p slotshift --bench slot`
@@ -44,7 +44,7 @@ fn keys(len: usize, n: usize) -> Vec<Vec<u8>> {
 
 fn bench(c: &mut Criterion) {
     let table = bare_crc16_table();
-    for len in [16usize, 64] {
+    for len in [15usize, 16, 64] {
         let keys = keys(len, 10_000);
         let mut g = c.benchmark_group(format!("slot/{len}B"));
         g.throughput(Throughput::Elements(keys.len() as u64));
