@@ -1353,6 +1353,7 @@ def _guarded(name: str, method: Optional[Callable[..., Any]], scripts: bool) -> 
         return method(self, *args, **kwargs)
 
     guarded.__name__ = guarded.__qualname__ = name
+    guarded._cross_slot_guard = True  # type: ignore[attr-defined]
     guarded.__doc__ = (f"Queues ``{name}`` in a ``cross_slot=True`` pipeline; refused "
                        f"(``ClusterPipelineError``) in any other, as redis-py's cluster pipeline "
                        f"refuses it.")
@@ -1371,7 +1372,9 @@ class _ClusterQueue(_PipelineCore):
         for names, scripts in ((CROSS_SLOT_PIPELINE_METHODS, False),
                                (_SCRIPT_PIPELINE_METHODS, True)):
             for name in names:
-                setattr(cls, name, _guarded(name, getattr(cls, name, None), scripts))
+                method = getattr(cls, name, None)
+                if not getattr(method, "_cross_slot_guard", False):  # a subclass of a guarded one
+                    setattr(cls, name, _guarded(name, method, scripts))
 
     def __init__(self, client: _ClientCore, transaction: bool, cross_slot: bool = False) -> None:
         """A pipeline of ``client`` (made by ``client.pipeline()``); ``cross_slot``: serve
