@@ -161,27 +161,29 @@ fn fold<const N: usize>(crc: u16, bytes: &[u8; N]) -> u16 {
 pub fn crc16(bytes: &[u8]) -> u16 {
     let mut crc = 0u16;
     let mut rest = bytes;
-    while let Some((sixteen, tail)) = rest.split_first_chunk::<16>() {
-        crc = fold(crc, sixteen);
-        rest = tail;
+    while rest.len() >= 16 {
+        crc = fold_front::<16>(crc, &mut rest);
     }
-    if let Some((eight, tail)) = rest.split_first_chunk::<8>() {
-        crc = fold(crc, eight);
-        rest = tail;
-    }
-    if let Some((four, tail)) = rest.split_first_chunk::<4>() {
-        crc = fold(crc, four);
-        rest = tail;
-    }
-    if let Some((two, tail)) = rest.split_first_chunk::<2>() {
-        crc = fold(crc, two);
-        rest = tail;
-    }
+    crc = fold_front::<8>(crc, &mut rest);
+    crc = fold_front::<4>(crc, &mut rest);
+    crc = fold_front::<2>(crc, &mut rest);
     if let Some(&last) = rest.first() {
         let [high, _] = crc.to_be_bytes();
         crc = (crc << 8) ^ CRC16_TABLES[0][usize::from(high ^ last)];
     }
     crc
+}
+
+/// Folds the first `N` bytes of `rest` into `crc` and moves `rest` past them, if it has `N`.
+#[inline(always)]
+fn fold_front<const N: usize>(crc: u16, rest: &mut &[u8]) -> u16 {
+    match rest.split_first_chunk::<N>() {
+        Some((head, tail)) => {
+            *rest = tail;
+            fold(crc, head)
+        }
+        None => crc,
+    }
 }
 
 /// The hash slot of `key`.
