@@ -181,6 +181,9 @@ def test_cluster_pipeline_refuses_what_redis_py_refuses_unless_cross_slot(
 
     with pytest.raises(slotshift.ClusterPipelineError, match=r"cross_slot=True"):
         rc.pipeline().mget(keys)
+    for cross_slot in (False, True):  # redis-py never implemented it; execute() loads scripts
+        with pytest.raises(slotshift.ClusterPipelineError, match="not implemented"):
+            rc.pipeline(cross_slot=cross_slot).script_load_for_pipeline(None)
     with rc.pipeline(cross_slot=True) as pipe:  # slotshift's own: split per slot by the core
         pipe.mget(keys[:19]).delete(*keys[:10]).exists(*keys).eval("return 7", 0)
         assert pipe.execute() == [[str(i).encode() for i in range(19)], 10, 9, 7]

@@ -1332,7 +1332,7 @@ CROSS_SLOT_PIPELINE_METHODS = (
     "pfcount", "pfmerge", "rename", "renamenx", "rpoplpush", "sdiff", "sdiffstore", "sinter",
     "sinterstore", "smove", "sort", "sunion", "sunionstore",
 )
-_SCRIPT_PIPELINE_METHODS = ("eval", "evalsha", "load_scripts", "script_load_for_pipeline")
+_SCRIPT_PIPELINE_METHODS = ("eval", "evalsha", "load_scripts")
 
 
 def _refused_in_cluster_pipeline(name: str, scripts: bool) -> ClusterPipelineError:
@@ -1344,11 +1344,11 @@ def _refused_in_cluster_pipeline(name: str, scripts: bool) -> ClusterPipelineErr
         f"pipeline(cross_slot=True) serves it, split per slot by slotshift's core")
 
 
-def _guarded(name: str, method: Optional[Callable[..., Any]], scripts: bool) -> Callable[..., Any]:
+def _guarded(name: str, method: Callable[..., Any], scripts: bool) -> Callable[..., Any]:
     """``method`` of a cluster pipeline, refused unless the pipeline is ``cross_slot``."""
 
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not self.cross_slot or method is None:
+        if not self.cross_slot:
             raise _refused_in_cluster_pipeline(name, scripts)
         return method(self, *args, **kwargs)
 
@@ -1372,7 +1372,7 @@ class _ClusterQueue(_PipelineCore):
         for names, scripts in ((CROSS_SLOT_PIPELINE_METHODS, False),
                                (_SCRIPT_PIPELINE_METHODS, True)):
             for name in names:
-                method = getattr(cls, name, None)
+                method = getattr(cls, name)
                 if not getattr(method, "_cross_slot_guard", False):  # a subclass of a guarded one
                     setattr(cls, name, _guarded(name, method, scripts))
 
@@ -1383,6 +1383,12 @@ class _ClusterQueue(_PipelineCore):
         #: Whether commands whose keys may span slots, and scripts, are served (split per
         #: slot by the core) rather than refused as redis-py refuses them.
         self.cross_slot = cross_slot
+
+    def script_load_for_pipeline(self, *args: Any, **kwargs: Any) -> None:
+        """Refused (``ClusterPipelineError``), as redis-py's cluster pipeline refuses it, in
+        every pipeline: ``execute()`` loads the scripts a pipeline runs."""
+        raise ClusterPipelineError("method script_load_for_pipeline() is not implemented: "
+                                   "execute() loads the scripts the pipeline runs")
 
     def _check_discard(self) -> None:
         """``discard()`` outside a transaction: ``ClusterPipelineError``, as redis-py's
