@@ -232,11 +232,13 @@ fn main() {
         },
     );
     // 3. CPU per GET, client process and servers, each side's pipeline in a loop.
-    let pids: Vec<u32> = cluster.masters().unwrap().iter().map(|n| n.pid()).collect();
-    let ours_cpu = cpu_per_get(&pids, || {
+    let masters = cluster.masters().unwrap();
+    let pids: Vec<u32> = masters.iter().map(|n| n.pid()).collect();
+    let urls: Vec<String> = masters.iter().map(|n| n.url()).collect();
+    let ours_cpu = cpu_per_get(&pids, &urls, || {
         store.pipeline(&gets).unwrap();
     });
-    let peer_cpu = cpu_per_get(&pids, || {
+    let peer_cpu = cpu_per_get(&pids, &urls, || {
         let _: Vec<Option<Vec<u8>>> = pipe.query(&mut peer_sync.borrow_mut()).unwrap();
     });
     let server = redis_benchmark(cluster.masters().unwrap()[0].port());
@@ -265,30 +267,59 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!();
-    println!("| CPU per GET, {PIPELINE}-GET pipelines x {CPU_LOOPS} | client process | 3 servers | GET/s | bound by the servers' CPU on {cores} cores |");
-    println!("|---|---|---|---|---|");
+    println!("| CPU per GET, {PIPELINE}-GET pipelines x {CPU_LOOPS} | client process | 3 servers | GET/s | bound by the servers' CPU on {cores} cores | servers' reads / writes per pipeline |");
+    println!("|---|---|---|---|---|---|");
     for (name, c) in [("slotshift", ours_cpu), ("redis ClusterPipeline", peer_cpu)] {
         println!(
-            "| {name} | {:.3} us | {:.3} us | {:.0} | {:.0} GET/s |",
+            "| {name} | {:.3} us | {:.3} us | {:.0} | {:.0} GET/s | {:.1} / {:.1} |",
             c.client_us,
             c.servers_us,
             c.rate,
-            cores * 1e6 / c.servers_us
+            cores * 1e6 / c.servers_us,
+            c.reads,
+            c.writes
         );
     }
 }
 
-/// One side's CPU per GET over [`CPU_LOOPS`] pipelines, and its rate meanwhile.
+/// One side's CPU per GET over [`CPU_LOOPS`] pipelines, its rate meanwhile, and how many
+/// reads and writes the servers made for one pipeline (a server's CPU per command grows with
+/// the number of event-loop turns a pipeline takes).
 #[derive(Clone, Copy)]
 struct CpuSplit {
     client_us: f64,
     servers_us: f64,
     rate: f64,
+    reads: f64,
+    writes: f64,
 }
 
-/// Runs `pipeline` [`CPU_LOOPS`] times; the CPU per GET of this process and of `servers`.
-fn cpu_per_get(servers: &[u32], mut pipeline: impl FnMut()) -> CpuSplit {
-    let now = || client_and_servers_cpu(servers).unwrap();
+/// The servers' `total_reads_processed` and `total_writes_processed` (`INFO stats`), summed.
+fn io_events(servers: &[String]) -> (u64, u64) {
+    let (mut reads, mut writes) = (0, 0);
+    for url in servers {
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut conn).unwrap();
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap()
+        };
+        reads += field("total_reads_processed");
+        writes += field("total_writes_processed");
+    }
+    (reads, writes)
+}
+
+/// Runs `pipeline` [`CPU_LOOPS`] times; the CPU per GET of this process and of the servers
+/// (`pids`, reachable at `urls`).
+fn cpu_per_get(pids: &[u32], urls: &[String], mut pipeline: impl FnMut()) -> CpuSplit {
+    let now = || client_and_servers_cpu(pids).unwrap();
+    let (reads0, writes0) = io_events(urls);
     let (client0, servers0) = now();
     let start = Instant::now();
     for _ in 0..CPU_LOOPS {
@@ -296,11 +327,14 @@ fn cpu_per_get(servers: &[u32], mut pipeline: impl FnMut()) -> CpuSplit {
     }
     let elapsed = start.elapsed();
     let (client1, servers1) = now();
+    let (reads1, writes1) = io_events(urls);
     let gets = (CPU_LOOPS * PIPELINE) as f64;
     CpuSplit {
         client_us: (client1 - client0).as_secs_f64() * 1e6 / gets,
         servers_us: (servers1 - servers0).as_secs_f64() * 1e6 / gets,
         rate: gets / elapsed.as_secs_f64(),
+        reads: (reads1 - reads0) as f64 / CPU_LOOPS as f64,
+        writes: (writes1 - writes0) as f64 / CPU_LOOPS as f64,
     }
 }
 
