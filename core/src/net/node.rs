@@ -6,8 +6,11 @@
 //!
 //! Blocking callers share that multiplexed connection too while the node is crowded: from when
 //! [`CROWD`] or more of their requests are already in flight to it until fewer than
-//! [`UNCROWDED`] are (callers that spread over several nodes or stores, as a dual write does,
-//! hover around [`CROWD`] at each and would otherwise go back and forth). One caller's own connection
+//! [`UNCROWDED`] are while the process as a whole has fewer than [`CROWD`] blocking calls under
+//! way. Callers that spread over several nodes or stores come and go at each: a dual write's
+//! callers all wait on the slower store while the faster one's nodes empty, and a node that
+//! stopped being crowded then sent a tenth of their next requests on the callers' own
+//! connections (one server read and write each) before it filled up again. One caller's own connection
 //! saves the hand-off to the shared runtime's threads (one round trip, nothing else); many
 //! callers' requests on one connection reach the server in one write and are answered in one,
 //! where as many connections cost the server a wake-up, a read and a write each (measured with
@@ -77,7 +80,8 @@ pub(crate) struct NodeConn {
     /// Blocking callers' requests in flight to the node now ([`InFlight`]).
     blocking_in_flight: AtomicUsize,
     /// Whether blocking callers share the multiplexed connection: set at [`CROWD`] requests
-    /// in flight, cleared below [`UNCROWDED`].
+    /// in flight, cleared below [`UNCROWDED`] in a process with fewer than [`CROWD`] blocking
+    /// calls under way.
     crowded: AtomicBool,
 }
 
@@ -86,16 +90,19 @@ pub(crate) struct NodeConn {
 pub(crate) const CROWD: usize = 8;
 
 /// Once a node is crowded, blocking callers keep sharing its connection until fewer than this
-/// many of their requests are in flight to it: callers that spread over several nodes or
-/// stores (a dual write) hover around [`CROWD`] at each, and would otherwise go back and forth.
+/// many of their requests are in flight to it (and the process is not busy, [`crowded`]):
+/// callers that spread over several nodes or stores (a dual write) hover around [`CROWD`] at
+/// each, and would otherwise go back and forth.
 const UNCROWDED: usize = 2;
 
 /// Whether a node is crowded once a request with `ahead` others in flight arrives, given
-/// whether it `was`: from [`CROWD`] on, until fewer than [`UNCROWDED`].
-fn crowded(was: bool, ahead: usize) -> bool {
+/// whether it `was` and how many blocking `callers` the process has under way: from [`CROWD`]
+/// ahead on, until fewer than [`UNCROWDED`] are ahead while fewer than [`CROWD`] callers are
+/// under way in the process.
+fn crowded(was: bool, ahead: usize, callers: usize) -> bool {
     match ahead {
         a if a >= CROWD => true,
-        a if a < UNCROWDED => false,
+        a if a < UNCROWDED && callers < CROWD => false,
         _ => was,
     }
 }
@@ -389,7 +396,7 @@ impl NodeConn {
     /// the node's multiplexed connection (see [`CROWD`] and [`UNCROWDED`]).
     fn crowded_at(&self, ahead: usize) -> bool {
         let was = self.crowded.load(Ordering::Relaxed);
-        let now = crowded(was, ahead);
+        let now = crowded(was, ahead, runtime::blocking_calls());
         if now != was {
             self.crowded.store(now, Ordering::Relaxed);
         }
@@ -752,21 +759,36 @@ mod tests {
 
     #[test]
     fn a_node_stays_crowded_from_crowd_until_fewer_than_uncrowded_are_in_flight() {
+        // A process with fewer than CROWD blocking calls under way.
+        let quiet = CROWD - 1;
         // Not crowded: up to CROWD - 1 ahead keeps the callers on their own connections.
         let mut state = false;
         for ahead in 0..CROWD {
-            state = crowded(state, ahead);
+            state = crowded(state, ahead, quiet);
             assert!(!state, "{ahead} ahead");
         }
-        state = crowded(state, CROWD);
+        state = crowded(state, CROWD, quiet);
         assert!(state);
         // Crowded: it stays so while UNCROWDED or more are ahead, however they vary.
         for ahead in [CROWD - 1, UNCROWDED, CROWD * 4, UNCROWDED + 1] {
-            state = crowded(state, ahead);
+            state = crowded(state, ahead, quiet);
             assert!(state, "{ahead} ahead");
         }
-        state = crowded(state, UNCROWDED - 1);
+        state = crowded(state, UNCROWDED - 1, quiet);
         assert!(!state);
-        assert!(!crowded(state, UNCROWDED));
+        assert!(!crowded(state, UNCROWDED, quiet));
+    }
+
+    #[test]
+    fn a_crowded_node_stays_crowded_while_the_process_is_busy() {
+        let busy = CROWD;
+        // Busy elsewhere: a node nobody crowded stays as it is.
+        assert!(!crowded(false, 0, busy * 8));
+        assert!(!crowded(false, CROWD - 1, busy * 8));
+        // A crowded node of a busy process stays crowded with none ahead of the request.
+        assert!(crowded(true, 0, busy));
+        assert!(crowded(true, UNCROWDED - 1, busy * 8));
+        // Once the process is quiet it lets go.
+        assert!(!crowded(true, UNCROWDED - 1, busy - 1));
     }
 }
