@@ -181,6 +181,16 @@ fn main() {
         ("MultiStore dual-write (concurrent)", dual),
         ("both stores one after the other (GitLab)", serial),
     ];
+    // MULTISTORE_BENCH_PROFILE=N: only way N (0-3, in the order above) with 64 callers,
+    // 3,000 SETs each, for perf; prints its rate.
+    if let Ok(way) = std::env::var("MULTISTORE_BENCH_PROFILE") {
+        let (name, op) = ways[way.parse::<usize>().expect("a way's index")].clone();
+        let start = Instant::now();
+        let lat = measure(64, 3_000, op);
+        let rate = (64 * 3_000) as f64 / start.elapsed().as_secs_f64();
+        println!("{name}, 64 callers: {rate:.0} SET/s, p50 {:.0} µs", lat.p50);
+        return;
+    }
     // 8 callers: a process with a handful of request threads (Puma's default is 5).
     let runs = [(1, per_1), (8, per_8), (64, per_64)];
     table("SET", &ways, &runs, &pids);
