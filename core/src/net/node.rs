@@ -6,8 +6,8 @@
 //!
 //! Blocking callers share that multiplexed connection too while the node is crowded: from when
 //! [`CROWD`] or more of their requests are already in flight to it until fewer than
-//! [`UNCROWDED`] are while the process as a whole has fewer than [`CROWD`] blocking calls under
-//! way. Callers that spread over several nodes or stores come and go at each: a dual write's
+//! [`UNCROWDED`] are while fewer than [`CROWD`] are in flight to all the process's nodes
+//! together. Callers that spread over several nodes or stores come and go at each: a dual write's
 //! callers all wait on the slower store while the faster one's nodes empty, and a node that
 //! stopped being crowded then sent a tenth of their next requests on the callers' own
 //! connections (one server read and write each) before it filled up again. One caller's own connection
@@ -80,8 +80,8 @@ pub(crate) struct NodeConn {
     /// Blocking callers' requests in flight to the node now ([`InFlight`]).
     blocking_in_flight: AtomicUsize,
     /// Whether blocking callers share the multiplexed connection: set at [`CROWD`] requests
-    /// in flight, cleared below [`UNCROWDED`] in a process with fewer than [`CROWD`] blocking
-    /// calls under way.
+    /// in flight, cleared below [`UNCROWDED`] while the process has fewer than [`CROWD`] in
+    /// flight to all its nodes.
     crowded: AtomicBool,
 }
 
@@ -90,41 +90,54 @@ pub(crate) struct NodeConn {
 pub(crate) const CROWD: usize = 8;
 
 /// Once a node is crowded, blocking callers keep sharing its connection until fewer than this
-/// many of their requests are in flight to it (and the process is not busy, [`crowded`]):
+/// many of their requests are in flight to it (and few to the process's other nodes,
+/// [`crowded`]):
 /// callers that spread over several nodes or stores (a dual write) hover around [`CROWD`] at
 /// each, and would otherwise go back and forth.
 const UNCROWDED: usize = 2;
 
-/// Whether a node is crowded once a request with `ahead` others in flight arrives, given
-/// whether it `was` and how many blocking `callers` the process has under way: from [`CROWD`]
-/// ahead on, until fewer than [`UNCROWDED`] are ahead while fewer than [`CROWD`] callers are
-/// under way in the process.
-fn crowded(was: bool, ahead: usize, callers: usize) -> bool {
+/// Whether a node is crowded once a request arrives with `ahead` others in flight to the node
+/// and `process_ahead` to any node of the process, given whether it `was`: from [`CROWD`]
+/// ahead on, until fewer than [`UNCROWDED`] are ahead while fewer than [`CROWD`] are in
+/// flight in the whole process.
+fn crowded(was: bool, ahead: usize, process_ahead: usize) -> bool {
     match ahead {
         a if a >= CROWD => true,
-        a if a < UNCROWDED && callers < CROWD => false,
+        a if a < UNCROWDED && process_ahead < CROWD => false,
         _ => was,
     }
 }
 
-/// A blocking caller's request to a node, counted in [`NodeConn::blocking_in_flight`] while
-/// it lives.
+/// Blocking callers' requests in flight to every node of this process (blocking commands,
+/// which go on connections of their own, are not counted).
+static PROCESS_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// A blocking caller's request to a node, counted in [`NodeConn::blocking_in_flight`] and in
+/// [`PROCESS_IN_FLIGHT`] while it lives.
 struct InFlight<'a> {
     count: &'a AtomicUsize,
-    /// How many were in flight when this one started.
+    /// How many were in flight to the node when this one started.
     ahead: usize,
+    /// How many were in flight to any node of the process when this one started.
+    process_ahead: usize,
 }
 
 impl<'a> InFlight<'a> {
     fn enter(count: &'a AtomicUsize) -> Self {
         let ahead = count.fetch_add(1, Ordering::Relaxed);
-        InFlight { count, ahead }
+        let process_ahead = PROCESS_IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            count,
+            ahead,
+            process_ahead,
+        }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::Relaxed);
+        PROCESS_IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -392,11 +405,11 @@ impl NodeConn {
             })
     }
 
-    /// Whether a blocking caller's request with `ahead` others in flight before it shares
-    /// the node's multiplexed connection (see [`CROWD`] and [`UNCROWDED`]).
-    fn crowded_at(&self, ahead: usize) -> bool {
+    /// Whether a blocking caller's request `flight` shares the node's multiplexed connection
+    /// (see [`CROWD`] and [`UNCROWDED`]).
+    fn crowded_at(&self, flight: &InFlight<'_>) -> bool {
         let was = self.crowded.load(Ordering::Relaxed);
-        let now = crowded(was, ahead, runtime::blocking_calls());
+        let now = crowded(was, flight.ahead, flight.process_ahead);
         if now != was {
             self.crowded.store(now, Ordering::Relaxed);
         }
@@ -418,7 +431,7 @@ impl NodeConn {
         window: usize,
     ) -> Result<Vec<Reply>, NodeFailure> {
         let flight = runtime::on_caller_thread().then(|| InFlight::enter(&self.blocking_in_flight));
-        let own = flight.as_ref().is_some_and(|f| !self.crowded_at(f.ahead));
+        let own = flight.as_ref().is_some_and(|f| !self.crowded_at(f));
         let (number, link) = self
             .connection(own)
             .await
@@ -759,7 +772,7 @@ mod tests {
 
     #[test]
     fn a_node_stays_crowded_from_crowd_until_fewer_than_uncrowded_are_in_flight() {
-        // A process with fewer than CROWD blocking calls under way.
+        // A process with fewer than CROWD requests in flight to its other nodes.
         let quiet = CROWD - 1;
         // Not crowded: up to CROWD - 1 ahead keeps the callers on their own connections.
         let mut state = false;
@@ -780,12 +793,25 @@ mod tests {
     }
 
     #[test]
+    fn a_request_counts_those_in_flight_to_every_node_of_the_process() {
+        let (a, b) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let first = InFlight::enter(&a);
+        let second = InFlight::enter(&b);
+        assert_eq!((first.ahead, second.ahead), (0, 0));
+        // `first` is in flight to the other node all along.
+        assert!(second.process_ahead >= 1, "{}", second.process_ahead);
+        drop((first, second));
+        assert_eq!((a.into_inner(), b.into_inner()), (0, 0));
+    }
+
+    #[test]
     fn a_crowded_node_stays_crowded_while_the_process_is_busy() {
         let busy = CROWD;
         // Busy elsewhere: a node nobody crowded stays as it is.
         assert!(!crowded(false, 0, busy * 8));
         assert!(!crowded(false, CROWD - 1, busy * 8));
-        // A crowded node of a busy process stays crowded with none ahead of the request.
+        // A crowded node of a busy process stays crowded with none ahead of the request (a
+        // dual write's callers waiting on the other store).
         assert!(crowded(true, 0, busy));
         assert!(crowded(true, UNCROWDED - 1, busy * 8));
         // Once the process is quiet it lets go.

@@ -22,7 +22,6 @@ use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::lockfree::AppendList;
@@ -148,31 +147,6 @@ impl Drop for OnCaller {
     }
 }
 
-/// Blocking calls under way in this process, on every thread ([`blocking_calls`]).
-static BLOCKING_CALLS: AtomicUsize = AtomicUsize::new(0);
-
-/// How many blocking calls are under way in this process, on every thread: how many callers
-/// are waiting for a server (or about to), whichever stores and nodes they wait on.
-pub(crate) fn blocking_calls() -> usize {
-    BLOCKING_CALLS.load(Ordering::Relaxed)
-}
-
-/// One blocking call, counted in [`BLOCKING_CALLS`] while it lives.
-struct BlockingCall;
-
-impl BlockingCall {
-    fn enter() -> BlockingCall {
-        BLOCKING_CALLS.fetch_add(1, Ordering::Relaxed);
-        BlockingCall
-    }
-}
-
-impl Drop for BlockingCall {
-    fn drop(&mut self) {
-        BLOCKING_CALLS.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Runs `future` to completion from blocking code, on the calling thread's own runtime (on
 /// the shared one while the thread is being torn down).
 ///
@@ -198,7 +172,6 @@ pub(crate) fn block_on<F: Future>(future: F) -> Result<F::Output, ConnectionErro
         Some(rt) => {
             let rt = rt?;
             let _on = OnCaller::enter(pid);
-            let _call = BlockingCall::enter();
             Ok(rt.block_on(future.as_mut()))
         }
         None => Ok(shared()?.block_on(future.as_mut())),
@@ -340,30 +313,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    #[test]
-    fn blocking_calls_counts_the_calls_under_way_on_every_thread() {
-        let both_inside = Arc::new(std::sync::Barrier::new(2));
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let both_inside = both_inside.clone();
-                std::thread::spawn(move || {
-                    block_on(async move {
-                        both_inside.wait();
-                        let seen = blocking_calls();
-                        // Neither call ends before both have looked.
-                        both_inside.wait();
-                        seen
-                    })
-                    .unwrap()
-                })
-            })
-            .collect();
-        for thread in threads {
-            let seen = thread.join().unwrap();
-            assert!(seen >= 2, "{seen} blocking calls seen with two under way");
-        }
-    }
 
     fn open_fds() -> usize {
         std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
