@@ -7,15 +7,16 @@
 //! Blocking callers share that multiplexed connection too while the node is crowded: from when
 //! [`CROWD`] or more of their requests are already in flight to it until fewer than
 //! [`UNCROWDED`] are while fewer than [`CROWD`] are in flight to all the process's nodes
-//! together. Callers that spread over several nodes or stores come and go at each: a dual write's
-//! callers all wait on the slower store while the faster one's nodes empty, and a node that
-//! stopped being crowded then sent a tenth of their next requests on the callers' own
-//! connections (one server read and write each) before it filled up again. One caller's own connection
-//! saves the hand-off to the shared runtime's threads (one round trip, nothing else); many
-//! callers' requests on one connection reach the server in one write and are answered in one,
-//! where as many connections cost the server a wake-up, a read and a write each (measured with
-//! 64 threads on one standalone server: 1.37× the throughput and a fifth of the server's CPU
-//! per request, docs/BENCHMARKS.md).
+//! together. Callers that spread over several nodes or stores come and go at each: a dual
+//! write's callers all wait on the slower store while the faster one's nodes empty, and a node
+//! that stopped being crowded then sent a tenth of their next requests on the callers' own
+//! connections (one server read and write each) before it filled up again.
+//!
+//! One caller's own connection saves the hand-off to the shared runtime's threads (one round
+//! trip, nothing else); many callers' requests on one connection reach the server in one write
+//! and are answered in one, where as many connections cost the server a wake-up, a read and a
+//! write each (measured with 64 threads on one standalone server: 1.37× the throughput and a
+//! fifth of the server's CPU per request, docs/BENCHMARKS.md).
 //!
 //! Multiplexing keeps replies in request order per connection: a caller that gives up on a
 //! request (timeout, dropped future) leaves its reply to be read and discarded, never handed
@@ -90,10 +91,9 @@ pub(crate) struct NodeConn {
 pub(crate) const CROWD: usize = 8;
 
 /// Once a node is crowded, blocking callers keep sharing its connection until fewer than this
-/// many of their requests are in flight to it (and few to the process's other nodes,
-/// [`crowded`]):
-/// callers that spread over several nodes or stores (a dual write) hover around [`CROWD`] at
-/// each, and would otherwise go back and forth.
+/// many of their requests are in flight to it (and few to the process's other nodes, see
+/// [`crowded`]): callers that spread over several nodes or stores (a dual write) hover around
+/// [`CROWD`] at each, and would otherwise go back and forth.
 const UNCROWDED: usize = 2;
 
 /// Whether a node is crowded once a request arrives with `ahead` others in flight to the node
