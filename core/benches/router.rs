@@ -241,7 +241,7 @@ fn main() {
     let peer_cpu = cpu_per_get(&pids, &urls, || {
         let _: Vec<Option<Vec<u8>>> = pipe.query(&mut peer_sync.borrow_mut()).unwrap();
     });
-    let port = cluster.masters().unwrap()[0].port();
+    let port = masters[0].port();
     // The comparator (-P 100) and a deeper one (-P 1000), nearer the servers' limit.
     let servers = [100, 1000].map(|depth| (depth, redis_benchmark(port, depth)));
 
