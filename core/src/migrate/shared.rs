@@ -765,9 +765,8 @@ impl<'a> Job<'a> {
             }
         };
         std::thread::scope(|s| {
-            for _ in 0..self.at_once {
-                s.spawn(lane);
-            }
+            let lanes: Vec<_> = (0..self.at_once).map(|_| s.spawn(lane)).collect();
+            lanes.into_iter().for_each(join_ended);
         });
         if let Some(e) = failed.into_inner() {
             return Err(e);
@@ -860,7 +859,7 @@ impl<'a> Job<'a> {
     fn with_lease<T>(&self, i: u16, work: impl FnOnce() -> T) -> T {
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::scope(|s| {
-            s.spawn(move || loop {
+            let renewer = s.spawn(move || loop {
                 match stopped.recv_timeout(self.lease / 3) {
                     Err(mpsc::RecvTimeoutError::Timeout) => match self.renew(i) {
                         Ok(true) => {}
@@ -880,6 +879,7 @@ impl<'a> Job<'a> {
             });
             let out = work();
             let _ = stop.send(());
+            join_ended(renewer);
             out
         })
     }
@@ -1015,6 +1015,16 @@ fn eval(script: &str, keys: &[impl AsRef<[u8]>]) -> Cmd {
         cmd.arg(k);
     }
     cmd
+}
+
+/// Waits until the thread of `handle` has ended, not only its closure: a scope's own wait
+/// returns once the closures are done, while a thread it never joined may still be exiting —
+/// after a C caller's last call returns, valgrind counted such a thread's TLS as lost. A panic
+/// in the thread goes on in the caller, as the scope would have raised it.
+fn join_ended<T>(handle: std::thread::ScopedJoinHandle<'_, T>) {
+    if let Err(panic) = handle.join() {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// `lo..=hi` cut into `n` ranges as even as can be (`n` at most the slot count).
